@@ -1,0 +1,57 @@
+"""One typed settings object, read from the environment (and `.env`), with local defaults."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    redis_url: str = "redis://localhost:6379/0"
+
+    elasticsearch_url: str = "http://localhost:9200"
+    elasticsearch_api_key: SecretStr | None = None
+    elasticsearch_username: str | None = None
+    elasticsearch_password: SecretStr | None = None
+    elasticsearch_ca_certs: Path | None = None
+    # Verification stays on unless someone turns it off on purpose, in writing.
+    elasticsearch_verify_certs: bool = True
+    elasticsearch_timeout: float = 30.0
+
+    index_prefix: str = ""
+    schemas_dir: Path = REPO_ROOT / "schemas"
+
+    user_agent: str = "report-ingest/0.1 (+https://github.com/report-ingest/report-ingest)"
+    connect_timeout: float = 5.0
+    read_timeout: float = 20.0
+    max_page_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    max_redirects: int = Field(default=5, ge=0)
+    # Fetch retries on connection errors, 5xx and 429, then the page lands in failures.
+    fetch_max_retries: int = Field(default=4, ge=0)
+    fetch_backoff_base: float = Field(default=2.0, gt=0)
+    fetch_backoff_max: float = Field(default=300.0, gt=0)
+    # Redeliveries of one task after a worker died on it, before the page counts as poison.
+    max_deliveries: int = Field(default=3, ge=1)
+
+    bulk_chunk_size: int = Field(default=200, gt=0)
+    bulk_max_retries: int = Field(default=3, ge=0)
+    index_batch_size: int = Field(default=500, gt=0)
+
+    @field_validator("index_prefix")
+    @classmethod
+    def _lowercase_prefix(cls, value: str) -> str:
+        if value != value.lower():
+            raise ValueError("Elasticsearch index names must be lowercase")
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

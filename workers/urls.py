@@ -1,0 +1,65 @@
+"""URL normalisation and the stable document ID derived from it.
+
+One report must be one document, whatever form of its address a listing page,
+a sitemap or a user typed: scheme and host case, default ports, fragments,
+tracking parameters and dot segments do not make a new document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+TRACKING_PARAMS = frozenset(
+    {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "_ga", "_gl", "igshid", "ref_src"}
+)
+# Characters left as they are when re-quoting a path: RFC 3986 reserved and unreserved.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+
+
+class InvalidURL(ValueError):
+    """The text is not an absolute http(s) URL."""
+
+
+def _is_tracking(name: str) -> bool:
+    return name.lower().startswith("utm_") or name.lower() in TRACKING_PARAMS
+
+
+def normalize_url(url: str) -> str:
+    """Return the canonical form of an absolute http(s) URL, or raise InvalidURL."""
+    text = url.strip()
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise InvalidURL(f"not an http(s) URL: {url!r}")
+    if not parts.hostname:
+        raise InvalidURL(f"URL has no host: {url!r}")
+    host = parts.hostname.lower().rstrip(".")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURL(f"bad port in URL: {url!r}") from exc
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+
+    path = parts.path or "/"
+    trailing = path.endswith("/")
+    path = posixpath.normpath(path)
+    if path.startswith("//"):
+        path = "/" + path.lstrip("/")
+    if trailing and path != "/":
+        path += "/"
+    path = quote(path, safe=_PATH_SAFE)
+
+    query = urlencode(
+        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
+    )
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def doc_id(canonical_url: str) -> str:
+    """Stable document ID: crawling the same report again overwrites, never duplicates."""
+    return hashlib.sha256(canonical_url.encode("utf-8")).hexdigest()[:32]
