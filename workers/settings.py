@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     elasticsearch_verify_certs: bool = True
     elasticsearch_timeout: float = 30.0
 
+    kibana_url: str = "http://localhost:5601"
+
     index_prefix: str = ""
     schemas_dir: Path = REPO_ROOT / "schemas"
 
