@@ -1,0 +1,149 @@
+"""Fetching one page: timeouts, a size cap, redirects checked hop by hop, HTML only.
+
+Errors say whether trying again could help: `RetryableFetchError` (connection
+trouble, timeouts, 5xx, 429) or `PermanentFetchError` (4xx, not HTML, too
+large, redirect loops). The caller decides how often to retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin
+
+import requests
+
+from workers.urls import InvalidURL, normalize_url
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+class FetchError(Exception):
+    """A page could not be fetched. `reason` is a short code, the message the detail."""
+
+    def __init__(self, reason: str, detail: str, status: int | None = None):
+        super().__init__(detail)
+        self.reason = reason
+        self.status = status
+
+
+class PermanentFetchError(FetchError):
+    pass
+
+
+class RetryableFetchError(FetchError):
+    def __init__(self, reason: str, detail: str, status: int | None = None,
+                 retry_after: float | None = None):
+        super().__init__(reason, detail, status)
+        self.retry_after = retry_after
+
+
+@dataclass
+class Page:
+    url: str
+    final_url: str
+    status: int
+    content_type: str | None
+    etag: str | None
+    last_modified: str | None
+    body: bytes
+    fetched_at: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def is_html(content_type: str | None, body_start: bytes) -> bool:
+    if content_type:
+        return content_type.split(";")[0].strip().lower() in HTML_TYPES
+    # No header at all: trust the bytes only if they look like markup.
+    return body_start.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+
+
+def _read_body(response: requests.Response, max_bytes: int, deadline: float, url: str) -> bytes:
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise PermanentFetchError("too_large", f"{url}: Content-Length {declared} exceeds {max_bytes} bytes")
+    chunks, size = [], 0
+    for chunk in response.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise PermanentFetchError("too_large", f"{url}: body exceeds {max_bytes} bytes")
+        if time.monotonic() > deadline:
+            raise RetryableFetchError("timeout", f"{url}: body still arriving after the read deadline")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def fetch(
+    session: requests.Session, url: str, *, connect_timeout: float, read_timeout: float,
+    max_bytes: int, max_redirects: int,
+) -> Page:
+    """GET `url`, following at most `max_redirects` redirects, and return the HTML page."""
+    requested = current = normalize_url(url)
+    seen = {current}
+    for _hop in range(max_redirects + 1):
+        deadline = time.monotonic() + connect_timeout + read_timeout
+        try:
+            response = session.get(
+                current, timeout=(connect_timeout, read_timeout), stream=True, allow_redirects=False
+            )
+        except requests.Timeout as exc:
+            raise RetryableFetchError("timeout", f"{current}: {exc.__class__.__name__}") from exc
+        except requests.ConnectionError as exc:
+            raise RetryableFetchError("connection_error", f"{current}: {exc}") from exc
+        with response:
+            status = response.status_code
+            if response.is_redirect:
+                try:
+                    target = normalize_url(urljoin(current, response.headers["Location"]))
+                except InvalidURL as exc:
+                    raise PermanentFetchError("bad_redirect", str(exc), status) from exc
+                if target in seen:
+                    raise PermanentFetchError("redirect_loop", f"{current} redirects back to {target}", status)
+                seen.add(target)
+                current = target
+                continue
+            if status == 429 or status >= 500:
+                raise RetryableFetchError(
+                    f"http_{status}", f"{current}: HTTP {status}", status,
+                    retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                )
+            if status >= 400:
+                raise PermanentFetchError(f"http_{status}", f"{current}: HTTP {status}", status)
+            content_type = response.headers.get("Content-Type")
+            # A declared non-HTML type is refused before its body is downloaded.
+            if content_type and not is_html(content_type, b""):
+                raise PermanentFetchError("not_html", f"{current}: Content-Type {content_type}", status)
+            try:
+                body = _read_body(response, max_bytes, deadline, current)
+            except requests.RequestException as exc:
+                raise RetryableFetchError("timeout", f"{current}: {exc.__class__.__name__} while reading") from exc
+            if not is_html(content_type, body[:512]):
+                raise PermanentFetchError("not_html", f"{current}: no Content-Type and not markup", status)
+            return Page(
+                url=requested, final_url=current, status=status, content_type=content_type,
+                etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"),
+                body=body, fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+    raise PermanentFetchError("too_many_redirects", f"{requested}: more than {max_redirects} redirects")

@@ -1,0 +1,249 @@
+"""Elasticsearch indices, templates and bulk writes.
+
+Every physical index lives behind an alias (`reports`, `raw-pages`,
+`failures`, each with the configured prefix), so a rebuild can swap what
+the alias points at in one atomic call. Index names are always passed in,
+never taken from shared state.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from elasticsearch import ApiError, Elasticsearch
+from elasticsearch import ConnectionError as ESConnectionError
+from elasticsearch import ConnectionTimeout
+
+KINDS = ("reports", "raw-pages", "failures")
+# Item statuses worth sending again: the cluster was busy or briefly unavailable.
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+TIER_RANKS = {"Tier 1": 1.0, "Tier 2": 2.0, "Tier 2 Watch List": 2.5, "Tier 3": 3.0}
+
+ENGLISH_ANALYSIS = {
+    "filter": {
+        "english_stop": {"type": "stop", "stopwords": "_english_"},
+        "english_possessive": {"type": "stemmer", "language": "possessive_english"},
+        "english_stemmer": {"type": "stemmer", "language": "english"},
+    },
+    "analyzer": {
+        # Default analyzer of the index, so the template never names an analyzer
+        # that a minimal cluster lacks.
+        "default": {
+            "tokenizer": "standard",
+            "filter": ["english_possessive", "lowercase", "asciifolding", "english_stop", "english_stemmer"],
+        }
+    },
+}
+
+
+@dataclass(frozen=True)
+class IndexNames:
+    """The aliases (and physical-index prefixes) for one index prefix."""
+
+    prefix: str = ""
+
+    def alias(self, kind: str) -> str:
+        if kind not in KINDS:
+            raise ValueError(f"unknown index kind {kind!r}")
+        return f"{self.prefix}{kind}"
+
+    @property
+    def reports(self) -> str:
+        return self.alias("reports")
+
+    @property
+    def raw_pages(self) -> str:
+        return self.alias("raw-pages")
+
+    @property
+    def failures(self) -> str:
+        return self.alias("failures")
+
+    def physical(self, kind: str, schema_version: int, stamp: str) -> str:
+        return f"{self.alias(kind)}-v{schema_version}-{stamp}"
+
+
+def load_template(schemas_dir: Path, kind: str) -> dict:
+    return json.loads((schemas_dir / "templates" / f"{kind}.json").read_text())
+
+
+def schema_version(template: dict) -> int:
+    return template["template"]["mappings"]["_meta"]["schema_version"]
+
+
+def install_templates(es: Elasticsearch, names: IndexNames, schemas_dir: Path) -> list[str]:
+    """Put every index template, prefixed; PUT overwrites, so this is idempotent."""
+    installed = []
+    for kind in KINDS:
+        template = load_template(schemas_dir, kind)
+        name = f"{names.prefix}report-ingest-{kind}"
+        es.indices.put_index_template(
+            name=name,
+            index_patterns=[names.prefix + p for p in template["index_patterns"]],
+            priority=template["priority"],
+            template=template["template"],
+            meta={"managed_by": "report-ingest", "schema_version": schema_version(template)},
+        )
+        installed.append(name)
+    return installed
+
+
+def cluster_has_english(es: Elasticsearch) -> bool:
+    """English stemming lives in the analysis-common module, which minimal nodes lack."""
+    info = es.nodes.info(metric="plugins", filter_path="nodes.*.modules.name")
+    nodes = info.get("nodes", {}).values()
+    return bool(nodes) and all(
+        any(m["name"] == "analysis-common" for m in node.get("modules", [])) for node in nodes
+    )
+
+
+def create_index(
+    es: Elasticsearch, names: IndexNames, kind: str, schemas_dir: Path, *,
+    stamp: str | None = None, extra_meta: dict | None = None, settings: dict | None = None,
+    aliases: dict | None = None,
+) -> str:
+    """Create a physical index for `kind`; the analysis choice is made here and recorded."""
+    template = load_template(schemas_dir, kind)
+    version = schema_version(template)
+    stamp = stamp or datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+    index = names.physical(kind, version, stamp)
+    english = kind == "reports" and cluster_has_english(es)
+    index_settings = dict(settings or {})
+    if english:
+        index_settings["analysis"] = ENGLISH_ANALYSIS
+    meta = {
+        **template["template"]["mappings"]["_meta"],
+        "analysis": "english" if english else "standard",
+        "created_at": datetime.now(UTC).isoformat(),
+        **(extra_meta or {}),
+    }
+    es.indices.create(
+        index=index, settings=index_settings, mappings={"_meta": meta}, aliases=aliases or {}
+    )
+    return index
+
+
+def ensure_indices(es: Elasticsearch, names: IndexNames, schemas_dir: Path) -> dict[str, str]:
+    """Install templates and make sure every alias points at an index. Safe to run anywhere, any time.
+
+    The first index of each kind has a fixed name, so two processes bootstrapping
+    at once create one index, not two.
+    """
+    install_templates(es, names, schemas_dir)
+    live = {}
+    for kind in KINDS:
+        alias = names.alias(kind)
+        if not es.indices.exists_alias(name=alias):
+            try:
+                create_index(
+                    es, names, kind, schemas_dir, stamp="initial",
+                    aliases={alias: {"is_write_index": True}},
+                )
+            except ApiError as exc:
+                if exc.meta.status != 400 or "already_exists" not in str(exc):
+                    raise
+        live[kind] = next(iter(es.indices.get_alias(name=alias)))
+    return live
+
+
+# --- documents ------------------------------------------------------------------
+
+
+def tier_rank(tier: str | None) -> float | None:
+    """Sortable tier: Watch List sits between Tier 2 and Tier 3."""
+    return TIER_RANKS.get(tier or "")
+
+
+# --- bulk writes ------------------------------------------------------------------
+
+
+@dataclass
+class BulkItemError:
+    action: dict
+    status: int
+    reason: str
+
+
+@dataclass
+class BulkResult:
+    succeeded: int = 0
+    errors: list[BulkItemError] = field(default_factory=list)
+
+
+class BulkWriteError(Exception):
+    """Raised after every chunk was sent, carrying every item that still failed."""
+
+    def __init__(self, result: BulkResult):
+        self.result = result
+        reasons = sorted({f"{e.status} {e.reason}" for e in result.errors})
+        super().__init__(
+            f"{len(result.errors)} bulk item(s) failed after retries: " + "; ".join(reasons[:5])
+        )
+
+
+def _operations(actions: list[dict]) -> Iterator[dict]:
+    for action in actions:
+        op = action["_op_type"]
+        yield {op: {"_index": action["_index"], "_id": action["_id"]}}
+        if op != "delete":
+            yield action["_source"]
+
+
+def _chunks(actions: list[dict], size: int) -> Iterator[list[dict]]:
+    for start in range(0, len(actions), size):
+        yield actions[start:start + size]
+
+
+def _send_chunk(es: Elasticsearch, chunk: list[dict]) -> list[tuple[dict, int, str]]:
+    """Send one chunk; return (action, status, reason) for each item that failed."""
+    try:
+        response = es.bulk(operations=list(_operations(chunk)))
+    except (ESConnectionError, ConnectionTimeout) as exc:
+        return [(action, 503, f"connection: {exc}") for action in chunk]
+    except ApiError as exc:
+        return [(action, exc.meta.status, str(exc)) for action in chunk]
+    failed = []
+    for action, item in zip(chunk, response["items"], strict=True):
+        result = next(iter(item.values()))
+        status = result["status"]
+        if status >= 300 and not (action["_op_type"] == "delete" and status == 404):
+            error = result.get("error", {})
+            failed.append((action, status, f"{error.get('type', 'error')}: {error.get('reason', '')}"))
+    return failed
+
+
+def bulk_write(
+    es: Elasticsearch, actions: Iterable[dict], *, chunk_size: int = 200, max_retries: int = 3,
+    backoff: float = 0.5,
+) -> BulkResult:
+    """Write actions in chunks; resend only the failed, retryable items; then raise one error.
+
+    Actions are dicts with `_op_type` (index/delete), `_index`, `_id` and
+    `_source`. Every chunk is sent before anything is raised, so one bad item
+    never keeps the rest from being written.
+    """
+    pending = list(actions)
+    result = BulkResult()
+    for attempt in range(max_retries + 1):
+        retry: list[dict] = []
+        for chunk in _chunks(pending, chunk_size):
+            failed = _send_chunk(es, chunk)
+            result.succeeded += len(chunk) - len(failed)
+            for action, status, reason in failed:
+                if status in RETRYABLE_STATUSES and attempt < max_retries:
+                    retry.append(action)
+                else:
+                    result.errors.append(BulkItemError(action, status, reason))
+        if not retry:
+            break
+        pending = retry
+        time.sleep(random.uniform(0, backoff * 2**attempt))  # full jitter
+    if result.errors:
+        raise BulkWriteError(result)
+    return result
