@@ -322,3 +322,62 @@ def start_elasticsearch(
         Service("elasticsearch", url, process, workdir).stop()
         raise
     return Service("elasticsearch", url, process, workdir)
+
+
+# --- long-running local services (report-ingest services up|down|status) ----------------
+
+LOCAL_PORTS = {"redis": 6379, "elasticsearch": 9200}
+
+
+def _state_file() -> Path:
+    return cache_dir() / "run" / "services.json"
+
+
+def _running() -> dict[str, dict]:
+    try:
+        state = json.loads(_state_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    alive = {}
+    for name, info in state.items():
+        try:
+            os.kill(info["pid"], 0)
+            alive[name] = info
+        except (ProcessLookupError, PermissionError):
+            continue
+    return alive
+
+
+def up(echo: Callable[[str], None] = print) -> str:
+    """Start Redis on 6379 and Elasticsearch on 9200 in the background, unless already up."""
+    running = _running()
+    starters = {"redis": start_redis, "elasticsearch": start_elasticsearch}
+    for name, start in starters.items():
+        if name in running:
+            continue
+        port = LOCAL_PORTS[name]
+        if _port_in_use(port):
+            raise ServiceError(f"{name}: port {port} is in use by another program; stop it first")
+        kwargs = {"echo": echo} if name == "elasticsearch" else {}
+        service = start(cache_dir() / "run" / name, port, **kwargs)
+        running[name] = {"url": service.url, "pid": service.process.pid, "workdir": str(service.workdir)}
+        _state_file().write_text(json.dumps(running, indent=2))
+    return status()
+
+
+def down(echo: Callable[[str], None] = print) -> str:
+    for name, info in _running().items():
+        echo(f"stopping {name} (pid {info['pid']})")
+        try:
+            os.killpg(info["pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+    _state_file().unlink(missing_ok=True)
+    return "stopped"
+
+
+def status(echo: Callable[[str], None] = print) -> str:
+    running = _running()
+    return "\n".join(
+        f"{name:14} {'up   ' + running[name]['url'] if name in running else 'down'}" for name in LOCAL_PORTS
+    )

@@ -97,9 +97,12 @@ def _read_body(response: requests.Response, max_bytes: int, deadline: float, url
 
 def fetch(
     session: requests.Session, url: str, *, connect_timeout: float, read_timeout: float,
-    max_bytes: int, max_redirects: int,
+    max_bytes: int, max_redirects: int, html_only: bool = True,
 ) -> Page:
-    """GET `url`, following at most `max_redirects` redirects, and return the HTML page."""
+    """GET `url`, following at most `max_redirects` redirects, and return the page.
+
+    With `html_only` (pages to parse) anything but HTML is refused; sitemaps pass False.
+    """
     requested = current = normalize_url(url)
     seen = {current}
     for _hop in range(max_redirects + 1):
@@ -133,13 +136,13 @@ def fetch(
                 raise PermanentFetchError(f"http_{status}", f"{current}: HTTP {status}", status)
             content_type = response.headers.get("Content-Type")
             # A declared non-HTML type is refused before its body is downloaded.
-            if content_type and not is_html(content_type, b""):
+            if html_only and content_type and not is_html(content_type, b""):
                 raise PermanentFetchError("not_html", f"{current}: Content-Type {content_type}", status)
             try:
                 body = _read_body(response, max_bytes, deadline, current)
             except requests.RequestException as exc:
                 raise RetryableFetchError("timeout", f"{current}: {exc.__class__.__name__} while reading") from exc
-            if not is_html(content_type, body[:512]):
+            if html_only and not is_html(content_type, body[:512]):
                 raise PermanentFetchError("not_html", f"{current}: no Content-Type and not markup", status)
             return Page(
                 url=requested, final_url=current, status=status, content_type=content_type,

@@ -1,0 +1,157 @@
+"""Real services for tests: Redis and Elasticsearch per session, a Celery worker per module.
+
+REDIS_URL / ELASTICSEARCH_URL in the environment point the tests at running
+services instead of starting new ones.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from workers import devservices
+
+REPO = Path(__file__).resolve().parent.parent
+# Small limits so the failure paths (timeouts, retries, size cap) finish in seconds.
+TEST_SETTINGS = {
+    "CONNECT_TIMEOUT": "1",
+    "READ_TIMEOUT": "1.5",
+    "FETCH_MAX_RETRIES": "2",
+    "FETCH_BACKOFF_BASE": "0.2",
+    "FETCH_BACKOFF_MAX": "5",
+    "MAX_PAGE_BYTES": "300000",
+    "BULK_CHUNK_SIZE": "50",
+}
+
+
+@pytest.fixture(scope="session")
+def service_urls():
+    started = []
+    urls = {"REDIS_URL": os.environ.get("REDIS_URL"), "ELASTICSEARCH_URL": os.environ.get("ELASTICSEARCH_URL")}
+    if not urls["REDIS_URL"]:
+        redis = devservices.start_redis(Path(tempfile.mkdtemp(prefix="ri-redis-")))
+        started.append(redis)
+        urls["REDIS_URL"] = redis.url
+    if not urls["ELASTICSEARCH_URL"]:
+        # Not under pytest's tmp dir: the node's unprivileged user must reach it.
+        es = devservices.start_elasticsearch(Path(tempfile.mkdtemp(prefix="ri-es-")), echo=lambda m: None)
+        started.append(es)
+        urls["ELASTICSEARCH_URL"] = es.url
+    yield urls
+    for service in reversed(started):
+        service.stop()
+
+
+def _apply_env(env: dict[str, str]) -> None:
+    from workers.clients import reset_clients
+
+    os.environ.update(env)
+    reset_clients()
+
+
+@pytest.fixture(scope="module")
+def test_env(service_urls):
+    """Environment for one module: the services, a fresh index prefix, test limits."""
+    env = {**service_urls, **TEST_SETTINGS, "INDEX_PREFIX": f"t{uuid.uuid4().hex[:8]}-"}
+    saved = {k: os.environ.get(k) for k in env}
+    _apply_env(env)
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    from workers.clients import reset_clients
+
+    reset_clients()
+
+
+@pytest.fixture(scope="module")
+def settings(test_env):
+    from workers.settings import get_settings
+
+    return get_settings()
+
+
+@pytest.fixture(scope="module")
+def es(test_env):
+    from workers.clients import get_es
+
+    return get_es()
+
+
+@pytest.fixture(scope="module")
+def redis_client(test_env):
+    from workers.clients import get_redis
+
+    return get_redis()
+
+
+@pytest.fixture(scope="module")
+def names(settings):
+    from workers.index import IndexNames
+
+    return IndexNames(settings.index_prefix)
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `report-ingest ARGS` as a user would, in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "workers.cli", *args], env={**os.environ, **env}, cwd=REPO,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+class Worker:
+    def __init__(self, env: dict[str, str], concurrency: int = 4):
+        self.log = Path(tempfile.mkstemp(prefix="ri-worker-", suffix=".log")[1])
+        self.env = env
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "workers.cli", "worker", "-c", str(concurrency), "-l", "INFO",
+                 "--without-gossip", "--without-mingle", "-n", f"test-{uuid.uuid4().hex[:6]}@%h"],
+                env={**os.environ, **env}, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.wait_ready()
+
+    def ping(self, timeout: float = 2.0) -> list:
+        from workers.app import app
+
+        return app.control.ping(timeout=timeout)
+
+    def wait_ready(self, deadline: float = 60.0) -> None:
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited:\n{self.log.read_text()[-3000:]}")
+            if self.ping(timeout=1.0):
+                return
+        raise RuntimeError(f"worker not ready:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+                self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def worker(test_env):
+    from workers.app import app
+
+    # The app in this process was configured at import; point it at this module's broker.
+    app.conf.broker_url = test_env["REDIS_URL"]
+    w = Worker(test_env)
+    yield w
+    w.stop()

@@ -1,0 +1,77 @@
+"""A local HTTP server for tests: each path maps to a handler, every request is logged."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+Handler = Callable[["Request"], tuple[int, dict[str, str], bytes]]
+
+
+@dataclass
+class Request:
+    path: str
+    headers: dict[str, str]
+    hit: int  # 1 for the first request to this path
+
+
+@dataclass
+class TestSite:
+    routes: dict[str, Handler] = field(default_factory=dict)
+    hits: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def __post_init__(self) -> None:
+        site = self
+        self._lock = threading.Lock()
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_GET(self):
+                with site._lock:
+                    site.hits[self.path].append(time.monotonic())
+                    hit = len(site.hits[self.path])
+                handler = site.routes.get(self.path)
+                if handler is None:
+                    status, headers, body = 404, {"Content-Type": "text/html"}, b"<h1>Not found</h1>"
+                else:
+                    status, headers, body = handler(Request(self.path, dict(self.headers), hit))
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                if "Content-Length" not in headers:
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def html(body: bytes | str, content_type: str = "text/html; charset=utf-8", status: int = 200,
+         **headers: str) -> Handler:
+    data = body.encode() if isinstance(body, str) else body
+    return lambda _req: (status, {"Content-Type": content_type, **headers}, data)

@@ -1,0 +1,287 @@
+"""The `report-ingest` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from workers.settings import get_settings
+
+
+def _es():
+    from workers.clients import get_es
+
+    return get_es()
+
+
+def _names():
+    from workers.index import IndexNames
+
+    return IndexNames(get_settings().index_prefix)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def main() -> None:
+    """Turn published country reports into searchable, structured data."""
+
+
+# --- setup and services ------------------------------------------------------------
+
+
+@main.command()
+@click.option("--wait", "wait_seconds", default=120.0, show_default=True, help="Seconds to wait for Elasticsearch.")
+def setup(wait_seconds: float) -> None:
+    """Install index templates and create the indices and aliases (idempotent)."""
+    from workers.index import ensure_indices
+
+    es, settings = _es(), get_settings()
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            es.cluster.health(wait_for_status="yellow", timeout="5s")
+            break
+        except Exception as exc:  # noqa: BLE001 - any failure here means "not ready yet"
+            if time.monotonic() > deadline:
+                _fail(f"Elasticsearch at {settings.elasticsearch_url} not ready after {wait_seconds:.0f}s: {exc}")
+            click.echo(f"waiting for Elasticsearch at {settings.elasticsearch_url} ...", err=True)
+            time.sleep(2)
+    live = ensure_indices(es, _names(), settings.schemas_dir)
+    for kind, index in live.items():
+        click.echo(f"{kind:10} -> {index}")
+
+
+@main.command("kibana-setup")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for Kibana.")
+def kibana_setup(timeout: float) -> None:
+    """Import the Kibana data view, saved search and dashboard (idempotent)."""
+    from workers.kibana import KibanaSetupError, setup_kibana
+
+    try:
+        summary = setup_kibana(get_settings(), timeout=timeout, echo=lambda m: click.echo(m, err=True))
+    except KibanaSetupError as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(summary, indent=2))
+
+
+@main.command()
+@click.argument("action", type=click.Choice(["up", "down", "status"]))
+def services(action: str) -> None:
+    """Start, stop or show local Redis and Elasticsearch (no Docker needed)."""
+    from workers import devservices
+
+    try:
+        click.echo(getattr(devservices, action)(echo=lambda m: click.echo(m, err=True)))
+    except devservices.ServiceError as exc:
+        _fail(str(exc))
+
+
+# --- Celery ------------------------------------------------------------------------
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--queues", "-Q", default="fetch,index", show_default=True)
+@click.option("--concurrency", "-c", type=int, default=None, help="Processes (default: one per core).")
+@click.option("--pool", default="prefork", show_default=True)
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker(queues: str, concurrency: int | None, pool: str, loglevel: str, celery_args: tuple[str, ...]) -> None:
+    """Run a Celery worker on the fetch and index queues."""
+    from workers.app import app
+
+    argv = ["worker", "-Q", queues, "--pool", pool, "-l", loglevel, *celery_args]
+    if concurrency:
+        argv += ["-c", str(concurrency)]
+    app.worker_main(argv)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def beat(loglevel: str, celery_args: tuple[str, ...]) -> None:
+    """Run the Celery beat scheduler."""
+    from workers.app import app
+
+    app.start(["beat", "-l", loglevel, *celery_args])
+
+
+# --- crawling ----------------------------------------------------------------------
+
+
+def follow_crawl(crawl_id: str, timeout: float | None) -> None:
+    """Live progress until the crawl drains, then a summary; exit 1 if it did not drain."""
+    from workers.clients import get_redis
+    from workers.progress import FAILED, INDEXED, CrawlTracker, watch
+
+    tracker = CrawlTracker(get_redis(), get_settings().index_prefix, crawl_id)
+    snap = watch(tracker, timeout=timeout, echo=lambda m: click.echo(m, err=True))
+    c = snap.counts
+    click.echo(
+        f"crawl {crawl_id}: {snap.total} URLs, {c[INDEXED]} indexed, {c[FAILED]} failed, "
+        f"{snap.total - snap.done} unfinished, in {snap.elapsed:.1f}s ({snap.rate:.1f} pages/s)"
+    )
+    if c[FAILED]:
+        click.echo("see `report-ingest failures`; retry with `report-ingest retry-failed`")
+    if snap.done < snap.total:
+        sys.exit(1)
+
+
+def enqueue_and_follow(urls: list[str], wait: bool, timeout: float | None) -> None:
+    from workers.crawl import start_crawl
+
+    plan = start_crawl(get_settings(), urls)
+    click.echo(
+        f"crawl {plan.crawl_id}: queued {len(plan.queued)} URLs "
+        f"({plan.duplicates} duplicates dropped, {len(plan.invalid)} invalid)", err=True,
+    )
+    for bad in plan.invalid:
+        click.echo(f"  invalid URL: {bad}", err=True)
+    if wait and plan.queued:
+        follow_crawl(plan.crawl_id, timeout)
+
+
+@main.command()
+@click.argument("urls", nargs=-1)
+@click.option("--sitemap", "sitemaps", multiple=True, help="Also crawl every page listed in this sitemap.")
+@click.option("--wait/--no-wait", default=True, help="Follow progress until the crawl drains.")
+@click.option("--timeout", type=float, default=None, help="Stop following after this many seconds.")
+def crawl(urls: tuple[str, ...], sitemaps: tuple[str, ...], wait: bool, timeout: float | None) -> None:
+    """Fetch, parse and index report pages."""
+    from workers.crawl import sitemap_urls
+    from workers.fetch import FetchError
+    from workers.sitemap import SitemapError
+
+    targets = list(urls)
+    for sitemap in sitemaps:
+        try:
+            found = sitemap_urls(get_settings(), sitemap)
+        except (FetchError, SitemapError) as exc:
+            _fail(f"sitemap {sitemap}: {exc}")
+        click.echo(f"sitemap {sitemap}: {len(found)} URLs", err=True)
+        targets += found
+    if not targets:
+        _fail("nothing to crawl: give URLs or --sitemap")
+    enqueue_and_follow(targets, wait, timeout)
+
+
+@main.command()
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def failures(limit: int, as_json: bool) -> None:
+    """Show the most recent failures."""
+    from workers.crawl import recent_failures
+
+    rows = recent_failures(_es(), _names(), limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['failed_at']}  {row['stage']:6} {row['reason']:18} {row['url']}\n    {row['detail']}")
+    if not rows:
+        click.echo("no failures")
+
+
+@main.command("retry-failed")
+@click.option("--wait/--no-wait", default=True)
+@click.option("--timeout", type=float, default=None)
+def retry_failed(wait: bool, timeout: float | None) -> None:
+    """Crawl every recorded failure again; successes clear their failure record."""
+    from workers.crawl import failed_urls
+
+    urls = failed_urls(_es(), _names())
+    if not urls:
+        click.echo("no failures to retry")
+        return
+    enqueue_and_follow(urls, wait, timeout)
+
+
+@main.command()
+def status() -> None:
+    """Queue depths, documents per index, staged entries and recent failures."""
+    from workers.app import FETCH_QUEUE, INDEX_QUEUE
+    from workers.clients import get_redis
+    from workers.crawl import recent_failures
+    from workers.staging import Staging
+
+    settings, redis, es, names = get_settings(), get_redis(), _es(), _names()
+    click.echo("queues:")
+    for queue in (FETCH_QUEUE, INDEX_QUEUE):
+        click.echo(f"  {queue:10} {redis.llen(queue)}")
+    click.echo(f"  {'staged':10} {Staging(redis, settings.index_prefix).size()}")
+    click.echo("indices:")
+    for alias in (names.reports, names.raw_pages, names.failures):
+        count = es.count(index=alias)["count"] if es.indices.exists_alias(name=alias) else "missing"
+        click.echo(f"  {alias:20} {count}")
+    recent = recent_failures(es, names, 5) if es.indices.exists_alias(name=names.failures) else []
+    click.echo("recent failures:" if recent else "recent failures: none")
+    for row in recent:
+        click.echo(f"  {row['failed_at']} {row['reason']:16} {row['url']}")
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("query", default="")
+@click.option("--country", multiple=True, help="ISO code (MM) or name (Burma); repeatable.")
+@click.option("--tier", multiple=True)
+@click.option("--year", type=int, multiple=True)
+@click.option("--from", "year_from", type=int)
+@click.option("--to", "year_to", type=int)
+@click.option("--publisher", multiple=True)
+@click.option("--role", multiple=True, type=click.Choice(["source", "transit", "destination"]))
+@click.option("--exploitation", multiple=True)
+@click.option("--sort", type=click.Choice(["relevance", "date", "oldest", "tier"]), default="relevance")
+@click.option("--page", type=int, default=1)
+@click.option("--per-page", type=int, default=10)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def search(query: str, country, tier, year, year_from, year_to, publisher, role, exploitation,
+           sort: str, page: int, per_page: int, as_json: bool) -> None:
+    """Full-text search with facet filters; prints hits and facet counts."""
+    from workers.search import Filters, run_search
+
+    filters = Filters(list(country), list(tier), list(year), year_from, year_to,
+                      list(publisher), list(role), list(exploitation))
+    result = run_search(_es(), _names().reports, query, filters, page=page, per_page=per_page, sort=sort)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{result['total']} reports")
+    for hit in result["hits"]:
+        click.echo(f"\n{hit.get('title')}  [{hit.get('tier') or '-'}] score {hit['score'] or 0:.2f}\n  {hit.get('url')}")
+        for fragments in hit["highlight"].values():
+            click.echo("  ... " + " ... ".join(fragments).replace("\n", " "))
+    for facet, counts in result["facets"].items():
+        if counts:
+            click.echo(f"\n{facet}: " + ", ".join(f"{k} ({v})" for k, v in counts.items()))
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--url", required=True, help="The URL the page was served from.")
+@click.option("--content-type", default=None, help="The HTTP Content-Type, if known.")
+def parse(file: Path, url: str, content_type: str | None) -> None:
+    """Parse one saved page and print its document as JSON."""
+    from workers.parse import ParseError, parse_page
+
+    try:
+        body = file.read_bytes()
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror}")
+    try:
+        document = parse_page(body, url, content_type)
+    except ParseError as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""Celery tasks: fetch and parse one page; bulk-index what was staged.
+
+Tasks take URLs and IDs, never objects, and are idempotent: a document's `_id`
+is a hash of its canonical URL, a raw page's and a failure's the hash of the
+requested URL, so running a task twice overwrites the same records.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+from functools import lru_cache
+from pathlib import Path
+from datetime import UTC, datetime
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+from elasticsearch import ConnectionError as ESConnectionError
+from elasticsearch import ConnectionTimeout
+
+from workers.app import INDEX_TIME_LIMIT, VISIBILITY_TIMEOUT, app
+from workers.clients import get_es, get_http, get_redis
+from workers.fetch import Page, PermanentFetchError, RetryableFetchError, fetch
+from workers.index import BulkWriteError, IndexNames, bulk_write, ensure_indices, tier_rank
+from workers.parse import ParseError, parse_page
+from workers.progress import FAILED, FETCHED, INDEXED, CrawlTracker
+from workers.settings import Settings, get_settings
+from workers.staging import Staging
+from workers.urls import InvalidURL, doc_id, normalize_url
+
+log = logging.getLogger(__name__)
+
+# Seconds the index task waits after the first staged page, so pages arriving
+# together are written in one bulk request rather than one each.
+INDEX_BATCH_WINDOW = 1.0
+
+
+def staging(settings: Settings) -> Staging:
+    return Staging(get_redis(), settings.index_prefix)
+
+
+def tracker(settings: Settings, crawl_id: str | None) -> CrawlTracker | None:
+    return CrawlTracker(get_redis(), settings.index_prefix, crawl_id) if crawl_id else None
+
+
+def backoff_seconds(attempt: int, base: float, ceiling: float, retry_after: float | None) -> float:
+    """Exponential backoff with equal jitter; a server's Retry-After wins, within the ceiling."""
+    if retry_after is not None:
+        return min(retry_after, ceiling)
+    step = min(ceiling, base * 2**attempt)
+    return step / 2 + random.uniform(0, step / 2)
+
+
+def failure_record(url: str, stage: str, reason: str, detail: str, *, status: int | None = None,
+                   attempts: int = 1, crawl_id: str | None = None) -> dict:
+    return {
+        "url": url, "stage": stage, "reason": reason, "detail": detail[:2000], "status": status,
+        "attempts": attempts, "crawl_id": crawl_id,
+        "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def raw_record(page: Page) -> dict:
+    return {
+        "url": page.url, "canonical_url": None, "final_url": page.final_url, "source": None,
+        "status": page.status, "content_type": page.content_type, "etag": page.etag,
+        "last_modified": page.last_modified, "fetched_at": page.fetched_at,
+        "content_sha256": page.sha256, "content_length": len(page.body),
+        "body": base64.b64encode(page.body).decode("ascii"),
+    }
+
+
+def stage_entry(settings: Settings, url: str, entry: dict) -> None:
+    """Hand an entry to the index task, and make sure one index task is coming."""
+    queue = staging(settings)
+    queue.put(doc_id(url), entry)
+    if queue.claim_trigger(ttl=INDEX_TIME_LIMIT * 2):
+        index_pending.apply_async(countdown=INDEX_BATCH_WINDOW)
+
+
+def _first_delivery_within_cap(task: Task, settings: Settings) -> bool:
+    """Count deliveries of this attempt; a page that keeps killing workers is poison."""
+    key = f"ri:{settings.index_prefix}deliveries:{task.request.id}:{task.request.retries}"
+    redis = get_redis()
+    count = redis.incr(key)
+    redis.expire(key, VISIBILITY_TIMEOUT * (settings.max_deliveries + 1))
+    return count <= settings.max_deliveries
+
+
+@app.task(bind=True, name="workers.tasks.fetch_page")
+def fetch_page(self: Task, url: str, crawl_id: str | None = None) -> str:
+    """Fetch `url`, parse it, and stage the document, raw page or failure for indexing."""
+    settings = get_settings()
+    try:
+        url = normalize_url(url)
+    except InvalidURL as exc:
+        log.warning("dropping invalid URL: %s", exc)
+        return "invalid"
+
+    def fail(stage: str, reason: str, detail: str, *, status: int | None = None,
+             raw: dict | None = None) -> str:
+        record = failure_record(url, stage, reason, detail, status=status,
+                                attempts=self.request.retries + 1, crawl_id=crawl_id)
+        stage_entry(settings, url, {"url": url, "crawl_id": crawl_id, "failure": record, "raw": raw})
+        return f"failed:{reason}"
+
+    if not _first_delivery_within_cap(self, settings):
+        return fail("fetch", "poison", f"worker lost {settings.max_deliveries} times on this page")
+
+    try:
+        page = fetch(
+            get_http(), url, connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout, max_bytes=settings.max_page_bytes,
+            max_redirects=settings.max_redirects,
+        )
+    except RetryableFetchError as exc:
+        if self.request.retries < settings.fetch_max_retries:
+            countdown = backoff_seconds(
+                self.request.retries, settings.fetch_backoff_base, settings.fetch_backoff_max,
+                exc.retry_after,
+            )
+            raise self.retry(countdown=countdown, exc=exc, max_retries=settings.fetch_max_retries) from exc
+        return fail("fetch", exc.reason, f"gave up after {self.request.retries + 1} attempts: {exc}",
+                    status=exc.status)
+    except PermanentFetchError as exc:
+        return fail("fetch", exc.reason, str(exc), status=exc.status)
+    except SoftTimeLimitExceeded:
+        return fail("fetch", "time_limit", f"{url}: task time limit exceeded")
+
+    raw = raw_record(page)
+    try:
+        document = parse_page(page.body, page.final_url, page.content_type)
+    except ParseError as exc:
+        # The raw page is kept all the same: a better parser can read it later.
+        return fail("parse", "parse_error", str(exc), status=page.status, raw=raw)
+    raw["canonical_url"] = document["canonical_url"]
+    raw["source"] = document["source"]
+    document["fetched_at"] = page.fetched_at
+    document["tier_rank"] = tier_rank(document.get("tier"))
+    stage_entry(settings, url, {"url": url, "crawl_id": crawl_id, "document": document, "raw": raw})
+    if (progress := tracker(settings, crawl_id)) is not None:
+        progress.mark(url, FETCHED)
+    return "fetched"
+
+
+@lru_cache(maxsize=8)
+def _ensure_indices_once(prefix: str, schemas_dir: str) -> None:
+    ensure_indices(get_es(), IndexNames(prefix), Path(schemas_dir))
+
+
+def _actions(names: IndexNames, key: str, entry: dict) -> list[dict]:
+    actions = []
+    if entry.get("raw"):
+        actions.append({"_op_type": "index", "_index": names.raw_pages, "_id": key, "_source": entry["raw"]})
+    if (document := entry.get("document")) is not None:
+        actions.append({"_op_type": "index", "_index": names.reports, "_id": document["id"], "_source": document})
+        # A page that now works is no longer a failure.
+        actions.append({"_op_type": "delete", "_index": names.failures, "_id": key})
+    else:
+        actions.append({"_op_type": "index", "_index": names.failures, "_id": key, "_source": entry["failure"]})
+    return actions
+
+
+@app.task(
+    bind=True, name="workers.tasks.index_pending",
+    # Only a cluster that cannot be reached is worth retrying; staged entries
+    # stay in Redis until written, so giving up loses nothing.
+    autoretry_for=(ESConnectionError, ConnectionTimeout), retry_backoff=5, retry_backoff_max=300,
+    retry_jitter=True, max_retries=10,
+    soft_time_limit=INDEX_TIME_LIMIT - 30, time_limit=INDEX_TIME_LIMIT,
+)
+def index_pending(self: Task) -> int:
+    """Bulk-write staged entries in batches until none are left; return how many were written."""
+    settings = get_settings()
+    names = IndexNames(settings.index_prefix)
+    es = get_es()
+    _ensure_indices_once(names.prefix, str(settings.schemas_dir))
+    queue = staging(settings)
+    written = 0
+    while batch := queue.take(settings.index_batch_size):
+        entries = {key: json.loads(raw) for key, raw in batch}
+        written += _write_batch(es, names, settings, entries)
+        if queue.remove(batch) == 0:
+            break  # every entry was restaged meanwhile: the next run takes them
+    queue.release_trigger()
+    # Entries staged after the last take but before the release would wait for
+    # the periodic run; pick them up now.
+    if queue.size() and queue.claim_trigger(ttl=INDEX_TIME_LIMIT * 2):
+        index_pending.apply_async(countdown=INDEX_BATCH_WINDOW)
+    return written
+
+
+def _write_batch(es, names: IndexNames, settings: Settings, entries: dict[str, dict]) -> int:
+    owner: dict[int, str] = {}
+    actions = []
+    for key, entry in entries.items():
+        for action in _actions(names, key, entry):
+            owner[id(action)] = key
+            actions.append(action)
+    failed: dict[str, str] = {}
+    try:
+        bulk_write(es, actions, chunk_size=settings.bulk_chunk_size, max_retries=settings.bulk_max_retries)
+    except BulkWriteError as exc:
+        failed = {owner[id(e.action)]: f"{e.status} {e.reason}" for e in exc.result.errors}
+    if failed:
+        # The items Elasticsearch refused become failures: recorded, never dropped.
+        records = [
+            {"_op_type": "index", "_index": names.failures, "_id": key, "_source": failure_record(
+                entries[key]["url"], "index", "index_error", reason, crawl_id=entries[key].get("crawl_id"))}
+            for key, reason in failed.items()
+        ]
+        bulk_write(es, records, chunk_size=settings.bulk_chunk_size, max_retries=settings.bulk_max_retries)
+    for key, entry in entries.items():
+        if (progress := tracker(settings, entry.get("crawl_id"))) is not None:
+            ok = "document" in entry and key not in failed
+            progress.mark(entry["url"], INDEXED if ok else FAILED)
+    return len(entries) - len(failed)
+__all__ = ["fetch_page", "index_pending", "FetchError"]
