@@ -50,7 +50,6 @@ def _try(body: bytes, label: bytes | str | None) -> str | None:
     codec = _codec(label) if label else None
     if codec is None:
         return None
-    # A page never legitimately declares UTF-16 in a meta tag it could be read with as ASCII.
     try:
         return body.decode(codec)
     except (UnicodeDecodeError, LookupError):
@@ -84,6 +83,7 @@ def decode_html(body: bytes, content_type: str | None = None) -> str:
         if found and (text := _try(body, found.group(1))) is not None:
             return text
     found = _META_CHARSET.search(body[:_META_SCAN_BYTES])
+    # A meta tag readable as ASCII cannot truthfully declare UTF-16 (browsers ignore it too).
     if found and (codec := _codec(found.group(1))) and not codec.startswith("utf-16"):
         if (text := _try(body, codec)) is not None:
             return text

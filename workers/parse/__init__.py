@@ -1,0 +1,57 @@
+"""Page bytes -> one structured report document.
+
+    from workers.parse import parse_page, ParseError, PARSER_VERSION
+    doc = parse_page(body, url, content_type)
+
+Site parsers sit side by side behind one interface (base.SiteParser). Refworld and
+State Department pages are recognised on their own hosts and, anywhere else (mirrors,
+local test servers), by page structure; every other page goes to the generic parser.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workers.urls import InvalidURL, normalize_url
+
+from .base import SiteParser
+from .decode import check_media, decode_html
+from .document import PARSER_VERSION, build
+from .errors import ParseError
+from .generic import GenericParser
+from .refworld import RefworldParser
+from .statedept import StateDeptParser
+from .tree import parse_tree
+
+__all__ = ["PARSER_VERSION", "PARSERS", "ParseError", "parse_page"]
+
+# Tried in order; the generic parser accepts every page, so it comes last.
+PARSERS: dict[str, SiteParser] = {
+    p.name: p for p in (RefworldParser(), StateDeptParser(), GenericParser())
+}
+
+
+def parse_page(body: bytes, url: str, content_type: str | None = None,
+               parser: str | None = None) -> dict[str, Any]:
+    """Parse one fetched page; raise ParseError (only) when it cannot be a report document.
+
+    `parser` forces a site parser by name ("refworld", "statedept", "generic").
+    """
+    if parser is not None and parser not in PARSERS:
+        raise ParseError(f"unknown parser: {parser}")
+    try:
+        page_url = normalize_url(url)
+    except InvalidURL as exc:
+        raise ParseError(f"bad URL: {url!r}") from exc
+    check_media(body, content_type)
+    page = parse_tree(decode_html(body, content_type), page_url)
+    chosen = [PARSERS[parser]] if parser else list(PARSERS.values())
+    for candidate in chosen:
+        found = candidate.extract(page, forced=parser is not None or candidate is chosen[-1])
+        if found is not None:
+            break
+    else:  # pragma: no cover - the last candidate is always forced
+        raise ParseError("no parser accepted the page")
+    if not found.blocks:
+        raise ParseError("no report text found")
+    return build(page, found, candidate.name, body)

@@ -1,0 +1,137 @@
+"""Assemble the output document from a site parser's findings: facets, ids, sections."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import pycountry
+
+from workers.urls import InvalidURL, doc_id, normalize_url
+
+from . import countries, facets
+from .base import Extract
+from .content import Block
+from .tree import Page, norm
+
+PARSER_VERSION = "1.0.0"
+_MIN_SUMMARY_CHARS = 60
+_PROFILE_HEADING = re.compile(r"trafficking\s+profile", re.I)
+
+
+def build(page: Page, found: Extract, source: str, raw: bytes) -> dict[str, Any]:
+    title = norm(found.title) or None
+    blocks = _without_title(found.blocks, title)
+    sections = _sections(blocks)
+    body = "\n\n".join(b.text for b in blocks)
+    subject = next((c for n in found.country_names if (c := countries.lookup(n))), None)
+    narrative = next((s["text"] for s in sections if _PROFILE_HEADING.search(s["heading"])), body)
+    sents = facets.sentences(narrative)
+    canonical = _canonical(page)
+    return {
+        "id": doc_id(canonical),
+        "url": page.url,
+        "canonical_url": canonical,
+        "source": source,
+        "title": title,
+        "publisher": norm(found.publisher) or None,
+        "author": norm(found.author) or None,
+        "publication_date": found.publication_date,
+        "last_updated": found.last_updated,
+        "report_series": facets.series_from(*found.series_texts),
+        "report_year": facets.year_from(*found.series_texts),
+        "country": subject.as_dict() if subject else None,
+        "tier": facets.tier_from([*(t for t in [title] if t),
+                                  *(b.text for b in blocks if len(b.text) <= 120)]),
+        "citation": norm(found.citation) or None,
+        "summary": _summary(blocks, page.first_meta("description", "og:description"), body),
+        "body": body or None,
+        "sections": sections,
+        "trafficking_roles": facets.roles_from(sents, subject),
+        "exploitation_types": facets.exploitation_from(sents),
+        "victim_groups": facets.victims_from(sents),
+        "related_countries": facets.related_from(narrative, subject),
+        "language": _language(page),
+        "content_sha256": hashlib.sha256(raw).hexdigest(),
+        "parser_version": PARSER_VERSION,
+    }
+
+
+def _without_title(blocks: list[Block], title: str | None) -> list[Block]:
+    """The page headline is the title field; repeating it as the body's first line adds noise."""
+    if blocks and title and blocks[0].heading and blocks[0].text.casefold() == title.casefold():
+        return blocks[1:]
+    return blocks
+
+
+def _sections(blocks: list[Block]) -> list[dict[str, str]]:
+    sections: list[dict[str, str]] = []
+    heading: str | None = None
+    texts: list[str] = []
+    for block in [*blocks, Block("", heading=True)]:
+        if not block.heading:
+            texts.append(block.text)
+            continue
+        if heading is not None and texts:
+            sections.append({"heading": heading, "text": "\n\n".join(texts)})
+        heading, texts = block.text, []
+    return sections
+
+
+def _summary(blocks: list[Block], description: str | None, body: str) -> str | None:
+    """First narrative paragraph; the meta description only if it is the report's own text."""
+    for block in blocks:
+        if not block.heading and len(block.text) >= _MIN_SUMMARY_CHARS and not facets.tier_from(
+                [block.text]):
+            return block.text
+    if description and norm(description).rstrip(".\u2026 ") in body:
+        return norm(description)
+    return None
+
+
+def _same_site(a: str, b: str) -> bool:
+    return a.removeprefix("www.") == b.removeprefix("www.")
+
+
+def _canonical(page: Page) -> str:
+    """<link rel=canonical> when it points at a page on the same site, else the fetched URL.
+
+    Other hosts are refused because a mirror naming the original would merge two
+    distinct copies, and a canonical pointing at the site root (a common template
+    mistake) would merge every page into one document.
+    """
+    href = page.links.get("canonical")
+    if not href:
+        return page.url
+    try:
+        candidate = normalize_url(urljoin(page.url, href))
+    except (InvalidURL, ValueError):
+        return page.url
+    target, here = urlsplit(candidate), urlsplit(page.url)
+    if not _same_site(target.hostname or "", here.hostname or ""):
+        return page.url
+    if target.path in ("", "/") and here.path not in ("", "/"):
+        return page.url
+    return candidate
+
+
+def _language(page: Page) -> str | None:
+    root_lang = page.root.get("lang") or page.root.get("{http://www.w3.org/XML/1998/namespace}lang")
+    for raw in (root_lang, page.first_meta("og:locale"), page.first_meta("content-language")):
+        if code := _language_code(raw):
+            return code
+    return None
+
+
+def _language_code(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    primary = re.split(r"[-_,;\s]", raw.strip().lower(), maxsplit=1)[0]
+    if len(primary) == 2 and primary.isalpha():
+        return primary if pycountry.languages.get(alpha_2=primary) else None
+    if len(primary) == 3 and primary.isalpha():
+        language = pycountry.languages.get(alpha_3=primary)
+        return getattr(language, "alpha_2", None)
+    return None

@@ -1,0 +1,184 @@
+"""Facets read from titles and narrative by small, explainable rules.
+
+Every rule is a phrase pattern tied to a sentence, so a facet can always be traced
+back to the words that produced it; nothing is inferred from absence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from . import countries
+from .countries import Country
+
+TIERS = ("Tier 1", "Tier 2", "Tier 2 Watch List", "Tier 3", "Special Case")
+_TIER_VALUE = r"(?P<tier>tier\s+(?:1|2|3|i{1,3})(?:\s*[-\u2013]?\s*watch\s*-?\s*list)?|special\s+case)"
+# Tier statements TIP pages print as a label, not narrative mentioning a tier:
+# "Mali (Tier 2)", "THAILAND: TIER 2", a line that is only "Tier 2 Watch List".
+_TIER_FORMS = (
+    re.compile(rf"\(\s*{_TIER_VALUE}\s*\)", re.I),
+    re.compile(rf"^[^:()]{{2,60}}:\s*{_TIER_VALUE}\s*$", re.I),
+    re.compile(rf"^(?:tier\s+(?:ranking|placement)\s*:?\s*)?{_TIER_VALUE}\s*$", re.I),
+)
+_ROMAN = {"i": "1", "ii": "2", "iii": "3"}
+
+SERIES = (
+    "Trafficking in Persons Report",
+    "Country Reports on Human Rights Practices",
+    "International Religious Freedom Report",
+    "Country Reports on Terrorism",
+    "Freedom in the World",
+    "Freedom on the Net",
+    "Freedom of the Press",
+    "World Report",
+)
+_SERIES = [(name, re.compile(rf"\b{re.escape(name)}\b", re.I)) for name in SERIES]
+_YEAR = re.compile(r"(?<!\d)(19[89]\d|20[0-4]\d)(?!\d)")
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)]?\s+(?=[\"'\u201c\u2018(]?[A-Z])")
+_ROLE_WORD = {"source": "source", "origin": "source", "transit": "transit",
+              "destination": "destination"}
+ROLES = ("source", "transit", "destination")
+# "a source, transit, and destination country", "a transit point", "source and transit countries".
+_ROLE_LIST = re.compile(
+    r"\b((?:source|transit|destination)(?:\s*,?\s*(?:and|or|and/or)?\s*(?:a\s+|an\s+)?"
+    r"(?:source|transit|destination))*)\s+(?:country|countries|point|hub)\b",
+    re.I,
+)
+# "a country of origin, transit, and destination", "principally a country of destination".
+_ROLE_OF = re.compile(
+    r"\bcountr(?:y|ies)\s+of\s+((?:origin|source|transit|destination)"
+    r"(?:\s*,?\s*(?:and|or)?\s*(?:for\s+)?(?:origin|source|transit|destination))*)\b",
+    re.I,
+)
+_ROLE_TOKEN = re.compile(r"source|origin|transit|destination", re.I)
+_SUBJECT_VERB = r"(?:is|was|remains|serves\s+as|has\s+(?:become|been)|continues\s+to\s+be|are)"
+
+EXPLOITATION = {
+    "forced_labor": r"forced\s+labou?r|labou?r\s+trafficking|involuntary\s+servitude|"
+                    r"trafficked\s+for\s+labou?r|labou?r\s+exploitation|forced\s+to\s+work",
+    "sex_trafficking": r"sex\s+trafficking|sexual\s+exploitation|forced\s+prostitution|"
+                       r"commercial\s+sex|forced\s+into\s+prostitution|sexual\s+servitude",
+    "domestic_servitude": r"domestic\s+servitude|forced\s+domestic\s+(?:labou?r|work|service)|"
+                          r"(?:trafficked|exploited|forced)\b[^.;]{0,60}\bdomestic\s+"
+                          r"(?:labou?r|work|service)",
+    "child_soldiers": r"child\s+soldiers?|recruitment\s+and\s+use\s+of\s+child(?:ren)?|"
+                      r"(?:recruit|use)\w*\s+(?:of\s+)?child(?:ren)?\s+(?:as\s+combatants|in\s+armed)",
+    "forced_begging": r"forced\s+begging|forced\s+to\s+beg|begging",
+    "debt_bondage": r"debt\s+bondage|bonded\s+labou?r|debt[- ]based\s+coercion|debt\s+manipulation",
+    "forced_marriage": r"forced\s+marriages?|forced\s+(?:to|into)\s+marr\w*|marriage\s+under\s+duress",
+}
+_EXPLOITATION = [(name, re.compile(rf"\b(?:{rx})", re.I)) for name, rx in EXPLOITATION.items()]
+VICTIM_GROUPS = {
+    "children": r"children|child|minors?|boys|girls|adolescents|juveniles",
+    "women": r"women|woman|females?",
+    "men": r"men|man|males?",
+}
+_VICTIMS = [(name, re.compile(rf"\b(?:{rx})\b", re.I)) for name, rx in VICTIM_GROUPS.items()]
+# Victim words count only in sentences about exploitation, not "the Ministry of Women".
+_TRAFFICKING_CONTEXT = re.compile(
+    r"traffick|exploit|victim|forced|servitude|prostitut|subjected|bondage|coerc", re.I)
+_INSTITUTION = re.compile(r"\b(?:Ministry|Department|Office|Commission|Committee|Council|"
+                          r"Bureau|Secretariat|Union)\s+(?:of|for|on)\s+(?:\w+\s+){0,3}?"
+                          r"(?:Women|Children|Men)\w*(?:'s)?", re.I)
+# "no reports of forced begging", "did not identify child soldiers": not a finding.
+_NEGATED = re.compile(r"\b(?:no|not|never|nor|without|neither)\b(?:\W+\w+){0,4}\W*$", re.I)
+
+
+def tier_from(lines: Iterable[str]) -> str | None:
+    """First labelled tier among title, headings and short lines; None if there is none."""
+    for line in lines:
+        if len(line) > 120:
+            continue
+        for form in _TIER_FORMS:
+            if match := form.search(line.strip()):
+                return _tier_name(match.group("tier"))
+    return None
+
+
+def _tier_name(raw: str) -> str:
+    words = raw.lower().split()
+    if words[0] == "special":
+        return "Special Case"
+    number = _ROMAN.get(re.sub(r"[^0-9i]", "", words[1][:3]), words[1][:1])
+    if re.search(r"watch", raw, re.I):
+        return "Tier 2 Watch List"
+    return f"Tier {number}"
+
+
+def series_from(*texts: str | None) -> str | None:
+    for text in texts:
+        for name, pattern in _SERIES:
+            if text and pattern.search(text):
+                return name
+    return None
+
+
+def year_from(*texts: str | None) -> int | None:
+    """The report's year as printed in its title or eyebrow (not the publication date)."""
+    for text in texts:
+        if not text:
+            continue
+        for name, pattern in _SERIES:
+            if match := pattern.search(text):
+                # The year belongs to the series name next to it: "2019 Trafficking in
+                # Persons Report", "Freedom in the World 2020".
+                near = text[max(0, match.start() - 12):match.end() + 8]
+                if year := _YEAR.search(near):
+                    return int(year.group(1))
+        if year := _YEAR.search(text):
+            return int(year.group(1))
+    return None
+
+
+def sentences(text: str) -> list[str]:
+    return [s for para in text.split("\n") for s in _SENTENCE_END.split(para) if s.strip()]
+
+
+def roles_from(sents: list[str], subject: Country | None) -> list[str]:
+    """Roles the narrative gives the subject country: 'X is a source and transit country'."""
+    names = [re.escape(n) for n in countries.names_for(subject)] if subject else []
+    subject_rx = re.compile(
+        rf"\b(?:{'|'.join([*names, 'the country', 'it'])})\s+{_SUBJECT_VERB}\b", re.I)
+    found: set[str] = set()
+    for sentence in sents:
+        anchor = subject_rx.search(sentence)
+        if anchor is None:
+            continue
+        rest = sentence[anchor.start():]
+        for pattern in (_ROLE_LIST, _ROLE_OF):
+            for match in pattern.finditer(rest):
+                if not _NEGATED.search(rest[:match.start()][-60:]):
+                    found.update(_ROLE_WORD[t.lower()] for t in _ROLE_TOKEN.findall(match.group(1)))
+    return [r for r in ROLES if r in found]
+
+
+def exploitation_from(sents: list[str]) -> list[str]:
+    found: set[str] = set()
+    for sentence in sents:
+        for name, pattern in _EXPLOITATION:
+            if name in found:
+                continue
+            for match in pattern.finditer(sentence):
+                if not _NEGATED.search(sentence[max(0, match.start() - 60):match.start()]):
+                    found.add(name)
+                    break
+    return [name for name in EXPLOITATION if name in found]
+
+
+def victims_from(sents: list[str]) -> list[str]:
+    found: set[str] = set()
+    for sentence in sents:
+        if not _TRAFFICKING_CONTEXT.search(sentence):
+            continue
+        cleaned = _INSTITUTION.sub(" ", sentence)
+        for name, pattern in _VICTIMS:
+            if name not in found and pattern.search(cleaned):
+                found.add(name)
+    return [name for name in VICTIM_GROUPS if name in found]
+
+
+def related_from(text: str, subject: Country | None) -> list[dict[str, str]]:
+    return [{"name": c.name, "iso2": c.iso2} for c in countries.find_in_text(text)
+            if subject is None or c.iso2 != subject.iso2]
