@@ -19,15 +19,20 @@ _FURNITURE_TAGS = frozenset({"nav", "header", "footer", "aside", "form", "button
                              "input", "textarea", "menu", "dialog"})
 _FURNITURE_ROLES = frozenset({"navigation", "search", "banner", "contentinfo", "complementary",
                               "menu", "menubar", "dialog", "alert"})
-# Whole words of class/id values, split on - and _ so "related-docs" and "skipLink" count.
-_FURNITURE_WORDS = re.compile(
-    r"(?:^|[\s_-])(?:nav|navbar|navigation|menu|breadcrumbs?|sidebar|side|footer|masthead|"
-    r"share|sharing|social|print|printer|email|mail|related|relatedlinks|search|searchbox|skip|"
-    r"skiplink|disclaimer|cookies?|comments?|promo|advert|ads|toolbar|pagination|pager|"
-    r"tools|widget|banner|subscribe|newsletter|login|popup|modal)(?:$|[\s_-])",
-    re.I,
-)
-_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+# Words sites use in class and id names for furniture. Names are split into tokens on
+# punctuation and camelCase ("skipLinks" -> skip, links); a token counts when it is one
+# of these words or starts with one ("printlinks", "sidebar2"), or ends in nav/menu.
+_FURNITURE_WORDS = frozenset({
+    "nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs", "sidebar", "side",
+    "footer", "masthead", "share", "sharing", "social", "print", "printer", "email", "mail",
+    "related", "search", "searchbox", "skip", "disclaimer", "cookie", "cookies", "comment",
+    "comments", "promo", "advert", "ads", "toolbar", "pagination", "pager", "tools", "widget",
+    "banner", "subscribe", "newsletter", "login", "popup", "modal", "byline", "meta", "date", "dateline",
+})
+_FURNITURE_PREFIXES = ("print", "skip", "social", "related", "breadcrumb", "sidebar",
+                       "footer", "search", "disclaimer", "cookie", "newsletter")
+_FURNITURE_SUFFIXES = ("nav", "menu")
+_TOKEN = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _BLOCK_TAGS = frozenset({"p", "div", "section", "article", "main", "li", "ul", "ol", "dl", "dd",
                          "dt", "blockquote", "pre", "table", "tr", "td", "th", "tbody", "thead",
@@ -55,7 +60,12 @@ def _is_furniture(el: etree._Element) -> bool:
     if "display:none" in (el.get("style") or "").replace(" ", "").lower():
         return True
     names = f"{el.get('class') or ''} {el.get('id') or ''}"
-    return bool(names.strip()) and bool(_FURNITURE_WORDS.search(_CAMEL.sub("-", names)))
+    return any(_furniture_token(t.lower()) for t in _TOKEN.findall(names))
+
+
+def _furniture_token(token: str) -> bool:
+    return (token in _FURNITURE_WORDS or token.startswith(_FURNITURE_PREFIXES)
+            or token.endswith(_FURNITURE_SUFFIXES))
 
 
 def strip_furniture(root: etree._Element) -> None:

@@ -157,7 +157,7 @@ def _text_names() -> dict[str, str]:
     """Surface forms to search running text for: proper-cased names, aliases, demonyms."""
     forms: dict[str, str] = {}
     for entry in pycountry.countries:
-        for attr in ("name", "common_name"):
+        for attr in ("name", "common_name", "official_name"):
             value = getattr(entry, attr, None)
             if value and "," not in value and "(" not in value and _key(value) not in _NOT_IN_TEXT:
                 forms[value] = entry.alpha_2

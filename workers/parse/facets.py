@@ -40,10 +40,12 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)]?\s+(?=[\"'\u201c\u2018
 _ROLE_WORD = {"source": "source", "origin": "source", "transit": "transit",
               "destination": "destination"}
 ROLES = ("source", "transit", "destination")
-# "a source, transit, and destination country", "a transit point", "source and transit countries".
+_HEDGE = r"(?:possibly|likely|increasingly|primarily|principally|mainly|also|potentially|" \
+         r"to\s+a\s+(?:much\s+)?lesser\s+extent|,)"
+# "a source, transit, and destination country", "a destination, and possibly a transit country".
 _ROLE_LIST = re.compile(
-    r"\b((?:source|transit|destination)(?:\s*,?\s*(?:and|or|and/or)?\s*(?:a\s+|an\s+)?"
-    r"(?:source|transit|destination))*)\s+(?:country|countries|point|hub)\b",
+    rf"\b((?:source|transit|destination)(?:\s*,?\s*(?:and|or|and/or)?\s*(?:{_HEDGE}\s*)*"
+    r"(?:a\s+|an\s+)?(?:source|transit|destination))*)\s+(?:country|countries|territory|point|hub)\b",
     re.I,
 )
 # "a country of origin, transit, and destination", "principally a country of destination".
@@ -56,17 +58,18 @@ _ROLE_TOKEN = re.compile(r"source|origin|transit|destination", re.I)
 _SUBJECT_VERB = r"(?:is|was|remains|serves\s+as|has\s+(?:become|been)|continues\s+to\s+be|are)"
 
 EXPLOITATION = {
-    "forced_labor": r"forced\s+labou?r|labou?r\s+trafficking|involuntary\s+servitude|"
+    "forced_labor": r"forced\s+labou?r|labou?r\s+traffick\w*|involuntary\s+servitude|"
                     r"trafficked\s+for\s+labou?r|labou?r\s+exploitation|forced\s+to\s+work",
     "sex_trafficking": r"sex\s+trafficking|sexual\s+exploitation|forced\s+prostitution|"
-                       r"commercial\s+sex|forced\s+into\s+prostitution|sexual\s+servitude",
+                       r"commercial\s+sex|forced\s+into\s+prostitution|sexual\s+(?:servitude|slavery)",
     "domestic_servitude": r"domestic\s+servitude|forced\s+domestic\s+(?:labou?r|work|service)|"
                           r"(?:trafficked|exploited|forced)\b[^.;]{0,60}\bdomestic\s+"
                           r"(?:labou?r|work|service)",
     "child_soldiers": r"child\s+soldiers?|recruitment\s+and\s+use\s+of\s+child(?:ren)?|"
                       r"(?:recruit|use)\w*\s+(?:of\s+)?child(?:ren)?\s+(?:as\s+combatants|in\s+armed)",
-    "forced_begging": r"forced\s+begging|forced\s+to\s+beg|begging",
-    "debt_bondage": r"debt\s+bondage|bonded\s+labou?r|debt[- ]based\s+coercion|debt\s+manipulation",
+    "forced_begging": r"forced\s+begging|forc\w*\s+(?:\w+\s+){0,3}?(?:to|into)\s+[^.;]{0,40}?\bbeg\b|begging",
+    "debt_bondage": r"debt\s+bondage|bonded\s+labou?r|debt[- ]based\s+coercion|debt\s+manipulation|"
+                    r"debts?\b[^.;]{0,30}\bcoercion",
     "forced_marriage": r"forced\s+marriages?|forced\s+(?:to|into)\s+marr\w*|marriage\s+under\s+duress",
 }
 _EXPLOITATION = [(name, re.compile(rf"\b(?:{rx})", re.I)) for name, rx in EXPLOITATION.items()]
@@ -138,9 +141,11 @@ def sentences(text: str) -> list[str]:
 
 def roles_from(sents: list[str], subject: Country | None) -> list[str]:
     """Roles the narrative gives the subject country: 'X is a source and transit country'."""
-    names = [re.escape(n) for n in countries.names_for(subject)] if subject else []
+    names = [re.escape(n).replace("'", "['\u2019]") for n in countries.names_for(subject)] \
+        if subject else []
     subject_rx = re.compile(
-        rf"\b(?:{'|'.join([*names, 'the country', 'it'])})\s+{_SUBJECT_VERB}\b", re.I)
+        rf"\b(?:{'|'.join([*names, 'the country', 'it'])})(?:\s*\([^)]{{1,30}}\))?\s+{_SUBJECT_VERB}\b",
+        re.I)
     found: set[str] = set()
     for sentence in sents:
         anchor = subject_rx.search(sentence)

@@ -48,7 +48,7 @@ def _run_in_value(label: etree._Element) -> str:
     for sibling in label.itersiblings():
         parts.append(text_of(sibling))
         parts.append(sibling.tail or "")
-    return norm(" ".join(parts))
+    return norm("".join(parts))
 
 
 def _pair(label: etree._Element) -> Labelled | None:
