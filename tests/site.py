@@ -20,7 +20,7 @@ class Request:
 
 
 @dataclass
-class TestSite:
+class LocalSite:
     routes: dict[str, Handler] = field(default_factory=dict)
     hits: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 

@@ -50,8 +50,6 @@ def get_redis() -> redis.Redis:
 def get_http() -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = get_settings().user_agent
-    # Redirects are followed by fetch.py, one hop at a time, so each hop is checked.
-    session.max_redirects = 0
     return session
 
 

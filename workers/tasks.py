@@ -128,6 +128,9 @@ def fetch_page(self: Task, url: str, crawl_id: str | None = None) -> str:
         return fail("fetch", exc.reason, str(exc), status=exc.status)
     except SoftTimeLimitExceeded:
         return fail("fetch", "time_limit", f"{url}: task time limit exceeded")
+    except Exception as exc:  # noqa: BLE001 - a bug must cost one page, recorded, not the crawl
+        log.exception("unexpected error fetching %s", url)
+        return fail("fetch", "unexpected_error", f"{exc.__class__.__name__}: {exc}")
 
     raw = raw_record(page)
     try:
@@ -135,6 +138,9 @@ def fetch_page(self: Task, url: str, crawl_id: str | None = None) -> str:
     except ParseError as exc:
         # The raw page is kept all the same: a better parser can read it later.
         return fail("parse", "parse_error", str(exc), status=page.status, raw=raw)
+    except Exception as exc:  # noqa: BLE001 - as above
+        log.exception("parser crashed on %s", url)
+        return fail("parse", "parser_crash", f"{exc.__class__.__name__}: {exc}", status=page.status, raw=raw)
     raw["canonical_url"] = document["canonical_url"]
     raw["source"] = document["source"]
     document["fetched_at"] = page.fetched_at
