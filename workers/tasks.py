@@ -156,12 +156,18 @@ def _ensure_indices_once(prefix: str, schemas_dir: str) -> None:
     ensure_indices(get_es(), IndexNames(prefix), Path(schemas_dir))
 
 
-def _actions(names: IndexNames, key: str, entry: dict) -> list[dict]:
+def shadow_index(settings: Settings) -> str | None:
+    """The index a running rebuild fills, if any: new documents must reach it too."""
+    return get_redis().get(f"ri:{settings.index_prefix}reindex:shadow")
+
+
+def _actions(names: IndexNames, key: str, entry: dict, shadow: str | None) -> list[dict]:
     actions = []
     if entry.get("raw"):
         actions.append({"_op_type": "index", "_index": names.raw_pages, "_id": key, "_source": entry["raw"]})
     if (document := entry.get("document")) is not None:
-        actions.append({"_op_type": "index", "_index": names.reports, "_id": document["id"], "_source": document})
+        for index in filter(None, (names.reports, shadow)):
+            actions.append({"_op_type": "index", "_index": index, "_id": document["id"], "_source": document})
         # A page that now works is no longer a failure.
         actions.append({"_op_type": "delete", "_index": names.failures, "_id": key})
     else:
@@ -201,8 +207,9 @@ def index_pending(self: Task) -> int:
 def _write_batch(es, names: IndexNames, settings: Settings, entries: dict[str, dict]) -> int:
     owner: dict[int, str] = {}
     actions = []
+    shadow = shadow_index(settings)
     for key, entry in entries.items():
-        for action in _actions(names, key, entry):
+        for action in _actions(names, key, entry, shadow):
             owner[id(action)] = key
             actions.append(action)
     failed: dict[str, str] = {}
