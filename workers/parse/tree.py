@@ -17,6 +17,8 @@ from .errors import ParseError
 _PARSER = html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True,
                           no_network=True, recover=True)
 _WS = re.compile(r"\s+")
+# Control characters are never visible text, and lxml refuses them when the tree is edited.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 # Never part of what a reader sees.
 INVISIBLE_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "object", "embed")
 
@@ -60,7 +62,7 @@ class Page:
 
 def parse_tree(text: str, url: str) -> Page:
     """Build the tree (from UTF-8, so lxml never sees a conflicting encoding declaration)."""
-    data = text.encode("utf-8", "replace").replace(b"\x00", b"")
+    data = _CONTROL.sub("", text).encode("utf-8", "replace")
     try:
         root = html.document_fromstring(data, parser=_PARSER)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError) as exc:
