@@ -50,6 +50,10 @@ def _try(body: bytes, label: bytes | str | None) -> str | None:
     codec = _codec(label) if label else None
     if codec is None:
         return None
+    # UTF-16/32 text of an HTML page is full of NUL bytes; without them the label is wrong
+    # (browsers likewise ignore a UTF-16 <meta> in a page they could read as ASCII).
+    if codec.startswith(("utf-16", "utf-32")) and b"\x00" not in body[:1024]:
+        return None
     try:
         return body.decode(codec)
     except (UnicodeDecodeError, LookupError):
@@ -83,10 +87,8 @@ def decode_html(body: bytes, content_type: str | None = None) -> str:
         if found and (text := _try(body, found.group(1))) is not None:
             return text
     found = _META_CHARSET.search(body[:_META_SCAN_BYTES])
-    # A meta tag readable as ASCII cannot truthfully declare UTF-16 (browsers ignore it too).
-    if found and (codec := _codec(found.group(1))) and not codec.startswith("utf-16"):
-        if (text := _try(body, codec)) is not None:
-            return text
+    if found and (text := _try(body, found.group(1))) is not None:
+        return text
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
