@@ -84,6 +84,41 @@ def services(action: str) -> None:
         _fail(str(exc))
 
 
+@main.command()
+@click.option("--port", default=8765, show_default=True, help="Port of the local demo site.")
+@click.option("--concurrency", default=2, show_default=True, help="Worker processes.")
+def demo(port: int, concurrency: int) -> None:
+    """Offline demo: local Redis and Elasticsearch, a worker, and a crawl of the bundled sample site."""
+    import os
+
+    from workers import demo as demo_site
+    from workers import devservices
+    from workers.index import ensure_indices
+
+    echo = lambda m: click.echo(m, err=True)  # noqa: E731
+    settings = get_settings()
+    try:
+        click.echo(devservices.up(echo=echo), err=True)
+    except devservices.ServiceError as exc:
+        _fail(str(exc))
+    ensure_indices(_es(), _names(), settings.schemas_dir)
+    log = devservices.cache_dir() / "run" / "demo-worker.log"
+    worker_process = demo_site.start_worker(concurrency, log)
+    server = demo_site.serve_demo_site(port)
+    try:
+        demo_site.wait_for_worker(worker_process, echo=echo)
+        from workers.crawl import sitemap_urls
+
+        urls = sitemap_urls(settings, f"http://127.0.0.1:{port}/sitemap.xml")
+        echo(f"demo site on http://127.0.0.1:{port}: {len(urls)} report pages (worker log: {log})")
+        enqueue_and_follow(urls, wait=True, timeout=600)
+    finally:
+        server.shutdown()
+        os.killpg(worker_process.pid, 15)
+        worker_process.wait(60)
+    click.echo("\ntry: report-ingest search \"forced labor\" --tier \"Tier 3\"   |   report-ingest status")
+
+
 # --- Celery ------------------------------------------------------------------------
 
 
@@ -257,8 +292,9 @@ def search(query: str, country, tier, year, year_from, year_to, publisher, role,
     click.echo(f"{result['total']} reports")
     for hit in result["hits"]:
         click.echo(f"\n{hit.get('title')}  [{hit.get('tier') or '-'}] score {hit['score'] or 0:.2f}\n  {hit.get('url')}")
-        for fragments in hit["highlight"].values():
-            click.echo("  ... " + " ... ".join(fragments).replace("\n", " "))
+        fragments = list(dict.fromkeys(f for frags in hit["highlight"].values() for f in frags))
+        if fragments:
+            click.echo("  ... " + " ... ".join(fragments[:2]).replace("\n", " "))
     for facet, counts in result["facets"].items():
         if counts:
             click.echo(f"\n{facet}: " + ", ".join(f"{k} ({v})" for k, v in counts.items()))

@@ -1,0 +1,78 @@
+"""The bundled demo site and the offline demo: sample report pages served locally, crawled end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from workers.settings import REPO_ROOT
+
+DEMO_SITE = REPO_ROOT / "deploy" / "demo-site" / "pages"
+DEMO_PORT = 8765
+
+
+def _site_handler(directory: Path) -> type[BaseHTTPRequestHandler]:
+    """Serve the pages listed in the site's manifest, each with its own Content-Type, plus a sitemap."""
+    manifest = json.loads((directory / "manifest.json").read_text())
+    types = {f"/pages/{entry['file']}": entry.get("content_type") for entry in manifest}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if self.path == "/sitemap.xml":
+                base = f"http://{self.headers.get('Host', '127.0.0.1')}"
+                locs = "".join(f"<url><loc>{escape(base + p)}</loc></url>" for p in sorted(types))
+                body = ('<?xml version="1.0" encoding="UTF-8"?><urlset '
+                        f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{locs}</urlset>').encode()
+                self._send(200, "application/xml", body)
+            elif self.path in types:
+                self._send(200, types[self.path], (directory / self.path.removeprefix("/pages/")).read_bytes())
+            else:
+                self._send(404, "text/html", b"<h1>Not found</h1>")
+
+        def _send(self, status: int, content_type: str | None, body: bytes) -> None:
+            self.send_response(status)
+            if content_type:
+                self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+def serve_demo_site(port: int = DEMO_PORT, directory: Path = DEMO_SITE) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", port), _site_handler(directory))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def start_worker(concurrency: int = 2, log: Path | None = None) -> subprocess.Popen:
+    out = log.open("ab") if log else subprocess.DEVNULL
+    return subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "worker", "-c", str(concurrency), "-l", "WARNING"],
+        stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def wait_for_worker(process: subprocess.Popen, deadline: float = 60.0,
+                    echo: Callable[[str], None] = print) -> None:
+    from workers.app import app
+
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise RuntimeError(f"the worker exited with code {process.returncode}")
+        if app.control.ping(timeout=1.0):
+            return
+        echo("waiting for the worker ...")
+    raise RuntimeError(f"the worker did not answer within {deadline:.0f}s")
