@@ -140,10 +140,6 @@ def lookup(name: str | None) -> Country | None:
     return _by_code(code) if code else None
 
 
-def by_code(iso2: str) -> Country | None:
-    return _by_code(iso2.upper())
-
-
 def names_for(country: Country) -> list[str]:
     """Every spelling that refers to this country, as written in running text."""
     return sorted(

@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from . import countries
 from .countries import Country
 
-TIERS = ("Tier 1", "Tier 2", "Tier 2 Watch List", "Tier 3", "Special Case")
 _TIER_VALUE = r"(?P<tier>tier\s+(?:1|2|3|i{1,3})(?:\s*[-\u2013]?\s*watch\s*-?\s*list)?|special\s+case)"
 # Tier statements TIP pages print as a label, not narrative mentioning a tier:
 # "Mali (Tier 2)", "THAILAND: TIER 2", a line that is only "Tier 2 Watch List".
