@@ -1,0 +1,46 @@
+import pytest
+
+from workers import devservices
+from workers.settings import Settings
+
+
+@pytest.mark.parametrize("log, reason", [
+    ("java.lang.UnsupportedClassVersionError: org/elasticsearch/...", "Java version"),
+    ("BindException: Address already in use", "port is already in use"),
+    ("java.lang.OutOfMemoryError: Java heap space", "memory"),
+    ("java.lang.RuntimeException: can not run elasticsearch as root", "root"),
+    ("something else entirely", "see the log"),
+])
+def test_start_failures_are_explained(log, reason):
+    assert reason in devservices.explain_es_failure(log)
+
+
+def test_old_java_is_refused(monkeypatch, tmp_path):
+    (tmp_path / "release").write_text('JAVA_VERSION="17.0.15"\n')
+    monkeypatch.setenv("ES_JAVA_HOME", str(tmp_path))
+    with pytest.raises(devservices.ServiceError, match="Java 17.*needs 21"):
+        devservices.find_java_home()
+
+
+def test_port_in_use_is_refused_before_starting(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(devservices.ServiceError, match="already in use"):
+            devservices.start_elasticsearch(tmp_path, busy.getsockname()[1], echo=lambda m: None)
+
+
+def test_settings_from_environment(monkeypatch):
+    monkeypatch.delenv("ELASTICSEARCH_URL", raising=False)
+    monkeypatch.setenv("REDIS_URL", "redis://cache:6380/2")
+    monkeypatch.setenv("ELASTICSEARCH_VERIFY_CERTS", "false")
+    monkeypatch.setenv("MAX_PAGE_BYTES", "1000")
+    s = Settings(_env_file=None)
+    assert (s.redis_url, s.elasticsearch_verify_certs, s.max_page_bytes) == ("redis://cache:6380/2", False, 1000)
+    assert Settings(_env_file=None, redis_url="x").elasticsearch_url == "http://localhost:9200"
+    with pytest.raises(ValueError):
+        Settings(_env_file=None, index_prefix="Bad-")
+    with pytest.raises(ValueError):
+        Settings(_env_file=None, max_page_bytes=0)
