@@ -28,6 +28,7 @@ from workers.parse import ParseError, parse_page
 from workers.progress import FAILED, FETCHED, INDEXED, CrawlTracker
 from workers.settings import Settings, get_settings
 from workers.staging import Staging
+from workers.timings import StageTimings
 from workers.urls import InvalidURL, doc_id, normalize_url
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,10 @@ INDEX_BATCH_WINDOW = 1.0
 
 def staging(settings: Settings) -> Staging:
     return Staging(get_redis(), settings.index_prefix)
+
+
+def timings(settings: Settings) -> StageTimings:
+    return StageTimings(get_redis(), settings.index_prefix)
 
 
 def tracker(settings: Settings, crawl_id: str | None) -> CrawlTracker | None:
@@ -110,11 +115,12 @@ def fetch_page(self: Task, url: str, crawl_id: str | None = None) -> str:
         return fail("fetch", "poison", f"worker lost {settings.max_deliveries} times on this page")
 
     try:
-        page = fetch(
-            get_http(), url, connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout, max_bytes=settings.max_page_bytes,
-            max_redirects=settings.max_redirects,
-        )
+        with timings(settings).measure("fetch"):
+            page = fetch(
+                get_http(), url, connect_timeout=settings.connect_timeout,
+                read_timeout=settings.read_timeout, max_bytes=settings.max_page_bytes,
+                max_redirects=settings.max_redirects,
+            )
     except RetryableFetchError as exc:
         if self.request.retries < settings.fetch_max_retries:
             countdown = backoff_seconds(
@@ -134,7 +140,8 @@ def fetch_page(self: Task, url: str, crawl_id: str | None = None) -> str:
 
     raw = raw_record(page)
     try:
-        document = parse_page(page.body, page.final_url, page.content_type)
+        with timings(settings).measure("parse"):
+            document = parse_page(page.body, page.final_url, page.content_type)
     except ParseError as exc:
         # The raw page is kept all the same: a better parser can read it later.
         return fail("parse", "parse_error", str(exc), status=page.status, raw=raw)
@@ -214,7 +221,8 @@ def _write_batch(es, names: IndexNames, settings: Settings, entries: dict[str, d
             actions.append(action)
     failed: dict[str, str] = {}
     try:
-        bulk_write(es, actions, chunk_size=settings.bulk_chunk_size, max_retries=settings.bulk_max_retries)
+        with timings(settings).measure("index", items=len(entries)):
+            bulk_write(es, actions, chunk_size=settings.bulk_chunk_size, max_retries=settings.bulk_max_retries)
     except BulkWriteError as exc:
         failed = {owner[id(e.action)]: f"{e.status} {e.reason}" for e in exc.result.errors}
     if failed:
