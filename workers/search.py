@@ -1,24 +1,37 @@
 """Faceted full-text search over the `reports` alias.
 
 Query text uses the syntax people know from search boxes (quoted phrases,
-AND/OR/NOT, field:value); an empty query matches everything. Facet counts
-are computed with every other facet's filter applied, as users expect.
+AND/OR/NOT, field:value); an empty query matches everything, and text that
+is not valid query syntax (an unclosed quote) is searched as plain words
+instead of failing.
+
+Facet counts follow FacetedSearch's post_filter semantics: each facet is
+counted with every *other* filter applied, so a facet's own selection does
+not narrow its own counts (choosing Tier 3 still shows how many Tier 2
+reports there are). The country filter and the `--from/--to` year range
+belong to the country and year facets respectively, exactly like a list of
+countries or years would.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from elasticsearch import Elasticsearch
+from elasticsearch import BadRequestError, Elasticsearch
 from elasticsearch.dsl import FacetedSearch, Q, TermsFacet
+from elasticsearch.dsl.query import MatchAll, Query
+
+from workers.parse.countries import lookup
 
 SEARCH_FIELDS = ["title^3", "summary^2", "body", "sections.text", "country.name^2"]
 HIGHLIGHT_FIELDS = ("title", "summary", "body", "sections.text")
+# `id` breaks ties last, so paging through equal scores or dates never repeats or skips a hit.
+_TIEBREAK = {"id": {"order": "asc"}}
 SORTS = {
-    "relevance": ["_score", {"publication_date": {"order": "desc", "missing": "_last"}}],
-    "date": [{"publication_date": {"order": "desc", "missing": "_last"}}, "_score"],
-    "oldest": [{"publication_date": {"order": "asc", "missing": "_last"}}, "_score"],
-    "tier": [{"tier_rank": {"order": "desc", "missing": "_last"}}, "_score"],
+    "relevance": ["_score", {"publication_date": {"order": "desc", "missing": "_last"}}, _TIEBREAK],
+    "date": [{"publication_date": {"order": "desc", "missing": "_last"}}, "_score", _TIEBREAK],
+    "oldest": [{"publication_date": {"order": "asc", "missing": "_last"}}, "_score", _TIEBREAK],
+    "tier": [{"tier_rank": {"order": "desc", "missing": "_last"}}, "_score", _TIEBREAK],
 }
 
 
@@ -34,11 +47,49 @@ class Filters:
     exploitation: list[str] = field(default_factory=list)
 
 
+class CountryFacet(TermsFacet):
+    """Counts by country name; filters by ISO code or by any spelling of a name.
+
+    "MM", "mm", "Myanmar", "Burma" and "myanmar" all select the same reports;
+    a name the country table does not know is matched against the stored name,
+    ignoring case.
+    """
+
+    def add_filter(self, filter_values):
+        codes, names = set(), set()
+        for value in (str(v).strip() for v in filter_values):
+            if not value:
+                continue
+            country = lookup(value)  # names and aliases ("Burma", "UK"); never codes
+            if country is not None:
+                codes.add(country.iso2)
+            elif len(value) == 2:
+                codes.add(value.upper())
+            else:
+                names.add(value)
+        should = [Q("terms", **{"country.iso2": sorted(codes)})] if codes else []
+        should += [
+            Q("term", **{"country.name": {"value": name, "case_insensitive": True}})
+            for name in sorted(names)
+        ]
+        if not should:
+            return None
+        return should[0] if len(should) == 1 else Q("bool", should=should, minimum_should_match=1)
+
+
+# Facets counting the same dimension: a country filter must not narrow either of them.
+_DIMENSION = {"country_code": "country"}
+
+
+def _dimension(facet: str) -> str:
+    return _DIMENSION.get(facet, facet)
+
+
 class ReportSearch(FacetedSearch):
     fields = SEARCH_FIELDS
     facets = {
         "tier": TermsFacet(field="tier", size=10),
-        "country": TermsFacet(field="country.name", size=250),
+        "country": CountryFacet(field="country.name", size=250),
         "country_code": TermsFacet(field="country.iso2", size=250),
         "region": TermsFacet(field="country.region", size=10),
         "year": TermsFacet(field="report_year", size=100, order={"_key": "desc"}),
@@ -48,39 +99,68 @@ class ReportSearch(FacetedSearch):
         "victims": TermsFacet(field="victim_groups", size=5),
     }
 
-    def __init__(self, es: Elasticsearch, index: str, query: str, filters: Filters, sort: str):
+    def __init__(
+        self, es: Elasticsearch, index: str, query: str, filters: Filters, sort: str, *,
+        strict_syntax: bool = True,
+    ):
+        if sort not in SORTS:
+            raise ValueError(f"unknown sort {sort!r}; one of {', '.join(SORTS)}")
         self._es = es
         self.index = index
         self._range = (filters.year_from, filters.year_to)
+        self._strict_syntax = strict_syntax
         chosen = {
             "tier": filters.tier,
+            "country": filters.country,
             "year": filters.year,
             "publisher": filters.publisher,
             "role": filters.role,
             "exploitation": filters.exploitation,
         }
-        # Two-letter country filters are ISO codes; anything longer is a name.
-        chosen["country_code"] = [c.upper() for c in filters.country if len(c) == 2]
-        chosen["country"] = [c for c in filters.country if len(c) != 2]
-        super().__init__(query, {k: v for k, v in chosen.items() if v}, sort=SORTS[sort])
+        super().__init__(query, {k: list(v) for k, v in chosen.items() if v}, sort=SORTS[sort])
 
-    def search(self):
-        search = super().search().using(self._es)
+    def build_search(self):
+        # The year range is part of the year facet's filter (a post_filter like every
+        # other facet filter), so `--from 2018 --to 2019` equals `--year 2018 --year 2019`.
         low, high = self._range
         if low is not None or high is not None:
             bounds = {k: v for k, v in (("gte", low), ("lte", high)) if v is not None}
-            search = search.filter("range", report_year=bounds)
-        return search
+            span = Q("range", report_year=bounds)
+            self._filters["year"] = self._filters["year"] & span if "year" in self._filters else span
+        return super().build_search()
+
+    def search(self):
+        return super().search().using(self._es).extra(track_total_hits=True)
 
     def query(self, search, query):
-        if not query.strip():
+        if not query or not query.strip():
             return search
+        if self._strict_syntax:
+            return search.query(Q(
+                "query_string", query=query, fields=self.fields, default_operator="AND", lenient=True,
+            ))
         return search.query(Q(
-            "query_string", query=query, fields=self.fields, default_operator="AND", lenient=True,
+            "simple_query_string", query=query, fields=self.fields, default_operator="AND",
+            lenient=True,
         ))
+
+    def aggregate(self, search):
+        """Count each facet under every filter but those of its own dimension."""
+        for name, facet in self.facets.items():
+            agg_filter: Query = MatchAll()
+            for other, query in self._filters.items():
+                if _dimension(other) != _dimension(name):
+                    agg_filter &= query
+            search.aggs.bucket("_filter_" + name, "filter", filter=agg_filter).bucket(
+                name, facet.get_aggregation()
+            )
 
     def highlight(self, search):
         return search.highlight(*HIGHLIGHT_FIELDS, fragment_size=160, number_of_fragments=2)
+
+
+def _is_query_syntax_error(exc: BadRequestError) -> bool:
+    return "Failed to parse query" in str(exc) or "Failed to parse query" in str(exc.body)
 
 
 def run_search(
@@ -88,9 +168,22 @@ def run_search(
     page: int = 1, per_page: int = 10, sort: str = "relevance",
 ) -> dict:
     """Return the `--json` contract: total, hits (fields + score + highlight), facets."""
-    faceted = ReportSearch(es, index, query, filters or Filters(), sort)
+    if page < 1 or per_page < 1:
+        raise ValueError("page and per_page must be at least 1")
+    filters = filters or Filters()
     start = (page - 1) * per_page
-    response = faceted[start:start + per_page].execute()
+
+    def execute(strict_syntax: bool):
+        faceted = ReportSearch(es, index, query, filters, sort, strict_syntax=strict_syntax)
+        return faceted[start:start + per_page].execute()
+
+    try:
+        response = execute(strict_syntax=True)
+    except BadRequestError as exc:
+        if not _is_query_syntax_error(exc):
+            raise
+        # Not valid query syntax (say, an unclosed quote): search the words as typed.
+        response = execute(strict_syntax=False)
     hits = []
     for hit in response:
         doc = hit.to_dict()
