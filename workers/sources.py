@@ -147,7 +147,8 @@ class Source(BaseModel):
     allow_private_networks: bool | list[Annotated[str, AfterValidator(_check_cidr)]] = False
     on_gone: Literal["delete", "flag"] = "delete"
     recheck_min: Annotated[str, AfterValidator(_check_duration)] = "1d"
-    recheck_max: Annotated[str, AfterValidator(_check_duration)] = "30d"
+    # Checked even when defaulted: recheck_min alone may exceed it.
+    recheck_max: Annotated[str, AfterValidator(_check_duration), Field(validate_default=True)] = "30d"
 
     @field_validator("name")
     @classmethod
