@@ -48,6 +48,11 @@ def product_token(user_agent: str) -> str:
     return user_agent.split()[0].split("/")[0] if user_agent.strip() else "*"
 
 
+def _unreachable(status: int | None) -> bool:
+    # 429 is formally a 4xx, but it means "too busy", not "no rules": treated as a server error.
+    return status is None or status >= 500 or status == 429
+
+
 def _text(value: str | bytes | None) -> str | None:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
@@ -103,7 +108,6 @@ class RobotsCache:
 
     def _fetch(self, site: str, key: str) -> dict[str, str]:
         status, body = self.fetch_robots(normalize_url(f"{site}/robots.txt"))
-        failed = status is None or status >= 500 or status == 429
         entry = {
             "status": "" if status is None else str(status),
             # RFC 9309 robots.txt is UTF-8; stored as text so any Redis client can read it back.
@@ -112,15 +116,14 @@ class RobotsCache:
         }
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(key, mapping=entry)
-        pipe.expire(key, min(self.ttl, ROBOTS_ERROR_TTL) if failed else self.ttl)
+        pipe.expire(key, min(self.ttl, ROBOTS_ERROR_TTL) if _unreachable(status) else self.ttl)
         pipe.execute()
         return entry
 
     @staticmethod
     def _verdict(status: int | None, body: str) -> Protego | str:
         """RFC 9309 2.3.1: parse a 2xx body; a missing file allows all; a failing server forbids all."""
-        # 429 is formally a 4xx, but it means "too busy", not "no rules": treat it as unreachable.
-        if status is None or status >= 500 or status == 429:
+        if _unreachable(status):
             return _DISALLOW_ALL
         if 200 <= status < 300:
             return Protego.parse(body)

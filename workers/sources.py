@@ -70,18 +70,17 @@ def _check_schedule(text: str) -> str:
     return text
 
 
-def _check_url(url: str) -> str:
-    return normalize_url(url)
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_host(host: str) -> str:
     host = host.strip().lower().rstrip(".")
-    try:
-        ipaddress.ip_address(host)
-        return host
-    except ValueError:
-        pass
-    if not host or any(c in host for c in "/:@ "):
+    if not host or (any(c in host for c in "/:@ ") and not _is_ip(host)):
         raise ValueError(f"{host!r} is not a hostname (no scheme, port or path)")
     return host
 
@@ -102,7 +101,7 @@ def _check_on_allowed_host(url: str, info: ValidationInfo) -> str:
     return url
 
 
-SourceURL = Annotated[str, AfterValidator(_check_url), AfterValidator(_check_on_allowed_host)]
+SourceURL = Annotated[str, AfterValidator(normalize_url), AfterValidator(_check_on_allowed_host)]
 
 
 class Discovery(BaseModel):
@@ -285,7 +284,11 @@ def _duplicate_keys(node: yaml.Node, path: str) -> None:
 
 
 def load_sources(path: Path) -> dict[str, Source]:
-    """Read and validate the sources file; raise SourcesError naming the first problems found."""
+    """Read and validate the sources file.
+
+    Raises SourcesError: for a YAML or layout problem the first one, otherwise
+    every invalid field of every source, one per line.
+    """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -304,9 +307,8 @@ def load_sources(path: Path) -> dict[str, Source]:
         line = root.start_mark.line + 1 if root is not None else 1
         raise SourcesError(f"{path}:{line}: expected a top-level 'sources:' list")
     _duplicate_keys(root, str(path))
-    if extra := sorted(set(data) - {"sources"}):
-        key_node = next(k for k, _ in root.value if k.value == extra[0])
-        raise SourcesError(f"{path}:{key_node.start_mark.line + 1}: unknown top-level key {extra[0]!r}")
+    if extra := [key for key, _ in root.value if key.value != "sources"]:
+        raise SourcesError(f"{path}:{extra[0].start_mark.line + 1}: unknown top-level key {extra[0].value!r}")
 
     items_node = _child(root, "sources")
     problems: list[str] = []
