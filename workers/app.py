@@ -8,6 +8,8 @@ from workers.settings import get_settings
 
 FETCH_QUEUE = "fetch"
 INDEX_QUEUE = "index"
+# Rebuilds run on their own workers, so a long reindex never delays the crawl.
+REINDEX_QUEUE = "reindex"
 
 # Longest task (the index task's hard limit) plus the longest retry countdown
 # (fetch backoff ceiling), with room to spare: a message still unacknowledged
@@ -21,7 +23,7 @@ def make_app() -> Celery:
     settings = get_settings()
     if INDEX_TIME_LIMIT + settings.fetch_backoff_max >= VISIBILITY_TIMEOUT:
         raise ValueError("FETCH_BACKOFF_MAX is too long for the broker's visibility timeout")
-    app = Celery("report_ingest", broker=settings.redis_url, include=["workers.tasks"])
+    app = Celery("report_ingest", broker=settings.redis_url, include=["workers.tasks", "workers.reindex"])
     app.conf.update(
         # JSON only: a pickle payload on a shared broker is remote code execution.
         task_serializer="json",
@@ -51,6 +53,7 @@ def make_app() -> Celery:
         task_routes={
             "workers.tasks.fetch_page": {"queue": FETCH_QUEUE},
             "workers.tasks.index_pending": {"queue": INDEX_QUEUE},
+            "workers.reindex.*": {"queue": REINDEX_QUEUE},
         },
         task_default_queue=FETCH_QUEUE,
         # Keep retrying the broker at start-up rather than exiting while Redis boots.
