@@ -123,13 +123,13 @@ def demo(port: int, concurrency: int) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.option("--queues", "-Q", default="fetch,index", show_default=True)
+@click.option("--queues", "-Q", default="fetch,index,reindex", show_default=True)
 @click.option("--concurrency", "-c", type=int, default=None, help="Processes (default: one per core).")
 @click.option("--pool", default="prefork", show_default=True)
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker(queues: str, concurrency: int | None, pool: str, loglevel: str, celery_args: tuple[str, ...]) -> None:
-    """Run a Celery worker on the fetch and index queues."""
+    """Run a Celery worker on the fetch, index and reindex queues."""
     from workers.app import app
 
     argv = ["worker", "-Q", queues, "--pool", pool, "-l", loglevel, *celery_args]
@@ -318,6 +318,11 @@ def parse(file: Path, url: str, content_type: str | None) -> None:
         _fail(str(exc))
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
+
+from workers.cli_reindex import indices, reindex  # noqa: E402 - registered last, kept in its own module
+
+main.add_command(reindex)
+main.add_command(indices)
 
 if __name__ == "__main__":
     main()
