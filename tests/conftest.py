@@ -28,6 +28,9 @@ TEST_SETTINGS = {
     "FETCH_BACKOFF_MAX": "5",
     "MAX_PAGE_BYTES": "300000",
     "BULK_CHUNK_SIZE": "50",
+    # Ad-hoc crawls of the local test site need not be slow; politeness has its own tests.
+    "DEFAULT_HOST_RATE": "500",
+    "DEFAULT_HOST_CONCURRENCY": "8",
 }
 
 

@@ -23,6 +23,9 @@ class Request:
 class LocalSite:
     routes: dict[str, Handler] = field(default_factory=dict)
     hits: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # Any 127.x.y.z address works on Linux loopback: several "hosts" on one machine.
+    host: str = "127.0.0.1"
+    headers_seen: dict[str, list[dict[str, str]]] = field(default_factory=lambda: defaultdict(list))
 
     def __post_init__(self) -> None:
         site = self
@@ -39,6 +42,7 @@ class LocalSite:
             def do_GET(self):
                 with site._lock:
                     site.hits[self.path].append(time.monotonic())
+                    site.headers_seen[self.path].append(dict(self.headers))
                     hit = len(site.hits[self.path])
                 handler = site.routes.get(self.path)
                 if handler is None:
@@ -56,14 +60,14 @@ class LocalSite:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server = ThreadingHTTPServer((self.host, 0), _Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}"
+        return f"http://{self.host}:{self.server.server_port}"
 
     def url(self, path: str) -> str:
         return self.base + path

@@ -7,7 +7,7 @@ import requests
 
 from tests.site import LocalSite, html
 from workers.devservices import free_port
-from workers.fetch import PermanentFetchError, RetryableFetchError, fetch, is_html, parse_retry_after
+from workers.fetch import OPEN_POLICY, NetworkPolicy, PermanentFetchError, RetryableFetchError, fetch, is_html, parse_retry_after
 from workers.tasks import backoff_seconds
 
 
@@ -26,13 +26,16 @@ def site():
         "/untyped-binary": lambda r: (200, {}, b"\x00\x01binary"),
         "/big": html("<p>" + "x" * 5000 + "</p>"),
         "/bad-location": html(b"", status=302, Location="mailto:x@example.com"),
+        "/to-other-loopback": lambda r: (302, {"Location": f"http://127.0.0.3:{s.server.server_port}/ok"}, b""),
+        "/conditional": lambda r: (304, {}, b"") if r.headers.get("If-None-Match") == '"v1"'
+        else (200, {"Content-Type": "text/html", "ETag": '"v1"'}, b"<p>v1</p>"),
     }
     yield s
     s.close()
 
 
 def get(site, path, **kw):
-    opts = dict(connect_timeout=2, read_timeout=2, max_bytes=4096, max_redirects=5) | kw
+    opts = dict(connect_timeout=2, read_timeout=2, max_bytes=4096, max_redirects=5, policy=OPEN_POLICY) | kw
     return fetch(requests.Session(), site.url(path), **opts)
 
 
@@ -74,7 +77,7 @@ def test_connection_refused_is_retryable():
     port = free_port()
     with pytest.raises(RetryableFetchError) as err:
         fetch(requests.Session(), f"http://127.0.0.1:{port}/", connect_timeout=1, read_timeout=1,
-              max_bytes=100, max_redirects=0)
+              max_bytes=100, max_redirects=0, policy=OPEN_POLICY)
     assert err.value.reason == "connection_error"
 
 
@@ -98,3 +101,32 @@ def test_backoff_grows_with_jitter_and_honours_retry_after():
         assert step / 2 <= backoff_seconds(attempt, 2, 60, None) <= step
     assert backoff_seconds(0, 2, 60, retry_after=30) == 30
     assert backoff_seconds(0, 2, 60, retry_after=3600) == 60
+
+
+def test_private_addresses_refused_before_connecting(site):
+    before = len(site.hits["/ok"])
+    with pytest.raises(PermanentFetchError) as err:
+        get(site, "/ok", policy=NetworkPolicy())
+    assert err.value.reason == "private_address"
+    assert len(site.hits["/ok"]) == before  # no request reached the server
+
+
+def test_redirect_into_a_disallowed_private_address_is_refused(site):
+    import ipaddress
+
+    only_first = NetworkPolicy(private_allowed=lambda ip: ip == ipaddress.ip_address("127.0.0.1"))
+    with pytest.raises(PermanentFetchError) as err:
+        get(site, "/to-other-loopback", policy=only_first)
+    assert err.value.reason == "private_address" and "127.0.0.3" in str(err.value)
+
+
+def test_hosts_outside_the_allowed_list_are_refused(site):
+    with pytest.raises(PermanentFetchError) as err:
+        get(site, "/ok", policy=NetworkPolicy(allowed_hosts=frozenset({"www.refworld.org"})))
+    assert err.value.reason == "host_not_allowed"
+
+
+def test_conditional_get_returns_304_without_body(site):
+    assert get(site, "/conditional").etag == '"v1"'
+    page = get(site, "/conditional", etag='"v1"')
+    assert (page.status, page.body) == (304, b"")

@@ -73,7 +73,7 @@ def first_crawl(site, worker, test_env):
     urls = site.good + list(site.bad)
     # Duplicates in other spellings must collapse into one URL each.
     urls += [site.good[0] + "#section", site.good[1].replace("http://", "HTTP://")]
-    result = cli(test_env, "crawl", *urls, "--timeout", "150", timeout=200)
+    result = cli(test_env, "crawl", *urls, "--allow-private-networks", "--timeout", "150", timeout=200)
     return result
 
 
@@ -88,7 +88,8 @@ def test_crawl_reports_progress_and_summary(first_crawl, site):
     total = len(site.good) + len(site.bad)
     assert f"queued {total} URLs (2 duplicates dropped" in first_crawl.stderr
     assert "pages/s" in first_crawl.stderr and "ETA" in first_crawl.stderr
-    assert f"{total} URLs, {len(site.good)} indexed, {len(site.bad)} failed, 0 unfinished" in first_crawl.stdout
+    assert f"{total} URLs, {len(site.good)} indexed, {len(site.bad)} failed, 0 unchanged" in first_crawl.stdout
+    assert "0 unfinished" in first_crawl.stdout
 
 
 def test_every_good_page_indexed_exactly_once(first_crawl, site, es, names):
@@ -132,12 +133,16 @@ def test_raw_pages_kept_with_fetch_metadata(first_crawl, site, es, names):
 
 def test_second_crawl_adds_no_duplicates(first_crawl, site, es, names, test_env):
     before = es.count(index=names.reports)["count"]
-    result = cli(test_env, "crawl", *site.good[:10], "--timeout", "60", timeout=90)
+    again = site.good[:10]
+    result = cli(test_env, "crawl", *again, "--allow-private-networks", "--timeout", "60", timeout=90)
     assert result.returncode == 0, result.stderr
+    assert "10 URLs, 0 indexed, 0 failed, 10 unchanged" in result.stdout  # same bytes: not re-indexed
+    forced = cli(test_env, "crawl", *again, "--allow-private-networks", "--force", "--timeout", "60", timeout=90)
+    assert "10 URLs, 10 indexed" in forced.stdout, forced.stderr
     es.indices.refresh(index=names.reports)
     assert es.count(index=names.reports)["count"] == before
-    version = es.get(index=names.reports, id=doc_id(normalize_url(site.good[0])))["_version"]
-    assert version == 2  # overwritten, not duplicated
+    version = es.get(index=names.reports, id=doc_id(normalize_url(again[0])))["_version"]
+    assert version == 2  # overwritten by the forced crawl, not duplicated
 
 
 def test_worker_still_healthy(first_crawl, worker):

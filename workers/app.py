@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from workers.settings import get_settings
+from workers.settings import Settings, get_settings
 
 FETCH_QUEUE = "fetch"
 INDEX_QUEUE = "index"
@@ -17,6 +17,10 @@ REINDEX_QUEUE = "reindex"
 FETCH_TIME_LIMIT = 120
 INDEX_TIME_LIMIT = 600
 VISIBILITY_TIMEOUT = 3600
+# Beat wakes at least this often (seconds), so second-level test schedules fire on time;
+# its Redis lock outlives a few missed wake-ups before another beat may take over.
+BEAT_MAX_LOOP = 1
+BEAT_LOCK_TIMEOUT = 30
 
 
 def make_app() -> Celery:
@@ -53,6 +57,7 @@ def make_app() -> Celery:
         task_routes={
             "workers.tasks.fetch_page": {"queue": FETCH_QUEUE},
             "workers.tasks.index_pending": {"queue": INDEX_QUEUE},
+            "workers.tasks.discover_source": {"queue": FETCH_QUEUE},
             "workers.reindex.*": {"queue": REINDEX_QUEUE},
         },
         task_default_queue=FETCH_QUEUE,
@@ -61,12 +66,32 @@ def make_app() -> Celery:
         # Recycle processes now and then, so a leak in a parser library stays bounded.
         worker_max_tasks_per_child=1000,
         timezone="UTC",
-        beat_schedule={
-            # Safety net: index whatever is staged even if a trigger was lost.
-            "index-pending": {"task": "workers.tasks.index_pending", "schedule": 60.0},
-        },
+        beat_schedule=beat_schedule(settings),
+        # The schedule lives in Redis and a lock lets only one beat fire, so running
+        # two beat processes (failover) never crawls a source twice.
+        beat_scheduler="redbeat.RedBeatScheduler",
+        redbeat_redis_url=settings.redis_url,
+        redbeat_key_prefix=f"ri:{settings.index_prefix}redbeat:",
+        redbeat_lock_timeout=BEAT_LOCK_TIMEOUT,
+        beat_max_loop_interval=BEAT_MAX_LOOP,
     )
     return app
+
+
+def beat_schedule(settings: Settings) -> dict:
+    """One discovery run per configured source on its schedule, plus the staging safety net."""
+    schedule = {
+        # Safety net: index whatever is staged even if a trigger was lost.
+        "index-pending": {"task": "workers.tasks.index_pending", "schedule": 60.0},
+    }
+    if settings.sources_file.exists():
+        from workers.sources import load_sources
+
+        for name, source in load_sources(settings.sources_file).items():
+            schedule[f"discover-{name}"] = {
+                "task": "workers.tasks.discover_source", "schedule": source.celery_schedule(), "args": (name,),
+            }
+    return schedule
 
 
 app = make_app()

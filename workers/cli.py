@@ -85,7 +85,8 @@ def services(action: str) -> None:
 
 
 @main.command()
-@click.option("--port", default=8765, show_default=True, help="Port of the local demo site.")
+@click.option("--port", default=8765, show_default=True,
+              help="Port of the local demo site (the `demo` source in deploy/sources.yaml points here).")
 @click.option("--concurrency", default=2, show_default=True, help="Worker processes.")
 def demo(port: int, concurrency: int) -> None:
     """Offline demo: local Redis and Elasticsearch, a worker, and a crawl of the bundled sample site."""
@@ -107,11 +108,12 @@ def demo(port: int, concurrency: int) -> None:
     server = demo_site.serve_demo_site(port)
     try:
         demo_site.wait_for_worker(worker_process, echo=echo)
-        from workers.crawl import sitemap_urls
+        from workers.crawl import run_source
 
-        urls = sitemap_urls(settings, f"http://127.0.0.1:{port}/sitemap.xml")
-        echo(f"demo site on http://127.0.0.1:{port}: {len(urls)} report pages (worker log: {log})")
-        enqueue_and_follow(urls, wait=True, timeout=600)
+        echo(f"demo site on http://127.0.0.1:{port} (worker log: {log})")
+        found, plan = run_source(settings, "demo", force=True, echo=echo)
+        echo(f"demo: {len(found.urls)} report pages in the sitemap")
+        follow_crawl(plan.crawl_id, timeout=600)
     finally:
         server.shutdown()
         os.killpg(worker_process.pid, 15)
@@ -154,13 +156,14 @@ def beat(loglevel: str, celery_args: tuple[str, ...]) -> None:
 def follow_crawl(crawl_id: str, timeout: float | None) -> None:
     """Live progress until the crawl drains, then a summary; exit 1 if it did not drain."""
     from workers.clients import get_redis
-    from workers.progress import FAILED, INDEXED, CrawlTracker, watch
+    from workers.progress import FAILED, GONE, INDEXED, SKIPPED, UNCHANGED, CrawlTracker, watch
 
     tracker = CrawlTracker(get_redis(), get_settings().index_prefix, crawl_id)
     snap = watch(tracker, timeout=timeout, echo=lambda m: click.echo(m, err=True))
     c = snap.counts
     click.echo(
         f"crawl {crawl_id}: {snap.total} URLs, {c[INDEXED]} indexed, {c[FAILED]} failed, "
+        f"{c[UNCHANGED]} unchanged, {c[SKIPPED]} skipped, {c[GONE]} gone, "
         f"{snap.total - snap.done} unfinished, in {snap.elapsed:.1f}s ({snap.rate:.1f} pages/s)"
     )
     if c[FAILED]:
@@ -169,10 +172,10 @@ def follow_crawl(crawl_id: str, timeout: float | None) -> None:
         sys.exit(1)
 
 
-def enqueue_and_follow(urls: list[str], wait: bool, timeout: float | None) -> None:
+def enqueue_and_follow(urls: list[str], wait: bool, timeout: float | None, **options) -> None:
     from workers.crawl import start_crawl
 
-    plan = start_crawl(get_settings(), urls)
+    plan = start_crawl(get_settings(), urls, **options)
     click.echo(
         f"crawl {plan.crawl_id}: queued {len(plan.queued)} URLs "
         f"({plan.duplicates} duplicates dropped, {len(plan.invalid)} invalid)", err=True,
@@ -188,23 +191,81 @@ def enqueue_and_follow(urls: list[str], wait: bool, timeout: float | None) -> No
 @click.option("--sitemap", "sitemaps", multiple=True, help="Also crawl every page listed in this sitemap.")
 @click.option("--wait/--no-wait", default=True, help="Follow progress until the crawl drains.")
 @click.option("--timeout", type=float, default=None, help="Stop following after this many seconds.")
-def crawl(urls: tuple[str, ...], sitemaps: tuple[str, ...], wait: bool, timeout: float | None) -> None:
+@click.option("--allow-private-networks", is_flag=True,
+              help="Also fetch private, loopback and link-local addresses (local test sites).")
+@click.option("--force", is_flag=True, help="Fetch and index again even if a page looks unchanged.")
+def crawl(urls: tuple[str, ...], sitemaps: tuple[str, ...], wait: bool, timeout: float | None,
+          allow_private_networks: bool, force: bool) -> None:
     """Fetch, parse and index report pages."""
-    from workers.crawl import sitemap_urls
+    from workers.discover import sitemap_urls
     from workers.fetch import FetchError
+    from workers.polite import Deferred, Disallowed
+    from workers.profile import adhoc_profile
     from workers.sitemap import SitemapError
 
     targets = list(urls)
+    profile = adhoc_profile(get_settings(), allow_private_networks)
     for sitemap in sitemaps:
         try:
-            found = sitemap_urls(get_settings(), sitemap)
-        except (FetchError, SitemapError) as exc:
+            found = sitemap_urls(get_settings(), profile, sitemap)
+        except (FetchError, SitemapError, Deferred, Disallowed) as exc:
             _fail(f"sitemap {sitemap}: {exc}")
         click.echo(f"sitemap {sitemap}: {len(found)} URLs", err=True)
         targets += found
     if not targets:
         _fail("nothing to crawl: give URLs or --sitemap")
-    enqueue_and_follow(targets, wait, timeout)
+    enqueue_and_follow(targets, wait, timeout, allow_private_networks=allow_private_networks, force=force)
+
+
+@main.group()
+def sources() -> None:
+    """Configured sources (deploy/sources.yaml, or SOURCES_FILE)."""
+
+
+def _load_sources():
+    from workers.sources import SourcesError, load_sources
+
+    try:
+        return load_sources(get_settings().sources_file)
+    except (SourcesError, OSError) as exc:
+        _fail(str(exc))
+
+
+@sources.command("list")
+def sources_list() -> None:
+    """Show every source with its schedule and politeness settings."""
+    for source in _load_sources().values():
+        click.echo(f"{source.name:14} {source.schedule:16} parser={source.parser:9} rate={source.rate}/s "
+                   f"concurrency={source.concurrency} hosts={','.join(source.allowed_hosts)}")
+        for url in [*source.seeds, *source.sitemaps]:
+            click.echo(f"{'':14} {url}")
+
+
+@sources.command("validate")
+def sources_validate() -> None:
+    """Check the sources file; errors name the line and the field."""
+    found = _load_sources()
+    click.echo(f"{get_settings().sources_file}: {len(found)} sources OK ({', '.join(found)})")
+
+
+@sources.command("run")
+@click.argument("name")
+@click.option("--wait/--no-wait", default=True)
+@click.option("--timeout", type=float, default=None)
+@click.option("--force", is_flag=True, help="Crawl every discovered URL, due or not, and index again.")
+def sources_run(name: str, wait: bool, timeout: float | None, force: bool) -> None:
+    """Discover and crawl one source now."""
+    from workers.crawl import run_source
+
+    if name not in _load_sources():
+        _fail(f"no source named {name!r}; see `report-ingest sources list`")
+    found, plan = run_source(get_settings(), name, force=force, echo=lambda m: click.echo(m, err=True))
+    for error in found.errors:
+        click.echo(f"  {error}", err=True)
+    click.echo(f"{name}: {len(found.urls)} report URLs from {found.listing_pages} listing pages and "
+               f"{found.sitemaps} sitemaps; {len(plan.queued)} new or due", err=True)
+    if wait and plan.queued:
+        follow_crawl(plan.crawl_id, timeout)
 
 
 @main.command()
@@ -275,8 +336,8 @@ def status() -> None:
 @click.option("--role", multiple=True, type=click.Choice(["source", "transit", "destination"]))
 @click.option("--exploitation", multiple=True)
 @click.option("--sort", type=click.Choice(["relevance", "date", "oldest", "tier"]), default="relevance")
-@click.option("--page", type=int, default=1)
-@click.option("--per-page", type=int, default=10)
+@click.option("--page", type=click.IntRange(min=1), default=1)
+@click.option("--per-page", type=click.IntRange(min=1, max=1000), default=10)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def search(query: str, country, tier, year, year_from, year_to, publisher, role, exploitation,
            sort: str, page: int, per_page: int, as_json: bool) -> None:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import scan
 
-from workers.clients import get_http, get_redis
-from workers.fetch import fetch
+from workers.clients import get_redis
 from workers.index import IndexNames
-from workers.progress import CrawlTracker
+from workers.profile import save_options
+from workers.progress import CRAWL_TTL, CrawlTracker
 from workers.settings import Settings
-from workers.sitemap import walk_sitemaps
 from workers.urls import InvalidURL, normalize_url
+
+if TYPE_CHECKING:
+    from workers.discover import Discovered
 
 
 @dataclass
@@ -25,21 +29,21 @@ class CrawlPlan:
     invalid: list[str] = field(default_factory=list)
 
 
-def sitemap_urls(settings: Settings, sitemap: str) -> list[str]:
-    def body(url: str) -> bytes:
-        return fetch(
-            get_http(), url, connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
-            max_bytes=settings.max_page_bytes, max_redirects=settings.max_redirects, html_only=False,
-        ).body
+def start_crawl(
+    settings: Settings, urls: list[str], *, source: str | None = None,
+    allow_private_networks: bool = False, force: bool = False, crawl_id: str | None = None,
+) -> CrawlPlan:
+    """Enqueue one fetch task per distinct normalised URL; return what was queued.
 
-    return walk_sitemaps(sitemap, body)
-
-
-def start_crawl(settings: Settings, urls: list[str], crawl_id: str | None = None) -> CrawlPlan:
-    """Enqueue one fetch task per distinct normalised URL; return what was queued."""
+    The crawl's options (its source, or the ad-hoc network policy; `force` to
+    ignore validators and content hashes) are stored under its ID for the tasks.
+    """
     from workers.tasks import fetch_page  # the task module imports the app; keep CLI start-up light
 
     plan = CrawlPlan(crawl_id or uuid.uuid4().hex[:12])
+    save_options(get_redis(), settings, plan.crawl_id, {
+        "source": source, "allow_private_networks": allow_private_networks, "force": force,
+    }, ttl=CRAWL_TTL)
     unique: dict[str, None] = {}
     for raw in urls:
         try:
@@ -61,3 +65,17 @@ def failed_urls(es: Elasticsearch, names: IndexNames) -> list[str]:
 def recent_failures(es: Elasticsearch, names: IndexNames, size: int = 20) -> list[dict]:
     response = es.search(index=names.failures, size=size, sort=[{"failed_at": "desc"}])
     return [hit["_source"] for hit in response["hits"]["hits"]]
+
+
+def run_source(settings: Settings, name: str, *, force: bool = False,
+               echo: Callable[[str], None] | None = None) -> tuple[Discovered, CrawlPlan]:
+    """Discover a source's report URLs and crawl those never seen or due for a recheck."""
+    from workers.crawlstate import CrawlState
+    from workers.discover import discover
+    from workers.profile import source_profile, sources
+
+    source = sources(settings)[name]
+    profile = source_profile(source, force)
+    found = discover(settings, profile, source, **({"echo": echo} if echo else {}))
+    due = found.urls if force else CrawlState(get_redis(), settings.index_prefix).due(found.urls)
+    return found, start_crawl(settings, due, source=name, force=force)

@@ -8,11 +8,14 @@ large, redirect loops). The caller decides how often to retry.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import socket
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -41,6 +44,43 @@ class RetryableFetchError(FetchError):
         self.retry_after = retry_after
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _never(_ip: IPAddress) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    """Where a fetch may go: which hosts, and whether private addresses are allowed.
+
+    Checked before connecting, on the first request and on every redirect hop,
+    so a public page cannot bounce the crawler into a private network.
+    """
+
+    allowed_hosts: frozenset[str] | None = None  # None: any host
+    private_allowed: Callable[[IPAddress], bool] = field(default=_never)
+
+    def check(self, url: str) -> None:
+        host = urlsplit(url).hostname or ""
+        if self.allowed_hosts is not None and host not in self.allowed_hosts:
+            raise PermanentFetchError("host_not_allowed", f"{url}: host {host} is not an allowed host")
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except socket.gaierror as exc:
+            raise RetryableFetchError("dns_error", f"{url}: cannot resolve {host}: {exc}") from exc
+        for info in infos:
+            ip = ipaddress.ip_address(info[4][0].split("%")[0])
+            if not ip.is_global and not self.private_allowed(ip):
+                raise PermanentFetchError(
+                    "private_address", f"{url}: {host} resolves to non-public address {ip}"
+                )
+
+
+OPEN_POLICY = NetworkPolicy(private_allowed=lambda _ip: True)
+
+
 @dataclass
 class Page:
     url: str
@@ -55,6 +95,10 @@ class Page:
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.body).hexdigest()
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -97,19 +141,25 @@ def _read_body(response: requests.Response, max_bytes: int, deadline: float, url
 
 def fetch(
     session: requests.Session, url: str, *, connect_timeout: float, read_timeout: float,
-    max_bytes: int, max_redirects: int, html_only: bool = True,
+    max_bytes: int, max_redirects: int, html_only: bool = True, policy: NetworkPolicy,
+    etag: str | None = None, last_modified: str | None = None,
 ) -> Page:
     """GET `url`, following at most `max_redirects` redirects, and return the page.
 
-    With `html_only` (pages to parse) anything but HTML is refused; sitemaps pass False.
+    With `html_only` (pages to parse) anything but HTML is refused; sitemaps pass
+    False. With `etag` / `last_modified` the request is conditional, and an
+    unchanged page comes back as status 304 with an empty body.
     """
     requested = current = normalize_url(url)
     seen = {current}
+    conditional = {k: v for k, v in (("If-None-Match", etag), ("If-Modified-Since", last_modified)) if v}
     for _hop in range(max_redirects + 1):
+        policy.check(current)
         deadline = time.monotonic() + connect_timeout + read_timeout
         try:
             response = session.get(
-                current, timeout=(connect_timeout, read_timeout), stream=True, allow_redirects=False
+                current, timeout=(connect_timeout, read_timeout), stream=True, allow_redirects=False,
+                headers=conditional if current == requested else None,
             )
         except requests.Timeout as exc:
             raise RetryableFetchError("timeout", f"{current}: {exc.__class__.__name__}") from exc
@@ -127,6 +177,11 @@ def fetch(
                 seen.add(target)
                 current = target
                 continue
+            if status == 304 and conditional:
+                return Page(
+                    url=requested, final_url=current, status=304, content_type=None, etag=etag,
+                    last_modified=last_modified, body=b"", fetched_at=_now_iso(),
+                )
             if status == 429 or status >= 500:
                 raise RetryableFetchError(
                     f"http_{status}", f"{current}: HTTP {status}", status,
@@ -147,6 +202,6 @@ def fetch(
             return Page(
                 url=requested, final_url=current, status=status, content_type=content_type,
                 etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"),
-                body=body, fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                body=body, fetched_at=_now_iso(),
             )
     raise PermanentFetchError("too_many_redirects", f"{requested}: more than {max_redirects} redirects")

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import redis
 
 QUEUED, FETCHED, INDEXED, FAILED = "queued", "fetched", "indexed", "failed"
+# Done without indexing: 304 or same bytes; robots.txt said no; 404/410 on recheck.
+UNCHANGED, SKIPPED, GONE = "unchanged", "skipped", "gone"
 OPEN_STATES = frozenset({QUEUED, FETCHED})
 # A finished crawl's record is kept this long for `status` and late readers.
 CRAWL_TTL = 7 * 24 * 3600
@@ -74,7 +76,8 @@ class Snapshot:
         c = self.counts
         return (
             f"{self.done}/{self.total} done | queued {c[QUEUED]} fetched {c[FETCHED]} "
-            f"indexed {c[INDEXED]} failed {c[FAILED]} | {self.rate:.1f} pages/s | ETA {eta}"
+            f"indexed {c[INDEXED]} unchanged {c[UNCHANGED]} skipped {c[SKIPPED]} gone {c[GONE]} "
+            f"failed {c[FAILED]} | {self.rate:.1f} pages/s | ETA {eta}"
         )
 
 

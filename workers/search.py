@@ -130,7 +130,9 @@ class ReportSearch(FacetedSearch):
         return super().build_search()
 
     def search(self):
-        return super().search().using(self._es).extra(track_total_hits=True)
+        # Pages that vanished from their site stay out of results even where flagged, not deleted.
+        search = super().search().using(self._es).extra(track_total_hits=True)
+        return search.exclude("term", gone=True)
 
     def query(self, search, query):
         if not query or not query.strip():

@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     # Redeliveries of one task after a worker died on it, before the page counts as poison.
     max_deliveries: int = Field(default=3, ge=1)
 
+    sources_file: Path = REPO_ROOT / "deploy" / "sources.yaml"
+    # Politeness for ad-hoc crawls (`report-ingest crawl`); sources set their own.
+    default_host_rate: float = Field(default=2.0, gt=0)
+    default_host_concurrency: int = Field(default=2, ge=1)
+    robots_ttl: int = Field(default=3600, ge=1)
+    recheck_min: float = Field(default=86400.0, gt=0)
+    recheck_max: float = Field(default=30 * 86400.0, gt=0)
+
     bulk_chunk_size: int = Field(default=200, gt=0)
     bulk_max_retries: int = Field(default=3, ge=0)
     index_batch_size: int = Field(default=500, gt=0)

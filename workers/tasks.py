@@ -21,11 +21,14 @@ from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
 
 from workers.app import INDEX_TIME_LIMIT, VISIBILITY_TIMEOUT, app
-from workers.clients import get_es, get_http, get_redis
-from workers.fetch import Page, PermanentFetchError, RetryableFetchError, fetch
+from workers.clients import get_es, get_redis
+from workers.crawlstate import CrawlState
+from workers.fetch import Page, PermanentFetchError, RetryableFetchError
 from workers.index import BulkWriteError, IndexNames, bulk_write, ensure_indices, tier_rank
 from workers.parse import ParseError, parse_page
-from workers.progress import FAILED, FETCHED, INDEXED, CrawlTracker
+from workers.polite import Deferred, Disallowed, polite_fetch
+from workers.profile import CrawlProfile, load_profile
+from workers.progress import FAILED, FETCHED, GONE, INDEXED, SKIPPED, UNCHANGED, CrawlTracker
 from workers.settings import Settings, get_settings
 from workers.staging import Staging
 from workers.timings import StageTimings
@@ -96,13 +99,15 @@ def _first_delivery_within_cap(task: Task, settings: Settings) -> bool:
 
 @app.task(bind=True, name="workers.tasks.fetch_page")
 def fetch_page(self: Task, url: str, crawl_id: str | None = None) -> str:
-    """Fetch `url`, parse it, and stage the document, raw page or failure for indexing."""
+    """Fetch `url` politely, parse it, and stage the document, raw page or failure for indexing."""
     settings = get_settings()
     try:
         url = normalize_url(url)
     except InvalidURL as exc:
         log.warning("dropping invalid URL: %s", exc)
         return "invalid"
+    profile = load_profile(get_redis(), settings, crawl_id)
+    progress = tracker(settings, crawl_id)
 
     def fail(stage: str, reason: str, detail: str, *, status: int | None = None,
              raw: dict | None = None) -> str:
@@ -111,16 +116,29 @@ def fetch_page(self: Task, url: str, crawl_id: str | None = None) -> str:
         stage_entry(settings, url, {"url": url, "crawl_id": crawl_id, "failure": record, "raw": raw})
         return f"failed:{reason}"
 
+    def finish(state: str) -> str:
+        if progress is not None:
+            progress.mark(url, state)
+        return state
+
     if not _first_delivery_within_cap(self, settings):
         return fail("fetch", "poison", f"worker lost {settings.max_deliveries} times on this page")
 
+    state = crawl_state(settings, profile)
+    previous = None if profile.force else state.get(url)
     try:
         with timings(settings).measure("fetch"):
-            page = fetch(
-                get_http(), url, connect_timeout=settings.connect_timeout,
-                read_timeout=settings.read_timeout, max_bytes=settings.max_page_bytes,
-                max_redirects=settings.max_redirects,
-            )
+            page = polite_fetch(settings, profile, url, etag=previous and previous.etag,
+                                last_modified=previous and previous.last_modified)
+    except Deferred as exc:
+        # Not a retry: the page did nothing wrong, its host is just busy.
+        fetch_page.apply_async((url, crawl_id), countdown=exc.seconds)
+        return "deferred"
+    except Disallowed as exc:
+        stage_entry(settings, url, {"url": url, "crawl_id": crawl_id, "skipped": True,
+                                    "failure": failure_record(url, "robots", "robots_disallowed", str(exc),
+                                                              crawl_id=crawl_id)})
+        return "skipped"
     except RetryableFetchError as exc:
         if self.request.retries < settings.fetch_max_retries:
             countdown = backoff_seconds(
@@ -131,6 +149,10 @@ def fetch_page(self: Task, url: str, crawl_id: str | None = None) -> str:
         return fail("fetch", exc.reason, f"gave up after {self.request.retries + 1} attempts: {exc}",
                     status=exc.status)
     except PermanentFetchError as exc:
+        if exc.status in (404, 410) and previous is not None and previous.document_id:
+            stage_entry(settings, url, {"url": url, "crawl_id": crawl_id, "gone": previous.document_id,
+                                        "on_gone": profile.on_gone})
+            return "gone"
         return fail("fetch", exc.reason, str(exc), status=exc.status)
     except SoftTimeLimitExceeded:
         return fail("fetch", "time_limit", f"{url}: task time limit exceeded")
@@ -138,10 +160,14 @@ def fetch_page(self: Task, url: str, crawl_id: str | None = None) -> str:
         log.exception("unexpected error fetching %s", url)
         return fail("fetch", "unexpected_error", f"{exc.__class__.__name__}: {exc}")
 
+    if page.status == 304 or (previous is not None and previous.content_sha256 == page.sha256):
+        state.record_unchanged(url)
+        return finish(UNCHANGED)
+
     raw = raw_record(page)
     try:
         with timings(settings).measure("parse"):
-            document = parse_page(page.body, page.final_url, page.content_type)
+            document = parse_page(page.body, page.final_url, page.content_type, parser=profile.parser)
     except ParseError as exc:
         # The raw page is kept all the same: a better parser can read it later.
         return fail("parse", "parse_error", str(exc), status=page.status, raw=raw)
@@ -152,10 +178,26 @@ def fetch_page(self: Task, url: str, crawl_id: str | None = None) -> str:
     raw["source"] = document["source"]
     document["fetched_at"] = page.fetched_at
     document["tier_rank"] = tier_rank(document.get("tier"))
-    stage_entry(settings, url, {"url": url, "crawl_id": crawl_id, "document": document, "raw": raw})
-    if (progress := tracker(settings, crawl_id)) is not None:
-        progress.mark(url, FETCHED)
-    return "fetched"
+    stage_entry(settings, url, {"url": url, "crawl_id": crawl_id, "document": document, "raw": raw,
+                                "recheck": [profile.recheck_min, profile.recheck_max]})
+    return finish(FETCHED)
+
+
+def crawl_state(settings: Settings, profile: CrawlProfile) -> CrawlState:
+    return CrawlState(get_redis(), settings.index_prefix,
+                      min_interval=profile.recheck_min, max_interval=profile.recheck_max)
+
+
+@app.task(name="workers.tasks.discover_source")
+def discover_source(name: str) -> dict:
+    """Scheduled by beat per source: find its report URLs and enqueue the new or due ones."""
+    from workers.crawl import run_source
+
+    found, plan = run_source(get_settings(), name)
+    for error in found.errors:
+        log.warning("%s: %s", name, error)
+    return {"source": name, "found": len(found.urls), "queued": len(plan.queued), "crawl_id": plan.crawl_id,
+            "errors": len(found.errors)}
 
 
 @lru_cache(maxsize=8)
@@ -169,17 +211,47 @@ def shadow_index(settings: Settings) -> str | None:
 
 
 def _actions(names: IndexNames, key: str, entry: dict, shadow: str | None) -> list[dict]:
+    reports = [index for index in (names.reports, shadow) if index]
     actions = []
     if entry.get("raw"):
         actions.append({"_op_type": "index", "_index": names.raw_pages, "_id": key, "_source": entry["raw"]})
     if (document := entry.get("document")) is not None:
-        for index in filter(None, (names.reports, shadow)):
-            actions.append({"_op_type": "index", "_index": index, "_id": document["id"], "_source": document})
+        actions += [{"_op_type": "index", "_index": i, "_id": document["id"], "_source": document} for i in reports]
         # A page that now works is no longer a failure.
         actions.append({"_op_type": "delete", "_index": names.failures, "_id": key})
+    elif gone := entry.get("gone"):
+        if entry.get("on_gone") == "flag":
+            actions += [{"_op_type": "update", "_index": i, "_id": gone, "_source": {"doc": {"gone": True}}}
+                        for i in reports]
+        else:
+            actions += [{"_op_type": "delete", "_index": i, "_id": gone} for i in reports]
     else:
         actions.append({"_op_type": "index", "_index": names.failures, "_id": key, "_source": entry["failure"]})
     return actions
+
+
+def _outcome(entry: dict, failed: bool) -> str:
+    if failed:
+        return FAILED
+    if "document" in entry:
+        return INDEXED
+    if "gone" in entry:
+        return GONE
+    return SKIPPED if entry.get("skipped") else FAILED
+
+
+def _record_state(settings: Settings, entry: dict) -> None:
+    """Validators and content hash are remembered only once the content is in the index."""
+    url = entry["url"]
+    if "document" in entry:
+        low, high = entry.get("recheck") or (settings.recheck_min, settings.recheck_max)
+        raw = entry["raw"]
+        CrawlState(get_redis(), settings.index_prefix, min_interval=low, max_interval=high).record_indexed(
+            url, content_sha256=raw["content_sha256"], document_id=entry["document"]["id"],
+            etag=raw["etag"], last_modified=raw["last_modified"],
+        )
+    elif "gone" in entry:
+        CrawlState(get_redis(), settings.index_prefix).record_gone(url)
 
 
 @app.task(
@@ -234,8 +306,8 @@ def _write_batch(es, names: IndexNames, settings: Settings, entries: dict[str, d
         ]
         bulk_write(es, records, chunk_size=settings.bulk_chunk_size, max_retries=settings.bulk_max_retries)
     for key, entry in entries.items():
+        if key not in failed:
+            _record_state(settings, entry)
         if (progress := tracker(settings, entry.get("crawl_id"))) is not None:
-            ok = "document" in entry and key not in failed
-            progress.mark(entry["url"], INDEXED if ok else FAILED)
+            progress.mark(entry["url"], _outcome(entry, key in failed))
     return len(entries) - len(failed)
-__all__ = ["fetch_page", "index_pending", "FetchError"]

@@ -1,0 +1,130 @@
+"""What the crawler knows about each URL, so it rechecks politely and only what is due.
+
+Kept in Redis rather than Elasticsearch: every fetch reads and writes it, it
+must be visible to all workers at once (Elasticsearch is only near-real-time,
+so a URL fetched a second ago could still look due), and updates are single
+atomic hash writes. One hash per URL, plus a sorted set of URLs by next due
+time for discovery.
+
+Recheck intervals adapt: a page that did not change is checked half as often
+(up to a ceiling), a page that changed twice as often (down to a floor).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, fields
+
+import redis
+
+from workers.urls import doc_id
+
+OK, GONE = "ok", "gone"
+
+
+@dataclass
+class UrlState:
+    url: str
+    first_seen: float
+    last_fetched: float | None = None
+    last_changed: float | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_sha256: str | None = None
+    document_id: str | None = None
+    status: str | None = None
+    interval: float | None = None
+    next_due: float | None = None
+
+    @classmethod
+    def from_hash(cls, data: dict[str, str]) -> UrlState:
+        types = {f.name: f.type for f in fields(cls)}
+        values: dict = {}
+        for key, raw in data.items():
+            if key in types and raw != "":
+                values[key] = float(raw) if "float" in str(types[key]) else raw
+        return cls(**values)
+
+
+class CrawlState:
+    def __init__(self, client: redis.Redis, namespace: str, *, min_interval: float = 86400.0,
+                 max_interval: float = 30 * 86400.0):
+        self.redis = client
+        self.prefix = f"ri:{namespace}urlstate:"
+        self.due_key = f"ri:{namespace}due"
+        self.min_interval = min_interval
+        self.max_interval = max_interval
+
+    def _key(self, url: str) -> str:
+        return self.prefix + doc_id(url)
+
+    def get(self, url: str) -> UrlState | None:
+        data = self.redis.hgetall(self._key(url))
+        return UrlState.from_hash(data) if data else None
+
+    def _save(self, state: UrlState) -> UrlState:
+        mapping = {k: ("" if v is None else v) for k, v in asdict(state).items()}
+        pipe = self.redis.pipeline()
+        pipe.hset(self._key(state.url), mapping=mapping)
+        if state.next_due is not None:
+            pipe.zadd(self.due_key, {state.url: state.next_due})
+        pipe.execute()
+        return state
+
+    def _current(self, url: str, now: float) -> UrlState:
+        return self.get(url) or UrlState(url=url, first_seen=now)
+
+    def _reschedule(self, state: UrlState, now: float, changed: bool) -> None:
+        if state.interval is None:
+            interval = self.min_interval
+        elif changed:
+            interval = state.interval / 2
+        else:
+            interval = state.interval * 2
+        state.interval = max(self.min_interval, min(self.max_interval, interval))
+        state.next_due = now + state.interval
+
+    def record_unchanged(self, url: str) -> UrlState:
+        """A 304, or the same bytes as last time: nothing to parse or index."""
+        now = time.time()
+        state = self._current(url, now)
+        state.last_fetched = now
+        state.status = OK
+        self._reschedule(state, now, changed=False)
+        return self._save(state)
+
+    def record_indexed(self, url: str, *, content_sha256: str, document_id: str,
+                       etag: str | None, last_modified: str | None, fetched_at: float | None = None) -> UrlState:
+        """New content reached the index: only now are its validators worth sending back."""
+        now = time.time()
+        state = self._current(url, now)
+        changed = state.content_sha256 is not None and state.content_sha256 != content_sha256
+        state.last_fetched = fetched_at or now
+        state.last_changed = now if changed or state.content_sha256 is None else state.last_changed
+        state.etag, state.last_modified = etag, last_modified
+        state.content_sha256, state.document_id = content_sha256, document_id
+        state.status = OK
+        self._reschedule(state, now, changed=changed)
+        return self._save(state)
+
+    def record_gone(self, url: str) -> UrlState:
+        now = time.time()
+        state = self._current(url, now)
+        state.last_fetched = now
+        state.status = GONE
+        # Validators of a vanished page must not make its return look unchanged.
+        state.etag = state.last_modified = state.content_sha256 = None
+        self._reschedule(state, now, changed=False)
+        return self._save(state)
+
+    def is_due(self, url: str, now: float | None = None) -> bool:
+        score = self.redis.zscore(self.due_key, url)
+        return score is None or score <= (now or time.time())
+
+    def due(self, urls: list[str], now: float | None = None) -> list[str]:
+        """Those of `urls` never seen, or whose next check is due."""
+        if not urls:
+            return []
+        now = now or time.time()
+        scores = self.redis.zmscore(self.due_key, urls)
+        return [u for u, s in zip(urls, scores, strict=True) if s is None or s <= now]

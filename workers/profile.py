@@ -1,0 +1,80 @@
+"""How one crawl behaves: network policy, politeness, parser, recheck bounds.
+
+A crawl is either a configured source (deploy/sources.yaml) or an ad-hoc
+`report-ingest crawl`. Its options are stored in Redis under the crawl ID when
+it starts, so tasks take only the URL and the crawl ID.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import redis
+
+from workers.fetch import OPEN_POLICY, NetworkPolicy
+from workers.settings import Settings
+from workers.sources import Source, load_sources
+
+
+@dataclass(frozen=True)
+class CrawlProfile:
+    source: str | None
+    parser: str | None  # None: choose by page
+    rate: float  # requests per second per host
+    concurrency: int  # simultaneous requests per host
+    policy: NetworkPolicy
+    on_gone: str
+    recheck_min: float
+    recheck_max: float
+    force: bool = False  # ignore validators and content hashes: fetch and index again
+
+
+@lru_cache(maxsize=4)
+def _sources(path: str, mtime: float) -> dict[str, Source]:
+    return load_sources(Path(path))
+
+
+def sources(settings: Settings) -> dict[str, Source]:
+    """The configured sources, re-read when the file changes."""
+    path = settings.sources_file
+    return _sources(str(path), path.stat().st_mtime)
+
+
+def source_profile(source: Source, force: bool = False) -> CrawlProfile:
+    return CrawlProfile(
+        source=source.name, parser=None if source.parser == "auto" else source.parser,
+        rate=source.rate, concurrency=source.concurrency,
+        policy=NetworkPolicy(frozenset(source.allowed_hosts), source.private_allowed),
+        on_gone=source.on_gone, recheck_min=source.recheck_min_seconds,
+        recheck_max=source.recheck_max_seconds, force=force,
+    )
+
+
+def adhoc_profile(settings: Settings, allow_private_networks: bool, force: bool = False) -> CrawlProfile:
+    return CrawlProfile(
+        source=None, parser=None, rate=settings.default_host_rate,
+        concurrency=settings.default_host_concurrency,
+        policy=OPEN_POLICY if allow_private_networks else NetworkPolicy(),
+        on_gone="delete", recheck_min=settings.recheck_min, recheck_max=settings.recheck_max, force=force,
+    )
+
+
+def _key(settings: Settings, crawl_id: str) -> str:
+    return f"ri:{settings.index_prefix}crawl:{crawl_id}:options"
+
+
+def save_options(client: redis.Redis, settings: Settings, crawl_id: str, options: dict, ttl: int) -> None:
+    client.set(_key(settings, crawl_id), json.dumps(options), ex=ttl)
+
+
+def load_profile(client: redis.Redis, settings: Settings, crawl_id: str | None) -> CrawlProfile:
+    """The profile a crawl was started with; a crawl-less task gets the ad-hoc defaults."""
+    raw = client.get(_key(settings, crawl_id)) if crawl_id else None
+    options = json.loads(raw) if raw else {}
+    force = bool(options.get("force"))
+    if name := options.get("source"):
+        return source_profile(sources(settings)[name], force)
+    return adhoc_profile(settings, bool(options.get("allow_private_networks")), force)
