@@ -70,7 +70,7 @@ def site():
 
 @pytest.fixture(scope="module")
 def crawled(site, worker, test_env):
-    result = cli(test_env, "crawl", *site.initial, site.url("/empty"), "--timeout", "60", timeout=90)
+    result = cli(test_env, "crawl", *site.initial, site.url("/empty"), "--allow-private-networks", "--timeout", "60", timeout=90)
     assert result.returncode == 0 and "1 failed" in result.stdout, result.stderr
     return result
 
@@ -162,7 +162,7 @@ def test_reparse_swaps_alias_with_zero_downtime_while_crawling(
     proc = start_reindex(test_env, "--reparse")
     wait_until(rebuild_running(redis_client, names))
     # A crawl in the middle of the rebuild: its documents must reach the new index too.
-    crawl = cli(test_env, "crawl", *site.new, "--timeout", "60", timeout=90)
+    crawl = cli(test_env, "crawl", *site.new, "--allow-private-networks", "--timeout", "60", timeout=90)
     assert crawl.returncode == 0, crawl.stderr
     consumer.resume()
     out, err = proc.communicate(timeout=120)

@@ -57,6 +57,7 @@ FIELD_LABELS = {
     "language": "Language",
     "content_sha256": "Content hash",
     "parser_version": "Parser version",
+    "gone": "Gone from its site",
 }
 
 RECORDS = "___records___"  # Lens's pseudo-field for "count of documents"
