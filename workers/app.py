@@ -88,6 +88,8 @@ def beat_schedule(settings: Settings) -> dict:
         from workers.sources import load_sources
 
         for name, source in load_sources(settings.sources_file).items():
+            if not source.enabled:
+                continue
             schedule[f"discover-{name}"] = {
                 "task": "workers.tasks.discover_source", "schedule": source.celery_schedule(), "args": (name,),
             }

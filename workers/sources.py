@@ -145,6 +145,8 @@ class Source(BaseModel):
     concurrency: int = Field(default=2, ge=1)
     allow_private_networks: bool | list[Annotated[str, AfterValidator(_check_cidr)]] = False
     on_gone: Literal["delete", "flag"] = "delete"
+    # A disabled source is never scheduled, but `sources run` still crawls it on demand.
+    enabled: bool = True
     recheck_min: Annotated[str, AfterValidator(_check_duration)] = "1d"
     # Checked even when defaulted: recheck_min alone may exceed it.
     recheck_max: Annotated[str, AfterValidator(_check_duration), Field(validate_default=True)] = "30d"
