@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import cli
@@ -148,3 +150,13 @@ def test_second_crawl_adds_no_duplicates(first_crawl, site, es, names, test_env)
 def test_worker_still_healthy(first_crawl, worker):
     assert worker.process.poll() is None
     assert worker.ping()
+
+
+def test_status_and_failures_commands(first_crawl, site, test_env):
+    status = cli(test_env, "status")
+    assert status.returncode == 0, status.stderr
+    assert f"{test_env['INDEX_PREFIX']}reports" in status.stdout
+    assert "fetch" in status.stdout and "ms/item" in status.stdout
+    failures = cli(test_env, "failures", "--json")
+    reasons = {row["reason"] for row in json.loads(failures.stdout)}
+    assert reasons == set(site.bad.values())

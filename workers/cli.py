@@ -306,6 +306,7 @@ def status() -> None:
     from workers.clients import get_redis
     from workers.crawl import recent_failures
     from workers.staging import Staging
+    from workers.timings import StageTimings
 
     settings, redis, es, names = get_settings(), get_redis(), _es(), _names()
     click.echo("queues:")
@@ -316,6 +317,11 @@ def status() -> None:
     for alias in (names.reports, names.raw_pages, names.failures):
         count = es.count(index=alias)["count"] if es.indices.exists_alias(name=alias) else "missing"
         click.echo(f"  {alias:20} {count}")
+    stages = StageTimings(redis, settings.index_prefix).summary()
+    if stages:
+        click.echo("time per stage (all workers, since the counters were reset):")
+        for stage, stats in sorted(stages.items()):
+            click.echo(f"  {stage:10} {stats.get('items', 0):8.0f} items  {stats['ms_per_item']:8.2f} ms/item")
     recent = recent_failures(es, names, 5) if es.indices.exists_alias(name=names.failures) else []
     click.echo("recent failures:" if recent else "recent failures: none")
     for row in recent:

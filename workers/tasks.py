@@ -16,6 +16,7 @@ from pathlib import Path
 from datetime import UTC, datetime
 
 from celery import Task
+from celery.signals import worker_ready
 from celery.exceptions import SoftTimeLimitExceeded
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
@@ -203,6 +204,16 @@ def discover_source(name: str) -> dict:
 @lru_cache(maxsize=8)
 def _ensure_indices_once(prefix: str, schemas_dir: str) -> None:
     ensure_indices(get_es(), IndexNames(prefix), Path(schemas_dir))
+
+
+@worker_ready.connect
+def _install_templates_at_start(**_kwargs) -> None:
+    """Templates and aliases go in when a worker starts; the index task checks again anyway."""
+    settings = get_settings()
+    try:
+        _ensure_indices_once(settings.index_prefix, str(settings.schemas_dir))
+    except (ESConnectionError, ConnectionTimeout) as exc:
+        log.warning("Elasticsearch not reachable at start-up (%s); indices will be set up on first write", exc)
 
 
 def shadow_index(settings: Settings) -> str | None:
