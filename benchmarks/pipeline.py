@@ -94,7 +94,7 @@ def pipeline(urls: list[str], env: dict[str, str], concurrency: int) -> tuple[fl
     worker = Worker(env, concurrency=concurrency)
     try:
         start = time.perf_counter()
-        plan = start_crawl(settings, urls)
+        plan = start_crawl(settings, urls, allow_private_networks=True)
         snap = watch(CrawlTracker(get_redis(), settings.index_prefix, plan.crawl_id),
                      echo=lambda m: print(m, file=sys.stderr))
         elapsed = time.perf_counter() - start
@@ -122,7 +122,9 @@ def main() -> None:
 
         use_env({**env, "INDEX_PREFIX": f"bench-base-{uuid.uuid4().hex[:6]}-"})
         base = baseline(urls, os.environ["INDEX_PREFIX"])
-        pipe_env = {**env, "INDEX_PREFIX": f"bench-pipe-{uuid.uuid4().hex[:6]}-"}
+        # Politeness machinery runs (robots.txt, slots, leases) but does not throttle the local site.
+        pipe_env = {**env, "INDEX_PREFIX": f"bench-pipe-{uuid.uuid4().hex[:6]}-",
+                    "DEFAULT_HOST_RATE": "1000000", "DEFAULT_HOST_CONCURRENCY": "64"}
         use_env(pipe_env)
         elapsed, stages = pipeline(urls, pipe_env, args.concurrency)
     finally:
