@@ -160,3 +160,14 @@ def test_status_and_failures_commands(first_crawl, site, test_env):
     failures = cli(test_env, "failures", "--json")
     reasons = {row["reason"] for row in json.loads(failures.stdout)}
     assert reasons == set(site.bad.values())
+
+
+def test_retry_failed_recovers_what_now_works(first_crawl, site, es, names, test_env):
+    site.routes["/missing"] = html(report_page(904).html)  # the page appeared since
+    result = cli(test_env, "retry-failed", "--timeout", "60", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"{len(site.bad)} URLs, 1 indexed, {len(site.bad) - 1} failed" in result.stdout
+    es.indices.refresh(index=[names.reports, names.failures])
+    assert es.exists(index=names.reports, id=doc_id(normalize_url(site.url("/missing"))))
+    urls = {h["_source"]["url"] for h in es.search(index=names.failures, size=50)["hits"]["hits"]}
+    assert urls == {normalize_url(u) for u in site.bad if not u.endswith("/missing")}

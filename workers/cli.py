@@ -290,13 +290,15 @@ def failures(limit: int, as_json: bool) -> None:
 @click.option("--timeout", type=float, default=None)
 def retry_failed(wait: bool, timeout: float | None) -> None:
     """Crawl every recorded failure again; successes clear their failure record."""
-    from workers.crawl import failed_urls
+    from workers.crawl import retry_failures
 
-    urls = failed_urls(_es(), _names())
-    if not urls:
+    plans = retry_failures(get_settings(), _es(), _names())
+    if not plans:
         click.echo("no failures to retry")
-        return
-    enqueue_and_follow(urls, wait, timeout)
+    for plan in plans:
+        click.echo(f"crawl {plan.crawl_id}: queued {len(plan.queued)} failed URLs again", err=True)
+        if wait and plan.queued:
+            follow_crawl(plan.crawl_id, timeout)
 
 
 @main.command()

@@ -12,7 +12,7 @@ from elasticsearch.helpers import scan
 
 from workers.clients import get_redis
 from workers.index import IndexNames
-from workers.profile import save_options
+from workers.profile import load_options, save_options
 from workers.progress import CRAWL_TTL, CrawlTracker
 from workers.settings import Settings
 from workers.urls import InvalidURL, normalize_url
@@ -58,8 +58,22 @@ def start_crawl(
     return plan
 
 
-def failed_urls(es: Elasticsearch, names: IndexNames) -> list[str]:
-    return [hit["_source"]["url"] for hit in scan(es, index=names.failures, _source=["url"])]
+def retry_failures(settings: Settings, es: Elasticsearch, names: IndexNames) -> list[CrawlPlan]:
+    """Crawl every recorded failure again, each with the options of the crawl that failed it.
+
+    A page from a source keeps its source's policy; a page from an ad-hoc crawl of a
+    local site keeps its permission to reach private addresses.
+    """
+    groups: dict[tuple, list[str]] = {}
+    client = get_redis()
+    for hit in scan(es, index=names.failures, _source=["url", "crawl_id"]):
+        options = load_options(client, settings, hit["_source"].get("crawl_id"))
+        key = (options.get("source"), bool(options.get("allow_private_networks")))
+        groups.setdefault(key, []).append(hit["_source"]["url"])
+    return [
+        start_crawl(settings, urls, source=source, allow_private_networks=private)
+        for (source, private), urls in groups.items()
+    ]
 
 
 def recent_failures(es: Elasticsearch, names: IndexNames, size: int = 20) -> list[dict]:

@@ -70,10 +70,15 @@ def save_options(client: redis.Redis, settings: Settings, crawl_id: str, options
     client.set(_key(settings, crawl_id), json.dumps(options), ex=ttl)
 
 
+def load_options(client: redis.Redis, settings: Settings, crawl_id: str | None) -> dict:
+    """The options a crawl was started with ({} for no crawl, or one long expired)."""
+    raw = client.get(_key(settings, crawl_id)) if crawl_id else None
+    return json.loads(raw) if raw else {}
+
+
 def load_profile(client: redis.Redis, settings: Settings, crawl_id: str | None) -> CrawlProfile:
     """The profile a crawl was started with; a crawl-less task gets the ad-hoc defaults."""
-    raw = client.get(_key(settings, crawl_id)) if crawl_id else None
-    options = json.loads(raw) if raw else {}
+    options = load_options(client, settings, crawl_id)
     force = bool(options.get("force"))
     if name := options.get("source"):
         return source_profile(sources(settings)[name], force)
