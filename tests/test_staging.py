@@ -50,3 +50,19 @@ def test_snapshot_rate_and_eta():
     snap = Snapshot(Counter({INDEXED: 30, FAILED: 10, QUEUED: 40}), elapsed=10.0)
     assert (snap.total, snap.done, snap.rate, snap.eta) == (80, 40, 4.0, 10.0)
     assert "40/80 done" in snap.line() and "ETA 10s" in snap.line()
+
+
+def test_watch_reports_final_state_and_stops_on_timeout(redis_client):
+    from workers.progress import watch
+
+    tracker = CrawlTracker(redis_client, "stage-e-", "crawl2")
+    tracker.add(["u1", "u2"])
+    tracker.mark("u1", INDEXED)
+    lines: list[str] = []
+    snap = watch(tracker, interval=0.01, timeout=0.05, echo=lines.append)
+    assert (snap.done, snap.total) == (1, 2)  # gave up waiting, one still open
+    assert lines[-1].startswith("1/2 done")
+    tracker.mark("u2", FAILED)
+    lines.clear()
+    assert watch(tracker, echo=lines.append).done == 2
+    assert lines == [lines[-1]] and "failed 1" in lines[-1]

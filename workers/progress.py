@@ -83,26 +83,25 @@ class Snapshot:
 
 def watch(
     tracker: CrawlTracker, *, interval: float = 0.5, timeout: float | None = None,
-    echo: Callable[[str], None] | None = None,
+    echo: Callable[[str], None] | None = None, every: float = 5.0,
 ) -> Snapshot:
-    """Show progress until no URL of the crawl is open (or `timeout`); return the last snapshot."""
+    """Poll until no URL of the crawl is open (or `timeout`); return the last snapshot.
+
+    Progress goes to `echo`: redrawn in place on each poll when stderr is a
+    terminal, otherwise one line every `every` seconds (logs stay readable),
+    and always the final state.
+    """
     start = time.monotonic()
-    tty = sys.stderr.isatty()
-    last_printed = 0.0
+    live = echo is not None and sys.stderr.isatty()
+    last_line = float("-inf")
     while True:
         snap = Snapshot(tracker.counts(), time.monotonic() - start)
-        finished = snap.total > 0 and snap.done == snap.total
-        expired = timeout is not None and snap.elapsed > timeout
-        now = time.monotonic()
-        if echo is None:
-            pass
-        elif tty:
-            print("\r" + snap.line(), end="", file=sys.stderr, flush=True)
-        elif finished or expired or now - last_printed >= 5:
+        ended = snap.done == snap.total or (timeout is not None and snap.elapsed > timeout)
+        if live:
+            print("\r" + snap.line(), end="\n" if ended else "", file=sys.stderr, flush=True)
+        elif echo is not None and (ended or snap.elapsed - last_line >= every):
             echo(snap.line())
-            last_printed = now
-        if finished or expired or snap.total == 0:
-            if tty and echo is not None:
-                print(file=sys.stderr)
+            last_line = snap.elapsed
+        if ended:
             return snap
         time.sleep(interval)
