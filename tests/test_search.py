@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import cli
-from workers.index import bulk_write, ensure_indices, tier_rank
+from workers.index import bulk_write, ensure_indices, indexable, tier_rank
 from workers.parse import parse_page
 from workers.search import Filters, run_search
 
@@ -35,9 +35,8 @@ def corpus(es, names, settings):
     ensure_indices(es, names, settings.schemas_dir)
     actions = []
     for entry in MANIFEST:
-        doc = parse_page((PAGES / entry["file"]).read_bytes(), entry["url"], entry["content_type"])
-        doc["tier_rank"] = tier_rank(doc.get("tier"))
-        doc["fetched_at"] = FETCHED_AT
+        doc = indexable(parse_page((PAGES / entry["file"]).read_bytes(), entry["url"], entry["content_type"]),
+                        FETCHED_AT)
         actions.append({"_op_type": "index", "_index": names.reports, "_id": doc["id"], "_source": doc})
     result = bulk_write(es, actions)
     es.indices.refresh(index=names.reports)

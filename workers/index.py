@@ -160,6 +160,13 @@ def tier_rank(tier: str | None) -> float | None:
     return TIER_RANKS.get(tier or "")
 
 
+def indexable(document: dict, fetched_at: str) -> dict:
+    """A parsed document with the fields the pipeline adds: when it was fetched, a sortable tier."""
+    document["fetched_at"] = fetched_at
+    document["tier_rank"] = tier_rank(document.get("tier"))
+    return document
+
+
 # --- bulk writes ------------------------------------------------------------------
 
 

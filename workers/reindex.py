@@ -51,7 +51,7 @@ from redis.lock import Lock
 from workers.app import app
 from workers.clients import get_es, get_redis
 from workers.index import (
-    BulkResult, BulkWriteError, IndexNames, bulk_write, create_index, load_template, tier_rank,
+    BulkResult, BulkWriteError, IndexNames, bulk_write, create_index, indexable, load_template,
 )
 from workers.parse import PARSER_VERSION, ParseError, parse_page
 from workers.settings import Settings, get_settings
@@ -95,9 +95,7 @@ def document_from_raw(raw: dict) -> dict:
     Raises ParseError when the page cannot be a report.
     """
     document = parse_page(base64.b64decode(raw["body"]), raw["final_url"], raw.get("content_type"))
-    document["fetched_at"] = raw["fetched_at"]
-    document["tier_rank"] = tier_rank(document.get("tier"))
-    return document
+    return indexable(document, raw["fetched_at"])
 
 
 def _parse_failure(raw: dict, reason: str, detail: str) -> dict:

@@ -25,7 +25,7 @@ from workers.app import INDEX_TIME_LIMIT, VISIBILITY_TIMEOUT, app
 from workers.clients import get_es, get_redis
 from workers.crawlstate import CrawlState
 from workers.fetch import Page, PermanentFetchError, RetryableFetchError
-from workers.index import BulkWriteError, IndexNames, bulk_write, ensure_indices, tier_rank
+from workers.index import BulkWriteError, IndexNames, bulk_write, ensure_indices, indexable
 from workers.parse import ParseError, parse_page
 from workers.polite import Deferred, Disallowed, polite_fetch
 from workers.profile import CrawlProfile, load_profile
@@ -177,8 +177,7 @@ def fetch_page(self: Task, url: str, crawl_id: str | None = None) -> str:
         return fail("parse", "parser_crash", f"{exc.__class__.__name__}: {exc}", status=page.status, raw=raw)
     raw["canonical_url"] = document["canonical_url"]
     raw["source"] = document["source"]
-    document["fetched_at"] = page.fetched_at
-    document["tier_rank"] = tier_rank(document.get("tier"))
+    indexable(document, page.fetched_at)
     stage_entry(settings, url, {"url": url, "crawl_id": crawl_id, "document": document, "raw": raw,
                                 "recheck": [profile.recheck_min, profile.recheck_max]})
     return finish(FETCHED)
