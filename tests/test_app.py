@@ -4,8 +4,10 @@ from datetime import timedelta
 
 from celery.schedules import crontab
 
-from workers.app import INDEX_TIME_LIMIT, VISIBILITY_TIMEOUT, app, beat_schedule
+from workers.app import DISCOVER_TIME_LIMIT, INDEX_TIME_LIMIT, VISIBILITY_TIMEOUT, app, beat_schedule
+from workers.reindex import CHUNK_TIME_LIMIT
 from workers.settings import Settings
+from workers.tasks import discover_source
 
 
 def test_delivery_guarantees():
@@ -16,7 +18,10 @@ def test_delivery_guarantees():
     assert conf.worker_cancel_long_running_tasks_on_connection_loss
     assert conf.broker_transport_options["visibility_timeout"] == VISIBILITY_TIMEOUT
     # Longer than the longest task plus the longest retry countdown.
-    assert VISIBILITY_TIMEOUT > INDEX_TIME_LIMIT + Settings(_env_file=None).fetch_backoff_max
+    # (The whole-rebuild task is acknowledged on receipt, so it has no such bound.)
+    longest = max(INDEX_TIME_LIMIT, DISCOVER_TIME_LIMIT, CHUNK_TIME_LIMIT, app.conf.task_time_limit)
+    assert VISIBILITY_TIMEOUT > longest + Settings(_env_file=None).fetch_backoff_max
+    assert discover_source.time_limit == DISCOVER_TIME_LIMIT
     assert conf.task_time_limit and conf.task_soft_time_limit < conf.task_time_limit
 
 

@@ -16,6 +16,8 @@ REINDEX_QUEUE = "reindex"
 # after this long is redelivered, so anything shorter runs tasks twice.
 FETCH_TIME_LIMIT = 120
 INDEX_TIME_LIMIT = 600
+# Discovery walks listing pages and sitemaps at the host's polite rate: minutes, not seconds.
+DISCOVER_TIME_LIMIT = 1800
 VISIBILITY_TIMEOUT = 3600
 # Beat wakes at least this often (seconds), so second-level test schedules fire on time;
 # its Redis lock outlives a few missed wake-ups before another beat may take over.
@@ -25,7 +27,7 @@ BEAT_LOCK_TIMEOUT = 30
 
 def make_app() -> Celery:
     settings = get_settings()
-    if INDEX_TIME_LIMIT + settings.fetch_backoff_max >= VISIBILITY_TIMEOUT:
+    if max(INDEX_TIME_LIMIT, DISCOVER_TIME_LIMIT) + settings.fetch_backoff_max >= VISIBILITY_TIMEOUT:
         raise ValueError("FETCH_BACKOFF_MAX is too long for the broker's visibility timeout")
     app = Celery("report_ingest", broker=settings.redis_url, include=["workers.tasks", "workers.reindex"])
     app.conf.update(

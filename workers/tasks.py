@@ -21,7 +21,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
 
-from workers.app import INDEX_TIME_LIMIT, VISIBILITY_TIMEOUT, app
+from workers.app import DISCOVER_TIME_LIMIT, INDEX_TIME_LIMIT, VISIBILITY_TIMEOUT, app
 from workers.clients import get_es, get_redis
 from workers.crawlstate import CrawlState
 from workers.fetch import Page, PermanentFetchError, RetryableFetchError
@@ -188,7 +188,8 @@ def crawl_state(settings: Settings, profile: CrawlProfile) -> CrawlState:
                       min_interval=profile.recheck_min, max_interval=profile.recheck_max)
 
 
-@app.task(name="workers.tasks.discover_source")
+@app.task(name="workers.tasks.discover_source", soft_time_limit=DISCOVER_TIME_LIMIT - 60,
+          time_limit=DISCOVER_TIME_LIMIT)
 def discover_source(name: str) -> dict:
     """Scheduled by beat per source: find its report URLs and enqueue the new or due ones."""
     from workers.crawl import run_source
