@@ -1,5 +1,5 @@
 #!/bin/bash
-# One-shot, after Elasticsearch is healthy: the built-in kibana_system user's password, and a
+# One-shot, after Elasticsearch is healthy: a service-account token for Kibana, and a
 # least-privilege role and user for the workers. Every call is a PUT/POST that overwrites, so the
 # script is safe to run again (it also applies password changes made in .env).
 set -euo pipefail
@@ -17,9 +17,24 @@ call() {  # call METHOD PATH JSON
   echo "$1 $2: HTTP $status"
 }
 
-# Kibana 9 refuses to connect as the `elastic` superuser; kibana_system is the built-in user made
-# for Kibana's own connection and only needs its password set.
-call POST /_security/user/kibana_system/_password "{\"password\": \"${KIBANA_SYSTEM_PASSWORD}\"}"
+# Kibana connects with its own service account, elastic/kibana, through a token kept in the
+# kibana-token volume. A token that still authenticates is kept, so re-running this script never
+# pulls the credentials from under a running Kibana; a missing or dead one is replaced.
+token_file=/tokens/kibana
+token_name=report-ingest
+if [ -s "$token_file" ] && curl -fsS -o /dev/null --cacert config/certs/ca/ca.crt \
+    -H "Authorization: Bearer $(cat "$token_file")" "$es/_security/_authenticate"; then
+  echo "Kibana service token: still valid"
+else
+  curl -sS -o /dev/null --cacert config/certs/ca/ca.crt -u "elastic:${ELASTIC_PASSWORD}" \
+    -X DELETE "$es/_security/service/elastic/kibana/credential/token/$token_name"
+  call POST "/_security/service/elastic/kibana/credential/token/$token_name" '{}'
+  # The response is {"created":true,"token":{"name":"...","value":"<secret>"}}.
+  umask 077
+  sed -n 's/.*"value":"\([^"]*\)".*/\1/p' /tmp/response > "$token_file"
+  [ -s "$token_file" ] || { echo "no token value in: $(cat /tmp/response)" >&2; exit 1; }
+  echo "Kibana service token: created"
+fi
 
 # The workers read and write their own indices and aliases and check cluster health; templates
 # are installed by the setup service, which runs as `elastic`.
