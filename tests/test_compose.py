@@ -248,6 +248,18 @@ def test_clients_verify_elasticsearch_with_the_generated_ca(compose) -> None:
         assert "ELASTICSEARCH_VERIFY_CERTS" not in env, name
 
 
+def test_kibana_uses_its_own_service_account_token(compose) -> None:
+    kibana = services(compose)["kibana"]
+    env = environment(kibana)
+    assert "ELASTICSEARCH_USERNAME" not in env and "ELASTICSEARCH_PASSWORD" not in env
+    assert "ELASTICSEARCH_SERVICEACCOUNTTOKEN" in " ".join(kibana["command"])
+    token_volume = "kibana-token:/tokens"
+    assert any(v.startswith(token_volume) for v in kibana["volumes"])
+    assert token_volume in services(compose)["es-users"]["volumes"]
+    script = (REPO_ROOT / "deploy" / "elasticsearch" / "create-users.sh").read_text()
+    assert "/_security/service/elastic/kibana/credential/token/" in script
+
+
 def test_the_checks_reject_a_bad_compose_file() -> None:
     bad = yaml.safe_load(BAD_COMPOSE)
 
