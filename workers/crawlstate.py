@@ -38,12 +38,15 @@ class UrlState:
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> UrlState:
-        types = {f.name: f.type for f in fields(cls)}
-        values: dict = {}
-        for key, raw in data.items():
-            if key in types and raw != "":
-                values[key] = float(raw) if "float" in str(types[key]) else raw
-        return cls(**values)
+        names = {f.name for f in fields(cls)}
+        return cls(**{
+            key: float(raw) if key in _TIMES else raw
+            for key, raw in data.items() if key in names and raw != ""
+        })
+
+
+# Fields stored as numbers (epoch seconds, or seconds for the interval); the rest are text.
+_TIMES = frozenset({"first_seen", "last_fetched", "last_changed", "interval", "next_due"})
 
 
 class CrawlState:

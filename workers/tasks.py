@@ -92,9 +92,10 @@ def stage_entry(settings: Settings, url: str, entry: dict) -> None:
 def _first_delivery_within_cap(task: Task, settings: Settings) -> bool:
     """Count deliveries of this attempt; a page that keeps killing workers is poison."""
     key = f"ri:{settings.index_prefix}deliveries:{task.request.id}:{task.request.retries}"
-    redis = get_redis()
-    count = redis.incr(key)
-    redis.expire(key, VISIBILITY_TIMEOUT * (settings.max_deliveries + 1))
+    pipe = get_redis().pipeline()
+    pipe.incr(key)
+    pipe.expire(key, VISIBILITY_TIMEOUT * (settings.max_deliveries + 1))
+    count, _ = pipe.execute()
     return count <= settings.max_deliveries
 
 
