@@ -189,3 +189,16 @@ def test_expired_lease_is_reclaimed(redis_client, namespace):
     tokens: list[str | None] = []
     await_condition(lambda: tokens.append(limiter.acquire("a.test", limit=1)) or tokens[-1] is not None,
                     timeout=3)
+
+
+def test_verdict_is_allowed_and_delay_from_one_fetch(redis_client):
+    calls = []
+
+    def fetch(url):
+        calls.append(url)
+        return 200, b"User-agent: *\nDisallow: /private/\nCrawl-delay: 3\n"
+
+    cache = RobotsCache(redis_client, "verdict-", fetch, "report-ingest/0.1")
+    assert cache.verdict("https://v.test/report.html") == (True, 3.0)
+    assert cache.verdict("https://v.test/private/x.html") == (False, 3.0)
+    assert len(calls) == 1

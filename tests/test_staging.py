@@ -8,11 +8,11 @@ from workers.staging import Staging
 
 def test_remove_only_what_was_written(redis_client):
     stage = Staging(redis_client, "stage-a-")
-    stage.put("a", {"v": 1})
-    stage.put("b", {"v": 1})
+    assert stage.put("a", {"v": 1}, trigger_ttl=60)  # first entry: this caller triggers indexing
+    assert not stage.put("b", {"v": 1}, trigger_ttl=60)
     batch = stage.take(10)
     assert sorted(k for k, _ in batch) == ["a", "b"]
-    stage.put("a", {"v": 2})  # restaged while the batch was being written
+    stage.put("a", {"v": 2}, trigger_ttl=60)  # restaged while the batch was being written
     assert stage.remove(batch) == 1
     assert [(k, json.loads(v)) for k, v in stage.take(10)] == [("a", {"v": 2})]
 
@@ -20,7 +20,7 @@ def test_remove_only_what_was_written(redis_client):
 def test_take_respects_limit(redis_client):
     stage = Staging(redis_client, "stage-b-")
     for i in range(300):
-        stage.put(f"k{i}", {"i": i})
+        stage.put(f"k{i}", {"i": i}, trigger_ttl=60)
     assert len(stage.take(100)) == 100
     assert stage.size() == 300
 

@@ -56,8 +56,8 @@ def robots(settings: Settings, profile: CrawlProfile) -> RobotsCache:
 def polite_fetch(settings: Settings, profile: CrawlProfile, url: str, *, html_only: bool = True,
                  etag: str | None = None, last_modified: str | None = None) -> Page:
     profile.policy.check(url)  # before robots.txt, so a forbidden host is not even asked
-    rules = robots(settings, profile)
-    if not rules.allowed(url):
+    allowed, crawl_delay = robots(settings, profile).verdict(url)
+    if not allowed:
         raise Disallowed(f"{url}: disallowed by robots.txt for {settings.user_agent}")
     host = urlsplit(url).netloc
     limiter = HostLimiter(get_redis(), settings.index_prefix)
@@ -66,7 +66,7 @@ def polite_fetch(settings: Settings, profile: CrawlProfile, url: str, *, html_on
         pause = random.uniform(0.5, 1.5) * profile.concurrency / profile.rate
         raise Deferred(pause, f"{host}: {profile.concurrency} requests already in flight")
     try:
-        interval = max(1 / profile.rate, rules.crawl_delay(url) or 0.0)
+        interval = max(1 / profile.rate, crawl_delay or 0.0)
         wait = limiter.reserve(host, interval)
         if wait > MAX_INLINE_WAIT:
             raise Deferred(wait, f"{host}: next request slot in {wait:.0f}s")

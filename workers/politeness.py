@@ -57,6 +57,12 @@ def _text(value: str | bytes | None) -> str | None:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
+# Parsed robots.txt per process, keyed by (Redis key, fetched_at): the Redis entry says which
+# fetch is current, so a refetch by any worker retires the old parse here too. Shared by all
+# RobotsCache objects, which callers may create per request.
+_PARSED: OrderedDict[tuple[str, str], Protego | str] = OrderedDict()
+
+
 class RobotsCache:
     def __init__(
         self, client: redis.Redis, namespace: str,
@@ -67,19 +73,25 @@ class RobotsCache:
         self.fetch_robots = fetch_robots
         self.token = product_token(user_agent)
         self.ttl = ttl
-        # (origin, fetched_at) -> verdict: the Redis entry says which fetch is
-        # current, so a refetch by any worker retires the old parse here too.
-        self._parsed: OrderedDict[tuple[str, str], Protego | str] = OrderedDict()
 
     def allowed(self, url: str) -> bool:
+        return self._allowed(url, self._rules(url))
+
+    def crawl_delay(self, url: str) -> float | None:
+        """Seconds between requests that robots.txt asks of this agent, if any."""
+        return self._crawl_delay(self._rules(url))
+
+    def verdict(self, url: str) -> tuple[bool, float | None]:
+        """(allowed, crawl delay) from one look-up: what a fetch needs to know."""
         rules = self._rules(url)
+        return self._allowed(url, rules), self._crawl_delay(rules)
+
+    def _allowed(self, url: str, rules: Protego | str) -> bool:
         if isinstance(rules, str):
             return rules == _ALLOW_ALL
         return rules.can_fetch(url, self.token)
 
-    def crawl_delay(self, url: str) -> float | None:
-        """Seconds between requests that robots.txt asks of this agent, if any."""
-        rules = self._rules(url)
+    def _crawl_delay(self, rules: Protego | str) -> float | None:
         if isinstance(rules, str):
             return None
         delay = rules.crawl_delay(self.token)
@@ -96,14 +108,14 @@ class RobotsCache:
         if not entry:
             entry = self._fetch(site, key)
         entry = {_text(k): _text(v) for k, v in entry.items()}
-        cache_key = (site, entry["fetched_at"])
-        if (rules := self._parsed.get(cache_key)) is None:
+        cache_key = (key, entry["fetched_at"])
+        if (rules := _PARSED.get(cache_key)) is None:
             rules = self._verdict(int(entry["status"]) if entry["status"] else None, entry["body"])
-            self._parsed[cache_key] = rules
-            while len(self._parsed) > _PARSED_CACHE_SIZE:
-                self._parsed.popitem(last=False)
+            _PARSED[cache_key] = rules
+            while len(_PARSED) > _PARSED_CACHE_SIZE:
+                _PARSED.popitem(last=False)
         else:
-            self._parsed.move_to_end(cache_key)
+            _PARSED.move_to_end(cache_key)
         return rules
 
     def _fetch(self, site: str, key: str) -> dict[str, str]:

@@ -72,8 +72,21 @@ def save_options(client: redis.Redis, settings: Settings, crawl_id: str, options
 
 def load_options(client: redis.Redis, settings: Settings, crawl_id: str | None) -> dict:
     """The options a crawl was started with ({} for no crawl, or one long expired)."""
-    raw = client.get(_key(settings, crawl_id)) if crawl_id else None
-    return json.loads(raw) if raw else {}
+    if not crawl_id:
+        return {}
+    key = _key(settings, crawl_id)
+    # A crawl's options never change once it started, so each process reads them once.
+    if (options := _seen_options.get(key)) is None:
+        raw = client.get(key)
+        options = json.loads(raw) if raw else {}
+        if raw:
+            _seen_options[key] = options
+            while len(_seen_options) > 256:
+                _seen_options.pop(next(iter(_seen_options)))
+    return options
+
+
+_seen_options: dict[str, dict] = {}
 
 
 def load_profile(client: redis.Redis, settings: Settings, crawl_id: str | None) -> CrawlProfile:

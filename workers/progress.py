@@ -20,6 +20,11 @@ UNCHANGED, SKIPPED, GONE = "unchanged", "skipped", "gone"
 OPEN_STATES = frozenset({QUEUED, FETCHED})
 # A finished crawl's record is kept this long for `status` and late readers.
 CRAWL_TTL = 7 * 24 * 3600
+_SET_IF_PRESENT = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
+"""
 
 
 class CrawlTracker:
@@ -27,6 +32,7 @@ class CrawlTracker:
         self.redis = client
         self.crawl_id = crawl_id
         self.key = f"ri:{namespace}crawl:{crawl_id}"
+        self._mark = client.register_script(_SET_IF_PRESENT)
 
     def add(self, urls: Iterable[str]) -> list[str]:
         """Record URLs as queued; return those not already part of this crawl."""
@@ -40,8 +46,7 @@ class CrawlTracker:
 
     def mark(self, url: str, state: str) -> None:
         # Only URLs that belong to the crawl: a stray late update must not grow it.
-        if self.redis.hexists(self.key, url):
-            self.redis.hset(self.key, url, state)
+        self._mark(keys=[self.key], args=[url, state])
 
     def counts(self) -> Counter:
         return Counter(self.redis.hvals(self.key))

@@ -33,8 +33,12 @@ class Staging:
         self.flag = f"ri:{namespace}index-scheduled"
         self._remove = client.register_script(_REMOVE_IF_UNCHANGED)
 
-    def put(self, entry_id: str, entry: dict) -> None:
-        self.redis.hset(self.key, entry_id, json.dumps(entry, ensure_ascii=False))
+    def put(self, entry_id: str, entry: dict, *, trigger_ttl: int) -> bool:
+        """Stage an entry; True for the one caller that should enqueue the index task now."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.key, entry_id, json.dumps(entry, ensure_ascii=False))
+        pipe.set(self.flag, "1", nx=True, ex=trigger_ttl)
+        return bool(pipe.execute()[1])
 
     def take(self, limit: int) -> list[tuple[str, str]]:
         """Up to `limit` staged (id, raw JSON) pairs, oldest order not guaranteed."""

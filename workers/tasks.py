@@ -83,9 +83,7 @@ def raw_record(page: Page) -> dict:
 
 def stage_entry(settings: Settings, url: str, entry: dict) -> None:
     """Hand an entry to the index task, and make sure one index task is coming."""
-    queue = staging(settings)
-    queue.put(doc_id(url), entry)
-    if queue.claim_trigger(ttl=INDEX_TIME_LIMIT * 2):
+    if staging(settings).put(doc_id(url), entry, trigger_ttl=INDEX_TIME_LIMIT * 2):
         index_pending.apply_async(countdown=INDEX_BATCH_WINDOW)
 
 
