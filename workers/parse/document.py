@@ -16,9 +16,15 @@ from .base import Extract
 from .content import Block
 from .tree import Page, norm
 
-PARSER_VERSION = "1.0.0"
+PARSER_VERSION = "1.1.0"
 _MIN_SUMMARY_CHARS = 60
 _PROFILE_HEADING = re.compile(r"trafficking\s+profile", re.I)
+# One publisher, many spellings: without this the publisher facet splits the State Department.
+_STATE_DEPARTMENT = re.compile(
+    r"^(the\s+)?((u\.?\s?s\.?|united\s+states)\s+(department\s+of\s+state|state\s+department)"
+    r"|(department\s+of\s+state|state\s+department)\s*\(u\.?s\.?\))$",
+    re.I,
+)
 
 
 def build(page: Page, found: Extract, source: str, raw: bytes) -> dict[str, Any]:
@@ -36,7 +42,7 @@ def build(page: Page, found: Extract, source: str, raw: bytes) -> dict[str, Any]
         "canonical_url": canonical,
         "source": source,
         "title": title,
-        "publisher": norm(found.publisher) or None,
+        "publisher": _publisher(found.publisher),
         "author": norm(found.author) or None,
         "publication_date": found.publication_date,
         "last_updated": found.last_updated,
@@ -93,6 +99,13 @@ def _summary(blocks: list[Block], description: str | None, body: str) -> str | N
 
 def _same_site(a: str, b: str) -> bool:
     return a.removeprefix("www.") == b.removeprefix("www.")
+
+
+def _publisher(text: str | None) -> str | None:
+    name = norm(text)
+    if name and _STATE_DEPARTMENT.match(name):
+        return "United States Department of State"
+    return name or None
 
 
 def _canonical(page: Page) -> str:
