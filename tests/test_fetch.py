@@ -7,7 +7,7 @@ import requests
 
 from tests.site import LocalSite, html
 from workers.devservices import free_port
-from workers.fetch import OPEN_POLICY, NetworkPolicy, PermanentFetchError, RetryableFetchError, fetch, is_html, parse_retry_after
+from workers.fetch import OPEN_POLICY, NetworkPolicy, PermanentFetchError, vetted_session, RetryableFetchError, fetch, is_html, parse_retry_after
 from workers.tasks import backoff_seconds
 
 
@@ -130,3 +130,41 @@ def test_conditional_get_returns_304_without_body(site):
     assert get(site, "/conditional").etag == '"v1"'
     page = get(site, "/conditional", etag='"v1"')
     assert (page.status, page.body) == (304, b"")
+
+
+@pytest.fixture
+def rebinding_dns(monkeypatch):
+    """rebind.test answers the policy check with a public address, the connection with loopback."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "rebind.test":
+            return real(host, port, *args, **kwargs)
+        address = "93.184.216.34" if port is None else "127.0.0.1"  # the public one is never dialled
+        return real(address, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_dns_rebinding_to_a_private_address_is_refused(site, rebinding_dns):
+    before = len(site.hits["/ok"])
+    url = f"http://rebind.test:{site.server.server_port}/ok"
+    with pytest.raises(PermanentFetchError) as err:
+        fetch(vetted_session(), url, connect_timeout=2, read_timeout=2, max_bytes=4096, max_redirects=0,
+              policy=NetworkPolicy())
+    assert err.value.reason == "private_address" and "127.0.0.1" in str(err.value)
+    assert len(site.hits["/ok"]) == before
+
+
+def test_kept_alive_connection_is_vetted_again_under_a_stricter_policy(site, rebinding_dns):
+    session = vetted_session()
+    url = f"http://rebind.test:{site.server.server_port}/ok"
+    opts = dict(connect_timeout=2, read_timeout=2, max_bytes=4096, max_redirects=0)
+    assert fetch(session, url, policy=OPEN_POLICY, **opts).status == 200  # connection now pooled
+    before = len(site.hits["/ok"])
+    with pytest.raises(PermanentFetchError) as err:
+        fetch(session, url, policy=NetworkPolicy(), **opts)
+    assert err.value.reason == "private_address"
+    assert len(site.hits["/ok"]) == before

@@ -13,6 +13,7 @@ import redis
 import requests
 from elasticsearch import Elasticsearch
 
+from workers.fetch import vetted_session
 from workers.settings import Settings, get_settings
 
 
@@ -48,7 +49,7 @@ def get_redis() -> redis.Redis:
 
 @lru_cache(maxsize=1)
 def get_http() -> requests.Session:
-    session = requests.Session()
+    session = vetted_session()
     session.headers["User-Agent"] = get_settings().user_agent
     return session
 

@@ -12,12 +12,14 @@ import ipaddress
 import socket
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from workers.urls import InvalidURL, normalize_url
 
@@ -62,6 +64,9 @@ class NetworkPolicy:
     allowed_hosts: frozenset[str] | None = None  # None: any host
     private_allowed: Callable[[IPAddress], bool] = field(default=_never)
 
+    def allows_ip(self, ip: IPAddress) -> bool:
+        return ip.is_global or self.private_allowed(ip)
+
     def check(self, url: str) -> None:
         host = urlsplit(url).hostname or ""
         if self.allowed_hosts is not None and host not in self.allowed_hosts:
@@ -71,11 +76,77 @@ class NetworkPolicy:
         except socket.gaierror as exc:
             raise RetryableFetchError("dns_error", f"{url}: cannot resolve {host}: {exc}") from exc
         for info in infos:
-            ip = ipaddress.ip_address(info[4][0].split("%")[0])
-            if not ip.is_global and not self.private_allowed(ip):
+            ip = _ip(info[4][0])
+            if not self.allows_ip(ip):
                 raise PermanentFetchError(
                     "private_address", f"{url}: {host} resolves to non-public address {ip}"
                 )
+
+
+def _ip(address: str) -> IPAddress:
+    return ipaddress.ip_address(address.split("%")[0])
+
+
+# The policy of the fetch running in this thread, and the address it refused, if any. The
+# check above resolves the name once; the connection resolves it again, and a DNS answer that
+# changed in between (rebinding) must not reach a private address: every socket is vetted
+# once connected, before TLS or a request goes over it, and again whenever it is reused.
+_active_policy: ContextVar[NetworkPolicy | None] = ContextVar("active_policy", default=None)
+_refused: ContextVar[str | None] = ContextVar("refused", default=None)
+
+
+class PeerRefused(OSError):
+    pass
+
+
+def _vet(sock: socket.socket) -> socket.socket:
+    policy = _active_policy.get()
+    if policy is not None:
+        ip = _ip(sock.getpeername()[0])
+        if not policy.allows_ip(ip):
+            sock.close()
+            _refused.set(str(ip))
+            raise PeerRefused(f"connected to non-public address {ip}")
+    return sock
+
+
+class _VettedHTTPConnection(urllib3.connection.HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        return _vet(super()._new_conn())
+
+    def request(self, *args, **kwargs):
+        if self.sock is not None:  # a kept-alive connection, possibly made under another policy
+            _vet(self.sock)
+        return super().request(*args, **kwargs)
+
+
+class _VettedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    _new_conn = _VettedHTTPConnection._new_conn
+    request = _VettedHTTPConnection.request
+
+
+class _VettedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _VettedHTTPConnection
+
+
+class _VettedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _VettedHTTPSConnection
+
+
+class VettedAdapter(requests.adapters.HTTPAdapter):
+    """An adapter whose direct connections obey the policy of the fetch using them."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _VettedHTTPPool, "https": _VettedHTTPSPool}
+
+
+def vetted_session() -> requests.Session:
+    session = requests.Session()
+    adapter = VettedAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 OPEN_POLICY = NetworkPolicy(private_allowed=lambda _ip: True)
@@ -156,6 +227,7 @@ def fetch(
     for _hop in range(max_redirects + 1):
         policy.check(current)
         deadline = time.monotonic() + connect_timeout + read_timeout
+        policy_token, refused_token = _active_policy.set(policy), _refused.set(None)
         try:
             response = session.get(
                 current, timeout=(connect_timeout, read_timeout), stream=True, allow_redirects=False,
@@ -164,7 +236,14 @@ def fetch(
         except requests.Timeout as exc:
             raise RetryableFetchError("timeout", f"{current}: {exc.__class__.__name__}") from exc
         except requests.ConnectionError as exc:
+            if (address := _refused.get()) is not None:
+                raise PermanentFetchError(
+                    "private_address", f"{current}: connection went to non-public address {address}"
+                ) from exc
             raise RetryableFetchError("connection_error", f"{current}: {exc}") from exc
+        finally:
+            _active_policy.reset(policy_token)
+            _refused.reset(refused_token)
         with response:
             status = response.status_code
             if response.is_redirect:
