@@ -1,0 +1,35 @@
+"""Gone pages, flagged rather than deleted, stay in the index but out of search (real Elasticsearch)."""
+
+from tests.corpus import report_page
+from workers.index import bulk_write, ensure_indices, indexable
+from workers.parse import parse_page
+from workers.search import run_search
+from workers.tasks import _write_batch
+from workers.urls import doc_id
+
+
+def test_flagged_gone_page_leaves_search_results(es, names, settings, redis_client):
+    ensure_indices(es, names, settings.schemas_dir)
+    urls = [f"https://example.org/docid/{i}.html" for i in range(3)]
+    docs = [indexable(parse_page(report_page(i).html, url), "2025-01-01T00:00:00+00:00")
+            for i, url in enumerate(urls)]
+    bulk_write(es, [{"_op_type": "index", "_index": names.reports, "_id": d["id"], "_source": d} for d in docs])
+    es.indices.refresh(index=names.reports)
+    assert run_search(es, names.reports)["total"] == 3
+
+    gone = docs[0]
+    written = _write_batch(es, names, settings, {
+        doc_id(urls[0]): {"url": urls[0], "crawl_id": None, "gone": gone["id"], "on_gone": "flag"},
+    })
+    assert written == 1
+    es.indices.refresh(index=names.reports)
+    assert es.get(index=names.reports, id=gone["id"])["_source"]["gone"] is True  # kept, flagged
+    result = run_search(es, names.reports)
+    assert result["total"] == 2 and gone["id"] not in {h["id"] for h in result["hits"]}
+    assert sum(result["facets"]["tier"].values()) == 2  # facets do not count it either
+
+    _write_batch(es, names, settings, {
+        doc_id(urls[1]): {"url": urls[1], "crawl_id": None, "gone": docs[1]["id"], "on_gone": "delete"},
+    })
+    es.indices.refresh(index=names.reports)
+    assert not es.exists(index=names.reports, id=docs[1]["id"])
