@@ -160,6 +160,16 @@ def tier_rank(tier: str | None) -> float | None:
     return TIER_RANKS.get(tier or "")
 
 
+def failure_record(url: str, stage: str, reason: str, detail: str, *, status: int | None = None,
+                   attempts: int = 1, crawl_id: str | None = None) -> dict:
+    """A document for the failures index: what failed, where, why, and when."""
+    return {
+        "url": url, "stage": stage, "reason": reason, "detail": detail[:2000], "status": status,
+        "attempts": attempts, "crawl_id": crawl_id,
+        "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
 def indexable(document: dict, fetched_at: str) -> dict:
     """A parsed document with the fields the pipeline adds: when it was fetched, a sortable tier."""
     document["fetched_at"] = fetched_at

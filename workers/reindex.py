@@ -51,7 +51,8 @@ from redis.lock import Lock
 from workers.app import app
 from workers.clients import get_es, get_redis
 from workers.index import (
-    BulkResult, BulkWriteError, IndexNames, bulk_write, create_index, indexable, load_template,
+    BulkResult, BulkWriteError, IndexNames, bulk_write, create_index, failure_record, indexable,
+    load_template,
 )
 from workers.parse import PARSER_VERSION, ParseError, parse_page
 from workers.settings import Settings, get_settings
@@ -96,14 +97,6 @@ def document_from_raw(raw: dict) -> dict:
     """
     document = parse_page(base64.b64decode(raw["body"]), raw["final_url"], raw.get("content_type"))
     return indexable(document, raw["fetched_at"])
-
-
-def _parse_failure(raw: dict, reason: str, detail: str) -> dict:
-    return {
-        "url": raw["url"], "stage": "parse", "reason": reason, "detail": detail[:2000],
-        "status": raw.get("status"), "attempts": 1, "crawl_id": None,
-        "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
 
 
 # --- run state -------------------------------------------------------------------
@@ -261,12 +254,14 @@ class Batch:
         try:
             document = document_from_raw(raw)
         except ParseError as exc:
-            self.failures[hit["_id"]] = json.dumps(_parse_failure(raw, "parse_error", str(exc)))
+            self.failures[hit["_id"]] = json.dumps(
+                failure_record(raw["url"], "parse", "parse_error", str(exc), status=raw.get("status")))
             return
         except Exception as exc:  # noqa: BLE001 - a parser bug costs one page, recorded, not the rebuild
             log.exception("parser crashed on %s", raw["url"])
             self.failures[hit["_id"]] = json.dumps(
-                _parse_failure(raw, "parser_crash", f"{exc.__class__.__name__}: {exc}"))
+                failure_record(raw["url"], "parse", "parser_crash", f"{exc.__class__.__name__}: {exc}",
+                               status=raw.get("status")))
             return
         self.parsed.append(hit["_id"])
         if raw.get("source") is None:  # stored by a fetch whose parse failed

@@ -13,11 +13,10 @@ import logging
 import random
 from functools import lru_cache
 from pathlib import Path
-from datetime import UTC, datetime
 
 from celery import Task
-from celery.signals import worker_ready
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
 
@@ -25,7 +24,7 @@ from workers.app import DISCOVER_TIME_LIMIT, INDEX_TIME_LIMIT, VISIBILITY_TIMEOU
 from workers.clients import get_es, get_redis
 from workers.crawlstate import CrawlState
 from workers.fetch import Page, PermanentFetchError, RetryableFetchError
-from workers.index import BulkWriteError, IndexNames, bulk_write, ensure_indices, indexable
+from workers.index import BulkWriteError, IndexNames, bulk_write, ensure_indices, failure_record, indexable
 from workers.parse import ParseError, parse_page
 from workers.polite import Deferred, Disallowed, polite_fetch
 from workers.profile import CrawlProfile, load_profile
@@ -60,15 +59,6 @@ def backoff_seconds(attempt: int, base: float, ceiling: float, retry_after: floa
         return min(retry_after, ceiling)
     step = min(ceiling, base * 2**attempt)
     return step / 2 + random.uniform(0, step / 2)
-
-
-def failure_record(url: str, stage: str, reason: str, detail: str, *, status: int | None = None,
-                   attempts: int = 1, crawl_id: str | None = None) -> dict:
-    return {
-        "url": url, "stage": stage, "reason": reason, "detail": detail[:2000], "status": status,
-        "attempts": attempts, "crawl_id": crawl_id,
-        "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
 
 
 def raw_record(page: Page) -> dict:
