@@ -35,8 +35,7 @@ def sitemap_urls(settings: Settings, profile: CrawlProfile, sitemap: str) -> lis
     return walk_sitemaps(sitemap, body)
 
 
-def _links(html: bytes, base: str, selector: str | None) -> list[str]:
-    soup = BeautifulSoup(html, "lxml")
+def _links(soup: BeautifulSoup, base: str, selector: str | None) -> list[str]:
     anchors = soup.select(selector) if selector else soup.find_all("a")
     found = []
     for anchor in anchors:
@@ -87,10 +86,11 @@ def discover(settings: Settings, profile: CrawlProfile, source: Source,
             result.errors.append(f"listing {url}: {exc}")
             continue
         result.listing_pages += 1
-        for link in _links(page.body, page.final_url, rules.link_selector):
+        soup = BeautifulSoup(page.body, "lxml")  # once per page, for report links and "next" links
+        for link in _links(soup, page.final_url, rules.link_selector):
             keep(link)
         if rules.next_selector and depth < rules.max_depth:
-            todo += [(link, depth + 1) for link in _links(page.body, page.final_url, rules.next_selector)
+            todo += [(link, depth + 1) for link in _links(soup, page.final_url, rules.next_selector)
                      if source.allows_host(link)]
         echo(f"{source.name}: {result.listing_pages} listing pages, {len(found)} report URLs")
     result.urls = list(found)
