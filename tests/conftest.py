@@ -10,13 +10,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from workers import devservices
+from workers import demo, devservices
 
 REPO = Path(__file__).resolve().parent.parent
 # Small limits so the failure paths (timeouts, retries, size cap) finish in seconds.
@@ -116,37 +115,19 @@ class Worker:
     def __init__(self, env: dict[str, str], concurrency: int = 4):
         self.log = Path(tempfile.mkstemp(prefix="ri-worker-", suffix=".log")[1])
         self.env = env
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "workers.cli", "worker", "-c", str(concurrency), "-l", "INFO",
-                 "--without-gossip", "--without-mingle", "-n", f"test-{uuid.uuid4().hex[:6]}@%h"],
-                env={**os.environ, **env}, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.wait_ready()
+        self.process = demo.start_worker(
+            concurrency, self.log, loglevel="INFO", env={**os.environ, **env},
+            extra=("--without-gossip", "--without-mingle", "-n", f"test-{uuid.uuid4().hex[:6]}@%h"),
+        )
+        demo.wait_for_worker(self.process, echo=lambda _m: None, log=self.log)
 
     def ping(self, timeout: float = 2.0) -> list:
         from workers.app import app
 
         return app.control.ping(timeout=timeout)
 
-    def wait_ready(self, deadline: float = 60.0) -> None:
-        end = time.monotonic() + deadline
-        while time.monotonic() < end:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited:\n{self.log.read_text()[-3000:]}")
-            if self.ping(timeout=1.0):
-                return
-        raise RuntimeError(f"worker not ready:\n{self.log.read_text()[-3000:]}")
-
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, 15)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, 9)
-                self.process.wait()
+        demo.stop_worker(self.process)
 
 
 @pytest.fixture(scope="module")

@@ -90,8 +90,6 @@ def services(action: str) -> None:
 @click.option("--concurrency", default=2, show_default=True, help="Worker processes.")
 def demo(port: int, concurrency: int) -> None:
     """Offline demo: local Redis and Elasticsearch, a worker, and a crawl of the bundled sample site."""
-    import os
-
     from workers import demo as demo_site
     from workers import devservices
     from workers.index import ensure_indices
@@ -116,8 +114,7 @@ def demo(port: int, concurrency: int) -> None:
         follow_crawl(plan.crawl_id, timeout=600)
     finally:
         server.shutdown()
-        os.killpg(worker_process.pid, 15)
-        worker_process.wait(60)
+        demo_site.stop_worker(worker_process)
     click.echo("\ntry: report-ingest search \"forced labor\" --tier \"Tier 3\"   |   report-ingest status")
 
 

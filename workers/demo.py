@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -59,23 +61,40 @@ def serve_demo_site(port: int = DEMO_PORT, directory: Path = DEMO_SITE) -> Threa
     return server
 
 
-def start_worker(concurrency: int = 2, log: Path | None = None) -> subprocess.Popen:
+def start_worker(concurrency: int = 2, log: Path | None = None, *, loglevel: str = "WARNING",
+                 env: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> subprocess.Popen:
+    """A `report-ingest worker` in its own process group, so stopping it stops its pool too."""
     out = log.open("ab") if log else subprocess.DEVNULL
     return subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "worker", "-c", str(concurrency), "-l", "WARNING"],
-        stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        [sys.executable, "-m", "workers.cli", "worker", "-c", str(concurrency), "-l", loglevel, *extra],
+        env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
     )
 
 
 def wait_for_worker(process: subprocess.Popen, deadline: float = 60.0,
-                    echo: Callable[[str], None] = print) -> None:
+                    echo: Callable[[str], None] = print, log: Path | None = None) -> None:
     from workers.app import app
+
+    def why() -> str:
+        return "\n" + log.read_text(errors="replace")[-3000:] if log else ""
 
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         if process.poll() is not None:
-            raise RuntimeError(f"the worker exited with code {process.returncode}")
+            raise RuntimeError(f"the worker exited with code {process.returncode}{why()}")
         if app.control.ping(timeout=1.0):
             return
         echo("waiting for the worker ...")
-    raise RuntimeError(f"the worker did not answer within {deadline:.0f}s")
+    raise RuntimeError(f"the worker did not answer within {deadline:.0f}s{why()}")
+
+
+def stop_worker(process: subprocess.Popen, grace: float = 30.0) -> None:
+    """Warm shutdown (running tasks finish or are requeued), then a kill if it hangs."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
