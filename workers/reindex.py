@@ -590,7 +590,7 @@ def _sync_failures(es: Elasticsearch, client: redis.Redis, settings: Settings, s
 
 
 def _finish(es: Elasticsearch, client: redis.Redis, settings: Settings, state: RunState) -> dict:
-    names, keys = IndexNames(settings.index_prefix), Keys(settings.index_prefix)
+    keys = Keys(settings.index_prefix)
     if client.get(keys.shadow) == state.target:
         client.delete(keys.shadow)
     failures = _sync_failures(es, client, settings, state) if state.mode == REPARSE else 0

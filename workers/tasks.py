@@ -29,6 +29,7 @@ from workers.parse import ParseError, parse_page
 from workers.polite import Deferred, Disallowed, polite_fetch
 from workers.profile import CrawlProfile, load_profile
 from workers.progress import FAILED, FETCHED, GONE, INDEXED, SKIPPED, UNCHANGED, CrawlTracker
+from workers.reindex import Keys
 from workers.settings import Settings, get_settings
 from workers.staging import Staging
 from workers.timings import StageTimings
@@ -207,7 +208,7 @@ def _install_templates_at_start(**_kwargs) -> None:
 
 def shadow_index(settings: Settings) -> str | None:
     """The index a running rebuild fills, if any: new documents must reach it too."""
-    return get_redis().get(f"ri:{settings.index_prefix}reindex:shadow")
+    return get_redis().get(Keys(settings.index_prefix).shadow)
 
 
 def _actions(names: IndexNames, key: str, entry: dict, shadow: str | None) -> list[dict]:
