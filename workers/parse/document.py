@@ -131,7 +131,7 @@ def _canonical(page: Page) -> str:
 
 
 def _language(page: Page) -> str | None:
-    root_lang = page.root.get("lang") or page.root.get("{http://www.w3.org/XML/1998/namespace}lang")
+    root_lang = page.root.get("lang") or page.root.get("xml:lang")
     for raw in (root_lang, page.first_meta("og:locale"), page.first_meta("content-language")):
         if code := _language_code(raw):
             return code

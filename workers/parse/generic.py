@@ -20,12 +20,12 @@ class GenericParser:
     name = "generic"
 
     def extract(self, page: Page, forced: bool) -> Extract:
-        heading = first_heading(page.root, "h1")
+        heading = first_heading(page, "h1")
         site = page.first_meta("og:site_name")
         title = page.first_meta("og:title") or text_of(heading) or strip_site_name(
-            text_of(page.root.find(".//title")), site)
+            text_of(page.first("title")), site)
         published = parse_date(page.first_meta(*_PUBLISHED))
-        time_el = next((t for t in page.root.iter("time") if t.get("datetime") or text_of(t)), None)
+        time_el = next((t for t in page.tags("time") if t.get("datetime") or text_of(t)), None)
         if published is None and time_el is not None:
             published = parse_date(time_el.get("datetime") or text_of(time_el))
         author = page.first_meta("author", "article:author", "dc.creator", "citation_author")
@@ -50,8 +50,7 @@ class GenericParser:
     @staticmethod
     def _byline(page: Page) -> tuple[str | None, str | None] | None:
         """'By Jane Doe, 12 March 2021' in an element whose name says byline or author."""
-        for el in page.root.xpath(
-                "//*[contains(@class,'byline') or contains(@class,'author') or @rel='author']"):
+        for el in page.soup.select("[class*=byline], [class*=author], [rel=author]"):
             text = text_of(el)
             if not text or len(text) > 160:
                 continue
