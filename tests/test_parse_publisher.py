@@ -1,6 +1,6 @@
 import pytest
 
-from workers.parse.document import _publisher
+from workers.parse.publishers import canonical as _publisher
 
 
 @pytest.mark.parametrize("text", [

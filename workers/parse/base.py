@@ -21,6 +21,8 @@ class Extract:
     publication_date: str | None = None
     last_updated: str | None = None
     citation: str | None = None
+    # The document's language as the page states it ("Language: English"), if it does.
+    language: str | None = None
     # The country the report is about, as the page names it.
     country_names: list[str] = field(default_factory=list)
     # Short texts naming the report ("2019 Trafficking in Persons Report"): series and year.

@@ -50,6 +50,12 @@ def element_siblings(el: Tag, forward: bool = True) -> Iterator[Tag]:
             return
 
 
+def spaced_text(el: Tag | None) -> str:
+    """Text with a space between elements: for short lines whose parts render apart
+    (<span>Name</span><span>Tagline</span>, Report<br>June 30, 2016)."""
+    return norm(el.get_text(" ")) if el is not None else ""
+
+
 def next_element(el: Tag) -> Tag | None:
     return next(element_siblings(el), None)
 
