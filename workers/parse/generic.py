@@ -8,6 +8,9 @@ were as accurate or more on every field, so no field is taken from those librari
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+
+from bs4 import Tag
 
 from .base import Extract, first_heading, report_blocks, strip_site_name
 from .dates import parse_date
@@ -45,6 +48,8 @@ _DATE_CLASSES = "time.published, time.entry-date, .entry-date, .post-date, .post
 # "Posted on March 3, 2021", "Publié le 3 mars 2021", "Veröffentlicht am 3. März 2021".
 _POSTED = re.compile(r"^\s*(?:posted|published)\s+on\b|^\s*publié\s+le\b|^\s*veröffentlicht\s+am\b",
                      re.I)
+_POSTED_BY = re.compile(r"\bby\s+(?P<who>[A-Z][\w.'\u2019-]*(?:\s+[A-Z][\w.'\u2019-]*){0,3})")
+_MAX_POSTED_LINE = 120
 _PERSON = re.compile(r"^[A-Z][\w.'\u2019-]*(?:\s+[A-Z][\w.'\u2019-]*){0,4}$")
 _BY_PREFIX = re.compile(r"^(?:posted\s+by|written\s+by|by|author|von|par)\s*:?\s+", re.I)
 
@@ -58,22 +63,23 @@ class GenericParser:
         title = page.first_meta("og:title") or text_of(heading) or strip_site_name(
             text_of(page.first("title")), site)
         labelled = find_labelled(page, _LABELS)
-        published = (parse_date(page.first_meta(*_PUBLISHED)) or parse_date(_value(labelled, "publication_date"))
-                     or _post_date(page))
+        posted = _post_date(page)
+        published = (parse_date(page.first_meta(*_PUBLISHED))
+                     or parse_date(_value(labelled, "publication_date")) or posted.date)
         author = page.first_meta("author", "article:author", "dc.creator", "citation_author")
         if author and author.startswith("http"):
             author = None
         byline = _byline(page)
         if author is None:
-            author = _value(labelled, "author") or (byline[0] if byline else None)
+            author = _value(labelled, "author") or (byline[0] if byline else None) or posted.author
         if published is None and byline:
             published = byline[1]
-        publisher = (_value(labelled, "publisher") or site or page.first_meta("application-name")
-                     or site_name(page))
-        page.remove(el for pair in labelled.values() for el in pair.elements)
+        own_name = page.first_meta("application-name") or site_name(page)
+        publisher = _value(labelled, "publisher") or site or own_name
+        page.remove([*(el for pair in labelled.values() for el in pair.elements), *posted.lines])
         countries = labelled["countries"].values if "countries" in labelled else []
         return Extract(
-            title=strip_site_name(title, site),
+            title=strip_site_name(title, site, own_name),
             publisher=publisher,
             author=author,
             publication_date=published,
@@ -90,24 +96,35 @@ def _value(labelled: dict[str, Labelled], field: str) -> str | None:
     return labelled[field].value if field in labelled else None
 
 
-def _post_date(page: Page) -> str | None:
-    """A visible post date: <time>, a date-classed element, or a "Posted on ..." line."""
+@dataclass
+class _Posted:
+    date: str | None = None
+    author: str | None = None
+    # A "Posted on <date> by <name>" line inside the article: metadata, not report text.
+    lines: list[Tag] = field(default_factory=list)
+
+
+def _post_date(page: Page) -> _Posted:
+    """A visible post date: a date-classed element, <time>, or a "Posted on ..." line."""
     for el in page.soup.select(_DATE_CLASSES):
         if when := parse_date(el.get("datetime") or text_of(el)):
-            return when
+            return _Posted(when)
     time_el = next((t for t in page.tags("time") if t.get("datetime") or text_of(t)), None)
     if time_el is not None and (when := parse_date(time_el.get("datetime") or text_of(time_el))):
-        return when
+        return _Posted(when)
     for line in page.soup.find_all(string=_POSTED):
         holder = line.parent
         # The date may sit in the next element: <span>Posted on </span><a><time>...</time></a>.
         for _ in range(3):
             if holder is None:
                 break
-            if when := parse_date(text_of(holder)):
-                return when
+            text = text_of(holder)
+            if when := parse_date(text):
+                by = _POSTED_BY.search(text)
+                short = len(text) <= _MAX_POSTED_LINE
+                return _Posted(when, by.group("who") if by else None, [holder] if short else [])
             holder = holder.parent
-    return None
+    return _Posted()
 
 
 def _byline(page: Page) -> tuple[str | None, str | None] | None:

@@ -22,8 +22,8 @@ _ROLE = re.compile(r"\s*\((?:author|autor|auteur|autore|publisher|herausgeber|[�
                    r"editor|published\s+by|ver[öo]ffentlicht\s+von)\)\s*$", re.I)
 # "USDOS – US Department of State": an abbreviation, a dash, the name.
 _ABBREVIATED = re.compile(r"^[A-Z][A-Za-z.&]{0,11}\s+[\u2013\u2014-]\s+(?P<name>\S.{2,})$")
-# "Trafficking Watch » Feed", the title WordPress and most CMSs give their feed link.
-_FEED_TITLE = re.compile(r"^(?P<name>.+?)\s*(?:\u00bb|&raquo;|-|\u2013|\|)\s*(?:rss\s+)?feed$", re.I)
+# "Trafficking Watch » Feed" ("» Flux" in French), the title WordPress and most CMSs give their feed link.
+_FEED_TITLE = re.compile(r"^(?P<name>.+?)\s*(?:\u00bb|&raquo;|-|\u2013|\|)\s*(?:rss\s+)?(?:feed|flux)$", re.I)
 # "Copyright © 2016 South Asia Anti-Trafficking Network. All rights reserved."
 _COPYRIGHT = re.compile(
     r"(?:\u00a9|\(c\)|copyright)\s*(?:\u00a9\s*)?(?:\d{4}(?:\s*[-\u2013]\s*\d{4})?,?\s+)?"
@@ -43,7 +43,7 @@ def canonical(text: str | None) -> str | None:
 def site_name(page: Page) -> str | None:
     """The site's own name when no meta tag gives it: feed title, then copyright line."""
     for title in page.feed_titles:
-        if (match := _FEED_TITLE.match(title)) and "comments" not in title.lower():
+        if (match := _FEED_TITLE.match(title)) and "comment" not in title.lower():
             return norm(match.group("name"))
     for line in reversed(page.soup.find_all(string=_COPYRIGHT)):
         if match := _COPYRIGHT.search(norm(line.parent.get_text() if line.parent else line)):

@@ -34,17 +34,19 @@ class StateDeptParser:
     def extract(self, page: Page, forced: bool) -> Extract | None:
         headline = next((h for h in page.tags("h1") if text_of(h)), None)
         eyebrow = _report_link(headline) if headline is not None else None
+        below = [el for el in _lines_below(headline) if el is not eyebrow] if headline is not None else []
+        dateline = next((el for el in below if parse_date(spaced_text(el))), None)
         on_site = any(page.host == h or page.host.endswith("." + h) for h in _HOSTS)
-        # Elsewhere the layout must show itself: a Department report linked next to the headline.
-        if not (forced or on_site or (eyebrow is not None
-                                      and series_from(text_of(eyebrow)) in _DEPARTMENT_SERIES)):
+        # Elsewhere the layout must show itself: a Department report linked next to the
+        # headline, or (archive) a dateline under it in a page whose header names the Department.
+        if not (forced or on_site
+                or (eyebrow is not None and series_from(text_of(eyebrow)) in _DEPARTMENT_SERIES)
+                or (dateline is not None and _header_department(page))):
             return None
         if headline is None:
             return None if not forced else Extract(blocks=report_blocks(page))
         country = text_of(headline)
         report = text_of(eyebrow) if eyebrow is not None else None
-        below = [el for el in _lines_below(headline) if el is not eyebrow]
-        dateline = next((el for el in below if parse_date(spaced_text(el))), None)
         bureau = _bureau(below[0]) if below and below[0] is not dateline else None
         author = text_of(bureau) if bureau is not None else None
         crumbs = page.soup.select_one("[class*=breadcrumb], [id*=breadcrumb]")
