@@ -15,7 +15,7 @@ from typing import Any
 from workers.urls import InvalidURL, normalize_url
 
 from .base import SiteParser
-from .decode import check_media, decode_html
+from .decode import check_media, check_text, decode_html
 from .document import PARSER_VERSION, build
 from .errors import ParseError
 from .generic import GenericParser
@@ -44,7 +44,9 @@ def parse_page(body: bytes, url: str, content_type: str | None = None,
     except InvalidURL as exc:
         raise ParseError(f"bad URL: {url!r}") from exc
     check_media(body, content_type)
-    page = parse_tree(decode_html(body, content_type), page_url)
+    text = decode_html(body, content_type)
+    check_text(text, content_type)
+    page = parse_tree(text, page_url)
     chosen = [PARSERS[parser]] if parser else list(PARSERS.values())
     for candidate in chosen:
         found = candidate.extract(page, forced=parser is not None or candidate is chosen[-1])
