@@ -29,12 +29,20 @@ def subject_country(named: list[str], title: str | None, blocks: list[Block]) ->
     heading = next((b.text for b in blocks if b.heading), None)
     lead = next((b.text for b in blocks if not b.heading and len(b.text) >= _MIN_LEAD), None)
     for text in (title, heading, lead):
-        mentioned = countries.find_in_text(text) if text else []
+        mentioned = _mentioned(text) if text else []
         if len(mentioned) == 1:
             return mentioned[0]
         if len(mentioned) > 1:
             return None
     return None
+
+
+def _mentioned(text: str) -> list[Country]:
+    """Countries a title or heading names; a whole line that is a name counts in any case
+    ("GHANA (Tier 1)"), running text only in proper case (so "chad" or "turkey" do not)."""
+    if whole := countries.lookup(_PARENTHETICAL.sub("", text)):
+        return [whole]
+    return countries.find_in_text(text)
 
 
 def _lists_countries(blocks: list[Block]) -> bool:
