@@ -43,8 +43,13 @@ _LABELS = {
 _BYLINE = re.compile(r"^\s*by\s+(?P<who>[^,|\d][^|]{1,80}?)\s*(?:[,|\u2013-]\s*.*)?$", re.I)
 _TITLE_SPLIT = re.compile(r"\s+(?:[-\u2013\u2014|:])\s+|:\s+")
 # Visible post dates of blogs and CMSs, by the class names their themes use.
-_DATE_CLASSES = "time.published, time.entry-date, .entry-date, .post-date, .posted-on, .published, " \
-                ".pubdate, .article-date, .story-date, .date-published"
+_DATE_CLASS = re.compile(r"(?:^|\s)(?:entry-date|post-date|posted-on|published|pubdate|article-date|"
+                         r"story-date|date-published)(?:\s|$)")
+# hCard names and bylines: <span class="author vcard"><a class="url fn n">, class="byline".
+_AUTHOR_CLASS = re.compile(r"byline|author")
+_NAME_CLASS = re.compile(r"(?:^|\s)fn(?:\s|$)")
+_CARD_CLASS = re.compile(r"vcard|author")
+_AUTHOR_REL = re.compile(r"(?:^|\s)author(?:\s|$)")
 # "Posted on March 3, 2021", "Publié le 3 mars 2021", "Veröffentlicht am 3. März 2021".
 _POSTED = re.compile(r"^\s*(?:posted|published)\s+on\b|^\s*publié\s+le\b|^\s*veröffentlicht\s+am\b",
                      re.I)
@@ -106,13 +111,13 @@ class _Posted:
 
 def _post_date(page: Page) -> _Posted:
     """A visible post date: a date-classed element, <time>, or a "Posted on ..." line."""
-    for el in page.soup.select(_DATE_CLASSES):
+    for el in page.with_attr("class", _DATE_CLASS):
         if when := parse_date(el.get("datetime") or text_of(el)):
             return _Posted(when)
     time_el = next((t for t in page.tags("time") if t.get("datetime") or text_of(t)), None)
     if time_el is not None and (when := parse_date(time_el.get("datetime") or text_of(time_el))):
         return _Posted(when)
-    for line in page.soup.find_all(string=_POSTED):
+    for line in page.strings(_POSTED):
         holder = line.parent
         # The date may sit in the next element: <span>Posted on </span><a><time>...</time></a>.
         for _ in range(3):
@@ -129,8 +134,7 @@ def _post_date(page: Page) -> _Posted:
 
 def _byline(page: Page) -> tuple[str | None, str | None] | None:
     """'By Jane Doe, 12 March 2021' in an element whose name says byline or author."""
-    for el in page.soup.select("[rel~=author], .vcard .fn, .author .fn, [class*=byline], "
-                               "[class*=author]"):
+    for el in _author_elements(page):
         text = text_of(el)
         if not text or len(text) > 160:
             continue
@@ -140,3 +144,10 @@ def _byline(page: Page) -> tuple[str | None, str | None] | None:
             who = name
         return who, parse_date(text)
     return None
+
+
+def _author_elements(page: Page) -> list[Tag]:
+    """rel=author links, hCard names, then anything classed as byline or author."""
+    cards = [el for el in page.with_attr("class", _NAME_CLASS)
+             if any(_CARD_CLASS.search(p.attrs.get("class") or "") for p in el.parents)]
+    return [*page.with_attr("rel", _AUTHOR_REL), *cards, *page.with_attr("class", _AUTHOR_CLASS)]

@@ -24,7 +24,11 @@ _FUNCTION_WORDS = {
     "nl": "de het een en van is dat op te zijn met voor niet aan er werd",
     "ru": "и в не на что с по из как это для от был к",
 }
-_WORDS = {lang: frozenset(words.split()) for lang, words in _FUNCTION_WORDS.items()}
+# word -> languages it is a function word of ("de" is Dutch, "la" French and Spanish).
+_LANGUAGES_OF: dict[str, tuple[str, ...]] = {}
+for _lang, _words in _FUNCTION_WORDS.items():
+    for _word in _words.split():
+        _LANGUAGES_OF[_word] = (*_LANGUAGES_OF.get(_word, ()), _lang)
 _TOKEN = re.compile(r"[^\W\d_]+")
 _MIN_WORDS = 30
 # The winning language needs this share of all words and twice the runner-up's hits.
@@ -41,7 +45,10 @@ def detect(text: str) -> str | None:
     tokens = _TOKEN.findall(text[:20000].lower())
     if len(tokens) < _MIN_WORDS:
         return None
-    hits = Counter({lang: sum(1 for t in tokens if t in words) for lang, words in _WORDS.items()})
+    hits = Counter({lang: 0 for lang in _FUNCTION_WORDS})
+    for token in tokens:
+        for lang in _LANGUAGES_OF.get(token, ()):
+            hits[lang] += 1
     (best, top), (_, second) = hits.most_common(2)
     if top >= _MIN_SHARE * len(tokens) and top >= 2 * second:
         return best

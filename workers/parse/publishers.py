@@ -45,7 +45,7 @@ def site_name(page: Page) -> str | None:
     for title in page.feed_titles:
         if (match := _FEED_TITLE.match(title)) and "comment" not in title.lower():
             return norm(match.group("name"))
-    for line in reversed(page.soup.find_all(string=_COPYRIGHT)):
+    for line in reversed(list(page.strings(_COPYRIGHT))):
         if match := _COPYRIGHT.search(norm(line.parent.get_text() if line.parent else line)):
             return norm(match.group("name")).rstrip(".")
     return None

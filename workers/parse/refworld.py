@@ -13,7 +13,7 @@ from bs4 import Tag
 from .base import Extract, first_heading, report_blocks, strip_site_name
 from .dates import parse_date
 from .labels import Labelled, find_labelled
-from .tree import TEXT_TYPES, Page, norm, text_of
+from .tree import Page, norm, text_of
 
 _LABELS = {
     "publisher": "publisher", "author": "author", "publication date": "publication_date",
@@ -63,9 +63,9 @@ class RefworldParser:
     @staticmethod
     def _last_updated_line(page: Page) -> Tag | None:
         """The smallest element whose own text is the 'Last Updated: <date>' line."""
-        for text in page.soup.find_all(string=_LAST_UPDATED_WORDS):
+        for text in page.strings(_LAST_UPDATED_WORDS):
             holder = text.parent
-            if type(text) in TEXT_TYPES and holder is not None and _LAST_UPDATED.match(
+            if holder is not None and _LAST_UPDATED.match(
                     line := text_of(holder)) and len(line) < 120:
                 return holder
         return None

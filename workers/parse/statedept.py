@@ -10,6 +10,7 @@ only in the page header.
 from __future__ import annotations
 
 import re
+from itertools import chain
 
 from bs4 import Tag
 
@@ -25,6 +26,9 @@ _MAX_LINE = 150
 # report link is laid out like state.gov (another publisher's series is not).
 _DEPARTMENT_SERIES = frozenset({"Trafficking in Persons Report", "Country Reports on Human Rights Practices",
                                 "International Religious Freedom Report", "Country Reports on Terrorism"})
+_BREADCRUMB = re.compile(r"breadcrumb", re.I)
+_HEADER = re.compile(r"^header$|site-header", re.I)
+_BANNER = re.compile(r"^banner$")
 _DEPARTMENT = re.compile(r"\b(?:U\.\s?S\.|United\s+States)\s+Department\s+of\s+State\b", re.I)
 
 
@@ -49,7 +53,8 @@ class StateDeptParser:
         report = text_of(eyebrow) if eyebrow is not None else None
         bureau = _bureau(below[0]) if below and below[0] is not dateline else None
         author = text_of(bureau) if bureau is not None else None
-        crumbs = page.soup.select_one("[class*=breadcrumb], [id*=breadcrumb]")
+        crumbs = next(chain(page.with_attr("class", _BREADCRUMB), page.with_attr("id", _BREADCRUMB)),
+                      None)
         series_texts = [t for t in (report, text_of(crumbs)) if t]
         publication_date = parse_date(page.first_meta("article:published_time")) or (
             parse_date(spaced_text(dateline)) if dateline is not None else None)
@@ -107,5 +112,6 @@ def _only_link(el: Tag) -> bool:
 
 def _header_department(page: Page) -> str | None:
     """The archive names the Department only in its page header."""
-    header = page.soup.select_one("header, #header, [role=banner], [class*=site-header]")
+    header = next(chain(page.tags("header"), page.with_attr("id", _HEADER),
+                        page.with_attr("role", _BANNER)), None)
     return STATE_DEPARTMENT if header is not None and _DEPARTMENT.search(spaced_text(header)) else None

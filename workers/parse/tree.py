@@ -96,6 +96,20 @@ class Page:
             depth[id(el)] = depth.get(id(parent), 0) + 1 if parent is not None else 0
         return depth
 
+    def with_attr(self, attr: str, pattern: re.Pattern[str]) -> Iterator[Tag]:
+        """Elements whose attribute (class, id, rel) matches, in document order.
+
+        A plain loop over the index: a soupsieve select over the whole page costs more
+        than building the soup.
+        """
+        return (el for el in self.elements
+                if (value := el.attrs.get(attr)) and pattern.search(value) and id(el) not in self.removed)
+
+    def strings(self, pattern: re.Pattern[str]) -> Iterator[NavigableString]:
+        """Visible text nodes that match, in document order."""
+        return (node for node in self.soup.descendants
+                if type(node) in TEXT_TYPES and pattern.search(node))
+
     def alive(self, el: Tag) -> bool:
         return id(el) not in self.removed
 
