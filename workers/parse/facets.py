@@ -29,6 +29,8 @@ _TIER_RATING = re.compile(
     rf"\btier\s+(?:rating|ranking|placement)\s*:\s*{_TIER_VALUE}(?:{_DASH}"
     r"(?P<country>(?:the\s+)?[A-Z][\w'\u2019 .,-]{1,60}?)\s+(?:does|did|is|was|has|fully)\b)?", re.I)
 _MAX_TIER_LINE = 120
+# Every tier statement holds one of these words; most lines hold neither.
+_TIER_WORD = re.compile(r"tier|special\s+case", re.I)
 _ROMAN = {"i": "1", "ii": "2", "iii": "3"}
 
 # Canonical series names and the ways pages write them ("Country Report on ...",
@@ -106,6 +108,8 @@ def tier_statements(lines: Iterable[str]) -> list[tuple[str, str | None]]:
     """(tier, country text or None) for every labelled tier among the lines, in order."""
     found: list[tuple[str, str | None]] = []
     for line in lines:
+        if not _TIER_WORD.search(line):
+            continue
         line = line.strip()
         if len(line) <= _MAX_TIER_LINE:
             for form in _TIER_FORMS:

@@ -20,7 +20,6 @@ from bs4 import BeautifulSoup, CData, NavigableString, Tag
 
 from .errors import ParseError
 
-_WS = re.compile(r"\s+")
 # Control characters are never visible text.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 # Never part of what a reader sees.
@@ -31,7 +30,8 @@ TEXT_TYPES = (NavigableString, CData)
 
 
 def norm(text: str | None) -> str:
-    return _WS.sub(" ", text).strip() if text else ""
+    # str.split() splits on exactly the characters \s matches, without the regex engine.
+    return " ".join(text.split()) if text else ""
 
 
 def text_of(el: Tag | None) -> str:
