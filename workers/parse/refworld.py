@@ -13,7 +13,7 @@ from bs4 import Tag
 from .base import Extract, first_heading, report_blocks, strip_site_name
 from .dates import parse_date
 from .labels import Labelled, find_labelled
-from .tree import Page, norm, text_of
+from .tree import Page, text_of
 
 _LABELS = {
     "publisher": "publisher", "author": "author", "publication date": "publication_date",

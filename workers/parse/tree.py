@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from bs4 import BeautifulSoup, CData, NavigableString, Tag
+from bs4 import BeautifulSoup, CData, NavigableString, ParserRejectedMarkup, Tag
 
 from .errors import ParseError
 
@@ -136,7 +136,7 @@ def parse_tree(text: str, url: str) -> Page:
     """Build the soup from text (decoded already, so no encoding declaration can interfere)."""
     try:
         soup = BeautifulSoup(_CONTROL.sub("", text), "lxml", multi_valued_attributes=None)
-    except (ValueError, TypeError, LookupError) as exc:
+    except (ParserRejectedMarkup, ValueError, LookupError) as exc:
         raise ParseError("no HTML content") from exc
     page = Page(url=url, soup=soup, root=soup)
     invisible = []
