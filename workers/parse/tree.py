@@ -12,13 +12,20 @@ Tags must never go into sets or dict keys: bs4 hashes a Tag by serialising it; a
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from bs4 import BeautifulSoup, CData, NavigableString, ParserRejectedMarkup, Tag
+from bs4 import (BeautifulSoup, CData, MarkupResemblesLocatorWarning, NavigableString,
+                 ParserRejectedMarkup, Tag, XMLParsedAsHTMLWarning)
 
 from .errors import ParseError
+
+# XHTML report pages are parsed as HTML on purpose, and a page whose text looks like a
+# URL is still a page: bs4's advice on both would only fill worker logs.
+warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
+warnings.filterwarnings("ignore", category=MarkupResemblesLocatorWarning)
 
 # Control characters are never visible text.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
