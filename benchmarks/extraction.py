@@ -23,7 +23,7 @@ from typing import Any
 
 from workers.parse import parse_page
 
-PAGES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "pages"
+PAGES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "pages" / "layouts"
 FIELDS = ("title", "publisher", "author", "publication_date", "last_updated", "report_series",
           "report_year", "country", "tier", "trafficking_roles", "language", "summary", "body")
 

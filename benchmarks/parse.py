@@ -69,8 +69,9 @@ def main() -> None:
     args = parser.parse_args()
 
     manifest = {e["file"]: e for e in json.loads((PAGES / "manifest.json").read_text())}
+    layouts = {e["file"]: e for e in json.loads((PAGES / "layouts" / "manifest.json").read_text())}
     cases = [("small", (PAGES / SMALL).read_bytes(), manifest[SMALL]["url"]),
-             ("ecoi", (PAGES / GENERIC).read_bytes(), manifest[GENERIC]["url"]),
+             ("ecoi", (PAGES / "layouts" / GENERIC).read_bytes(), layouts[GENERIC]["url"]),
              ("large", large_page(args.large_kb), manifest[LARGE_BASE]["url"])]
     results = []
     for name, body, url in cases:

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from workers.cli import main
 
-PAGES = Path(__file__).parent / "fixtures" / "pages"
+PAGES = Path(__file__).parent / "fixtures" / "pages" / "layouts"
 READER = {e["file"]: (e, json.loads((PAGES / e["file"].replace(".html", ".reader.json")).read_text()))
           for e in json.loads((PAGES / "manifest.json").read_text())
           if (PAGES / e["file"].replace(".html", ".reader.json")).exists()}

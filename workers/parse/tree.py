@@ -22,10 +22,6 @@ from bs4 import (BeautifulSoup, CData, MarkupResemblesLocatorWarning, NavigableS
 
 from .errors import ParseError
 
-# XHTML report pages are parsed as HTML on purpose, and a page whose text looks like a
-# URL is still a page: bs4's advice on both would only fill worker logs.
-warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
-warnings.filterwarnings("ignore", category=MarkupResemblesLocatorWarning)
 
 # Control characters are never visible text.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
@@ -142,7 +138,12 @@ class Page:
 def parse_tree(text: str, url: str) -> Page:
     """Build the soup from text (decoded already, so no encoding declaration can interfere)."""
     try:
-        soup = BeautifulSoup(_CONTROL.sub("", text), "lxml", multi_valued_attributes=None)
+        with warnings.catch_warnings():
+            # XHTML report pages are parsed as HTML on purpose, and a page whose text looks
+            # like a URL is still a page: bs4's advice on both would only fill worker logs.
+            warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+            warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+            soup = BeautifulSoup(_CONTROL.sub("", text), "lxml", multi_valued_attributes=None)
     except (ParserRejectedMarkup, ValueError, LookupError) as exc:
         raise ParseError("no HTML content") from exc
     page = Page(url=url, soup=soup, root=soup)
