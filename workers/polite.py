@@ -57,7 +57,8 @@ class PoliteFetcher:
     def __init__(self, settings: Settings, client: redis.Redis, session: requests.Session):
         self.settings = settings
         self.session = session
-        self.robots = RobotsCache(client, settings.index_prefix, settings.user_agent, settings.robots_ttl)
+        self.robots = RobotsCache(client, settings.index_prefix, settings.user_agent, settings.robots_ttl,
+                                  settings.robots_error_ttl)
         self.limiter = HostLimiter(client, settings.index_prefix, settings.host_max_inline_wait)
 
     def _fetch(self, profile: CrawlProfile, url: str, **kwargs) -> Page:

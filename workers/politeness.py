@@ -24,7 +24,7 @@ from workers.urls import DEFAULT_PORTS, normalize_url
 # RFC 9309 2.5: crawlers must parse at least 500 KiB; beyond that is ignored.
 ROBOTS_MAX_BYTES = 500 * 1024
 # An unreachable or failing robots.txt forbids everything, but only until the
-# site has had a chance to recover.
+# site has had a chance to recover (ROBOTS_ERROR_TTL, default below).
 ROBOTS_ERROR_TTL = 300
 _PARSED_CACHE_SIZE = 256
 
@@ -77,11 +77,12 @@ class RobotsCache:
     the crawl's network policy.
     """
 
-    def __init__(self, client: redis.Redis, namespace: str, user_agent: str, ttl: int = 3600):
+    def __init__(self, client: redis.Redis, namespace: str, user_agent: str, ttl: int = 3600,
+                 error_ttl: int = ROBOTS_ERROR_TTL):
         self.redis = client
         self.prefix = f"ri:{namespace}robots:"
         self.token = product_token(user_agent)
-        self.ttl = ttl
+        self.ttl, self.error_ttl = ttl, error_ttl
         self._parsed: OrderedDict[tuple[str, str], Protego | str] = OrderedDict()
 
     def verdict(self, url: str, fetch_robots: RobotsFetcher) -> RobotsVerdict:
@@ -128,7 +129,7 @@ class RobotsCache:
         }
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(key, mapping=entry)
-        pipe.expire(key, min(self.ttl, ROBOTS_ERROR_TTL) if _unreachable(status) else self.ttl)
+        pipe.expire(key, min(self.ttl, self.error_ttl) if _unreachable(status) else self.ttl)
         pipe.execute()
         return entry
 

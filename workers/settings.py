@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     default_host_rate: float = Field(default=2.0, gt=0)
     default_host_concurrency: int = Field(default=2, ge=1)
     robots_ttl: int = Field(default=3600, ge=1)
+    # An unreachable robots.txt (5xx, 429, timeout) is asked again after this long; its pages wait.
+    robots_error_ttl: int = Field(default=300, ge=1)
     # A page waits in its worker slot for its host's next request slot at most this long ...
     host_max_inline_wait: float = Field(default=30.0, ge=0)
     # ... and is re-enqueued with a broker countdown at most this far ahead; longer waits

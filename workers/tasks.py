@@ -451,26 +451,33 @@ def _record_refused(es, names: IndexNames, settings: Settings, entries: dict[str
                     refused: dict[str, str]) -> None:
     """The items Elasticsearch refused become failures: recorded, never dropped, never blocking.
 
-    A failure record that is itself refused (a URL too long for a keyword, say)
-    is written again in a minimal form with the URL cut short.
+    A refused document becomes an `index_error` record. A refused failure record
+    (a URL too long for a keyword, say) is written again in a minimal form, with
+    its URL cut short, and so is an `index_error` record that is refused in turn.
     """
-    records = {key: failure_record(entries[key]["url"], "index", "index_error", reason,
-                                   crawl_id=entries[key].get("crawl_id")) for key, reason in refused.items()}
+    records = {}
+    for key, reason in refused.items():
+        entry = entries[key]
+        if "document" not in entry and entry.get("failure"):  # the failure record itself was refused
+            records[key] = _minimal(entry["failure"], reason)
+        else:
+            records[key] = failure_record(entry["url"], "index", "index_error", reason,
+                                          crawl_id=entry.get("crawl_id"))
     try:
         _bulk(es, settings, [{"_op_type": "index", "_index": names.failures, "_id": key, "_source": record}
                              for key, record in records.items()])
     except BulkWriteError as exc:
         if any(error.transient for error in exc.result.errors):
             raise IndexBackoff(str(exc)) from exc
-        minimal = [{"_op_type": "index", "_index": names.failures, "_id": error.action["_id"],
-                    "_source": _minimal(error.action["_source"], error.reason)} for error in exc.result.errors]
-        _bulk(es, settings, minimal)
+        _bulk(es, settings, [{"_op_type": "index", "_index": names.failures, "_id": error.action["_id"],
+                              "_source": _minimal(error.action["_source"], error.reason)}
+                             for error in exc.result.errors])
 
 
 def _minimal(record: dict, why: str) -> dict:
     url = record["url"]
     return {
         **record, "url": url[:MINIMAL_URL_CHARS],
-        "detail": (f"failure record refused ({why[:300]}); URL of {len(url)} characters cut short. "
-                   f"{record.get('detail') or ''}")[:2000],
+        "detail": (f"the full failure record was refused ({why[:300]}); URL of {len(url)} characters "
+                   f"cut short. {record.get('detail') or ''}")[:2000],
     }
