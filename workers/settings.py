@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # Bulk requests stay well under Elasticsearch's http.max_content_length (100 MB).
     bulk_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     bulk_max_retries: int = Field(default=3, ge=0)
+    # While Elasticsearch is unreachable or overloaded, the index run retries at most this far apart
+    # (the longest indexing may lag behind the cluster's recovery).
+    index_backoff_max: float = Field(default=60.0, gt=0)
     index_batch_size: int = Field(default=500, gt=0)
 
     @field_validator("index_prefix")

@@ -51,8 +51,6 @@ log = logging.getLogger(__name__)
 INDEX_BATCH_WINDOW = 1.0
 # The index runner lock outlives one batch's writes, retries included.
 INDEX_RUNNER_TTL = 300
-# Index retries back off up to this long while Elasticsearch is unreachable or overloaded.
-INDEX_BACKOFF_MAX = 60.0
 # Failure records are cut to fit a keyword field (32,766 bytes) when the full one is refused.
 MINIMAL_URL_CHARS = 2000
 
@@ -378,7 +376,7 @@ def _drain(task: Task, settings: Settings, queue: Staging, runner: IndexRunner, 
             if result.removed == 0:
                 break  # every entry was restaged meanwhile: the next run takes them
     except (IndexBackoff, ESConnectionError, ConnectionTimeout) as exc:
-        countdown = backoff_seconds(task.request.retries, 1.0, INDEX_BACKOFF_MAX, None)
+        countdown = backoff_seconds(task.request.retries, 1.0, settings.index_backoff_max, None)
         # The retry is on its way: nobody should start another run before it.
         queue.refresh_trigger(int(countdown) + TRIGGER_TTL)
         log.warning("index run waits %.0fs for Elasticsearch: %s", countdown, exc)
