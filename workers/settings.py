@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     bulk_chunk_size: int = Field(default=200, gt=0)
     bulk_max_retries: int = Field(default=3, ge=0)
     index_batch_size: int = Field(default=500, gt=0)
+    # Hits reachable with from/size: the reports index's index.max_result_window. `search`
+    # pages beyond it with search_after.
+    search_max_window: int = Field(default=10_000, gt=0)
 
     @field_validator("index_prefix")
     @classmethod
