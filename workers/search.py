@@ -117,6 +117,7 @@ class ReportSearch(FacetedSearch):
     def __init__(
         self, es: Elasticsearch, index: str, query: str, filters: Filters, sort: str, *,
         strict_syntax: bool = True, all_copies: bool = False, only: list[str] | None = None,
+        window: int = DEFAULT_WINDOW,
     ):
         if sort not in SORTS:
             raise ValueError(f"unknown sort {sort!r}; one of {', '.join(SORTS)}")
@@ -126,6 +127,7 @@ class ReportSearch(FacetedSearch):
         self._strict_syntax = strict_syntax
         self._collapse = not all_copies
         self._only = only
+        self._window = window
         chosen = {
             "tier": filters.tier,
             "country": filters.country,
@@ -156,7 +158,8 @@ class ReportSearch(FacetedSearch):
         search = super().search().using(self._es).extra(track_total_hits=True)
         if self._collapse:
             search = search.extra(collapse={"field": REPORT_KEY, "inner_hits": {
-                "name": "copies", "size": MAX_COPIES, "sort": [{"fetched_at": {"order": "desc"}}],
+                # Inner hits are bounded by the result window too.
+                "name": "copies", "size": min(MAX_COPIES, self._window), "sort": [{"fetched_at": {"order": "desc"}}],
                 "highlight": {"fields": {f: {} for f in HIGHLIGHT_FIELDS}, **HIGHLIGHT_OPTIONS},
             }})
         return search.exclude("term", gone=True)
@@ -242,7 +245,7 @@ def run_search(
     def execute(strict_syntax: bool):
         def faceted(only: list[str] | None = None) -> ReportSearch:
             return ReportSearch(es, index, query, filters, sort, strict_syntax=strict_syntax,
-                                all_copies=all_copies, only=only)
+                                all_copies=all_copies, only=only, window=window)
 
         if start + per_page <= window:
             chosen = faceted()
