@@ -113,6 +113,14 @@ def test_front_matter_appendices_and_running_lines_belong_to_no_chapter(document
     assert "\n13\n" not in laos and "9 Laos" not in laos
 
 
+def test_the_demo_sites_pdf_parses_into_its_chapters() -> None:
+    demo = Path(__file__).parent.parent / "deploy" / "demo-site" / "pdf" / "tip-2019-sample.pdf"
+    documents = parse_pdf(demo.read_bytes(), "http://127.0.0.1:8765/pdf/tip-2019-sample.pdf")
+    assert [(d["country"]["iso2"], d["tier"], d["page_start"], d["page_end"]) for d in documents] == [
+        ("ML", "Tier 2", 5, 6), ("LA", "Tier 2 Watch List", 7, 9), ("TH", "Tier 2", 10, 10),
+        ("MM", "Tier 3", 11, 11), ("SO", "Special Case", 12, 12)]
+
+
 def test_a_country_pdf_is_one_document_at_the_pdf_url() -> None:
     url = "https://www.refworld.org/pdfid/5d7fcd7f4.pdf"
     [document] = parse_pdf(country_pdf(Chapter("MALI: TIER 2", "Mali")), url)
