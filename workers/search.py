@@ -155,7 +155,7 @@ class ReportSearch(FacetedSearch):
 
     def search(self):
         # Pages that vanished from their site stay out of results even where flagged, not deleted.
-        search = super().search().using(self._es).extra(track_total_hits=True)
+        search = super().search().using(self._es)
         if self._collapse:
             search = search.extra(collapse={"field": REPORT_KEY, "inner_hits": {
                 # Inner hits are bounded by the result window too.
@@ -163,6 +163,10 @@ class ReportSearch(FacetedSearch):
                 "highlight": {"fields": {f: {} for f in HIGHLIGHT_FIELDS}, **HIGHLIGHT_OPTIONS},
             }})
         return search.exclude("term", gone=True)
+
+    def request(self) -> dict:
+        """The search body as it is sent (query, post_filter, sort), for the deep-page walk."""
+        return self._s.to_dict()
 
     def filter(self, search):
         search = super().filter(search)
@@ -251,7 +255,7 @@ def run_search(
             chosen = faceted()
             return chosen, chosen[start:start + per_page].execute()
         walker = faceted()
-        keys = keys_in_order(es, index, walker.build_search().to_dict(), walker.group_field,
+        keys = keys_in_order(es, index, walker.request(), walker.group_field,
                              start + per_page, window)
         chosen = faceted(only=keys[start:])
         return chosen, chosen[0:per_page].execute()
