@@ -79,8 +79,8 @@ def _copy(chapter: dict, url: str, source: str, fetched_at: str, **changes) -> d
     return indexable(doc, fetched_at)
 
 
-@pytest.fixture(scope="module")
-def copies() -> dict[str, dict]:
+def sample_copies() -> dict[str, dict]:
+    """Copies of the sample report's chapters on the publisher's site and on mirrors, ready to index."""
     chapters = {d["country"]["iso2"]: d for d in parse_pdf(report_pdf(SAMPLE), PDF_URL)}
     for chapter in chapters.values():
         indexable(chapter, "2024-07-01T00:00:00+00:00")
@@ -105,6 +105,11 @@ def copies() -> dict[str, dict]:
         "note_b": _copy(chapters["SO"], "https://example.org/note-b", "generic", "2024-01-01T00:00:00+00:00",
                         report_series=None, title="Field note B"),
     }
+
+
+@pytest.fixture(scope="module")
+def copies() -> dict[str, dict]:
+    return sample_copies()
 
 
 @pytest.fixture(scope="module")
