@@ -127,12 +127,15 @@ def country_pdf(chapter: Chapter, *, year: int = 2019) -> bytes:
                       title=f"Trafficking in Persons Report {year} - {chapter.name}")
 
 
-def scanned_pdf(pages: int = 1) -> bytes:
-    """Pages that are only an image: a scan with no text layer."""
+def scanned_pdf(pages: int = 1, typed_cover: bool = False) -> bytes:
+    """Pages that are only an image: a scan with no text layer (after a typed cover page, if asked)."""
     from PIL import Image
 
     pdf = FPDF()
     pdf.set_creation_date(CREATED)
+    if typed_cover:
+        pdf.add_page()
+        _heading(pdf, "TRAFFICKING IN PERSONS REPORT 2003\nScanned from the printed edition by the library", size=14)
     for _ in range(pages):
         pdf.add_page()
         pdf.image(Image.new("L", (200, 260), 235), x=10, y=10, w=190)

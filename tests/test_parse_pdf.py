@@ -201,6 +201,12 @@ def test_a_scan_without_text_layer_is_refused() -> None:
     assert "no text layer on any of its 2 pages" in str(error)
 
 
+def test_a_scan_behind_a_typed_cover_is_refused() -> None:
+    error = reason_of(scanned_pdf(pages=3, typed_cover=True))
+    assert error.reason == PDF_NO_TEXT
+    assert "no text layer on 3 of its 4 pages" in str(error)
+
+
 def test_an_encrypted_pdf_is_refused() -> None:
     assert reason_of(encrypted_pdf(SAMPLE[:1])).reason == PDF_ENCRYPTED
 

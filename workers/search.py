@@ -283,5 +283,5 @@ def _hit(hit, collapsed: bool) -> dict:
                    else {}} for inner in hit.meta.inner_hits["copies"]]
         best, *others = best_first(copies)
         doc = {**best, "copies": [listed(copy) for copy in others]}
-    doc["score"] = hit.meta.score
+    doc["score"] = hit.meta.score  # collapsed: the best-matching copy's, which placed the report
     return doc

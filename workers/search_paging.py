@@ -38,7 +38,9 @@ def keys_in_order(es: Elasticsearch, index: str, request: dict, group_field: str
             pit = response.get("pit_id", pit)
             hits = response["hits"]["hits"]
             for hit in hits:
-                keys.setdefault(hit["fields"][group_field][0])
+                # Documents indexed before report_key existed have none until `reindex --reparse`.
+                if group_field in hit.get("fields", {}):
+                    keys.setdefault(hit["fields"][group_field][0])
             if len(hits) < window:
                 break
             after = hits[-1]["sort"]
