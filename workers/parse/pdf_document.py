@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from workers.urls import doc_id
 
 from . import countries, facets
-from .chapters import Chapter, Split
+from .chapters import Split
 from .document import PARSER_VERSION
 
 if TYPE_CHECKING:
