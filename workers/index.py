@@ -20,6 +20,8 @@ from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
 
+from workers.copies import report_key
+
 KINDS = ("reports", "raw-pages", "failures")
 # Item statuses worth sending again: the cluster was busy or briefly unavailable.
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
@@ -171,9 +173,11 @@ def failure_record(url: str, stage: str, reason: str, detail: str, *, status: in
 
 
 def indexable(document: dict, fetched_at: str) -> dict:
-    """A parsed document with the fields the pipeline adds: when it was fetched, a sortable tier."""
+    """A parsed document with the fields the pipeline adds: when it was fetched, a sortable tier,
+    the key shared by every copy of the same report."""
     document["fetched_at"] = fetched_at
     document["tier_rank"] = tier_rank(document.get("tier"))
+    document["report_key"] = report_key(document)
     return document
 
 

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # (the longest indexing may lag behind the cluster's recovery).
     index_backoff_max: float = Field(default=60.0, gt=0)
     index_batch_size: int = Field(default=500, gt=0)
+    # Hits reachable with from/size: the reports index's index.max_result_window. `search`
+    # pages beyond it with search_after.
+    search_max_window: int = Field(default=10_000, gt=0)
 
     @field_validator("index_prefix")
     @classmethod
