@@ -33,7 +33,6 @@ NEVER = tuple((ipaddress.ip_network(cidr), reason) for cidr, reason in (
     ("fd20:ce::254/128", "metadata_address"),  # Google Cloud (IPv6)
     ("100.100.100.200/32", "metadata_address"),  # Alibaba Cloud
     ("168.63.129.16/32", "metadata_address"),  # Azure WireServer
-    ("192.0.0.192/32", "metadata_address"),  # Oracle Cloud (older address)
 ))
 # What `ipaddress` calls global but is not the public internet: NAT64 prefixes (RFC 6052,
 # RFC 8215) translate to IPv4 addresses behind the gateway, private ones included.
@@ -54,7 +53,7 @@ def parse_ip(address: str) -> IPAddress:
 
 def never_reason(ip: IPAddress) -> str | None:
     """The refusal reason for an address no policy may open, or None."""
-    if ip in NAT64:  # the IPv4 address it translates to
+    if ip.version == 6 and ip in NAT64:  # judged as the IPv4 address it translates to
         ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return next((reason for network, reason in NEVER if ip.version == network.version and ip in network), None)
 
@@ -112,8 +111,9 @@ def describe(reason: str) -> str:
         reason, "non-public address")
 
 
-def networks_policy(cidrs: Iterable[str], allowed_hosts: frozenset[str] | None = None) -> NetworkPolicy:
-    return NetworkPolicy(allowed_hosts, tuple(parse_network(c) for c in cidrs))
+def networks_policy(cidrs: Iterable[str]) -> NetworkPolicy:
+    """Any host, public addresses and these non-public networks (CIDRs, checked by parse_network)."""
+    return NetworkPolicy(networks=tuple(parse_network(c) for c in cidrs))
 
 
 # --- enforcement on the socket ------------------------------------------------------
