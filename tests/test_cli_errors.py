@@ -3,7 +3,6 @@ one line naming the service, its URL (no secret) and what to do, and a non-zero 
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import threading
@@ -12,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.conftest import cli
-from workers.devservices import free_port, wait_for
+from workers.devservices import free_port, start_redis
 
 SECRET = "s3cret-pass"
 # The service each command reaches first, and the arguments that make it do so.
@@ -50,26 +49,13 @@ def test_services_down_give_one_line_naming_the_service_and_what_to_do(command):
 
 @pytest.fixture(scope="module")
 def redis_with_password(tmp_path_factory):
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server not installed")
-    port, workdir = free_port(), tmp_path_factory.mktemp("redis-auth")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", SECRET, "--save", "",
-         "--appendonly", "no", "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    import redis
 
-    def answers() -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"-NOAUTH")
-        except OSError:
-            return False
-
-    wait_for(answers, deadline=20, alive=lambda: None if process.poll() is None else "exited", what="redis-server")
+    service = start_redis(tmp_path_factory.mktemp("redis-auth"))
+    port = int(service.url.rsplit(":", 1)[1].split("/")[0])
+    redis.Redis(port=port).config_set("requirepass", SECRET)
     yield port
-    process.terminate()
-    process.wait(10)
+    service.stop()
 
 
 @pytest.mark.parametrize("command", ["status", "crawl", "indices"])
