@@ -59,9 +59,13 @@ def _apply_env(env: dict[str, str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def test_env(service_urls):
-    """Environment for one module: the services, a fresh index prefix, test limits."""
-    env = {**service_urls, **TEST_SETTINGS, "INDEX_PREFIX": f"t{uuid.uuid4().hex[:8]}-"}
+def test_env(service_urls, request):
+    """Environment for one module: the services, a fresh index prefix, test limits.
+
+    A module may add or override settings in a module-level `EXTRA_ENV` dict.
+    """
+    env = {**service_urls, **TEST_SETTINGS, "INDEX_PREFIX": f"t{uuid.uuid4().hex[:8]}-",
+           **getattr(request.module, "EXTRA_ENV", {})}
     saved = {k: os.environ.get(k) for k in env}
     _apply_env(env)
     yield env

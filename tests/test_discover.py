@@ -83,14 +83,18 @@ def test_defect10_one_bad_entry_costs_that_entry_only(settings, site, source):
     assert len(found.errors) == 9, errors
 
 
-def test_defect10_a_host_backing_off_delays_the_walk_but_loses_none_of_it(settings, site, monkeypatch):
+def test_defect10_a_host_backing_off_delays_the_walk_but_loses_none_of_it(test_env, site, monkeypatch, request):
     """A 503 with Retry-After on one listing page makes the next ones wait, not vanish."""
-    from workers import polite
+    from workers.clients import reset_clients
     from workers.discover import discover
     from workers.profile import source_profile
+    from workers.settings import get_settings
 
     # Waits beyond this are handed back as Deferred (in a task: come back later).
-    monkeypatch.setattr(polite, "MAX_INLINE_WAIT", 0.2)
+    monkeypatch.setenv("HOST_MAX_INLINE_WAIT", "0.2")
+    reset_clients()  # the polite fetcher is built once per process, from the settings
+    request.addfinalizer(reset_clients)
+    settings = get_settings()
     b = site.base
     site.routes |= {
         "/busy1": html(listing(["/r/busy1.html"], "/busy-503", "/busy2")),
