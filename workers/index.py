@@ -163,13 +163,22 @@ def tier_rank(tier: str | None) -> float | None:
 
 
 def failure_record(url: str, stage: str, reason: str, detail: str, *, status: int | None = None,
-                   attempts: int = 1, crawl_id: str | None = None) -> dict:
-    """A document for the failures index: what failed, where, why, and when."""
-    return {
+                   attempts: int = 1, crawl_id: str | None = None, source: str | None = None) -> dict:
+    """A document for the failures index: what failed, where, why, and when.
+
+    `source` (None for an ad-hoc crawl) lets `retry-failed` crawl the page again under its
+    source's policy long after the crawl's own options expired. It is left out when None:
+    a failures index created before the field existed has a strict mapping without it,
+    which refuses the field even as null.
+    """
+    record = {
         "url": url, "stage": stage, "reason": reason, "detail": detail[:2000], "status": status,
         "attempts": attempts, "crawl_id": crawl_id,
         "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if source is not None:
+        record["source"] = source
+    return record
 
 
 def indexable(document: dict, fetched_at: str) -> dict:
