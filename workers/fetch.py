@@ -11,7 +11,8 @@ import hashlib
 import http.client
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -74,14 +75,17 @@ def is_html(content_type: str | None, body_start: bytes) -> bool:
     return body_start.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
 
 
-def _read_body(response: requests.Response, max_bytes: int, url: str) -> bytes:
+def _read_body(response: requests.Response, max_bytes: int, url: str, truncate: bool) -> bytes:
     declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
+    if not truncate and declared and declared.isdigit() and int(declared) > max_bytes:
         raise PermanentFetchError("too_large", f"{url}: Content-Length {declared} exceeds {max_bytes} bytes")
     chunks, size = [], 0
     for chunk in response.iter_content(64 * 1024):
         size += len(chunk)
         if size > max_bytes:
+            if truncate:
+                chunks.append(chunk[:len(chunk) - (size - max_bytes)])
+                break
             raise PermanentFetchError("too_large", f"{url}: body exceeds {max_bytes} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
@@ -139,7 +143,8 @@ def _redirect_target(current: str, location: str, status: int) -> str:
 def fetch(
     session: requests.Session, url: str, *, connect_timeout: float, read_timeout: float,
     max_bytes: int, max_redirects: int, html_only: bool = True, policy: NetworkPolicy,
-    etag: str | None = None, last_modified: str | None = None,
+    etag: str | None = None, last_modified: str | None = None, truncate: bool = False,
+    before_hop: Callable[[str], AbstractContextManager[None]] | None = None,
 ) -> Page:
     """GET `url`, following at most `max_redirects` redirects, and return the page.
 
@@ -148,15 +153,20 @@ def fetch(
     unchanged page comes back as status 304 with an empty body. Each hop, headers
     and body together, ends by its read deadline (connect plus read timeout),
     however slowly the server sends. `session` must be a `vetted_session()`: its
-    connections carry out the policy and the deadline.
+    connections carry out the policy and the deadline. With `truncate`, a body over
+    `max_bytes` is cut there instead of refused (robots.txt). Every redirect hop
+    runs inside `before_hop(url)`, so its own host's politeness applies to it.
     """
     requested = current = normalize_url(url)
     seen = {current}
     conditional = {k: v for k, v in (("If-None-Match", etag), ("If-Modified-Since", last_modified)) if v}
-    for _hop in range(max_redirects + 1):
+    for hop in range(max_redirects + 1):
         policy.check(current)
         budget = connect_timeout + read_timeout
-        with guarded(policy, time.monotonic() + budget) as guard:
+        with ExitStack() as stack:
+            if hop and before_hop is not None:
+                stack.enter_context(before_hop(current))
+            guard = stack.enter_context(guarded(policy, time.monotonic() + budget))
             try:
                 response = session.get(
                     current, timeout=(connect_timeout, read_timeout), stream=True, allow_redirects=False,
@@ -194,7 +204,7 @@ def fetch(
                 if html_only and content_type and not is_html(content_type, b""):
                     raise PermanentFetchError("not_html", f"{current}: Content-Type {content_type}", status)
                 try:
-                    body = _read_body(response, max_bytes, current)
+                    body = _read_body(response, max_bytes, current, truncate)
                 except requests.RequestException as exc:
                     raise _network_error(exc, current, guard, deadline=budget, reading=True) from exc
                 if guard.expired:  # a body without a length ends where the deadline cut it

@@ -25,6 +25,10 @@ class PermanentFetchError(FetchError):
 
 
 class RetryableFetchError(FetchError):
+    # Set once the host that answered 429/503 was told to back off, so the host that
+    # redirected to it is not backed off as well (workers/polite.py).
+    backed_off = False
+
     def __init__(self, reason: str, detail: str, status: int | None = None,
                  retry_after: float | None = None):
         super().__init__(reason, detail, status)

@@ -9,6 +9,7 @@ never taken from shared state.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Iterable, Iterator
@@ -21,6 +22,8 @@ from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
 
 from workers.copies import report_key
+
+log = logging.getLogger(__name__)
 
 KINDS = ("reports", "raw-pages", "failures")
 # Item statuses worth sending again: the cluster was busy or briefly unavailable.
@@ -151,7 +154,29 @@ def ensure_indices(es: Elasticsearch, names: IndexNames, schemas_dir: Path) -> d
                 if exc.meta.status != 400 or "already_exists" not in str(exc):
                     raise
         live[kind] = next(iter(es.indices.get_alias(name=alias)))
+    add_new_fields(es, names, schemas_dir)
     return live
+
+
+def add_new_fields(es: Elasticsearch, names: IndexNames, schemas_dir: Path) -> list[str]:
+    """Give the live indices the fields their templates gained since they were created.
+
+    Mappings are strict, so a document with a field its index lacks is refused; adding
+    fields is safe on a live index (changing one is not: that takes `report-ingest reindex`).
+    Needs only index privileges, so a worker can do it. Returns the indices it could not update.
+    """
+    stale = []
+    for kind in KINDS:
+        properties = load_template(schemas_dir, kind)["template"]["mappings"]["properties"]
+        try:
+            es.indices.put_mapping(index=names.alias(kind), properties=properties)
+        except ApiError as exc:
+            if exc.meta.status != 400:
+                raise
+            log.warning("%s: the template's mapping conflicts with the live index (%s); "
+                        "run `report-ingest reindex` to rebuild it", names.alias(kind), exc)
+            stale.append(names.alias(kind))
+    return stale
 
 
 # --- documents ------------------------------------------------------------------
