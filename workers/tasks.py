@@ -224,7 +224,7 @@ def _crawl(run: PageRun, robots_deferrals: int) -> str:
             document = parse_page(page.body, page.final_url, page.content_type, parser=profile.parser)
     except ParseError as exc:
         # The raw page is kept all the same: a better parser can read it later.
-        return run.fail("parse", "parse_error", str(exc), status=page.status, raw=raw)
+        return run.fail("parse", exc.reason, str(exc), status=page.status, raw=raw)
     except (SoftTimeLimitExceeded, *CONNECTION_ERRORS):
         raise
     except Exception as exc:  # noqa: BLE001 - as above

@@ -72,20 +72,21 @@ def check_media(body: bytes, content_type: str | None) -> None:
     """Raise ParseError for anything that is not an HTML page."""
     mime = media_type(content_type)
     if mime is not None and mime not in HTML_TYPES:
-        raise ParseError(f"not HTML: {mime}")
+        raise ParseError(f"not HTML: {mime}", "not_html")
     if not body.strip():
-        raise ParseError("empty page")
+        raise ParseError("empty page", "empty_body")
     head = body.lstrip()[:8]
     for magic, kind in _BINARY_MAGIC:
         if head.startswith(magic):
-            raise ParseError(f"not HTML: {kind}")
+            raise ParseError(f"not HTML: {kind}", "not_html")
 
 
 def check_text(text: str, content_type: str | None) -> None:
     """Raise ParseError when decoded "text" is really binary bytes (defect 14 of issue 9)."""
     sample = text[:_BINARY_SAMPLE]
     if sample and len(_BINARY_CHARS.findall(sample)) > _MAX_BINARY_SHARE * len(sample):
-        raise ParseError(f"binary content served as {media_type(content_type) or 'an HTML page'}")
+        raise ParseError(f"binary content served as {media_type(content_type) or 'an HTML page'}",
+                         "binary_content")
 
 
 def decode_html(body: bytes, content_type: str | None = None) -> str:

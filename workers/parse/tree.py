@@ -145,7 +145,7 @@ def parse_tree(text: str, url: str) -> Page:
             warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
             soup = BeautifulSoup(_CONTROL.sub("", text), "lxml", multi_valued_attributes=None)
     except (ParserRejectedMarkup, ValueError, LookupError) as exc:
-        raise ParseError("no HTML content") from exc
+        raise ParseError("no HTML content", "no_html_content") from exc
     page = Page(url=url, soup=soup, root=soup)
     invisible = []
     for el in soup.descendants:
@@ -161,7 +161,7 @@ def parse_tree(text: str, url: str) -> Page:
     page.remove(invisible)
     root = next((el for el in soup.contents if isinstance(el, Tag)), None)
     if root is None:
-        raise ParseError("no HTML content")
+        raise ParseError("no HTML content", "no_html_content")
     page.root = root
     return page
 
