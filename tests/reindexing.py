@@ -55,6 +55,19 @@ def crawl(env: dict[str, str], *urls: str) -> subprocess.CompletedProcess:
     return result
 
 
+@pytest.fixture(scope="module")
+def site(request):
+    """The using module's PAGES report pages."""
+    site = ReportSite(request.module.PAGES)
+    yield site
+    site.close()
+
+
+@pytest.fixture(scope="module")
+def crawled(site, worker, test_env):
+    assert f"{len(site.pages)} indexed" in crawl(test_env, *site.pages).stdout
+
+
 @pytest.fixture
 def consumer(worker):
     """Pause and resume the worker's consumption of the reindex queue."""

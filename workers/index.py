@@ -148,8 +148,26 @@ def ensure_indices(es: Elasticsearch, names: IndexNames, schemas_dir: Path) -> d
             except ApiError as exc:
                 if exc.meta.status != 400 or "already_exists" not in str(exc):
                     raise
+        else:
+            add_new_fields(es, alias, load_template(schemas_dir, kind))
         live[kind] = next(iter(es.indices.get_alias(name=alias)))
     return live
+
+
+def add_new_fields(es: Elasticsearch, alias: str, template: dict) -> None:
+    """Bring indices made from an older template up to its schema version.
+
+    The mappings are strict, so a field the code now writes must reach the live
+    index too; Elasticsearch adds fields in place (and refuses to change one, which
+    takes a rebuild).
+    """
+    mappings = template["template"]["mappings"]
+    version = mappings["_meta"]["schema_version"]
+    for index, body in es.indices.get_mapping(index=alias).items():
+        meta = body["mappings"].get("_meta", {})
+        if meta.get("schema_version", 0) < version:
+            es.indices.put_mapping(index=index, properties=mappings["properties"],
+                                   meta={**meta, "schema_version": version})
 
 
 # --- documents ------------------------------------------------------------------
@@ -229,7 +247,8 @@ def _send_chunk(es: Elasticsearch, chunk: list[dict]) -> list[tuple[dict, int, s
     for action, item in zip(chunk, response["items"], strict=True):
         result = next(iter(item.values()))
         status = result["status"]
-        if status >= 300 and not (action["_op_type"] == "delete" and status == 404):
+        # Deleting what is not there is done; so is an update marked `_missing_ok`.
+        if status >= 300 and not (status == 404 and (action["_op_type"] == "delete" or action.get("_missing_ok"))):
             error = result.get("error", {})
             failed.append((action, status, f"{error.get('type', 'error')}: {error.get('reason', '')}"))
     return failed
@@ -241,8 +260,9 @@ def bulk_write(
 ) -> BulkResult:
     """Write actions in chunks; resend only the failed, retryable items; then raise one error.
 
-    Actions are dicts with `_op_type` (index/delete), `_index`, `_id` and
-    `_source`. Every chunk is sent before anything is raised, so one bad item
+    Actions are dicts with `_op_type` (index/create/update/delete), `_index`,
+    `_id`, `_source`, and optionally `_missing_ok` (an update that may find no
+    document). Every chunk is sent before anything is raised, so one bad item
     never keeps the rest from being written.
     """
     pending = list(actions)

@@ -29,7 +29,7 @@ from workers.parse import ParseError, parse_page
 from workers.polite import Deferred, Disallowed, polite_fetch
 from workers.profile import CrawlProfile, load_profile
 from workers.progress import FAILED, FETCHED, GONE, INDEXED, SKIPPED, UNCHANGED, CrawlTracker
-from workers.reindex import Keys
+from workers.reindex import Keys, gone_actions
 from workers.settings import Settings, get_settings
 from workers.staging import Staging
 from workers.timings import StageTimings
@@ -221,11 +221,7 @@ def _actions(names: IndexNames, key: str, entry: dict, shadow: str | None) -> li
         # A page that now works is no longer a failure.
         actions.append({"_op_type": "delete", "_index": names.failures, "_id": key})
     elif gone := entry.get("gone"):
-        if entry.get("on_gone") == "flag":
-            actions += [{"_op_type": "update", "_index": i, "_id": gone, "_source": {"doc": {"gone": True}}}
-                        for i in reports]
-        else:
-            actions += [{"_op_type": "delete", "_index": i, "_id": gone} for i in reports]
+        actions += gone_actions(names, key, gone, entry.get("on_gone", "delete"), shadow)
     else:
         actions.append({"_op_type": "index", "_index": names.failures, "_id": key, "_source": entry["failure"]})
     return actions
