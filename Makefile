@@ -33,6 +33,7 @@ services-down: $(STAMP)
 bench: system-deps $(STAMP)
 	$(PY) benchmarks/pipeline.py
 	$(PY) benchmarks/parse.py
+	$(PY) benchmarks/pdf.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

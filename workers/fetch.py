@@ -34,6 +34,10 @@ class FetchError(Exception):
         self.reason = reason
         self.status = status
 
+    def __reduce__(self):
+        # Exceptions cross from pool processes to the worker pickled; rebuild with every field.
+        return (self.__class__, (self.reason, str(self), self.status))
+
 
 class PermanentFetchError(FetchError):
     pass
@@ -44,6 +48,9 @@ class RetryableFetchError(FetchError):
                  retry_after: float | None = None):
         super().__init__(reason, detail, status)
         self.retry_after = retry_after
+
+    def __reduce__(self):
+        return (self.__class__, (self.reason, str(self), self.status, self.retry_after))
 
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
