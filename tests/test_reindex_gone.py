@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from tests.conftest import cli
 from tests.reindexing import ReportSite, crawl, crawled, documents, live, site  # noqa: F401
+from tests.test_gone import write_staged
 from workers.parse import PARSER_VERSION
 from workers.urls import doc_id
 
@@ -27,13 +28,11 @@ def document_id(es, names, site: ReportSite, i: int) -> str:
     return doc_id(raw_page(es, names, site, i)["canonical_url"])
 
 
-def go(es, names, settings, site: ReportSite, i: int, on_gone: str) -> int:
+def go(es, names, settings, redis_client, site: ReportSite, i: int, on_gone: str) -> int:
     """Page i went, as the index task writes it; returns how many entries were written (not failed)."""
-    from workers.tasks import _write_batch
-
     url = site.page_url(i)
     entry = {"url": url, "crawl_id": None, "gone": document_id(es, names, site, i), "on_gone": on_gone}
-    return _write_batch(es, names, settings, {doc_id(url): entry})
+    return write_staged(es, names, settings, redis_client, {doc_id(url): entry})
 
 
 def index_errors(es, names, site: ReportSite, pages: list[int]) -> list[str]:
@@ -42,12 +41,13 @@ def index_errors(es, names, site: ReportSite, pages: list[int]) -> list[str]:
     return [d["_source"]["url"] for d in found if d.get("found")]
 
 
-def test_defect2_reparse_does_not_resurrect_deleted_reports(crawled, site, es, names, settings, test_env):
+def test_defect2_reparse_does_not_resurrect_deleted_reports(crawled, site, es, names, settings, redis_client,
+                                                             test_env):
     deleted, flagged = 0, 1
     deleted_id, flagged_id = document_id(es, names, site, deleted), document_id(es, names, site, flagged)
     site.take_down(deleted)
     assert "1 gone" in crawl(test_env, site.page_url(deleted)).stdout
-    assert go(es, names, settings, site, flagged, "flag") == 1
+    assert go(es, names, settings, redis_client, site, flagged, "flag") == 1
 
     # The gone state is kept with the raw page, which stays for the day the page comes back.
     es.indices.refresh(index=names.raw_pages)
@@ -81,8 +81,8 @@ def test_defect2_gone_during_rebuild_holds_in_new_index(crawled, site, es, names
 
     def gone_now(moment: str) -> None:
         deleted, flagged = moments[moment]
-        written[moment] = [go(es, names, settings, site, deleted, "delete"),
-                           go(es, names, settings, site, flagged, "flag")]
+        written[moment] = [go(es, names, settings, redis_client, site, deleted, "delete"),
+                           go(es, names, settings, redis_client, site, flagged, "flag")]
 
     def submit(run_id: str, chunk: int) -> None:
         if chunk == 0:  # the target exists and dual writes are on, but no chunk has copied anything
