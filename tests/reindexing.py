@@ -50,7 +50,7 @@ class ReportSite(LocalSite):
 
 
 def crawl(env: dict[str, str], *urls: str) -> subprocess.CompletedProcess:
-    result = cli(env, "crawl", *urls, "--allow-private-networks", "--timeout", "60", timeout=90)
+    result = cli(env, "crawl", *urls, "--allow-network", "127.0.0.1/32", "--timeout", "60", timeout=90)
     assert result.returncode == 0, result.stderr
     return result
 

@@ -332,3 +332,39 @@ def test_take_does_not_report_empty_on_a_nonzero_cursor(redis_client, settings):
         queue.put(f"k{i}", {"i": i}, trigger_ttl=60)
     redis_client.hdel(queue.key, *[f"k{i}" for i in range(2990)])  # a sparse table, as after a big batch
     assert len(queue.take(5)) == 5
+
+
+def test_a_redirect_hop_obeys_the_robots_txt_of_the_host_it_goes_to(worker, test_env, es, names):
+    """Redirect hops count against the host they go to: its robots.txt, slot and lease."""
+    origin, elsewhere = LocalSite(), LocalSite()
+    try:
+        elsewhere.routes["/robots.txt"] = html("User-agent: *\nDisallow: /\n", content_type="text/plain")
+        page = report_page(750)
+        elsewhere.routes[page.path] = html(page.html)
+        origin.routes["/moved"] = html(b"", status=301, Location=elsewhere.url(page.path))
+        url = origin.url("/moved")
+        result = cli(test_env, "crawl", url, "--allow-private-networks", "--timeout", "60", timeout=90)
+        assert result.returncode == 0, result.stderr
+        assert failures_for(es, names, [url])[normalize_url(url)]["reason"] == "robots_disallowed"
+        assert page.path not in elsewhere.hits  # asked robots.txt, never the page
+    finally:
+        origin.close()
+        elsewhere.close()
+
+
+def test_an_oversized_robots_txt_is_read_up_to_500_kib_not_treated_as_an_outage(worker, test_env, es, names):
+    """RFC 9309 2.5: parse the first 500 KiB. It used to fail as too_large and forbid the whole site."""
+    site = LocalSite()
+    try:
+        rules = "User-agent: *\nDisallow: /private/\n" + "# padding\n" * 80_000  # about 800 KB
+        site.routes["/robots.txt"] = html(rules, content_type="text/plain")
+        ok, private = report_page(760), report_page(761)
+        site.routes[ok.path] = html(ok.html)
+        site.routes["/private" + private.path] = html(private.html)
+        urls = [site.url(ok.path), site.url("/private" + private.path)]
+        result = cli(test_env, "crawl", *urls, "--allow-private-networks", "--timeout", "60", timeout=90)
+        assert result.returncode == 0, result.stderr
+        assert indexed_count(es, names, urls[:1]) == 1
+        assert failures_for(es, names, urls[1:])[normalize_url(urls[1])]["reason"] == "robots_disallowed"
+    finally:
+        site.close()

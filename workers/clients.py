@@ -17,7 +17,7 @@ import redis
 import requests
 from elasticsearch import Elasticsearch
 
-from workers.fetch import vetted_session
+from workers.netpolicy import vetted_session
 from workers.settings import Settings, get_settings
 
 
@@ -59,7 +59,9 @@ def get_es() -> Elasticsearch:
 
 @per_process
 def get_redis() -> redis.Redis:
-    return redis.Redis.from_url(get_settings().redis_url, decode_responses=True)
+    settings = get_settings()
+    return redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=settings.redis_timeout,
+                                socket_connect_timeout=settings.redis_timeout)
 
 
 @per_process

@@ -136,8 +136,8 @@ class Housekeeping(bootsteps.StartStopStep):
     def start(self, c) -> None:
         settings = get_settings()
         # Its own connections with timeouts: a stalled Redis must not stall this thread for minutes.
-        client = redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=5,
-                                      socket_connect_timeout=5)
+        client = redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=settings.redis_timeout,
+                                      socket_connect_timeout=settings.redis_timeout)
         self.sweeper = Sweeper(c.app, c.hostname, lambda: held_tags(c), client)
         self.thread = threading.Thread(target=self.sweeper.run, name="housekeeping", daemon=True)
         self.thread.start()

@@ -9,6 +9,7 @@ never taken from shared state.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Iterable, Iterator
@@ -21,6 +22,8 @@ from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
 
 from workers.copies import report_key
+
+log = logging.getLogger(__name__)
 
 KINDS = ("reports", "raw-pages", "failures")
 # Item statuses worth sending again: the cluster was busy or briefly unavailable.
@@ -150,26 +153,30 @@ def ensure_indices(es: Elasticsearch, names: IndexNames, schemas_dir: Path) -> d
             except ApiError as exc:
                 if exc.meta.status != 400 or "already_exists" not in str(exc):
                     raise
-        else:
-            add_new_fields(es, alias, load_template(schemas_dir, kind))
         live[kind] = next(iter(es.indices.get_alias(name=alias)))
+    add_new_fields(es, names, schemas_dir)
     return live
 
 
-def add_new_fields(es: Elasticsearch, alias: str, template: dict) -> None:
-    """Bring indices made from an older template up to its schema version.
+def add_new_fields(es: Elasticsearch, names: IndexNames, schemas_dir: Path) -> list[str]:
+    """Give the live indices the fields their templates gained since they were created.
 
-    The mappings are strict, so a field the code now writes must reach the live
-    index too; Elasticsearch adds fields in place (and refuses to change one, which
-    takes a rebuild).
+    Mappings are strict, so a document with a field its index lacks is refused; adding
+    fields is safe on a live index (changing one is not: that takes `report-ingest reindex`).
+    Needs only index privileges, so a worker can do it. Returns the indices it could not update.
     """
-    mappings = template["template"]["mappings"]
-    version = mappings["_meta"]["schema_version"]
-    for index, body in es.indices.get_mapping(index=alias).items():
-        meta = body["mappings"].get("_meta", {})
-        if meta.get("schema_version", 0) < version:
-            es.indices.put_mapping(index=index, properties=mappings["properties"],
-                                   meta={**meta, "schema_version": version})
+    stale = []
+    for kind in KINDS:
+        properties = load_template(schemas_dir, kind)["template"]["mappings"]["properties"]
+        try:
+            es.indices.put_mapping(index=names.alias(kind), properties=properties)
+        except ApiError as exc:
+            if exc.meta.status != 400:
+                raise
+            log.warning("%s: the template's mapping conflicts with the live index (%s); "
+                        "run `report-ingest reindex` to rebuild it", names.alias(kind), exc)
+            stale.append(names.alias(kind))
+    return stale
 
 
 # --- documents ------------------------------------------------------------------
@@ -181,13 +188,22 @@ def tier_rank(tier: str | None) -> float | None:
 
 
 def failure_record(url: str, stage: str, reason: str, detail: str, *, status: int | None = None,
-                   attempts: int = 1, crawl_id: str | None = None) -> dict:
-    """A document for the failures index: what failed, where, why, and when."""
-    return {
+                   attempts: int = 1, crawl_id: str | None = None, source: str | None = None) -> dict:
+    """A document for the failures index: what failed, where, why, and when.
+
+    `source` (None for an ad-hoc crawl) lets `retry-failed` crawl the page again under its
+    source's policy long after the crawl's own options expired. It is left out when None:
+    a failures index created before the field existed has a strict mapping without it,
+    which refuses the field even as null.
+    """
+    record = {
         "url": url, "stage": stage, "reason": reason, "detail": detail[:2000], "status": status,
         "attempts": attempts, "crawl_id": crawl_id,
         "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if source is not None:
+        record["source"] = source
+    return record
 
 
 def indexable(document: dict, fetched_at: str) -> dict:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from urllib.parse import urlsplit
 
 import redis
@@ -17,7 +19,7 @@ import requests
 
 from workers.clients import get_http, get_redis, per_process
 from workers.fetch import Page, PermanentFetchError, RetryableFetchError, fetch
-from workers.politeness import HostLimiter, RobotsCache, origin
+from workers.politeness import ROBOTS_MAX_BYTES, HostLimiter, RobotsCache, origin
 from workers.profile import CrawlProfile
 from workers.settings import Settings, get_settings
 from workers.urls import doc_id
@@ -28,8 +30,9 @@ log = logging.getLogger(__name__)
 DEFAULT_HOST_BACKOFF = 30.0
 # robots.txt fetches that end in these count as "no robots.txt" (RFC 9309 2.3.1.2-3):
 # a redirect chain the fetcher gave up on, or a file we may not follow to.
-_ROBOTS_UNAVAILABLE = frozenset({"too_many_redirects", "redirect_loop", "bad_redirect",
-                                 "private_address", "host_not_allowed"})
+_ROBOTS_UNAVAILABLE = frozenset({"too_many_redirects", "redirect_loop", "bad_redirect", "unsupported_scheme",
+                                 "private_address", "link_local_address", "metadata_address",
+                                 "host_not_allowed"})
 
 
 class Deferred(Exception):
@@ -63,14 +66,16 @@ class PoliteFetcher:
 
     def _fetch(self, profile: CrawlProfile, url: str, **kwargs) -> Page:
         s = self.settings
+        kwargs.setdefault("max_bytes", s.max_page_bytes)
         return fetch(
             self.session, url, connect_timeout=s.connect_timeout, read_timeout=s.read_timeout,
-            max_bytes=s.max_page_bytes, max_redirects=s.max_redirects, policy=profile.policy, **kwargs,
+            max_redirects=s.max_redirects, policy=profile.policy, **kwargs,
         )
 
     def _fetch_robots(self, profile: CrawlProfile, robots_url: str) -> tuple[int | None, bytes]:
         try:
-            page = self._fetch(profile, robots_url, html_only=False)
+            # RFC 9309 2.5: the first 500 KiB are the rules; a longer file is cut, not refused.
+            page = self._fetch(profile, robots_url, html_only=False, max_bytes=ROBOTS_MAX_BYTES, truncate=True)
         except PermanentFetchError as exc:
             return (404 if exc.reason in _ROBOTS_UNAVAILABLE else exc.status), b""
         except RetryableFetchError as exc:
@@ -79,8 +84,28 @@ class PoliteFetcher:
 
     def fetch(self, profile: CrawlProfile, url: str, *, html_only: bool = True,
               etag: str | None = None, last_modified: str | None = None) -> Page:
-        """Fetch `url` when robots.txt and the host's limits allow; raise Deferred or Disallowed if not."""
+        """Fetch `url` when robots.txt and the host's limits allow; raise Deferred or Disallowed if not.
+
+        A redirect to another host takes a turn at that host too (its robots.txt,
+        slot and lease); a redirect within the host takes another slot there.
+        """
         profile.policy.check(url)  # before robots.txt, so a forbidden host is not even asked
+        origin_host = urlsplit(url).netloc
+
+        def hop(target: str) -> AbstractContextManager[None]:
+            return self._turn(profile, target, extra=urlsplit(target).netloc == origin_host)
+
+        with self._turn(profile, url):
+            return self._fetch(profile, url, html_only=html_only, etag=etag, last_modified=last_modified,
+                               before_hop=hop)
+
+    @contextmanager
+    def _turn(self, profile: CrawlProfile, url: str, *, extra: bool = False) -> Iterator[None]:
+        """robots.txt's verdict, then the host's next slot and a lease, for one request to `url`.
+
+        `extra`: a further request of one fetch already holding a lease on this host
+        (a redirect within it), which takes a slot but is not refused for that lease.
+        """
         verdict = self.robots.verdict(url, lambda robots_url: self._fetch_robots(profile, robots_url))
         if verdict.unreachable_for is not None:
             raise Deferred(verdict.unreachable_for, "robots_unreachable",
@@ -90,7 +115,8 @@ class PoliteFetcher:
             raise Disallowed(f"{url}: disallowed by robots.txt for {self.settings.user_agent}")
         host = urlsplit(url).netloc
         interval = max(1 / profile.rate, verdict.crawl_delay or 0.0)
-        turn = self.limiter.take_turn(host, doc_id(url), interval=interval, limit=profile.concurrency)
+        limit = profile.concurrency + 1 if extra else profile.concurrency
+        turn = self.limiter.take_turn(host, doc_id(url), interval=interval, limit=limit)
         if turn.busy:
             pause = max(turn.wait, random.uniform(0.5, 1.5) * interval)
             raise Deferred(pause, "host_busy", f"{host}: {profile.concurrency} requests already in flight")
@@ -99,10 +125,12 @@ class PoliteFetcher:
         try:
             time.sleep(turn.wait)
             try:
-                return self._fetch(profile, url, html_only=html_only, etag=etag, last_modified=last_modified)
+                yield
             except RetryableFetchError as exc:
-                if exc.status in (429, 503):
+                # Only the host that answered 429/503 backs off, not the one that redirected to it.
+                if exc.status in (429, 503) and not getattr(exc, "backed_off", False):
                     self.limiter.back_off(host, exc.retry_after or DEFAULT_HOST_BACKOFF)
+                    exc.backed_off = True
                 raise
         finally:
             self._release(host, turn.token)

@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     redis_url: str = "redis://localhost:6379/0"
+    # Seconds to connect to Redis and to wait for an answer: a Redis that accepts connections but
+    # never answers fails a command (and the task is delivered again) instead of hanging it.
+    redis_timeout: float = Field(default=10.0, gt=0)
 
     elasticsearch_url: str = "http://localhost:9200"
     elasticsearch_api_key: SecretStr | None = None

@@ -31,7 +31,9 @@ from workers.clients import get_es, get_redis
 from workers.crawlstate import CrawlState
 from workers.delivery import CONNECTION_ERRORS, redelivered_unless_recorded, within_delivery_cap
 from workers.fetch import Page, PermanentFetchError, RetryableFetchError
-from workers.index import BulkWriteError, IndexNames, bulk_write, ensure_indices, failure_record, indexable
+from workers.index import (
+    KINDS, BulkWriteError, IndexNames, add_new_fields, bulk_write, ensure_indices, failure_record, indexable,
+)
 from workers.keys import Keys
 from workers.parked import Parked
 from workers.parse import ParseError, parse_page
@@ -114,7 +116,7 @@ class PageRun:
 
     def __init__(self, task: Task, settings: Settings, url: str, crawl_id: str | None):
         self.task, self.settings, self.url, self.crawl_id = task, settings, url, crawl_id
-        self.source: str | None = None
+        self.source: str | None = None  # the crawl's source, once its profile is read
 
     def stage(self, entry: dict) -> None:
         stage_entry(self.settings, self.url, {"url": self.url, "crawl_id": self.crawl_id, **entry})
@@ -122,8 +124,9 @@ class PageRun:
     def fail(self, stage: str, reason: str, detail: str, *, status: int | None = None,
              raw: dict | None = None) -> str:
         record = failure_record(self.url, stage, reason, detail, status=status,
-                                attempts=self.task.request.retries + 1, crawl_id=self.crawl_id)
-        self.stage({"failure": record, "raw": raw})
+                                attempts=self.task.request.retries + 1, crawl_id=self.crawl_id,
+                                source=self.source)
+        self.stage({"failure": record, "raw": raw, "source": self.source})
         return f"failed:{reason}"
 
     def finish(self, state: str) -> str:
@@ -177,6 +180,7 @@ def _crawl(run: PageRun, robots_deferrals: int) -> str:
         profile = _profile(run)
     except _ConfigError as exc:
         return run.fail("fetch", "source_unavailable", str(exc))
+    run.source = profile.source
     state = crawl_state(settings, profile)
     previous = None if profile.force else state.get(url)
     try:
@@ -194,8 +198,8 @@ def _crawl(run: PageRun, robots_deferrals: int) -> str:
               **({"robots_deferrals": robots_deferrals} if robots_deferrals else {}))
         return "deferred"
     except Disallowed as exc:
-        run.stage({"skipped": True, "failure": failure_record(url, "robots", "robots_disallowed", str(exc),
-                                                               crawl_id=run.crawl_id)})
+        run.stage({"skipped": True, "source": run.source, "failure": failure_record(
+            url, "robots", "robots_disallowed", str(exc), crawl_id=run.crawl_id, source=run.source)})
         return "skipped"
     except RetryableFetchError as exc:
         if task.request.retries < settings.fetch_max_retries:
@@ -230,7 +234,8 @@ def _crawl(run: PageRun, robots_deferrals: int) -> str:
     raw["canonical_url"] = document["canonical_url"]
     raw["source"] = document["source"]
     indexable(document, page.fetched_at)
-    run.stage({"document": document, "raw": raw, "recheck": [profile.recheck_min, profile.recheck_max]})
+    run.stage({"document": document, "raw": raw, "source": run.source,
+               "recheck": [profile.recheck_min, profile.recheck_max]})
     return run.finish(FETCHED)
 
 
@@ -257,7 +262,9 @@ def _indices_ready(prefix: str, schemas_dir: str) -> None:
     """Aliases in place. Setting them up from scratch needs template rights, which a locked-down
     worker lacks (there `report-ingest setup` does it first, and this only checks)."""
     es, names = get_es(), IndexNames(prefix)
-    if not all(es.indices.exists_alias(name=names.alias(kind)) for kind in ("reports", "raw-pages", "failures")):
+    if all(es.indices.exists_alias(name=names.alias(kind)) for kind in KINDS):
+        add_new_fields(es, names, Path(schemas_dir))  # an upgraded worker may write new fields
+    else:
         ensure_indices(es, names, Path(schemas_dir))
 
 
@@ -407,7 +414,8 @@ def _write_batch(es, names: IndexNames, settings: Settings, queue: Staging, batc
                 entries[key] = {"url": entry.get("url", key), "crawl_id": entry.get("crawl_id"),
                                 "failure": failure_record(entry.get("url", key), "index", "poison",
                                                           "its index run was lost every time it was written",
-                                                          crawl_id=entry.get("crawl_id"))}
+                                                          crawl_id=entry.get("crawl_id"),
+                                                          source=entry.get("source"))}
     owner: dict[int, str] = {}
     actions = []
     shadow = shadow_index(settings)
@@ -457,7 +465,7 @@ def _record_refused(es, names: IndexNames, settings: Settings, entries: dict[str
             records[key] = _minimal(entry["failure"], reason)
         else:
             records[key] = failure_record(entry["url"], "index", "index_error", reason,
-                                          crawl_id=entry.get("crawl_id"))
+                                          crawl_id=entry.get("crawl_id"), source=entry.get("source"))
     try:
         _bulk(es, settings, [{"_op_type": "index", "_index": names.failures, "_id": key, "_source": record}
                              for key, record in records.items()])
