@@ -859,21 +859,6 @@ def rebuild(
         raise ValueError(f"unknown mode {mode!r}")
     if mode == COPY and selection.filtered:
         raise ValueError("--source/--since select pages to re-parse; --copy copies everything")
-    try:
-        return _rebuild(es, client, settings, mode=mode, selection=selection, chunks=chunks, keep_old=keep_old,
-                        resume=resume, allow_shrink=allow_shrink, lock_ttl=lock_ttl, lock_wait=lock_wait,
-                        submit=submit, echo=echo, interval=interval)
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise RebuildError(
-            f"lost Redis ({exc}): the rebuild stopped; `report-ingest indices` shows which index serves, "
-            "`reindex --resume` continues the run once Redis is back"
-        ) from exc
-
-
-def _rebuild(es: Elasticsearch, client: redis.Redis, settings: Settings, *, mode: str, selection: Selection,
-             chunks: int, keep_old: bool, resume: bool, allow_shrink: bool, lock_ttl: float,
-             lock_wait: float | None, submit: Callable[[str, int], None] | None,
-             echo: Callable[[str], None] | None, interval: float) -> dict:
     names, keys = IndexNames(settings.index_prefix), Keys(settings.index_prefix)
     submit = submit or (lambda run_id, chunk: reindex_chunk.apply_async((run_id, chunk)))
     say = echo or (lambda _message: None)
