@@ -14,6 +14,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import kombu.pools
 import pytest
 
 from workers import demo, devservices
@@ -123,8 +124,9 @@ def point_app_at(broker_url: str) -> None:
     from workers.app import app
 
     app.conf.broker_url = broker_url
-    # Forget the pools of the broker used before; kombu keeps one pool per broker URL, so the
-    # next use picks up this broker's (closing the old ones would break a return to that broker).
+    # Drop every pooled broker connection (kombu keeps one pool per URL, process-wide): a broker
+    # used before may have been restarted since, leaving its pooled connections dead.
+    kombu.pools.reset()
     app._pool = None
     app.amqp._producer_pool = None
 

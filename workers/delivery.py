@@ -40,11 +40,27 @@ def redelivered_unless_recorded(task: Task) -> Iterator[None]:
     except CONNECTION_ERRORS as exc:
         log.warning("%s[%s]: connection lost (%s); the task will be delivered again",
                     task.name, task.request.id, exc)
+        _uncount(task)
         raise Reject(f"connection lost: {exc}", requeue=True) from exc
     except Exception as exc:  # noqa: BLE001 - the failure could not be recorded: keep the message
         log.exception("%s[%s]: could not record how it ended; the task will be delivered again",
                       task.name, task.request.id)
+        _uncount(task)
         raise Reject(f"{exc.__class__.__name__}: {exc}", requeue=True) from exc
+
+
+def _uncount(task: Task) -> None:
+    """A requeue we chose is not a delivery lost to a dying worker: take it off the poison count.
+    Best effort: with Redis gone it stays counted, which only brings the cap one delivery nearer."""
+    key = getattr(task.request, "delivery_key", None)
+    if key is None:
+        return
+    from workers.clients import get_redis
+
+    try:
+        get_redis().decr(key)
+    except redis.RedisError:
+        pass
 
 
 def within_delivery_cap(task: Task, client: redis.Redis, keys: Keys, cap: int, ttl: int) -> bool:
@@ -54,6 +70,7 @@ def within_delivery_cap(task: Task, client: redis.Redis, keys: Keys, cap: int, t
     the hard time limit) is requeued each time; this is what ends the loop.
     """
     key = keys.deliveries(task.request.id, task.request.retries)
+    task.request.delivery_key = key
     pipe = client.pipeline()
     pipe.incr(key)
     pipe.expire(key, ttl)

@@ -345,7 +345,7 @@ class Batch:
         try:
             document = document_from_raw(raw)
         except ParseError as exc:
-            self._fail(hit, known, "parse_error", str(exc))
+            self._fail(hit, known, exc.reason, str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - a parser bug costs one page, recorded, not the rebuild
             log.exception("parser crashed on %s", raw["url"])

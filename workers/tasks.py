@@ -325,6 +325,9 @@ def _record_state(settings: Settings, entry: dict) -> None:
 
 @app.task(
     bind=True, name="workers.tasks.index_pending",
+    # Staged entries are never dropped, so there is no retry cap to reach: the run comes back
+    # at most INDEX_BACKOFF_MAX apart until Elasticsearch takes them.
+    max_retries=None,
     soft_time_limit=INDEX_TIME_LIMIT - 30, time_limit=INDEX_TIME_LIMIT,
 )
 def index_pending(self: Task) -> int:
@@ -343,8 +346,10 @@ def index_pending(self: Task) -> int:
         runner = IndexRunner(get_redis(), settings.index_prefix, self.request.id, INDEX_RUNNER_TTL)
         if not runner.hold():
             return 0  # another run is writing; it takes what is staged now too
-        careful = not within_delivery_cap(self, get_redis(), Keys(settings.index_prefix), 1,
-                                          delivery_ttl(settings))
+        # Delivered again after its worker died mid-batch: the next batch's worth of entries is
+        # written one by one, so an entry that kills the worker is found and recorded as poison.
+        careful = 0 if within_delivery_cap(self, get_redis(), Keys(settings.index_prefix), 1,
+                                           delivery_ttl(settings)) else settings.index_batch_size
         try:
             written = _drain(self, settings, queue, runner, careful)
         finally:
@@ -365,7 +370,7 @@ def _release_quietly(runner: IndexRunner) -> None:
         log.warning("could not release the index runner lock (%s); it expires by itself", exc)
 
 
-def _drain(task: Task, settings: Settings, queue: Staging, runner: IndexRunner, careful: bool) -> int:
+def _drain(task: Task, settings: Settings, queue: Staging, runner: IndexRunner, careful: int) -> int:
     names = IndexNames(settings.index_prefix)
     written = 0
     try:
@@ -373,7 +378,8 @@ def _drain(task: Task, settings: Settings, queue: Staging, runner: IndexRunner, 
         while batch := queue.take(1 if careful else settings.index_batch_size):
             queue.refresh_trigger(TRIGGER_TTL)
             runner.hold()
-            result = _write_batch(get_es(), names, settings, queue, batch, careful)
+            result = _write_batch(get_es(), names, settings, queue, batch, careful > 0)
+            careful = max(0, careful - 1)
             written += result.written
             if result.transient:
                 raise IndexBackoff(f"{result.transient} entries refused for now: {result.transient_reason}")
@@ -384,7 +390,7 @@ def _drain(task: Task, settings: Settings, queue: Staging, runner: IndexRunner, 
         # The retry is on its way: nobody should start another run before it.
         queue.refresh_trigger(int(countdown) + TRIGGER_TTL)
         log.warning("index run waits %.0fs for Elasticsearch: %s", countdown, exc)
-        raise task.retry(countdown=countdown, exc=IndexBackoff(str(exc)), max_retries=None) from exc
+        raise task.retry(countdown=countdown, exc=IndexBackoff(str(exc))) from exc
     return written
 
 

@@ -71,6 +71,7 @@ class RestartableRedis:
 
         self.service = devservices.start_redis(self.workdir, self.port, appendonly=True)
         reset_clients()  # this process's pooled connections died with the old server
+        point_app_at(self.url)
 
     def shutdown(self) -> None:
         """Graceful: Redis writes its AOF and exits."""
