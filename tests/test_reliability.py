@@ -369,3 +369,17 @@ def test_an_oversized_robots_txt_is_read_up_to_500_kib_not_treated_as_an_outage(
         assert failures_for(es, names, urls[1:])[normalize_url(urls[1])]["reason"] == "robots_disallowed"
     finally:
         site.close()
+
+
+def test_one_index_run_writes_at_a_time_and_a_redelivered_run_takes_its_own_lock_over(redis_client, settings):
+    """Two index runs writing at once could write an older staged version of a page after a newer one."""
+    from workers.staging import IndexRunner
+
+    namespace = f"{settings.index_prefix}runner-"
+    first = IndexRunner(redis_client, namespace, "task-a", ttl=30)
+    second = IndexRunner(redis_client, namespace, "task-b", ttl=30)
+    assert first.hold() and not second.hold()
+    # The same task delivered again after its worker died holds its lock at once.
+    assert IndexRunner(redis_client, namespace, "task-a", ttl=30).hold()
+    first.release()
+    assert second.hold()
