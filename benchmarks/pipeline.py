@@ -28,7 +28,7 @@ import requests  # noqa: E402
 from tests.conftest import Worker  # noqa: E402
 from tests.corpus import report_page  # noqa: E402
 from tests.site import LocalSite, html  # noqa: E402
-from workers import devservices  # noqa: E402
+from devtools import services as devservices  # noqa: E402
 
 
 def start_services() -> tuple[dict[str, str], list]:
@@ -53,7 +53,8 @@ def use_env(env: dict[str, str]) -> None:
 
 def baseline(urls: list[str], prefix: str) -> dict[str, float]:
     from workers.clients import get_es
-    from workers.index import IndexNames, bulk_write, ensure_indices
+    from workers.index.indices import IndexNames, ensure_indices
+    from workers.index.bulk import bulk_write
     from workers.parse import parse_page
     from workers.settings import get_settings
 
@@ -84,8 +85,8 @@ def baseline(urls: list[str], prefix: str) -> dict[str, float]:
 def pipeline(urls: list[str], env: dict[str, str], concurrency: int) -> tuple[float, dict]:
     from workers.app import app
     from workers.clients import get_redis
-    from workers.crawl import start_crawl
-    from workers.progress import CrawlTracker, watch
+    from workers.crawl.start import start_crawl
+    from workers.crawl.progress import CrawlTracker, watch
     from workers.settings import get_settings
     from workers.timings import StageTimings
 

@@ -53,7 +53,7 @@ def raw_pages(n: int) -> Iterator[tuple[str, dict]]:
 
 
 def seed(es, names, settings, n: int) -> None:
-    from workers.index import ensure_indices
+    from workers.index.indices import ensure_indices
     from workers.reindex import document_from_raw
 
     ensure_indices(es, names, settings.schemas_dir)
@@ -71,7 +71,7 @@ def seed(es, names, settings, n: int) -> None:
 
 def bare(es, names, settings, source: str, to_document: Callable[[dict], dict]) -> tuple[float, int]:
     """One process: scan `source`, turn each hit into a document, streaming_bulk into a new index."""
-    from workers.index import create_index
+    from workers.index.indices import create_index
 
     start = time.perf_counter()
     target = create_index(es, names, "reports", settings.schemas_dir, stamp=f"bare-{uuid.uuid4().hex[:6]}")
@@ -100,7 +100,7 @@ def main() -> None:
     use_env(env)
     from workers.app import app
     from workers.clients import get_es, get_redis
-    from workers.index import IndexNames
+    from workers.index.indices import IndexNames
     from workers.reindex import COPY, REPARSE, document_from_raw, rebuild
     from workers.settings import get_settings
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import kombu.pools
 import pytest
 
-from workers import demo, devservices
+from devtools import demo
+from devtools import services as devservices
 
 REPO = Path(__file__).resolve().parent.parent
 # Small limits so the failure paths (timeouts, retries, size cap) finish in seconds.
@@ -114,7 +115,7 @@ def redis_client(test_env):
 
 @pytest.fixture(scope="module")
 def names(settings):
-    from workers.index import IndexNames
+    from workers.index.indices import IndexNames
 
     return IndexNames(settings.index_prefix)
 

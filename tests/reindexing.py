@@ -118,6 +118,6 @@ def start_reindex(env: dict[str, str], *args: str) -> subprocess.Popen:
 
 
 def rebuild_running(redis_client, names) -> Callable[[], bool]:
-    from workers.reindex import Keys
+    from workers.keys import Keys
 
-    return lambda: redis_client.get(Keys(names.prefix).shadow) is not None
+    return lambda: redis_client.get(Keys(names.prefix).rebuild_shadow) is not None

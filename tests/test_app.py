@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 from celery.schedules import crontab
 
-from workers.app import DISCOVER_TIME_LIMIT, INDEX_TIME_LIMIT, app, longest_hold, make_app
+from workers.app import DISCOVER_TIME_LIMIT, INDEX_TIME_LIMIT, app, celery_config, longest_hold
 from workers.reindex import CHUNK_TIME_LIMIT
 from workers.schedule import beat_schedule
 from workers.settings import Settings, get_settings
-from workers.tasks import discover_source
+from workers.schedule import discover_source
 
 
 def test_delivery_guarantees():
@@ -36,7 +36,7 @@ def test_delivery_guarantees():
 def test_a_visibility_timeout_shorter_than_a_task_is_refused():
     settings = Settings(_env_file=None, visibility_timeout=600)
     with pytest.raises(ValueError, match="VISIBILITY_TIMEOUT"):
-        make_app(settings)
+        celery_config(settings)
     assert longest_hold(settings) > 600
 
 
@@ -65,7 +65,7 @@ def test_defect6_an_invalid_sources_file_does_not_stop_workers_from_starting(tmp
     bad = tmp_path / "sources.yaml"
     bad.write_text("sources:\n  - {name: Bad Name, seeds: [nope]}\n")
     env = {**os.environ, "SOURCES_FILE": str(bad)}
-    imported = subprocess.run([sys.executable, "-c", "import workers.app, workers.tasks; print('ok')"],
+    imported = subprocess.run([sys.executable, "-c", "import workers.app, workers.crawl.tasks, workers.index.tasks; print('ok')"],
                               env=env, capture_output=True, text=True, timeout=60)
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.strip() == "ok"

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.conftest import cli
-from workers.devservices import free_port, start_redis
+from devtools.services import free_port, start_redis
 
 SECRET = "s3cret-pass"
 # The service each command reaches first, and the arguments that make it do so.

@@ -14,8 +14,10 @@ from elasticsearch import BadRequestError
 
 from tests.conftest import cli
 from tests.pdfs import SAMPLE, report_pdf
-from workers.copies import best_first, on_publisher_site, report_key, series_slug
-from workers.index import bulk_write, ensure_indices, indexable
+from workers.search.copies import best_first, on_publisher_site, report_key, series_slug
+from workers.index.bulk import bulk_write
+from workers.index.indices import ensure_indices
+from workers.records import indexable
 from workers.parse.pdf import parse_pdf
 from workers.search import Filters, run_search
 from workers.urls import doc_id

@@ -83,9 +83,9 @@ def indexed(es, names, url: str) -> bool:
 
 
 def record_failure(es, names, url: str, **fields) -> None:
-    from workers.index import failure_record
+    from workers.records import Failure
 
-    record = failure_record(normalize_url(url), "reindex", "parse_error", "the new parser could not read it", **fields)
+    record = Failure(normalize_url(url), "reindex", "parse_error", "the new parser could not read it", **fields).to_source()
     es.index(index=names.failures, id=doc_id(normalize_url(url)), document=record, refresh=True)
 
 
@@ -129,12 +129,12 @@ def test_defect17_allow_network_refuses_what_it_can_never_open(cidr, why):
 def test_defect17_crawl_options_store_the_networks(env, settings, redis_client):
     import ipaddress
 
-    from workers.crawl import start_crawl
-    from workers.profile import load_profile, save_options
+    from workers.crawl.start import start_crawl
+    from workers.crawl.profile import load_profile, save_options
 
     plan = start_crawl(settings, [], allow_networks=[f"{HOST}/32"])
     assert plan.queued == []  # nothing valid: nothing stored, nothing queued
-    from workers.tasks import fetch_page  # noqa: F401 - start_crawl needs the app configured
+    from workers.crawl.tasks import fetch_page  # noqa: F401 - start_crawl needs the app configured
 
     crawl_id = "networks0test"
     save_options(redis_client, settings, crawl_id, {"source": None, "allow_networks": [f"{HOST}/32"]}, ttl=60)

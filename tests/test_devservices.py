@@ -1,6 +1,6 @@
 import pytest
 
-from workers import devservices
+from devtools import services as devservices
 from workers.settings import Settings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.site import LocalSite, html
-from workers.sources import Source
+from workers.crawl.sources import Source
 from workers.urls import normalize_url
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
@@ -65,8 +65,8 @@ def source(site):
 
 
 def test_defect10_one_bad_entry_costs_that_entry_only(settings, site, source):
-    from workers.discover import discover
-    from workers.profile import source_profile
+    from workers.crawl.discover import discover
+    from workers.crawl.profile import source_profile
 
     found = discover(settings, source_profile(source), source, echo=lambda _m: None)
 
@@ -86,8 +86,8 @@ def test_defect10_one_bad_entry_costs_that_entry_only(settings, site, source):
 def test_defect10_a_host_backing_off_delays_the_walk_but_loses_none_of_it(test_env, site, monkeypatch, request):
     """A 503 with Retry-After on one listing page makes the next ones wait, not vanish."""
     from workers.clients import reset_clients
-    from workers.discover import discover
-    from workers.profile import source_profile
+    from workers.crawl.discover import discover
+    from workers.crawl.profile import source_profile
     from workers.settings import get_settings
 
     # Waits beyond this are handed back as Deferred (in a task: come back later).

@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.site import LocalSite, html
-from workers.devservices import free_port
-from workers.fetch import OPEN_POLICY, PermanentFetchError, RetryableFetchError, fetch, is_html, parse_retry_after
-from workers.netpolicy import NetworkPolicy, networks_policy, vetted_session
-from workers.tasks import backoff_seconds
+from devtools.services import free_port
+from workers.crawl.http import OPEN_POLICY, PermanentFetchError, RetryableFetchError, fetch, is_html, parse_retry_after
+from workers.crawl.netpolicy import NetworkPolicy, networks_policy, vetted_session
+from workers.crawl.tasks import backoff_seconds
 
 
 @pytest.fixture(scope="module")

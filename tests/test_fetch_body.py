@@ -9,8 +9,8 @@ import time
 import pytest
 
 from tests.site import RESET, LocalSite
-from workers.fetch import OPEN_POLICY, FetchError, fetch
-from workers.netpolicy import vetted_session
+from workers.crawl.http import OPEN_POLICY, FetchError, fetch
+from workers.crawl.netpolicy import vetted_session
 
 # The test's own bound on a fetch whose deadline is 1 + 2 = 3 s; far beyond it means not cut.
 BOUNDED_WAIT = 30.0
@@ -106,7 +106,7 @@ def test_defect15_slow_drip_headers_are_cut_at_the_read_deadline():
     ("/bad-gzip", "bad_content_encoding", False),
 ])
 def test_defect16_mid_body_errors_have_their_own_reason(site, path, reason, retryable):
-    from workers.fetch import RetryableFetchError
+    from workers.crawl.http import RetryableFetchError
 
     thread, outcome = fetch_in_thread(site.url(path))
     assert not thread.is_alive()

@@ -1,19 +1,13 @@
 """Gone pages, flagged rather than deleted, stay in the index but out of search (real Elasticsearch)."""
 
 from tests.corpus import report_page
-from workers.index import bulk_write, ensure_indices, indexable
+from workers.index.bulk import bulk_write
+from workers.index.indices import ensure_indices
+from workers.records import indexable
 from workers.parse import parse_page
 from workers.search import run_search
-from workers.staging import Staging
-from workers.tasks import _write_batch
-from workers.urls import doc_id
-
-
-def write_staged(es, names, settings, redis_client, entries: dict) -> int:
-    queue = Staging(redis_client, settings.index_prefix)
-    for key, entry in entries.items():
-        queue.put(key, entry, trigger_ttl=60)
-    return _write_batch(es, names, settings, queue, queue.take(100), careful=False).written
+from tests.helpers import write_staged
+from workers.records import GoneEntry
 
 
 def test_flagged_gone_page_leaves_search_results(es, names, settings, redis_client):
@@ -26,9 +20,7 @@ def test_flagged_gone_page_leaves_search_results(es, names, settings, redis_clie
     assert run_search(es, names.reports)["total"] == 3
 
     gone = docs[0]
-    written = write_staged(es, names, settings, redis_client, {
-        doc_id(urls[0]): {"url": urls[0], "crawl_id": None, "gone": gone["id"], "on_gone": "flag"},
-    })
+    written = write_staged(es, settings, redis_client, [GoneEntry(urls[0], None, None, [gone["id"]], "flag")])
     assert written == 1
     es.indices.refresh(index=names.reports)
     assert es.get(index=names.reports, id=gone["id"])["_source"]["gone"] is True  # kept, flagged
@@ -36,8 +28,6 @@ def test_flagged_gone_page_leaves_search_results(es, names, settings, redis_clie
     assert result["total"] == 2 and gone["id"] not in {h["id"] for h in result["hits"]}
     assert sum(result["facets"]["tier"].values()) == 2  # facets do not count it either
 
-    write_staged(es, names, settings, redis_client, {
-        doc_id(urls[1]): {"url": urls[1], "crawl_id": None, "gone": docs[1]["id"], "on_gone": "delete"},
-    })
+    write_staged(es, settings, redis_client, [GoneEntry(urls[1], None, None, [docs[1]["id"]], "delete")])
     es.indices.refresh(index=names.reports)
     assert not es.exists(index=names.reports, id=docs[1]["id"])

@@ -18,20 +18,10 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
-import workers.index as index_module
-from workers.index import (
-    ENGLISH_ANALYSIS,
-    KINDS,
-    BulkWriteError,
-    IndexNames,
-    bulk_write,
-    cluster_has_english,
-    create_index,
-    ensure_indices,
-    load_template,
-    schema_version,
-    tier_rank,
-)
+import workers.index.bulk as index_module
+from workers.index.indices import ENGLISH_ANALYSIS, KINDS, IndexNames, cluster_has_english, create_index, ensure_indices, load_template, schema_version
+from workers.index.bulk import BulkWriteError, bulk_write
+from workers.parse.facets import tier_rank
 from workers.search import HIGHLIGHT_FIELDS, SEARCH_FIELDS, SORTS, ReportSearch
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
@@ -333,7 +323,7 @@ def test_unreachable_cluster_is_retried_then_reported_for_every_item(clock) -> N
 def test_live_indices_gain_the_fields_their_templates_gained(es, names, settings) -> None:
     """A worker upgraded to a template with a new field must not see every document refused by
     the strict mapping of the index it created before."""
-    from workers.index import add_new_fields
+    from workers.index.indices import add_new_fields
 
     old = IndexNames(f"{names.prefix}upgrade-")
     ensure_indices(es, old, settings.schemas_dir)

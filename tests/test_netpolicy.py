@@ -11,8 +11,8 @@ import pytest
 
 from tests.guard import loopback_only  # noqa: F401 - a fixture
 from tests.site import LocalSite, html
-from workers.fetch import OPEN_POLICY, PermanentFetchError, fetch
-from workers.netpolicy import PRIVATE_NETWORKS, NetworkPolicy, networks_policy, parse_network, vetted_session
+from workers.crawl.http import OPEN_POLICY, PermanentFetchError, fetch
+from workers.crawl.netpolicy import PRIVATE_NETWORKS, NetworkPolicy, networks_policy, parse_network, vetted_session
 
 METADATA_URL = "http://169.254.169.254/latest/meta-data/"
 # The widest policies anyone can configure: every private network (the deprecated flag, a
@@ -90,7 +90,7 @@ def test_defect17_hosts_resolving_to_link_local_or_metadata_are_refused_by_any_p
 
 def test_defect17_a_connection_that_lands_on_a_link_local_peer_is_refused():
     """The second check, on the connected socket (DNS rebinding), uses the same rules."""
-    from workers.netpolicy import Guard, PeerRefused
+    from workers.crawl.netpolicy import Guard, PeerRefused
 
     class Peer:
         closed = False

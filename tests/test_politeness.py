@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import pytest
 import redis
 
-from workers.politeness import ROBOTS_ERROR_TTL, HostLimiter, RobotsCache
+from workers.crawl.robots import ROBOTS_ERROR_TTL, RobotsCache
+from workers.crawl.host_limits import HostLimiter
 
 AGENT = "report-ingest/0.1 (+https://github.com/report-ingest/report-ingest)"
 ROBOTS = b"""\

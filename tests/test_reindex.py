@@ -152,7 +152,8 @@ def test_reparse_swaps_alias_with_zero_downtime_while_crawling(
 
 def test_killed_rebuild_keeps_old_index_serving_and_resumes(
         crawled, site, es, names, redis_client, test_env, consumer):
-    from workers.reindex import Keys, load_run
+    from workers.keys import Keys
+    from workers.reindex import load_run
 
     total = age_documents(es, names)
     old_index = live(es, names)
@@ -184,7 +185,8 @@ def test_killed_rebuild_keeps_old_index_serving_and_resumes(
 
 
 def test_rerun_after_crash_starts_over_and_cleans_up(crawled, site, es, names, redis_client, test_env, consumer):
-    from workers.reindex import Keys, load_run
+    from workers.keys import Keys
+    from workers.reindex import load_run
 
     age_documents(es, names)
     consumer.pause()
@@ -214,12 +216,13 @@ def test_source_filter_reparses_only_that_parser_and_copies_the_rest(crawled, si
 
 
 def test_copy_as_celery_task_keeps_documents_and_old_index(crawled, site, es, names, redis_client, test_env):
-    from workers.reindex import Keys, rebuild_index
+    from workers.keys import Keys
+    from workers.reindex import rebuild_index
 
     before = {d["id"]: d for d in documents(es, names)}
     old_index = live(es, names)
     rebuild_index.apply_async(kwargs={"mode": "copy", "keep_old": True, "chunks": 4})
-    wait_until(lambda: live(es, names) != old_index and not redis_client.exists(Keys(names.prefix).run), 60)
+    wait_until(lambda: live(es, names) != old_index and not redis_client.exists(Keys(names.prefix).rebuild_run), 60)
     assert {d["id"]: d for d in documents(es, names)} == before  # as they were, parser versions included
     assert es.indices.exists(index=old_index)
 

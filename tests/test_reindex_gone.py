@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from tests.conftest import cli
 from tests.reindexing import ReportSite, crawl, crawled, documents, live, site  # noqa: F401
-from tests.test_gone import write_staged
+from tests.helpers import write_staged
 from workers.parse import PARSER_VERSION
+from workers.records import GoneEntry
 from workers.urls import doc_id
 
 PAGES = 14
@@ -31,8 +32,8 @@ def document_id(es, names, site: ReportSite, i: int) -> str:
 def go(es, names, settings, redis_client, site: ReportSite, i: int, on_gone: str) -> int:
     """Page i went, as the index task writes it; returns how many entries were written (not failed)."""
     url = site.page_url(i)
-    entry = {"url": url, "crawl_id": None, "gone": document_id(es, names, site, i), "on_gone": on_gone}
-    return write_staged(es, names, settings, redis_client, {doc_id(url): entry})
+    entry = GoneEntry(url, None, None, [document_id(es, names, site, i)], on_gone)
+    return write_staged(es, settings, redis_client, [entry])
 
 
 def index_errors(es, names, site: ReportSite, pages: list[int]) -> list[str]:
@@ -133,7 +134,7 @@ def test_page_that_comes_back_loses_its_gone_state(crawled, site, es, names, tes
 
 def test_defect2_existing_raw_pages_index_gains_the_gone_fields(es, settings):
     """A strict raw-pages index made from the v1 template would refuse the mark; ensure_indices adds the fields."""
-    from workers.index import IndexNames, ensure_indices, load_template
+    from workers.index.indices import IndexNames, ensure_indices, load_template
 
     names = IndexNames(f"{settings.index_prefix}upgrade-")
     mappings = load_template(settings.schemas_dir, "raw-pages")["template"]["mappings"]

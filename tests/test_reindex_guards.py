@@ -18,7 +18,7 @@ from tests.reindexing import (  # noqa: F401
     ReportSite, consumer, crawled, documents, live, rebuild_running, reindex_queue_idle, site, start_reindex,
     wait_until,
 )
-from workers import devservices
+from devtools import services as devservices
 from workers.urls import doc_id
 
 PAGES = 12
@@ -37,7 +37,8 @@ def raises_rebuild_error(check) -> bool:
 
 def test_defect7_heartbeat_lost_to_a_redis_outage_stops_the_rebuild(tmp_path):
     """A Redis of its own, stopped and started empty: the shared one must never see this fault."""
-    from workers.reindex import Keys, RebuildError, _Heartbeat, acquire_lock
+    from workers.keys import Keys
+    from workers.reindex import RebuildError, _Heartbeat, acquire_lock
 
     server = devservices.start_redis(tmp_path / "before")
     port = int(server.url.rsplit(":", 1)[1].split("/")[0])
@@ -64,7 +65,8 @@ def test_defect7_heartbeat_lost_to_a_redis_outage_stops_the_rebuild(tmp_path):
 
 def test_defect7_rebuild_that_lost_its_lock_never_writes_or_swaps(
         crawled, es, names, redis_client, test_env, consumer):
-    from workers.reindex import Keys, load_run
+    from workers.keys import Keys
+    from workers.reindex import load_run
 
     keys = Keys(names.prefix)
     old = live(es, names)
@@ -75,7 +77,7 @@ def test_defect7_rebuild_that_lost_its_lock_never_writes_or_swaps(
         state = load_run(redis_client, keys)
         wait_until(lambda: redis_client.llen("reindex") == CHUNKS)
         # The lock expired unnoticed and another rebuild took it.
-        redis_client.set(keys.lock, "another-rebuild", px=60_000)
+        redis_client.set(keys.rebuild_lock, "another-rebuild", px=60_000)
         consumer.resume()
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 1, err
@@ -87,12 +89,13 @@ def test_defect7_rebuild_that_lost_its_lock_never_writes_or_swaps(
         assert live(es, names) == old and es.indices.exists(index=old)
     finally:
         proc.kill()
-        redis_client.delete(keys.lock)
+        redis_client.delete(keys.rebuild_lock)
 
 
 def test_shadow_key_expires_with_its_coordinator_and_resume_restores_it(
         crawled, es, names, settings, redis_client, test_env, consumer):
-    from workers.reindex import Keys, load_run, rebuild, reindex_chunk
+    from workers.keys import Keys
+    from workers.reindex import load_run, rebuild, reindex_chunk
 
     keys = Keys(names.prefix)
     consumer.pause()
@@ -102,19 +105,19 @@ def test_shadow_key_expires_with_its_coordinator_and_resume_restores_it(
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     # Nobody is left to switch dual writes off: the key must go by itself.
-    wait_until(lambda: not redis_client.exists(keys.shadow), timeout=10)
+    wait_until(lambda: not redis_client.exists(keys.rebuild_shadow), timeout=10)
     consumer.resume()
 
     shadow_during_resume: list[str | None] = []
 
     def submit(run_id: str, chunk: int) -> None:
-        shadow_during_resume.append(redis_client.get(keys.shadow))
+        shadow_during_resume.append(redis_client.get(keys.rebuild_shadow))
         reindex_chunk.apply_async((run_id, chunk))
 
     summary = rebuild(es, redis_client, settings, resume=True, lock_ttl=2, submit=submit)
     assert summary["live"] == state.target == live(es, names)
     assert set(shadow_during_resume) <= {state.target}  # on again while the resumed run fills the target
-    assert not redis_client.exists(keys.shadow)
+    assert not redis_client.exists(keys.rebuild_shadow)
 
 
 def all_ids(es, names, site: ReportSite) -> set[str]:

@@ -14,15 +14,17 @@ import pytest
 from tests.conftest import cli
 from tests.corpus import report_page
 from tests.site import LocalSite, Request, html
-from workers.crawl import start_crawl
-from workers.fetch import Page, PermanentFetchError, RetryableFetchError
-from workers.index import BulkItemError, BulkResult, BulkWriteError, indexable
+from workers.crawl.start import start_crawl
+from workers.crawl.http import Page, PermanentFetchError, RetryableFetchError
+from workers.index.bulk import BulkItemError, BulkResult, BulkWriteError
+from workers.records import indexable
 from workers.keys import Keys
 from workers.parse import parse_page
-from workers.polite import Deferred
-from workers.progress import CrawlTracker, watch
-from workers.staging import Staging
-from workers.tasks import IndexBackoff, raw_record
+from workers.crawl.polite import Deferred
+from workers.crawl.progress import CrawlTracker, watch
+from workers.index.staging import Staging
+from workers.index.tasks import IndexBackoff
+from workers.records import DocumentEntry, Failure, FailureEntry, RawPage
 from workers.urls import doc_id, normalize_url
 
 EXTRA_ENV = {
@@ -44,7 +46,7 @@ def await_condition(check, timeout: float = 60.0, interval: float = 0.1, what: s
 
 @pytest.fixture(scope="module")
 def live_indices(es, names, settings):
-    from workers.index import ensure_indices
+    from workers.index.indices import ensure_indices
 
     return ensure_indices(es, names, settings.schemas_dir)
 
@@ -94,14 +96,14 @@ def test_defect1_a_crawl_delay_beyond_the_inline_wait_still_fetches_every_page(w
         site.close()
 
 
-def _document_entry(url: str, n: int) -> dict:
+def _document_entry(url: str, n: int) -> str:
     body = report_page(n).html
     page = Page(url=url, final_url=url, status=200, content_type="text/html; charset=utf-8", etag=None,
                 last_modified=None, body=body, fetched_at="2025-01-01T00:00:00+00:00")
     document = indexable(parse_page(body, url), page.fetched_at)
-    raw = raw_record(page)
-    raw["canonical_url"], raw["source"] = document["canonical_url"], document["source"]
-    return {"url": url, "crawl_id": None, "document": document, "raw": raw, "recheck": [86400, 86400 * 30]}
+    raw = RawPage.of(page)
+    raw.canonical_url, raw.source = document["canonical_url"], document["source"]
+    return DocumentEntry(url, None, None, [document], raw).to_json()
 
 
 def test_defect3_a_refused_failure_record_never_blocks_the_batch(worker, settings, redis_client, es, names):
@@ -111,9 +113,8 @@ def test_defect3_a_refused_failure_record_never_blocks_the_batch(worker, setting
     huge = "https://example.org/" + "x" * 40_000  # longer than a keyword may be
     good = "https://example.org/defect3-good"
     queue = Staging(redis_client, settings.index_prefix)
-    queue.put(doc_id(huge), {"url": huge, "crawl_id": None, "failure": {
-        "url": huge, "stage": "fetch", "reason": "http_404", "detail": "not found", "status": 404,
-        "attempts": 1, "crawl_id": None, "failed_at": "2025-01-01T00:00:00+00:00"}}, trigger_ttl=60)
+    queue.put(doc_id(huge), FailureEntry(huge, None, None, Failure(huge, "fetch", "http_404", "not found", 404))
+              .to_json(), trigger_ttl=60)
     queue.put(doc_id(good), _document_entry(good, 300), trigger_ttl=60)
     app.send_task("workers.tasks.index_pending")
     await_condition(lambda: queue.size() == 0, what="staging drained")
@@ -132,7 +133,7 @@ def _block_writes(es, index: str, on: bool) -> None:
 def test_defect4_an_overloaded_cluster_delays_indexing_but_fails_nothing(worker, test_env, es, names,
                                                                          redis_client, settings):
     """Defect 4: item-level 429s were retried for ~3.5 s, then the pages became index_error failures."""
-    from workers.crawlstate import CrawlState
+    from workers.crawl.state import CrawlState
 
     site = LocalSite()
     reports = next(iter(es.indices.get_alias(name=names.reports)))
@@ -163,7 +164,7 @@ def test_defect4_an_overloaded_cluster_delays_indexing_but_fails_nothing(worker,
 
 
 def test_defect4_bulk_requests_are_sized_by_bytes(es, names, live_indices):
-    from workers.index import bulk_write
+    from workers.index.bulk import bulk_write
 
     sent: list[int] = []
     original = es.bulk
@@ -184,7 +185,7 @@ def test_defect4_bulk_requests_are_sized_by_bytes(es, names, live_indices):
 
 
 def test_defect4_a_request_over_the_node_limit_is_split_not_failed(es, names, live_indices):
-    from workers.index import bulk_write
+    from workers.index.bulk import bulk_write
 
     defaults = es.cluster.get_settings(include_defaults=True, flat_settings=True)
     limit_text = (defaults["persistent"] | defaults["transient"] | defaults["defaults"])["http.max_content_length"]
@@ -262,7 +263,8 @@ def test_defect6_a_hard_time_limit_requeues_instead_of_acknowledging():
     """Defect 6: a task killed by the hard time limit was acknowledged as failed and left no record.
     Now it is requeued like a task whose worker died, and the delivery cap records it as poison
     (tests/test_poison.py shows that cap end to end)."""
-    from workers.tasks import fetch_page, index_pending
+    from workers.crawl.tasks import fetch_page
+    from workers.index.tasks import index_pending
 
     assert fetch_page.acks_late and index_pending.acks_late
     assert fetch_page.app.conf.task_acks_on_timeout is False
@@ -330,7 +332,7 @@ def test_take_does_not_report_empty_on_a_nonzero_cursor(redis_client, settings):
     """HSCAN may answer a page with no items but a cursor to go on; `take` used to stop there."""
     queue = Staging(redis_client, f"{settings.index_prefix}scan-")
     for i in range(3000):
-        queue.put(f"k{i}", {"i": i}, trigger_ttl=60)
+        queue.put(f"k{i}", json.dumps({"i": i}), trigger_ttl=60)
     redis_client.hdel(queue.key, *[f"k{i}" for i in range(2990)])  # a sparse table, as after a big batch
     assert len(queue.take(5)) == 5
 
@@ -373,7 +375,7 @@ def test_an_oversized_robots_txt_is_read_up_to_500_kib_not_treated_as_an_outage(
 
 def test_one_index_run_writes_at_a_time_and_a_redelivered_run_takes_its_own_lock_over(redis_client, settings):
     """Two index runs writing at once could write an older staged version of a page after a newer one."""
-    from workers.staging import IndexRunner
+    from workers.index.staging import IndexRunner
 
     namespace = f"{settings.index_prefix}runner-"
     first = IndexRunner(redis_client, namespace, "task-a", ttl=30)

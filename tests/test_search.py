@@ -17,7 +17,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import cli
-from workers.index import bulk_write, ensure_indices, indexable, tier_rank
+from workers.index.bulk import bulk_write
+from workers.index.indices import ensure_indices
+from workers.records import indexable
+from workers.parse.facets import tier_rank
 from workers.parse import parse_page
 from workers.search import Filters, run_search
 

@@ -2,7 +2,7 @@ import gzip
 
 import pytest
 
-from workers.sitemap import SitemapError, parse_sitemap, walk_sitemaps
+from workers.crawl.sitemap import SitemapError, parse_sitemap, walk_sitemaps
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
 

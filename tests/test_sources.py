@@ -11,7 +11,7 @@ from textwrap import dedent
 import pytest
 from celery.schedules import crontab
 
-from workers.sources import Source, SourcesError, load_sources
+from workers.crawl.sources import Source, SourcesError, load_sources
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -78,7 +78,7 @@ def test_schedules():
 
 
 def reachable(source: Source, address: str) -> bool:
-    from workers.profile import source_profile
+    from workers.crawl.profile import source_profile
 
     return source_profile(source).policy.refusal(ipaddress.ip_address(address)) is None
 

@@ -2,17 +2,17 @@
 
 import json
 
-from workers.progress import FAILED, INDEXED, QUEUED, CrawlTracker, Snapshot
-from workers.staging import Staging
+from workers.crawl.progress import FAILED, INDEXED, QUEUED, CrawlTracker, Snapshot
+from workers.index.staging import Staging
 
 
 def test_remove_only_what_was_written(redis_client):
     stage = Staging(redis_client, "stage-a-")
-    assert stage.put("a", {"v": 1}, trigger_ttl=60)  # first entry: this caller triggers indexing
-    assert not stage.put("b", {"v": 1}, trigger_ttl=60)
+    assert stage.put("a", json.dumps({"v": 1}), trigger_ttl=60)  # first entry: this caller triggers indexing
+    assert not stage.put("b", json.dumps({"v": 1}), trigger_ttl=60)
     batch = stage.take(10)
     assert sorted(k for k, _ in batch) == ["a", "b"]
-    stage.put("a", {"v": 2}, trigger_ttl=60)  # restaged while the batch was being written
+    stage.put("a", json.dumps({"v": 2}), trigger_ttl=60)  # restaged while the batch was being written
     assert stage.remove(batch) == 1
     assert [(k, json.loads(v)) for k, v in stage.take(10)] == [("a", {"v": 2})]
 
@@ -20,7 +20,7 @@ def test_remove_only_what_was_written(redis_client):
 def test_take_respects_limit(redis_client):
     stage = Staging(redis_client, "stage-b-")
     for i in range(300):
-        stage.put(f"k{i}", {"i": i}, trigger_ttl=60)
+        stage.put(f"k{i}", json.dumps({"i": i}), trigger_ttl=60)
     assert len(stage.take(100)) == 100
     assert stage.size() == 300
 
@@ -53,7 +53,7 @@ def test_snapshot_rate_and_eta():
 
 
 def test_watch_reports_final_state_and_stops_on_timeout(redis_client):
-    from workers.progress import watch
+    from workers.crawl.progress import watch
 
     tracker = CrawlTracker(redis_client, "stage-e-", "crawl2")
     tracker.add(["u1", "u2"])

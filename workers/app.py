@@ -1,8 +1,9 @@
 """The Celery application: Redis broker, JSON only, at-least-once delivery.
 
-Importing this module reads settings from the environment and opens no
-connection; the beat schedule is read from the sources file by beat alone
-(workers/schedule.py), so a broken sources file can never stop a worker.
+Importing this module opens no connection and reads nothing: the configuration
+is built from the settings when Celery first needs it, and the beat schedule
+from the sources file by beat alone (workers/schedule.py), so a broken sources
+file can never stop a worker.
 """
 
 from __future__ import annotations
@@ -34,15 +35,15 @@ def longest_hold(settings: Settings) -> float:
     return longest_task + max(settings.fetch_backoff_max, settings.max_countdown)
 
 
-def make_app(settings: Settings | None = None) -> Celery:
-    settings = settings or get_settings()
+def celery_config(settings: Settings) -> dict:
+    """Every Celery setting, from our settings; raises if the two would not hold together."""
     if longest_hold(settings) >= settings.visibility_timeout:
         raise ValueError(
             f"VISIBILITY_TIMEOUT ({settings.visibility_timeout}s) must exceed the longest task plus the "
             f"longest countdown ({longest_hold(settings):.0f}s), or running tasks would be delivered twice"
         )
-    app = Celery("report_ingest", broker=settings.redis_url, include=["workers.tasks", "workers.reindex"])
-    app.conf.update(
+    return dict(
+        broker_url=settings.redis_url,
         # JSON only: a pickle payload on a shared broker is remote code execution.
         task_serializer="json",
         accept_content=["json"],
@@ -93,6 +94,13 @@ def make_app(settings: Settings | None = None) -> Celery:
         redbeat_lock_timeout=BEAT_LOCK_TIMEOUT,
         beat_max_loop_interval=BEAT_MAX_LOOP,
     )
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    app = Celery("report_ingest", include=["workers.crawl.tasks", "workers.index.tasks", "workers.schedule",
+                                           "workers.reindex"])
+    # A promise: Celery builds the configuration on first use, not at import.
+    app.add_defaults(lambda: celery_config(settings or get_settings()))
     from workers.housekeeping import Housekeeping
 
     app.steps["consumer"].add(Housekeeping)

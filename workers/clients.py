@@ -17,7 +17,7 @@ import redis
 import requests
 from elasticsearch import Elasticsearch
 
-from workers.netpolicy import vetted_session
+from workers.crawl.netpolicy import vetted_session
 from workers.settings import Settings, get_settings
 
 

@@ -19,6 +19,7 @@ from celery import Task
 from celery.exceptions import Reject, Retry
 
 from workers.keys import Keys
+from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,11 @@ def _uncount(task: Task) -> None:
         get_redis().decr(key)
     except redis.RedisError:
         pass
+
+
+def delivery_ttl(settings: Settings) -> int:
+    """How long a delivery count must be kept: as long as the broker might deliver the task again."""
+    return settings.visibility_timeout * (settings.max_deliveries + 1)
 
 
 def within_delivery_cap(task: Task, client: redis.Redis, keys: Keys, cap: int, ttl: int) -> bool:

@@ -32,9 +32,9 @@ from celery.worker import state
 from kombu.transport.redis import Mutex, MutexHeld
 
 from workers.keys import Keys
-from workers.parked import Parked
+from workers.crawl.parked import Parked
 from workers.settings import get_settings
-from workers.staging import TRIGGER_TTL, Staging
+from workers.index.staging import TRIGGER_TTL, Staging
 
 log = logging.getLogger(__name__)
 

@@ -76,3 +76,34 @@ class Keys:
     def housekeeping(self) -> str:
         """Lock held for one housekeeping sweep, so workers sweep one at a time. Expires by itself."""
         return f"{self.base}housekeeping"
+
+    # --- the rebuild (workers/reindex.py) -------------------------------------------
+
+    @property
+    def rebuild_lock(self) -> str:
+        """Lock (string: the coordinator's owner token) held while a rebuild runs; one at a time.
+        Renewed by the coordinator's heartbeat; expires LOCK_TTL after a coordinator dies."""
+        return f"{self.base}reindex:lock"
+
+    @property
+    def rebuild_run(self) -> str:
+        """The unfinished rebuild's RunState (JSON), written by the coordinator, read by its chunks
+        and by `--resume`. Expires RUN_KEY_TTL after the last write; deleted when the run ends."""
+        return f"{self.base}reindex:run"
+
+    @property
+    def rebuild_shadow(self) -> str:
+        """The index a running rebuild fills: the index task writes new documents there too.
+        Set by the coordinator with the lock's TTL and renewed with it, so a dead coordinator's
+        dual writes stop by themselves; cleared when the run ends or is discarded."""
+        return f"{self.base}reindex:shadow"
+
+    def rebuild_of(self, run_id: str, what: str) -> str:
+        """One run's bookkeeping (`done`, `errors`, `read`, `ids`, `failures`, `recovered`,
+        `dropped`, `stats`): written by its chunks and catch-up, read by the coordinator.
+        Expire RUN_KEY_TTL after the last write; deleted when the run ends."""
+        return f"{self.base}reindex:{run_id}:{what}"
+
+    def rebuild_run_keys(self, run_id: str) -> list[str]:
+        return [self.rebuild_of(run_id, what)
+                for what in ("done", "errors", "read", "ids", "failures", "recovered", "dropped", "stats")]

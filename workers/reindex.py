@@ -14,7 +14,7 @@ its slice hash is stable, so a resumed run re-reads exactly the unfinished
 chunks.
 
 Documents crawled during the rebuild are not lost: the index task also writes
-them to the target (the shadow key, see `workers.tasks.shadow_index`), and every
+them to the target (the shadow key, see `workers.index.tasks.shadow_index`), and every
 raw page written after the checkpoint (`_seq_no` above the raw-pages shards'
 `max_seq_no` when the shadow was switched on) is re-parsed into the target
 before the swap. That also covers an index task that read the shadow key just
@@ -74,10 +74,10 @@ from redis.lock import Lock
 
 from workers.app import app
 from workers.clients import get_es, get_redis
-from workers.index import (
-    BulkResult, BulkWriteError, IndexNames, bulk_write, create_index, failure_record, indexable,
-    load_template,
-)
+from workers.index.bulk import BulkResult, BulkWriteError, bulk_write
+from workers.index.indices import IndexNames, create_index, load_template
+from workers.records import Failure, indexable
+from workers.keys import Keys
 from workers.parse import PARSER_VERSION, ParseError, parse_page
 from workers.settings import Settings, get_settings
 from workers.urls import InvalidURL, doc_id, normalize_url
@@ -217,35 +217,16 @@ class RunState:
         return cls(**json.loads(text))
 
 
-class Keys:
-    """Redis keys of the rebuild machinery, per index prefix and run."""
-
-    def __init__(self, namespace: str):
-        base = f"ri:{namespace}reindex"
-        self.lock = f"{base}:lock"
-        self.run = f"{base}:run"
-        # Read by workers.tasks.shadow_index: the index task writes new documents here too.
-        self.shadow = f"{base}:shadow"
-        self._base = base
-
-    def of(self, run_id: str, what: str) -> str:
-        return f"{self._base}:{run_id}:{what}"
-
-    def run_keys(self, run_id: str) -> list[str]:
-        return [self.of(run_id, w)
-                for w in ("done", "errors", "read", "ids", "failures", "recovered", "dropped", "stats")]
-
-
 def load_run(client: redis.Redis, keys: Keys) -> RunState | None:
-    text = client.get(keys.run)
+    text = client.get(keys.rebuild_run)
     return RunState.from_json(text) if text else None
 
 
 def owned_run(client: redis.Redis, keys: Keys, run_id: str) -> RunState:
     """The run, if it is still current and the lock holder is its owner; else StaleRun."""
     pipe = client.pipeline(transaction=False)
-    pipe.get(keys.run)
-    pipe.get(keys.lock)
+    pipe.get(keys.rebuild_run)
+    pipe.get(keys.rebuild_lock)
     text, holder = pipe.execute()
     state = RunState.from_json(text) if text else None
     if state is None or state.run_id != run_id:
@@ -256,7 +237,7 @@ def owned_run(client: redis.Redis, keys: Keys, run_id: str) -> RunState:
 
 
 def _save_run(client: redis.Redis, keys: Keys, state: RunState) -> None:
-    client.set(keys.run, state.to_json(), ex=RUN_KEY_TTL)
+    client.set(keys.rebuild_run, state.to_json(), ex=RUN_KEY_TTL)
 
 
 # --- reading ---------------------------------------------------------------------
@@ -362,7 +343,7 @@ class Batch:
     def _fail(self, hit: dict, known: str | None, reason: str, detail: str) -> None:
         raw = hit["_source"]
         self.failures[hit["_id"]] = json.dumps(
-            failure_record(raw["url"], "parse", reason, detail, status=raw.get("status")))
+            Failure(raw["url"], "parse", reason, detail, status=raw.get("status")).to_source())
         if known:
             self.dropped[known] = reason
         try:  # a page whose last fetch failed to parse has no canonical URL: its old report has this one
@@ -390,20 +371,20 @@ def _record(client: redis.Redis, keys: Keys, run_id: str, batch: Batch, read_fie
     held = {a["_id"]: a["_op_type"] != "delete" for a in batch.actions}
     pipe = client.pipeline()
     if written := [i for i, kept in held.items() if kept]:
-        pipe.sadd(keys.of(run_id, "ids"), *written)
+        pipe.sadd(keys.rebuild_of(run_id, "ids"), *written)
     if deleted := [i for i, kept in held.items() if not kept]:
-        pipe.srem(keys.of(run_id, "ids"), *deleted)
+        pipe.srem(keys.rebuild_of(run_id, "ids"), *deleted)
     if batch.parsed:  # a page re-fetched during the run may parse now where it failed before
-        pipe.hdel(keys.of(run_id, "failures"), *batch.parsed)
+        pipe.hdel(keys.rebuild_of(run_id, "failures"), *batch.parsed)
     if batch.failures:
-        pipe.hset(keys.of(run_id, "failures"), mapping=batch.failures)
+        pipe.hset(keys.rebuild_of(run_id, "failures"), mapping=batch.failures)
     if batch.recovered:
-        pipe.sadd(keys.of(run_id, "recovered"), *batch.recovered)
+        pipe.sadd(keys.rebuild_of(run_id, "recovered"), *batch.recovered)
     if batch.dropped:
-        pipe.hset(keys.of(run_id, "dropped"), mapping=batch.dropped)
-    pipe.hincrby(keys.of(run_id, "read"), read_field, batch.read)
+        pipe.hset(keys.rebuild_of(run_id, "dropped"), mapping=batch.dropped)
+    pipe.hincrby(keys.rebuild_of(run_id, "read"), read_field, batch.read)
     for name in ("ids", "failures", "recovered", "dropped", "read"):
-        pipe.expire(keys.of(run_id, name), RUN_KEY_TTL)
+        pipe.expire(keys.rebuild_of(run_id, name), RUN_KEY_TTL)
     pipe.execute()
 
 
@@ -426,10 +407,10 @@ def run_chunk(es: Elasticsearch, client: redis.Redis, settings: Settings, run_id
     """
     names, keys = IndexNames(settings.index_prefix), Keys(settings.index_prefix)
     state = owned_run(client, keys, run_id)
-    if client.sismember(keys.of(run_id, "done"), chunk):
+    if client.sismember(keys.rebuild_of(run_id, "done"), chunk):
         return {"chunk": chunk, "skipped": True}
     field_name = str(chunk)
-    client.hset(keys.of(run_id, "read"), field_name, 0)  # a rerun counts from zero again
+    client.hset(keys.rebuild_of(run_id, "read"), field_name, 0)  # a rerun counts from zero again
     sources: list[tuple[str, dict, Callable[[Batch, dict], None]]] = []
     if state.mode == REPARSE:
         sources.append((names.raw_pages, state.selection.selected(),
@@ -449,10 +430,10 @@ def run_chunk(es: Elasticsearch, client: redis.Redis, settings: Settings, run_id
             stats["failed"] += len(batch.failures)
             stats["gone"] += batch.gone
     pipe = client.pipeline()
-    pipe.hset(keys.of(run_id, "stats"), field_name, json.dumps(stats))
-    pipe.sadd(keys.of(run_id, "done"), chunk)
+    pipe.hset(keys.rebuild_of(run_id, "stats"), field_name, json.dumps(stats))
+    pipe.sadd(keys.rebuild_of(run_id, "done"), chunk)
     for name in ("stats", "done"):
-        pipe.expire(keys.of(run_id, name), RUN_KEY_TTL)
+        pipe.expire(keys.rebuild_of(run_id, name), RUN_KEY_TTL)
     pipe.execute()
     return {"chunk": chunk, **stats}
 
@@ -509,9 +490,9 @@ class Progress:
 
 def progress(client: redis.Redis, keys: Keys, state: RunState, elapsed: float) -> Progress:
     pipe = client.pipeline()
-    pipe.hvals(keys.of(state.run_id, "read"))
-    pipe.hlen(keys.of(state.run_id, "failures"))
-    pipe.scard(keys.of(state.run_id, "done"))
+    pipe.hvals(keys.rebuild_of(state.run_id, "read"))
+    pipe.hlen(keys.rebuild_of(state.run_id, "failures"))
+    pipe.scard(keys.rebuild_of(state.run_id, "done"))
     read, failures, done = pipe.execute()
     read = sum(map(int, read))
     # The total was counted at the start; raw pages the crawl adds meanwhile are read too.
@@ -617,7 +598,7 @@ class _Heartbeat:
 def acquire_lock(client: redis.Redis, keys: Keys, ttl: float, wait: float,
                  say: Callable[[str], None], token: str | None = None) -> Lock:
     """The rebuild lock; `token` (its value while held) names the holder, for fencing."""
-    lock = client.lock(keys.lock, timeout=ttl, thread_local=False)
+    lock = client.lock(keys.rebuild_lock, timeout=ttl, thread_local=False)
     if lock.acquire(blocking=False, token=token):
         return lock
     say(f"another rebuild holds the lock; waiting up to {wait:.0f}s (a crashed one's lock expires by itself)")
@@ -641,16 +622,16 @@ def live_index(es: Elasticsearch, names: IndexNames) -> str:
 
 def discard(es: Elasticsearch, client: redis.Redis, names: IndexNames, keys: Keys, state: RunState) -> None:
     """Forget an unfinished run: shadow off, its half-built index gone (never a live one)."""
-    if client.get(keys.shadow) == state.target:
-        client.delete(keys.shadow)
+    if client.get(keys.rebuild_shadow) == state.target:
+        client.delete(keys.rebuild_shadow)
     if state.target != live_index(es, names):
         es.options(ignore_status=404).indices.delete(index=state.target)
-    client.delete(keys.run, *keys.run_keys(state.run_id))
+    client.delete(keys.rebuild_run, *keys.rebuild_run_keys(state.run_id))
 
 
 def _shadow_on(client: redis.Redis, keys: Keys, target: str, ttl: float) -> None:
     """Dual writes into `target`, for as long as the heartbeat renews them (see _Heartbeat)."""
-    client.set(keys.shadow, target, px=int(ttl * 1000))
+    client.set(keys.rebuild_shadow, target, px=int(ttl * 1000))
 
 
 def _start(es: Elasticsearch, client: redis.Redis, settings: Settings, *, mode: str, selection: Selection,
@@ -686,7 +667,7 @@ def _resume(client: redis.Redis, keys: Keys, state: RunState, owner: str) -> Non
     """Take over an interrupted run: its chunks write for this coordinator from now on."""
     state.owner = owner
     _save_run(client, keys, state)
-    client.delete(keys.of(state.run_id, "errors"))
+    client.delete(keys.rebuild_of(state.run_id, "errors"))
 
 
 def _wait_for_chunks(client: redis.Redis, keys: Keys, state: RunState, heartbeat: _Heartbeat,
@@ -695,7 +676,7 @@ def _wait_for_chunks(client: redis.Redis, keys: Keys, state: RunState, heartbeat
         heartbeat.check()
         snap = progress(client, keys, state, time.monotonic() - started)
         printer(snap.line(), final=snap.chunks_done == state.chunks)
-        if errors := client.hgetall(keys.of(state.run_id, "errors")):
+        if errors := client.hgetall(keys.rebuild_of(state.run_id, "errors")):
             detail = "; ".join(f"chunk {c}: {e}" for c, e in sorted(errors.items()))
             raise RebuildError(f"{len(errors)} chunk(s) failed: {detail[:1000]}")
         if snap.chunks_done == state.chunks:
@@ -747,7 +728,7 @@ def _shrinkage(es: Elasticsearch, client: redis.Redis, keys: Keys, state: RunSta
     missing = sorted(_document_ids(es, state.old) - _document_ids(es, state.target))
     found = es.mget(index=state.old, ids=missing, _source=["url"])["docs"] if missing else []
     urls = {d["_id"]: d["_source"].get("url") for d in found if d.get("found")}
-    dropped = client.hgetall(keys.of(state.run_id, "dropped"))
+    dropped = client.hgetall(keys.rebuild_of(state.run_id, "dropped"))
     explained: Counter = Counter()
     unexplained = []
     for document_id in missing:
@@ -770,7 +751,7 @@ def _catch_up_and_verify(es: Elasticsearch, client: redis.Redis, settings: Setti
         caught_up += catch_up(es, client, settings, state, heartbeat.check)
         es.indices.refresh(index=[state.target, state.old])
         count = es.count(index=state.target)["count"]
-        expected = client.scard(keys.of(state.run_id, "ids"))
+        expected = client.scard(keys.rebuild_of(state.run_id, "ids"))
         quiet = raw_checkpoint(es, names) == state.checkpoint
         if quiet and count == expected:
             shrinkage = None if allow_shrink else _shrinkage(es, client, keys, state)
@@ -816,8 +797,8 @@ def _settle(es: Elasticsearch, client: redis.Redis, settings: Settings, state: R
 def _sync_failures(es: Elasticsearch, client: redis.Redis, settings: Settings, state: RunState) -> int:
     """Make the failures index describe the now-live index: new parse failures in, recovered pages out."""
     names, keys = IndexNames(settings.index_prefix), Keys(settings.index_prefix)
-    failures = client.hgetall(keys.of(state.run_id, "failures"))
-    recovered = client.smembers(keys.of(state.run_id, "recovered")) - failures.keys()
+    failures = client.hgetall(keys.rebuild_of(state.run_id, "failures"))
+    recovered = client.smembers(keys.rebuild_of(state.run_id, "recovered")) - failures.keys()
     actions = [{"_op_type": "index", "_index": names.failures, "_id": raw_id, "_source": json.loads(record)}
                for raw_id, record in failures.items()]
     actions += [{"_op_type": "delete", "_index": names.failures, "_id": raw_id} for raw_id in recovered]
@@ -827,14 +808,14 @@ def _sync_failures(es: Elasticsearch, client: redis.Redis, settings: Settings, s
 
 def _finish(es: Elasticsearch, client: redis.Redis, settings: Settings, state: RunState) -> dict:
     keys = Keys(settings.index_prefix)
-    if client.get(keys.shadow) == state.target:
-        client.delete(keys.shadow)
+    if client.get(keys.rebuild_shadow) == state.target:
+        client.delete(keys.rebuild_shadow)
     failures = _sync_failures(es, client, settings, state) if state.mode == REPARSE else 0
     if not state.keep_old:
         es.options(ignore_status=404).indices.delete(index=state.old)
-    stats = [json.loads(s) for s in client.hvals(keys.of(state.run_id, "stats"))]
-    gone = sum(1 for reason in client.hvals(keys.of(state.run_id, "dropped")) if reason == GONE)
-    client.delete(keys.run, *keys.run_keys(state.run_id))
+    stats = [json.loads(s) for s in client.hvals(keys.rebuild_of(state.run_id, "stats"))]
+    gone = sum(1 for reason in client.hvals(keys.rebuild_of(state.run_id, "dropped")) if reason == GONE)
+    client.delete(keys.rebuild_run, *keys.rebuild_run_keys(state.run_id))
     return {
         "run_id": state.run_id, "mode": state.mode, "live": state.target, "old": state.old,
         "old_deleted": not state.keep_old, "read": sum(s["read"] for s in stats), "failures": failures,
@@ -867,7 +848,7 @@ def rebuild(
     lock = acquire_lock(client, keys, lock_ttl, lock_ttl * 1.5 if lock_wait is None else lock_wait, say, owner)
 
     def renew_shadow() -> None:  # dual writes live as long as the lock: a dead coordinator's stop by themselves
-        client.pexpire(keys.shadow, int(lock_ttl * 1000))
+        client.pexpire(keys.rebuild_shadow, int(lock_ttl * 1000))
 
     with _Heartbeat(lock, lock_ttl, renewed=renew_shadow) as heartbeat:
         previous = load_run(client, keys)
@@ -877,7 +858,7 @@ def rebuild(
             state = previous
             _resume(client, keys, state, owner)
             say(f"resuming run {state.run_id} into {state.target}: "
-                f"{client.scard(keys.of(state.run_id, 'done'))}/{state.chunks} chunks already done")
+                f"{client.scard(keys.rebuild_of(state.run_id, 'done'))}/{state.chunks} chunks already done")
         else:
             if previous is not None:
                 say(f"discarding unfinished run {previous.run_id} ({previous.target})")
@@ -888,7 +869,7 @@ def rebuild(
                 f"({state.chunks} chunks); {state.old} keeps serving")
         if live_index(es, names) != state.target:  # a resumed run may have crashed after its swap
             _shadow_on(client, keys, state.target, lock_ttl)  # again, if it expired with a dead coordinator
-            done = client.smembers(keys.of(state.run_id, "done"))
+            done = client.smembers(keys.rebuild_of(state.run_id, "done"))
             for chunk in range(state.chunks):
                 if str(chunk) not in done:
                     submit(state.run_id, chunk)
@@ -923,7 +904,7 @@ class IndexInfo:
 
 
 def list_indices(es: Elasticsearch, client: redis.Redis, names: IndexNames) -> list[IndexInfo]:
-    shadow = client.get(Keys(names.prefix).shadow)
+    shadow = client.get(Keys(names.prefix).rebuild_shadow)
     rows = []
     for kind in ("reports", "raw-pages", "failures"):
         alias = names.alias(kind)
@@ -949,7 +930,7 @@ class _ChunkTask(Task):
     def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
         """Tell the coordinator, which would otherwise wait for this chunk forever."""
         run_id, chunk = args
-        key = Keys(get_settings().index_prefix).of(run_id, "errors")
+        key = Keys(get_settings().index_prefix).rebuild_of(run_id, "errors")
         get_redis().hset(key, str(chunk), f"{exc.__class__.__name__}: {exc}"[:500])
         get_redis().expire(key, RUN_KEY_TTL)
 

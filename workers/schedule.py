@@ -6,10 +6,16 @@ does not validate stops beat with the file's own errors, never a worker.
 
 from __future__ import annotations
 
+import logging
+
 from redbeat import RedBeatScheduler
 
+from workers.app import DISCOVER_TIME_LIMIT, app
+from workers.crawl.sources import load_sources
+from workers.crawl.start import run_source
 from workers.settings import Settings, get_settings
-from workers.sources import load_sources
+
+log = logging.getLogger(__name__)
 
 
 def beat_schedule(settings: Settings) -> dict:
@@ -34,3 +40,14 @@ class SourceScheduler(RedBeatScheduler):
     def setup_schedule(self) -> None:
         self.app.conf.beat_schedule = beat_schedule(get_settings())
         super().setup_schedule()
+
+
+@app.task(name="workers.tasks.discover_source", soft_time_limit=DISCOVER_TIME_LIMIT - 60,
+          time_limit=DISCOVER_TIME_LIMIT)
+def discover_source(name: str) -> dict:
+    """Scheduled by beat per source: find its report URLs and enqueue the new or due ones."""
+    found, plan = run_source(get_settings(), name)
+    for error in found.errors:
+        log.warning("%s: %s", name, error)
+    return {"source": name, "found": len(found.urls), "queued": len(plan.queued), "crawl_id": plan.crawl_id,
+            "errors": len(found.errors)}

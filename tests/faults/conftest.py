@@ -23,7 +23,7 @@ import redis
 from tests.conftest import ES_NODE_SETTINGS, TEST_SETTINGS, Worker, _apply_env, point_app_at
 from tests.corpus import report_page
 from tests.site import LocalSite, html
-from workers import devservices
+from devtools import services as devservices
 
 # Scenario settings: short grace and backoff so recovery takes seconds, not the production minutes.
 FAULT_SETTINGS = {
@@ -141,7 +141,7 @@ class Scenario:
 
     @property
     def names(self):
-        from workers.index import IndexNames
+        from workers.index.indices import IndexNames
 
         return IndexNames(self.settings.index_prefix)
 
@@ -169,7 +169,7 @@ class Scenario:
         return urls
 
     def crawl(self, urls: list[str]) -> str:
-        from workers.crawl import start_crawl
+        from workers.crawl.start import start_crawl
 
         return start_crawl(self.settings, urls, allow_networks=["127.0.0.0/8"]).crawl_id
 

@@ -173,6 +173,15 @@ def _tier_name(raw: str) -> str:
     return f"Tier {number}"
 
 
+# Tiers in order of concern, for sorting: the Watch List sits between Tier 2 and Tier 3.
+TIER_RANKS = {"Tier 1": 1.0, "Tier 2": 2.0, "Tier 2 Watch List": 2.5, "Tier 3": 3.0}
+
+
+def tier_rank(tier: str | None) -> float | None:
+    """Sortable tier; None for no tier and for a Special Case, which has no rank."""
+    return TIER_RANKS.get(tier or "")
+
+
 def series_from(*texts: str | None) -> str | None:
     for text in texts:
         for name, pattern in _SERIES:

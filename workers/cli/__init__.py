@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import click
 
-from workers.cli_crawl import crawl, failures, follow_crawl, retry_failed
-from workers.cli_errors import ServiceErrors, fail, quiet_transport
+from workers.cli.crawl import crawl, failures, follow_crawl, retry_failed
+from workers.cli.errors import ServiceErrors, fail, quiet_transport
 from workers.settings import get_settings
 
 
@@ -21,7 +20,7 @@ def _es():
 
 
 def _names():
-    from workers.index import IndexNames
+    from workers.index.indices import IndexNames
 
     return IndexNames(get_settings().index_prefix)
 
@@ -40,7 +39,7 @@ def main(ctx: click.Context) -> None:
 @click.option("--wait", "wait_seconds", default=120.0, show_default=True, help="Seconds to wait for Elasticsearch.")
 def setup(wait_seconds: float) -> None:
     """Install index templates and create the indices and aliases (idempotent)."""
-    from workers.index import ensure_indices
+    from workers.index.indices import ensure_indices
 
     es, settings = _es(), get_settings()
     deadline = time.monotonic() + wait_seconds
@@ -75,7 +74,7 @@ def kibana_setup(timeout: float) -> None:
 @click.argument("action", type=click.Choice(["up", "down", "status"]))
 def services(action: str) -> None:
     """Start, stop or show local Redis and Elasticsearch (no Docker needed)."""
-    from workers import devservices
+    from devtools import services as devservices
 
     try:
         click.echo(getattr(devservices, action)(echo=lambda m: click.echo(m, err=True)))
@@ -89,9 +88,9 @@ def services(action: str) -> None:
 @click.option("--concurrency", default=2, show_default=True, help="Worker processes.")
 def demo(port: int, concurrency: int) -> None:
     """Offline demo: local Redis and Elasticsearch, a worker, and a crawl of the bundled sample site."""
-    from workers import demo as demo_site
-    from workers import devservices
-    from workers.index import ensure_indices
+    from devtools import demo as demo_site
+    from devtools import services as devservices
+    from workers.index.indices import ensure_indices
 
     echo = lambda m: click.echo(m, err=True)  # noqa: E731
     settings = get_settings()
@@ -105,7 +104,7 @@ def demo(port: int, concurrency: int) -> None:
     server = demo_site.serve_demo_site(port)
     try:
         demo_site.wait_for_worker(worker_process, echo=echo)
-        from workers.crawl import run_source
+        from workers.crawl.start import run_source
 
         echo(f"demo site on http://127.0.0.1:{port} (worker log: {log})")
         found, plan = run_source(settings, "demo", force=True, echo=echo)
@@ -155,7 +154,7 @@ def sources() -> None:
 
 
 def _load_sources():
-    from workers.sources import SourcesError, load_sources
+    from workers.crawl.sources import SourcesError, load_sources
 
     try:
         return load_sources(get_settings().sources_file)
@@ -187,7 +186,7 @@ def sources_validate() -> None:
 @click.option("--force", is_flag=True, help="Crawl every discovered URL, due or not, and index again.")
 def sources_run(name: str, wait: bool, timeout: float | None, force: bool) -> None:
     """Discover and crawl one source now."""
-    from workers.crawl import run_source
+    from workers.crawl.start import run_source
 
     if name not in _load_sources():
         fail(f"no source named {name!r}; see `report-ingest sources list`")
@@ -205,8 +204,8 @@ def status() -> None:
     """Queue depths, documents per index, staged entries and recent failures."""
     from workers.app import FETCH_QUEUE, INDEX_QUEUE
     from workers.clients import get_redis
-    from workers.crawl import recent_failures
-    from workers.staging import Staging
+    from workers.crawl.start import recent_failures
+    from workers.index.staging import Staging
     from workers.timings import StageTimings
 
     settings, redis, es, names = get_settings(), get_redis(), _es(), _names()
@@ -278,7 +277,7 @@ def search(query: str, country, tier, year, year_from, year_to, publisher, role,
 @click.option("--json", "as_json", is_flag=True, help="Print the conflicts as JSON.")
 def conflicts(as_json: bool) -> None:
     """Reports whose copies disagree on tier or year, with the URL of each copy."""
-    from workers.conflicts import find_conflicts
+    from workers.search.conflicts import find_conflicts
 
     found = find_conflicts(_es(), _names().reports)
     if as_json:
@@ -310,10 +309,7 @@ def parse(file: Path, url: str, content_type: str | None) -> None:
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
-from workers.cli_reindex import indices, reindex  # noqa: E402 - registered last, kept in its own module
+from workers.cli.rebuild import indices, reindex  # noqa: E402 - registered last, kept in its own module
 
 for command in (crawl, failures, retry_failed, reindex, indices):
     main.add_command(command)
-
-if __name__ == "__main__":
-    main()

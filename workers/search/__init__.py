@@ -26,9 +26,9 @@ from elasticsearch import BadRequestError, Elasticsearch
 from elasticsearch.dsl import A, FacetedSearch, Q, TermsFacet
 from elasticsearch.dsl.query import MatchAll, Query
 
-from workers.copies import best_first, listed
+from workers.search.copies import best_first, listed
 from workers.parse.countries import lookup
-from workers.search_paging import DEFAULT_WINDOW, keys_in_order
+from workers.search.paging import DEFAULT_WINDOW, keys_in_order
 
 SEARCH_FIELDS = ["title^3", "summary^2", "body", "sections.text", "country.name^2"]
 HIGHLIGHT_FIELDS = ("title", "summary", "body", "sections.text")

@@ -78,7 +78,7 @@ def reindex(mode: str, source: str | None, since: datetime | None, keep_old: boo
 def indices(as_json: bool) -> None:
     """List physical indices: documents, which is live, schema and parser versions."""
     from workers.clients import get_es, get_redis
-    from workers.index import IndexNames
+    from workers.index.indices import IndexNames
     from workers.reindex import list_indices
 
     rows = list_indices(get_es(), get_redis(), IndexNames(get_settings().index_prefix))

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import redis
 
-from workers.netpolicy import PRIVATE_NETWORKS, NetworkPolicy, networks_policy
+from workers.crawl.netpolicy import PRIVATE_NETWORKS, NetworkPolicy, networks_policy
 from workers.settings import Settings
-from workers.sources import Source, load_sources
+from workers.crawl.sources import Source, load_sources
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup
 
-from workers.fetch import FetchError, Page
-from workers.polite import Deferred, Disallowed, polite_fetch
-from workers.profile import CrawlProfile
+from workers.crawl.http import FetchError, Page
+from workers.crawl.polite import Deferred, Disallowed, polite_fetch
+from workers.crawl.profile import CrawlProfile
 from workers.settings import Settings
-from workers.sitemap import SitemapError, SitemapWalk, walk_sitemaps
-from workers.sources import Source
+from workers.crawl.sitemap import SitemapError, SitemapWalk, walk_sitemaps
+from workers.crawl.sources import Source
 from workers.urls import normalize_url
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def patient_fetch(settings: Settings, profile: CrawlProfile, url: str, until: fl
     instead of giving up: discovery has no queue to come back through later."""
     while True:
         try:
-            return polite_fetch(settings, profile, url, html_only=html_only)
+            return polite_fetch(profile, url, html_only=html_only)
         except Deferred as exc:
             if time.monotonic() + exc.seconds > until:
                 raise

@@ -14,8 +14,6 @@ index task is replaced (workers/housekeeping.py) rather than waited for.
 
 from __future__ import annotations
 
-import json
-
 import redis
 
 from workers.keys import Keys
@@ -45,10 +43,11 @@ class Staging:
         self.flag = self.keys.index_trigger
         self._remove = client.register_script(_REMOVE_IF_UNCHANGED)
 
-    def put(self, entry_id: str, entry: dict, *, trigger_ttl: int) -> bool:
-        """Stage an entry; True for the one caller that should enqueue the index task now."""
+    def put(self, entry_id: str, entry: str, *, trigger_ttl: int) -> bool:
+        """Stage an entry (JSON, workers/records.py); True for the one caller that should enqueue
+        the index task now."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(self.key, entry_id, json.dumps(entry, ensure_ascii=False))
+        pipe.hset(self.key, entry_id, entry)
         pipe.set(self.flag, "1", nx=True, ex=trigger_ttl)
         return bool(pipe.execute()[1])
 

@@ -20,7 +20,7 @@ import yaml
 from celery.schedules import crontab
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from workers.netpolicy import PRIVATE_NETWORKS, IPNetwork, parse_network
+from workers.crawl.netpolicy import PRIVATE_NETWORKS, IPNetwork, parse_network
 from workers.urls import normalize_url
 
 _NAME = re.compile(r"^[a-z0-9-]+$")

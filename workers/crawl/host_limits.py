@@ -1,148 +1,16 @@
-"""Being a polite crawler across every worker: robots.txt and per-host limits in Redis.
+"""Per-host request spacing and concurrency, shared by every worker through Redis.
 
-Workers run as many processes on many machines; a limit kept in one process's
-memory would be multiplied by their number. So robots.txt is fetched once per
-origin and shared through Redis, and request slots and concurrency leases per
-host are handed out by Lua scripts that read Redis's own clock, the one clock
-every worker agrees on.
+A limit kept in one process's memory would be multiplied by the number of
+processes, so request slots and concurrency leases per host are handed out by
+Lua scripts that read Redis's own clock, the one clock every worker agrees on.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import redis
-from protego import Protego
-
-from workers.urls import DEFAULT_PORTS, normalize_url
-
-# RFC 9309 2.5: crawlers must parse at least 500 KiB; beyond that is ignored.
-ROBOTS_MAX_BYTES = 500 * 1024
-# An unreachable or failing robots.txt forbids everything, but only until the
-# site has had a chance to recover (ROBOTS_ERROR_TTL, default below).
-ROBOTS_ERROR_TTL = 300
-_PARSED_CACHE_SIZE = 256
-
-_ALLOW_ALL = "allow"
-_UNREACHABLE = "unreachable"
-
-RobotsFetcher = Callable[[str], tuple[int | None, bytes]]
-
-
-def origin(url: str) -> str:
-    """scheme://host:port, the scope of one robots.txt."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").rstrip(".")
-    if ":" in host:
-        host = f"[{host}]"
-    port = parts.port or DEFAULT_PORTS.get(scheme)
-    return f"{scheme}://{host}:{port}"
-
-
-def product_token(user_agent: str) -> str:
-    """'report-ingest' from 'report-ingest/0.1 (+https://...)': what robots.txt groups name."""
-    return user_agent.split()[0].split("/")[0] if user_agent.strip() else "*"
-
-
-def _unreachable(status: int | None) -> bool:
-    # 429 is formally a 4xx, but it means "too busy", not "no rules": treated as a server error.
-    return status is None or status >= 500 or status == 429
-
-
-def _text(value: str | bytes | None) -> str | None:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
-@dataclass(frozen=True)
-class RobotsVerdict:
-    allowed: bool
-    crawl_delay: float | None = None
-    # Seconds until an unreachable robots.txt is asked again. RFC 9309 2.3.1.4 says
-    # "disallow everything" meanwhile, which for one page means "not now", not "never".
-    unreachable_for: float | None = None
-
-
-class RobotsCache:
-    """robots.txt per origin, fetched by whichever worker needs it first and shared in Redis.
-
-    Parses are kept per process, keyed by (Redis key, fetched_at): the Redis entry
-    says which fetch is current, so a refetch by any worker retires the old parse here
-    too. Build one per process; `fetch_robots` is passed per call because it carries
-    the crawl's network policy.
-    """
-
-    def __init__(self, client: redis.Redis, namespace: str, user_agent: str, ttl: int = 3600,
-                 error_ttl: int = ROBOTS_ERROR_TTL):
-        self.redis = client
-        self.prefix = f"ri:{namespace}robots:"
-        self.token = product_token(user_agent)
-        self.ttl, self.error_ttl = ttl, error_ttl
-        self._parsed: OrderedDict[tuple[str, str], Protego | str] = OrderedDict()
-
-    def verdict(self, url: str, fetch_robots: RobotsFetcher) -> RobotsVerdict:
-        """Whether `url` may be fetched now, and the crawl delay asked of this agent."""
-        key = self.prefix + origin(url)
-        rules = self._rules(key, fetch_robots)
-        if rules == _UNREACHABLE:
-            return RobotsVerdict(False, unreachable_for=max(1.0, self.redis.pttl(key) / 1000))
-        if rules == _ALLOW_ALL:
-            return RobotsVerdict(True)
-        return RobotsVerdict(rules.can_fetch(url, self.token), self._crawl_delay(rules))
-
-    def _crawl_delay(self, rules: Protego) -> float | None:
-        delay = rules.crawl_delay(self.token)
-        rate = rules.request_rate(self.token)
-        # Request-rate (n requests per m seconds) is the same wish in other words.
-        from_rate = rate.seconds / rate.requests if rate and rate.requests else None
-        candidates = [float(d) for d in (delay, from_rate) if d is not None]
-        return max(candidates) if candidates else None
-
-    def _rules(self, key: str, fetch_robots: RobotsFetcher) -> Protego | str:
-        entry = self.redis.hgetall(key)
-        if not entry:
-            entry = self._fetch(key, fetch_robots)
-        entry = {_text(k): _text(v) for k, v in entry.items()}
-        cache_key = (key, entry["fetched_at"])
-        if (rules := self._parsed.get(cache_key)) is None:
-            rules = self._parse(int(entry["status"]) if entry["status"] else None, entry["body"])
-            self._parsed[cache_key] = rules
-            while len(self._parsed) > _PARSED_CACHE_SIZE:
-                self._parsed.popitem(last=False)
-        else:
-            self._parsed.move_to_end(cache_key)
-        return rules
-
-    def _fetch(self, key: str, fetch_robots: RobotsFetcher) -> dict[str, str]:
-        site = key.removeprefix(self.prefix)
-        status, body = fetch_robots(normalize_url(f"{site}/robots.txt"))
-        entry = {
-            "status": "" if status is None else str(status),
-            # RFC 9309 robots.txt is UTF-8; stored as text so any Redis client can read it back.
-            "body": body[:ROBOTS_MAX_BYTES].decode("utf-8", "replace") if 200 <= (status or 0) < 300 else "",
-            "fetched_at": repr(time.time()),
-        }
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(key, mapping=entry)
-        pipe.expire(key, min(self.ttl, self.error_ttl) if _unreachable(status) else self.ttl)
-        pipe.execute()
-        return entry
-
-    @staticmethod
-    def _parse(status: int | None, body: str) -> Protego | str:
-        """RFC 9309 2.3.1: parse a 2xx body; a missing file allows all; a failing server forbids all."""
-        if _unreachable(status):
-            return _UNREACHABLE
-        if 200 <= status < 300:
-            return Protego.parse(body)
-        # 4xx, and redirects the fetcher gave up on (RFC 9309 2.3.1.2), count as unavailable.
-        return _ALLOW_ALL
-
 
 # Times are integer microseconds of Redis TIME, written with %.0f: Lua's
 # default number formatting keeps 14 digits and would round them.

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
-from workers.fetch_errors import PermanentFetchError, RetryableFetchError
+from workers.crawl.errors import PermanentFetchError, RetryableFetchError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -5,20 +5,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import scan
 
 from workers.clients import get_redis
-from workers.index import IndexNames
-from workers.profile import allowed_networks, load_options, save_options, sources
-from workers.progress import CRAWL_TTL, CrawlTracker
+from workers.crawl.discover import Discovered, discover
+from workers.crawl.profile import allowed_networks, load_options, save_options, source_profile, sources
+from workers.crawl.progress import CRAWL_TTL, CrawlTracker
+from workers.crawl.state import CrawlState
+from workers.crawl.tasks import fetch_page
+from workers.index.indices import IndexNames
 from workers.settings import Settings
 from workers.urls import InvalidURL, normalize_url
 
-if TYPE_CHECKING:
-    from workers.discover import Discovered
 
 
 @dataclass
@@ -39,7 +39,6 @@ def start_crawl(
     networks it may reach, as CIDRs; `force` to ignore validators and content
     hashes) are stored under its ID for the tasks.
     """
-    from workers.tasks import fetch_page  # the task module imports the app; keep CLI start-up light
 
     plan = CrawlPlan(crawl_id or uuid.uuid4().hex[:12])
     unique: dict[str, None] = {}
@@ -107,9 +106,6 @@ def recent_failures(es: Elasticsearch, names: IndexNames, size: int = 20) -> lis
 def run_source(settings: Settings, name: str, *, force: bool = False,
                echo: Callable[[str], None] | None = None) -> tuple[Discovered, CrawlPlan]:
     """Discover a source's report URLs and crawl those never seen or due for a recheck."""
-    from workers.crawlstate import CrawlState
-    from workers.discover import discover
-    from workers.profile import source_profile
 
     source = sources(settings)[name]
     profile = source_profile(source, force)

@@ -17,7 +17,7 @@ from collections import defaultdict
 
 from elasticsearch import Elasticsearch, helpers
 
-from workers.copies import best_first
+from workers.search.copies import best_first
 
 _FIELDS = ["id", "url", "source", "publisher", "fetched_at", "report_key", "report_series", "report_year",
            "country.iso3", "tier", "summary"]

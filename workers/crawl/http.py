@@ -21,8 +21,8 @@ from urllib.parse import urljoin
 import requests
 import urllib3
 
-from workers.fetch_errors import FetchError, PermanentFetchError, RetryableFetchError
-from workers.netpolicy import PRIVATE_NETWORKS, Guard, NetworkPolicy, describe, guarded
+from workers.crawl.errors import FetchError, PermanentFetchError, RetryableFetchError
+from workers.crawl.netpolicy import PRIVATE_NETWORKS, Guard, NetworkPolicy, describe, guarded
 from workers.urls import InvalidURL, UnsupportedScheme, normalize_url
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")

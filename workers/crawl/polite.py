@@ -18,9 +18,10 @@ import redis
 import requests
 
 from workers.clients import get_http, get_redis, per_process
-from workers.fetch import Page, PermanentFetchError, RetryableFetchError, fetch
-from workers.politeness import ROBOTS_MAX_BYTES, HostLimiter, RobotsCache, origin
-from workers.profile import CrawlProfile
+from workers.crawl.http import Page, PermanentFetchError, RetryableFetchError, fetch
+from workers.crawl.robots import ROBOTS_MAX_BYTES, RobotsCache, origin
+from workers.crawl.host_limits import HostLimiter
+from workers.crawl.profile import CrawlProfile
 from workers.settings import Settings, get_settings
 from workers.urls import doc_id
 
@@ -149,6 +150,6 @@ def polite_fetcher() -> PoliteFetcher:
     return PoliteFetcher(get_settings(), get_redis(), get_http())
 
 
-def polite_fetch(settings: Settings, profile: CrawlProfile, url: str, **kwargs) -> Page:
+def polite_fetch(profile: CrawlProfile, url: str, **kwargs) -> Page:
     """`PoliteFetcher.fetch` with this process's fetcher."""
     return polite_fetcher().fetch(profile, url, **kwargs)

@@ -31,6 +31,8 @@ class UrlState:
     etag: str | None = None
     last_modified: str | None = None
     content_sha256: str | None = None
+    # The documents the page became, space-separated: one for a page, one per chapter for a
+    # full-report PDF. (Stored under this name since the days of one document per page.)
     document_id: str | None = None
     status: str | None = None
     interval: float | None = None
@@ -43,6 +45,11 @@ class UrlState:
             key: float(raw) if key in _TIMES else raw
             for key, raw in data.items() if key in names and raw != ""
         })
+
+
+    @property
+    def document_ids(self) -> list[str]:
+        return self.document_id.split() if self.document_id else []
 
 
 # Fields stored as numbers (epoch seconds, or seconds for the interval); the rest are text.
@@ -96,7 +103,7 @@ class CrawlState:
         self._reschedule(state, now, changed=False)
         return self._save(state)
 
-    def record_indexed(self, url: str, *, content_sha256: str, document_id: str,
+    def record_indexed(self, url: str, *, content_sha256: str, document_ids: list[str],
                        etag: str | None, last_modified: str | None, fetched_at: float | None = None) -> UrlState:
         """New content reached the index: only now are its validators worth sending back."""
         now = time.time()
@@ -105,7 +112,7 @@ class CrawlState:
         state.last_fetched = fetched_at or now
         state.last_changed = now if changed or state.content_sha256 is None else state.last_changed
         state.etag, state.last_modified = etag, last_modified
-        state.content_sha256, state.document_id = content_sha256, document_id
+        state.content_sha256, state.document_id = content_sha256, " ".join(document_ids)
         state.status = OK
         self._reschedule(state, now, changed=changed)
         return self._save(state)

@@ -1,0 +1,5 @@
+"""`python -m workers.cli`, as the tests and the demo start the command."""
+
+from workers.cli import main
+
+main()

@@ -1,0 +1,188 @@
+"""The crawl's Celery task: fetch one page politely, parse it, and stage what came of it.
+
+Tasks take URLs and IDs, never objects, and are idempotent: a document's `_id`
+is a hash of its canonical URL, a raw page's and a failure's the hash of the
+requested URL, so running a task twice overwrites the same records.
+
+Every way a task ends leaves a document, a failure record, or a message that
+will be delivered again (workers/delivery.py): errors become failure records,
+connection losses and errors while recording become redeliveries, and a page
+that keeps killing its worker is recorded as poison.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from celery import Task
+from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded
+
+from workers.app import app
+from workers.clients import get_redis
+from workers.crawl.http import PermanentFetchError, RetryableFetchError
+from workers.crawl.parked import Parked
+from workers.crawl.polite import Deferred, Disallowed, polite_fetch
+from workers.crawl.profile import CrawlProfile, load_profile
+from workers.crawl.progress import FETCHED, UNCHANGED, CrawlTracker
+from workers.crawl.state import CrawlState
+from workers.delivery import CONNECTION_ERRORS, delivery_ttl, redelivered_unless_recorded, within_delivery_cap
+from workers.index.tasks import stage
+from workers.keys import Keys
+from workers.parse import ParseError, parse_page
+from workers.records import DocumentEntry, Failure, FailureEntry, GoneEntry, RawPage, Staged, indexable
+from workers.settings import Settings, get_settings
+from workers.timings import StageTimings
+from workers.urls import InvalidURL, normalize_url
+
+log = logging.getLogger(__name__)
+
+
+def backoff_seconds(attempt: int, base: float, ceiling: float, retry_after: float | None) -> float:
+    """Exponential backoff with equal jitter; a server's Retry-After wins, within the ceiling."""
+    if retry_after is not None:
+        return min(retry_after, ceiling)
+    step = min(ceiling, base * 2**attempt)
+    return step / 2 + random.uniform(0, step / 2)
+
+
+def defer(settings: Settings, url: str, crawl_id: str | None, seconds: float, **kwargs: int) -> None:
+    """Fetch `url` again in `seconds`: a broker countdown when short, parked in Redis when long."""
+    if seconds <= settings.max_countdown:
+        fetch_page.apply_async((url, crawl_id), kwargs, countdown=seconds)
+    else:
+        Parked(get_redis(), settings.index_prefix).park(url, crawl_id, seconds, **kwargs)
+
+
+class PageRun:
+    """One delivery of fetch_page: its URL and crawl, and how it records what came of it."""
+
+    def __init__(self, task: Task, settings: Settings, url: str, crawl_id: str | None):
+        self.task, self.settings, self.url, self.crawl_id = task, settings, url, crawl_id
+        self.profile: CrawlProfile | None = None
+
+    @property
+    def source(self) -> str | None:
+        return self.profile.source if self.profile else None
+
+    @property
+    def recheck(self) -> tuple[float, float]:
+        return self.profile.recheck_min, self.profile.recheck_max
+
+    def stage(self, entry: Staged) -> None:
+        stage(self.settings, entry)
+
+    def failure(self, stage: str, reason: str, detail: str, status: int | None = None) -> Failure:
+        return Failure(self.url, stage, reason, detail, status=status, attempts=self.task.request.retries + 1,
+                       crawl_id=self.crawl_id, source=self.source)
+
+    def fail(self, stage: str, reason: str, detail: str, *, status: int | None = None,
+             raw: RawPage | None = None) -> str:
+        self.stage(FailureEntry(self.url, self.crawl_id, self.source, self.failure(stage, reason, detail, status),
+                                raw))
+        return f"failed:{reason}"
+
+    def finish(self, state: str) -> str:
+        if self.crawl_id:
+            CrawlTracker(get_redis(), self.settings.index_prefix, self.crawl_id).mark(self.url, state)
+        return state
+
+
+@app.task(bind=True, name="workers.tasks.fetch_page")
+def fetch_page(self: Task, url: str, crawl_id: str | None = None, robots_deferrals: int = 0) -> str:
+    """Fetch `url` politely, parse it, and stage the document, raw page or failure for indexing."""
+    settings = get_settings()
+    with redelivered_unless_recorded(self):
+        try:
+            url = normalize_url(url)
+        except InvalidURL as exc:
+            return PageRun(self, settings, url, crawl_id).fail("fetch", "invalid_url", str(exc))
+        run = PageRun(self, settings, url, crawl_id)
+        if not within_delivery_cap(self, get_redis(), Keys(settings.index_prefix), settings.max_deliveries,
+                                   delivery_ttl(settings)):
+            return run.fail("fetch", "poison", f"delivered {settings.max_deliveries} times without finishing "
+                                               "(its worker was lost, or it hit the hard time limit)")
+        try:
+            return _crawl(run, robots_deferrals)
+        except (Retry, Reject, *CONNECTION_ERRORS):
+            raise
+        except SoftTimeLimitExceeded:
+            return run.fail("fetch", "time_limit", f"{url}: task time limit exceeded")
+        except Exception as exc:  # noqa: BLE001 - a bug must cost one page, recorded, not the crawl
+            log.exception("unexpected error fetching %s", url)
+            return run.fail("fetch", "unexpected_error", f"{exc.__class__.__name__}: {exc}")
+
+
+def _profile(run: PageRun) -> CrawlProfile | str:
+    """The crawl's profile, or why there is none (its source was removed, or the file is broken)."""
+    try:
+        return load_profile(get_redis(), run.settings, run.crawl_id)
+    except KeyError as exc:
+        return f"crawl {run.crawl_id}: its source {exc} is no longer in {run.settings.sources_file}"
+    except (ValueError, OSError) as exc:  # SourcesError is a ValueError
+        return f"crawl {run.crawl_id}: cannot read {run.settings.sources_file}: {exc}"
+
+
+def _crawl(run: PageRun, robots_deferrals: int) -> str:
+    settings, url, task = run.settings, run.url, run.task
+    profile = _profile(run)
+    if isinstance(profile, str):
+        return run.fail("fetch", "source_unavailable", profile)
+    run.profile = profile
+    timings = StageTimings(get_redis(), settings.index_prefix)
+    state = CrawlState(get_redis(), settings.index_prefix, min_interval=profile.recheck_min,
+                       max_interval=profile.recheck_max)
+    previous = None if profile.force else state.get(url)
+    try:
+        with timings.measure("fetch"):
+            page = polite_fetch(profile, url, etag=previous and previous.etag,
+                                last_modified=previous and previous.last_modified)
+    except Deferred as exc:
+        # Not a retry: the page did nothing wrong, its host is just busy or its rules unknown.
+        if exc.reason == "robots_unreachable":
+            if robots_deferrals >= settings.robots_max_deferrals:
+                return run.fail("robots", "robots_unreachable",
+                                f"{exc} (still unreachable after {robots_deferrals} deferrals)")
+            robots_deferrals += 1
+        defer(settings, url, run.crawl_id, exc.seconds,
+              **({"robots_deferrals": robots_deferrals} if robots_deferrals else {}))
+        return "deferred"
+    except Disallowed as exc:
+        run.stage(FailureEntry(url, run.crawl_id, run.source, run.failure("robots", "robots_disallowed", str(exc)),
+                               skipped=True))
+        return "skipped"
+    except RetryableFetchError as exc:
+        if task.request.retries < settings.fetch_max_retries:
+            countdown = backoff_seconds(
+                task.request.retries, settings.fetch_backoff_base, settings.fetch_backoff_max, exc.retry_after,
+            )
+            raise task.retry(countdown=countdown, exc=exc, max_retries=settings.fetch_max_retries) from exc
+        return run.fail("fetch", exc.reason, f"gave up after {task.request.retries + 1} attempts: {exc}",
+                        status=exc.status)
+    except PermanentFetchError as exc:
+        if exc.status in (404, 410) and previous is not None and previous.document_ids:
+            run.stage(GoneEntry(url, run.crawl_id, run.source, previous.document_ids, profile.on_gone,
+                                run.recheck))
+            return "gone"
+        return run.fail("fetch", exc.reason, str(exc), status=exc.status)
+
+    if page.status == 304 or (previous is not None and previous.content_sha256 == page.sha256):
+        state.record_unchanged(url)
+        return run.finish(UNCHANGED)
+
+    raw = RawPage.of(page)
+    try:
+        with timings.measure("parse"):
+            document = parse_page(page.body, page.final_url, page.content_type, parser=profile.parser)
+    except ParseError as exc:
+        # The raw page is kept all the same: a better parser can read it later.
+        return run.fail("parse", exc.reason, str(exc), status=page.status, raw=raw)
+    except (SoftTimeLimitExceeded, *CONNECTION_ERRORS):
+        raise
+    except Exception as exc:  # noqa: BLE001 - as above
+        log.exception("parser crashed on %s", url)
+        return run.fail("parse", "parser_crash", f"{exc.__class__.__name__}: {exc}", status=page.status, raw=raw)
+    raw.canonical_url, raw.source = document["canonical_url"], document["source"]
+    indexable(document, page.fetched_at)
+    run.stage(DocumentEntry(url, run.crawl_id, run.source, [document], raw, run.recheck))
+    return run.finish(FETCHED)

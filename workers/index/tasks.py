@@ -1,0 +1,218 @@
+"""The index task: bulk-write what fetch tasks staged, in batches, until nothing is left.
+
+One run writes at a time (IndexRunner). Entries Elasticsearch cannot take for
+now (unreachable, 429, 5xx) stay staged and the run retries with backoff for as
+long as that lasts; entries it refuses for good become failure records. A run
+whose worker died mid-batch is delivered again and then writes one entry at a
+time, so an entry that kills the worker is found and recorded as poison.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from celery import Task
+from celery.signals import worker_ready
+from elasticsearch import ConnectionError as ESConnectionError
+from elasticsearch import ConnectionTimeout
+from elasticsearch import Elasticsearch
+
+from workers.app import INDEX_TIME_LIMIT, app
+from workers.clients import get_es, get_redis
+from workers.crawl.progress import FAILED, CrawlTracker
+from workers.delivery import CONNECTION_ERRORS, delivery_ttl, redelivered_unless_recorded, within_delivery_cap
+from workers.index.bulk import BulkWriteError, bulk_write
+from workers.index.indices import KINDS, IndexNames, add_new_fields, ensure_indices
+from workers.index.staging import TRIGGER_TTL, IndexRunner, Staging
+from workers.keys import Keys
+from workers.records import Failure, FailureEntry, Staged
+from workers.settings import Settings, get_settings
+from workers.timings import StageTimings
+
+log = logging.getLogger(__name__)
+
+# Seconds the index task waits after the first staged page, so pages arriving
+# together are written in one bulk request rather than one each.
+INDEX_BATCH_WINDOW = 1.0
+# The index runner lock outlives one batch's writes, retries included.
+INDEX_RUNNER_TTL = 300
+
+
+class IndexBackoff(Exception):
+    """Elasticsearch is unreachable or overloaded; staged entries wait for the next attempt."""
+
+
+def stage(settings: Settings, entry: Staged) -> None:
+    """Hand an entry to the index task, and make sure one index task is coming."""
+    if Staging(get_redis(), settings.index_prefix).put(entry.key, entry.to_json(), trigger_ttl=TRIGGER_TTL):
+        index_pending.apply_async(countdown=INDEX_BATCH_WINDOW)
+
+
+@lru_cache(maxsize=8)
+def indices_ready(prefix: str, schemas_dir: str) -> None:
+    """Aliases in place. Setting them up from scratch needs template rights, which a locked-down
+    worker lacks (there `report-ingest setup` does it first, and this only checks)."""
+    es, names = get_es(), IndexNames(prefix)
+    if all(es.indices.exists_alias(name=names.alias(kind)) for kind in KINDS):
+        add_new_fields(es, names, Path(schemas_dir))  # an upgraded worker may write new fields
+    else:
+        ensure_indices(es, names, Path(schemas_dir))
+
+
+@worker_ready.connect
+def _install_templates_at_start(**_kwargs) -> None:
+    """Templates and aliases go in when a worker starts; the index task checks again anyway."""
+    settings = get_settings()
+    try:
+        indices_ready(settings.index_prefix, str(settings.schemas_dir))
+    except (ESConnectionError, ConnectionTimeout) as exc:
+        log.warning("Elasticsearch not reachable at start-up (%s); indices will be set up on first write", exc)
+
+
+def shadow_index(settings: Settings) -> str | None:
+    """The index a running rebuild fills, if any: new documents must reach it too."""
+    return get_redis().get(Keys(settings.index_prefix).rebuild_shadow)
+
+
+@app.task(
+    bind=True, name="workers.tasks.index_pending",
+    # Staged entries are never dropped, so there is no retry cap to reach: the run comes back
+    # at most INDEX_BACKOFF_MAX apart until Elasticsearch takes them.
+    max_retries=None,
+    soft_time_limit=INDEX_TIME_LIMIT - 30, time_limit=INDEX_TIME_LIMIT,
+)
+def index_pending(self: Task) -> int:
+    """Bulk-write staged entries in batches until none are left; return how many were written."""
+    settings = get_settings()
+    with redelivered_unless_recorded(self):
+        queue = Staging(get_redis(), settings.index_prefix)
+        runner = IndexRunner(get_redis(), settings.index_prefix, self.request.id, INDEX_RUNNER_TTL)
+        if not runner.hold():
+            return 0  # another run is writing; it takes what is staged now too
+        # Delivered again after its worker died mid-batch: the next batch's worth of entries is
+        # written one by one, so an entry that kills the worker is found and recorded as poison.
+        careful = 0 if within_delivery_cap(self, get_redis(), Keys(settings.index_prefix), 1,
+                                           delivery_ttl(settings)) else settings.index_batch_size
+        try:
+            written = _drain(self, settings, queue, runner, careful)
+        finally:
+            _release_quietly(runner)
+        queue.release_trigger()
+        # Entries staged after the last take but before the release would wait for
+        # housekeeping; pick them up now.
+        if queue.size() and queue.claim_trigger(ttl=TRIGGER_TTL):
+            index_pending.apply_async(countdown=INDEX_BATCH_WINDOW)
+        return written
+
+
+def _release_quietly(runner: IndexRunner) -> None:
+    # Never let cleanup replace the way the run ended; the lock expires by itself.
+    try:
+        runner.release()
+    except CONNECTION_ERRORS as exc:
+        log.warning("could not release the index runner lock (%s); it expires by itself", exc)
+
+
+def _drain(task: Task, settings: Settings, queue: Staging, runner: IndexRunner, careful: int) -> int:
+    written = 0
+    try:
+        indices_ready(settings.index_prefix, str(settings.schemas_dir))
+        while batch := queue.take(1 if careful else settings.index_batch_size):
+            queue.refresh_trigger(TRIGGER_TTL)
+            runner.hold()
+            result = BatchWriter(get_es(), settings, queue).write(batch, careful > 0)
+            careful = max(0, careful - 1)
+            written += result.written
+            if result.transient:
+                raise IndexBackoff(f"{result.transient} entries refused for now: {result.transient_reason}")
+            if result.removed == 0:
+                break  # every entry was restaged meanwhile: the next run takes them
+    except (IndexBackoff, ESConnectionError, ConnectionTimeout) as exc:
+        countdown = _backoff(task.request.retries, settings.index_backoff_max)
+        # The retry is on its way: nobody should start another run before it.
+        queue.refresh_trigger(int(countdown) + TRIGGER_TTL)
+        log.warning("index run waits %.0fs for Elasticsearch: %s", countdown, exc)
+        raise task.retry(countdown=countdown, exc=IndexBackoff(str(exc))) from exc
+    return written
+
+
+def _backoff(attempt: int, ceiling: float) -> float:
+    step = min(ceiling, 2.0**attempt)
+    return step / 2 + random.uniform(0, step / 2)
+
+
+@dataclass
+class BatchResult:
+    written: int = 0
+    removed: int = 0
+    transient: int = 0
+    transient_reason: str = ""
+
+
+class BatchWriter:
+    """One batch of staged entries: write, record what was refused, remember what was written."""
+
+    def __init__(self, es: Elasticsearch, settings: Settings, queue: Staging):
+        self.es, self.settings, self.queue = es, settings, queue
+        self.names = IndexNames(settings.index_prefix)
+
+    def write(self, batch: list[tuple[str, str]], careful: bool) -> BatchResult:
+        entries = {key: Staged.from_json(key, text) for key, text in batch}
+        if careful:
+            for key, entry in entries.items():
+                if self.queue.count_attempt(key) > self.settings.max_deliveries:
+                    entries[key] = FailureEntry(entry.url, entry.crawl_id, entry.source, Failure(
+                        entry.url, "index", "poison", "its index run was lost every time it was written",
+                        crawl_id=entry.crawl_id, source=entry.source))
+        owner: dict[int, str] = {}
+        actions = []
+        shadow = shadow_index(self.settings)
+        for key, entry in entries.items():
+            for action in entry.to_actions(self.names, shadow):
+                owner[id(action)] = key
+                actions.append(action)
+        refused: dict[str, str] = {}
+        transient: dict[str, str] = {}
+        try:
+            with StageTimings(get_redis(), self.settings.index_prefix).measure("index", items=len(entries)):
+                self._bulk(actions)
+        except BulkWriteError as exc:
+            for error in exc.result.errors:
+                (transient if error.transient else refused)[owner[id(error.action)]] = \
+                    f"{error.status} {error.reason}"
+        refused = {key: reason for key, reason in refused.items() if key not in transient}
+        if refused:
+            self._record_refused({key: entries[key].refused(reason) for key, reason in refused.items()})
+        done = [(key, text) for key, text in batch if key not in transient]
+        for key, _text in done:
+            entry = entries[key]
+            if key not in refused:
+                entry.remember(get_redis(), self.settings.index_prefix)
+            if entry.crawl_id:
+                CrawlTracker(get_redis(), self.settings.index_prefix, entry.crawl_id).mark(
+                    entry.url, FAILED if key in refused else entry.outcome())
+        return BatchResult(written=len(done) - len(refused), removed=self.queue.remove(done),
+                           transient=len(transient), transient_reason=next(iter(transient.values()), ""))
+
+    def _bulk(self, actions: list[dict]) -> None:
+        s = self.settings
+        bulk_write(self.es, actions, chunk_size=s.bulk_chunk_size, max_bytes=s.bulk_max_bytes,
+                   max_retries=s.bulk_max_retries)
+
+    def _record_refused(self, records: dict[str, Failure]) -> None:
+        """The entries Elasticsearch refused become failures: recorded, never dropped, never blocking.
+        A record refused in turn is written again in its minimal form."""
+        try:
+            self._bulk([self._failure_action(key, record) for key, record in records.items()])
+        except BulkWriteError as exc:
+            if any(error.transient for error in exc.result.errors):
+                raise IndexBackoff(str(exc)) from exc
+            self._bulk([self._failure_action(error.action["_id"], records[error.action["_id"]].minimal(error.reason))
+                        for error in exc.result.errors])
+
+    def _failure_action(self, key: str, record: Failure) -> dict:
+        return {"_op_type": "index", "_index": self.names.failures, "_id": key, "_source": record.to_source()}
