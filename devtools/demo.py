@@ -17,13 +17,19 @@ from xml.sax.saxutils import escape
 from workers.settings import REPO_ROOT
 
 DEMO_SITE = REPO_ROOT / "deploy" / "demo-site" / "pages"
+# Full-report PDFs of the demo site, served as /pdf/<name> (deploy/demo-site/build_pdf.py makes them).
+DEMO_PDFS = REPO_ROOT / "deploy" / "demo-site" / "pdf"
 DEMO_PORT = 8765
 
 
-def _site_handler(directory: Path) -> type[BaseHTTPRequestHandler]:
-    """Serve the pages listed in the site's manifest, each with its own Content-Type, plus a sitemap."""
+def _site_handler(directory: Path, pdfs: Path) -> type[BaseHTTPRequestHandler]:
+    """Serve the pages listed in the site's manifest, each with its own Content-Type, the PDFs, and
+    a sitemap of both."""
     manifest = json.loads((directory / "manifest.json").read_text())
     types = {f"/pages/{entry['file']}": entry.get("content_type") for entry in manifest}
+    files = {path: directory / path.removeprefix("/pages/") for path in types}
+    for pdf in sorted(pdfs.glob("*.pdf")):
+        types[f"/pdf/{pdf.name}"], files[f"/pdf/{pdf.name}"] = "application/pdf", pdf
 
     class Handler(BaseHTTPRequestHandler):
         # Headers and body in one segment: no 40 ms delayed-ACK stall per response.
@@ -40,7 +46,7 @@ def _site_handler(directory: Path) -> type[BaseHTTPRequestHandler]:
                         f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{locs}</urlset>').encode()
                 self._send(200, "application/xml", body)
             elif self.path in types:
-                self._send(200, types[self.path], (directory / self.path.removeprefix("/pages/")).read_bytes())
+                self._send(200, types[self.path], files[self.path].read_bytes())
             else:
                 self._send(404, "text/html", b"<h1>Not found</h1>")
 
@@ -55,8 +61,8 @@ def _site_handler(directory: Path) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve_demo_site(port: int = DEMO_PORT, directory: Path = DEMO_SITE) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", port), _site_handler(directory))
+def serve_demo_site(port: int = DEMO_PORT, directory: Path = DEMO_SITE, pdfs: Path = DEMO_PDFS) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", port), _site_handler(directory, pdfs))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

@@ -54,7 +54,8 @@ def site():
         "/slow": slow,
         "/loop-a": html(b"", status=302, Location="/loop-b"),
         "/loop-b": html(b"", status=302, Location="/loop-a"),
-        "/report.pdf": html(b"%PDF-1.4 not a page", content_type="application/pdf"),
+        # PDFs are read (tests/test_pdf_pipeline.py); a spreadsheet is not.
+        "/report.xlsx": html(b"PK\x03\x04 not a page", content_type="application/vnd.ms-excel"),
         "/huge": html(report_page(903).html + b"<!--" + b"x" * 400_000 + b"-->"),
         "/win1252": html(WIN1252_PAGE, content_type="text/html"),
     }
@@ -63,7 +64,7 @@ def site():
         site.url("/missing"): "http_404",
         site.url("/slow"): "timeout",
         site.url("/loop-a"): "redirect_loop",
-        site.url("/report.pdf"): "not_html",
+        site.url("/report.xlsx"): "not_html",
         site.url("/huge"): "too_large",
     }
     yield site

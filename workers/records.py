@@ -18,6 +18,8 @@ import redis
 
 from workers.crawl.progress import FAILED, GONE, INDEXED, SKIPPED
 from workers.crawl.state import CrawlState
+from workers.index.raw_pages import STALE_PARTS, raw_actions
+from workers.parse.pdf_document import SOURCE as PDF_SOURCE
 from workers.parse.facets import tier_rank
 from workers.search.copies import report_key
 from workers.urls import doc_id
@@ -101,8 +103,9 @@ class RawPage:
     def content(self) -> bytes:
         return base64.b64decode(self.body)
 
-    def to_source(self) -> dict:
-        return asdict(self)
+    def to_actions(self, index: str, key: str) -> list[dict]:
+        # A PDF may have been stored in more parts last time; the extra ones go.
+        return raw_actions(index, key, asdict(self), max_parts=STALE_PARTS if self.source == PDF_SOURCE else 0)
 
 
 def indexable(document: dict, fetched_at: str) -> dict:
@@ -196,7 +199,7 @@ class DocumentEntry(Staged):
 
     def to_actions(self, names: IndexNames, shadow: str | None) -> list[dict]:
         reports = [index for index in (names.reports, shadow) if index]
-        actions = [{"_op_type": "index", "_index": names.raw_pages, "_id": self.key, "_source": self.raw.to_source()}]
+        actions = self.raw.to_actions(names.raw_pages, self.key)
         actions += [{"_op_type": "index", "_index": index, "_id": document["id"], "_source": document}
                     for document in self.documents for index in reports]
         actions += [{"_op_type": "delete", "_index": index, "_id": gone}
@@ -226,10 +229,7 @@ class FailureEntry(Staged):
         return cls(**{**data, "failure": Failure(**data["failure"]), "raw": RawPage(**raw) if raw else None})
 
     def to_actions(self, names: IndexNames, shadow: str | None) -> list[dict]:
-        actions = []
-        if self.raw is not None:
-            actions.append({"_op_type": "index", "_index": names.raw_pages, "_id": self.key,
-                            "_source": self.raw.to_source()})
+        actions = self.raw.to_actions(names.raw_pages, self.key) if self.raw is not None else []
         actions.append({"_op_type": "index", "_index": names.failures, "_id": self.key,
                         "_source": self.failure.to_source()})
         return actions

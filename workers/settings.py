@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     connect_timeout: float = 5.0
     read_timeout: float = 20.0
     max_page_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    # PDFs (full reports run to 30 MB) have their own cap, and this much longer to arrive.
+    max_pdf_bytes: int = Field(default=60 * 1024 * 1024, gt=0)
+    pdf_read_timeout: float = Field(default=120.0, gt=0)
     max_redirects: int = Field(default=5, ge=0)
     # Fetch retries on connection errors, 5xx and 429, then the page lands in failures.
     fetch_max_retries: int = Field(default=4, ge=0)

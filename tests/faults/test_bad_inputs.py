@@ -93,7 +93,7 @@ def test_bad_inputs_are_recorded_one_by_one(scenario):
         "/404": {"http_404"}, "/410": {"http_410"}, "/500": {"http_500"},
         "/reset": {"connection_reset"}, "/stalled": {"timeout"}, "/loop-a": {"redirect_loop"},
         "/huge": {"too_large"}, "/gzip-bomb": {"too_large"}, "/binary": {"binary_content"},
-        "/empty": {"empty_body"}, "/report.pdf": {"not_html", "pdf_corrupt"},
+        "/empty": {"empty_body"}, "/report.pdf": {"pdf_truncated", "pdf_corrupt"},
         "/to-file": {"unsupported_scheme"}, "/to-metadata": {"link_local_address"}, "/drip": {"timeout"},
     }
     recovered = ["/503-then-ok", "/429-then-ok", "/unknown-charset", "/unclosed-divs"]

@@ -23,13 +23,26 @@ import urllib3
 
 from workers.crawl.errors import FetchError, PermanentFetchError, RetryableFetchError
 from workers.crawl.netpolicy import PRIVATE_NETWORKS, Guard, NetworkPolicy, describe, guarded
+from workers.parse.decode import media_type
 from workers.urls import InvalidURL, UnsupportedScheme, normalize_url
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+PDF_TYPES = ("application/pdf", "application/x-pdf")
+# Servers send PDFs as generic bytes too: accepted when the body starts like a PDF.
+GENERIC_TYPES = ("application/octet-stream", "binary/octet-stream")
+PDF_SIGNATURE = b"%PDF-"
 
 
 # Any host, and every private network a crawl can open; never link-local or metadata addresses.
 OPEN_POLICY = NetworkPolicy(networks=PRIVATE_NETWORKS)
+
+
+@dataclass(frozen=True)
+class PdfLimits:
+    """How large a PDF may be, and how much longer than a page it may take to arrive."""
+
+    max_bytes: int
+    read_timeout: float
 
 
 @dataclass
@@ -144,12 +157,14 @@ def fetch(
     session: requests.Session, url: str, *, connect_timeout: float, read_timeout: float,
     max_bytes: int, max_redirects: int, html_only: bool = True, policy: NetworkPolicy,
     etag: str | None = None, last_modified: str | None = None, truncate: bool = False,
+    pdf: PdfLimits | None = None,
     before_hop: Callable[[str], AbstractContextManager[None]] | None = None,
 ) -> Page:
     """GET `url`, following at most `max_redirects` redirects, and return the page.
 
-    With `html_only` (pages to parse) anything but HTML is refused; sitemaps pass
-    False. With `etag` / `last_modified` the request is conditional, and an
+    With `html_only` (pages to parse) anything but HTML is refused, except PDFs when
+    `pdf` gives their limits (a PDF served as octet-stream must start with `%PDF-`);
+    sitemaps pass False. With `etag` / `last_modified` the request is conditional, and an
     unchanged page comes back as status 304 with an empty body. Each hop, headers
     and body together, ends by its read deadline (connect plus read timeout),
     however slowly the server sends. `session` must be a `vetted_session()`: its
@@ -200,17 +215,22 @@ def fetch(
                 if status >= 400:
                     raise PermanentFetchError(f"http_{status}", f"{current}: HTTP {status}", status)
                 content_type = response.headers.get("Content-Type")
-                # A declared non-HTML type is refused before its body is downloaded.
-                if html_only and content_type and not is_html(content_type, b""):
+                maybe_pdf = pdf is not None and media_type(content_type) in (*PDF_TYPES, *GENERIC_TYPES)
+                # A declared type we cannot read is refused before its body is downloaded.
+                if html_only and content_type and not maybe_pdf and not is_html(content_type, b""):
                     raise PermanentFetchError("not_html", f"{current}: Content-Type {content_type}", status)
+                if maybe_pdf:
+                    guard.extend(pdf.read_timeout)
                 try:
-                    body = _read_body(response, max_bytes, current, truncate)
+                    body = _read_body(response, pdf.max_bytes if maybe_pdf else max_bytes, current, truncate)
                 except requests.RequestException as exc:
                     raise _network_error(exc, current, guard, deadline=budget, reading=True) from exc
                 if guard.expired:  # a body without a length ends where the deadline cut it
                     raise _network_error(TimeoutError(), current, guard, deadline=budget, reading=True)
-            if html_only and not is_html(content_type, body[:512]):
-                raise PermanentFetchError("not_html", f"{current}: no Content-Type and not markup", status)
+            if html_only and not (is_html(content_type, body[:512]) or maybe_pdf and body.startswith(PDF_SIGNATURE)):
+                raise PermanentFetchError(
+                    "not_html", f"{current}: {content_type or 'no Content-Type'} and neither markup nor a PDF",
+                    status)
             return Page(
                 url=requested, final_url=current, status=status, content_type=content_type,
                 etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"),

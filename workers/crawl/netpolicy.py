@@ -135,8 +135,23 @@ class Guard:
         self.expired = False
         self._connections: list[urllib3.connection.HTTPConnection] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._expire)
-        self._timer.daemon = True
+        self.deadline = deadline
+        self._timer = self._new_timer()
+
+    def _new_timer(self) -> threading.Timer:
+        timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), self._expire)
+        timer.daemon = True
+        return timer
+
+    def extend(self, seconds: float) -> None:
+        """Move the deadline `seconds` later: a large PDF is given longer than a page."""
+        with self._lock:
+            if self.expired:
+                return
+            self._timer.cancel()
+            self.deadline += seconds
+            self._timer = self._new_timer()
+            self._timer.start()
 
     def vet(self, connection: urllib3.connection.HTTPConnection, sock: socket.socket) -> None:
         ip = parse_ip(sock.getpeername()[0])

@@ -18,7 +18,7 @@ import redis
 import requests
 
 from workers.clients import get_http, get_redis, per_process
-from workers.crawl.http import Page, PermanentFetchError, RetryableFetchError, fetch
+from workers.crawl.http import Page, PdfLimits, PermanentFetchError, RetryableFetchError, fetch
 from workers.crawl.robots import ROBOTS_MAX_BYTES, RobotsCache, origin
 from workers.crawl.host_limits import HostLimiter
 from workers.crawl.profile import CrawlProfile
@@ -84,7 +84,7 @@ class PoliteFetcher:
         return page.status, page.body
 
     def fetch(self, profile: CrawlProfile, url: str, *, html_only: bool = True,
-              etag: str | None = None, last_modified: str | None = None) -> Page:
+              etag: str | None = None, last_modified: str | None = None, pdf: PdfLimits | None = None) -> Page:
         """Fetch `url` when robots.txt and the host's limits allow; raise Deferred or Disallowed if not.
 
         A redirect to another host takes a turn at that host too (its robots.txt,
@@ -98,7 +98,7 @@ class PoliteFetcher:
 
         with self._turn(profile, url):
             return self._fetch(profile, url, html_only=html_only, etag=etag, last_modified=last_modified,
-                               before_hop=hop)
+                               pdf=pdf, before_hop=hop)
 
     @contextmanager
     def _turn(self, profile: CrawlProfile, url: str, *, extra: bool = False) -> Iterator[None]:

@@ -20,16 +20,16 @@ from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded
 
 from workers.app import app
 from workers.clients import get_redis
-from workers.crawl.http import PermanentFetchError, RetryableFetchError
+from workers.crawl.http import PdfLimits, PermanentFetchError, RetryableFetchError
 from workers.crawl.parked import Parked
 from workers.crawl.polite import Deferred, Disallowed, polite_fetch
 from workers.crawl.profile import CrawlProfile, load_profile
 from workers.crawl.progress import FETCHED, UNCHANGED, CrawlTracker
-from workers.crawl.state import CrawlState
+from workers.crawl.state import CrawlState, UrlState
 from workers.delivery import CONNECTION_ERRORS, delivery_ttl, redelivered_unless_recorded, within_delivery_cap
 from workers.index.tasks import stage
 from workers.keys import Keys
-from workers.parse import ParseError, parse_page
+from workers.parse import ParseError, parse_documents
 from workers.records import DocumentEntry, Failure, FailureEntry, GoneEntry, RawPage, Staged, indexable
 from workers.settings import Settings, get_settings
 from workers.timings import StageTimings
@@ -136,7 +136,8 @@ def _crawl(run: PageRun, robots_deferrals: int) -> str:
     try:
         with timings.measure("fetch"):
             page = polite_fetch(profile, url, etag=previous and previous.etag,
-                                last_modified=previous and previous.last_modified)
+                                last_modified=previous and previous.last_modified,
+                                pdf=PdfLimits(settings.max_pdf_bytes, settings.pdf_read_timeout))
     except Deferred as exc:
         # Not a retry: the page did nothing wrong, its host is just busy or its rules unknown.
         if exc.reason == "robots_unreachable":
@@ -173,7 +174,7 @@ def _crawl(run: PageRun, robots_deferrals: int) -> str:
     raw = RawPage.of(page)
     try:
         with timings.measure("parse"):
-            document = parse_page(page.body, page.final_url, page.content_type, parser=profile.parser)
+            documents = parse_documents(page.body, page.final_url, page.content_type, parser=profile.parser)
     except ParseError as exc:
         # The raw page is kept all the same: a better parser can read it later.
         return run.fail("parse", exc.reason, str(exc), status=page.status, raw=raw)
@@ -182,7 +183,23 @@ def _crawl(run: PageRun, robots_deferrals: int) -> str:
     except Exception as exc:  # noqa: BLE001 - as above
         log.exception("parser crashed on %s", url)
         return run.fail("parse", "parser_crash", f"{exc.__class__.__name__}: {exc}", status=page.status, raw=raw)
-    raw.canonical_url, raw.source = document["canonical_url"], document["source"]
-    indexable(document, page.fetched_at)
-    run.stage(DocumentEntry(url, run.crawl_id, run.source, [document], raw, run.recheck))
+    first = documents[0]
+    # A PDF's chapters point into it (#page=N); its raw page is the PDF itself.
+    raw.canonical_url, raw.source = first.get("container_url") or first["canonical_url"], first["source"]
+    for document in documents:
+        indexable(document, page.fetched_at)
+    run.stage(DocumentEntry(url, run.crawl_id, run.source, documents, raw, run.recheck,
+                            dropped=_dropped(previous, documents)))
     return run.finish(FETCHED)
+
+
+def _dropped(previous: UrlState | None, documents: list[dict]) -> list[str]:
+    """Documents a PDF made last time and no more (a chapter that went): they are deleted.
+
+    Only for documents the URL owns alone (chapters carry `container_url`); a page's one
+    document may be shared with the other addresses of the same canonical page.
+    """
+    if previous is None or not all(d.get("container_url") for d in documents):
+        return []
+    now = {d["id"] for d in documents}
+    return [document_id for document_id in previous.document_ids if document_id not in now]

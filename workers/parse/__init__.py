@@ -19,11 +19,12 @@ from .decode import check_media, check_text, decode_html
 from .document import PARSER_VERSION, build
 from .errors import ParseError
 from .generic import GenericParser
+from .pdf import is_pdf, parse_pdf
 from .refworld import RefworldParser
 from .statedept import StateDeptParser
 from .tree import parse_tree
 
-__all__ = ["PARSER_VERSION", "PARSERS", "ParseError", "parse_page"]
+__all__ = ["PARSER_VERSION", "PARSERS", "ParseError", "parse_documents", "parse_page"]
 
 # Tried in order; the generic parser accepts every page, so it comes last.
 PARSERS: dict[str, SiteParser] = {
@@ -57,3 +58,12 @@ def parse_page(body: bytes, url: str, content_type: str | None = None,
     if not found.blocks:
         raise ParseError("no report text found", "no_report_text")
     return build(page, found, candidate.name, body)
+
+
+def parse_documents(body: bytes, url: str, content_type: str | None = None,
+                    parser: str | None = None) -> list[dict[str, Any]]:
+    """Every report document in one fetched body: the page's one, or a PDF's (a chapter each for
+    a full report). Raises ParseError (a PdfError for PDFs, with its reason) when there is none."""
+    if is_pdf(body):
+        return parse_pdf(body, url)
+    return [parse_page(body, url, content_type, parser)]

@@ -1,0 +1,57 @@
+"""Raw pages in Elasticsearch, large ones in parts.
+
+A page's raw document holds its fetch metadata and its body (base64). A body
+longer than PART_CHARS (a full-report PDF runs to 30 MB) is cut into parts: the
+page's document keeps the first and `parts`, the count, and each further part
+is a document `<id>~<n>` with `part_of` and `part`. No single document then nears
+`http.max_content_length`, every worker host reads the same store, and a rebuild
+reassembles a PDF without the network.
+
+Chosen over an object store (S3/MinIO) to keep one storage service; the limit is
+Elasticsearch's storage for bodies it never searches: ~1.33x the PDF's size,
+plus its replicas.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from elasticsearch import Elasticsearch
+
+# Characters of base64 per document: 3 MiB of body.
+PART_CHARS = 4 * 1024 * 1024
+# A PDF rewritten shorter deletes its parts past the new count up to this many (96 MiB of PDF,
+# beyond MAX_PDF_BYTES's default): an overwrite leaves no stale part behind.
+STALE_PARTS = 32
+# Queries over raw pages match pages, never their further parts.
+NOT_A_PART = {"bool": {"must_not": [{"exists": {"field": "part_of"}}]}}
+
+
+def part_id(key: str, part: int) -> str:
+    return f"{key}~{part}"
+
+
+def raw_actions(index: str, key: str, source: dict, *, max_parts: int = 0) -> list[dict]:
+    """Index actions for one raw page; `max_parts`: the most parts an earlier copy could have had,
+    whose extra parts are deleted (a PDF that shrank)."""
+    body = source["body"]
+    parts = [body[i:i + PART_CHARS] for i in range(0, len(body), PART_CHARS)] or [""]
+    first = {**source, "body": parts[0], **({"parts": len(parts)} if len(parts) > 1 else {})}
+    actions = [{"_op_type": "index", "_index": index, "_id": key, "_source": first}]
+    actions += [{"_op_type": "index", "_index": index, "_id": part_id(key, n),
+                 "_source": {"part_of": key, "part": n, "body": chunk}} for n, chunk in enumerate(parts) if n]
+    actions += [{"_op_type": "delete", "_index": index, "_id": part_id(key, n)}
+                for n in range(len(parts), max_parts)]
+    return actions
+
+
+def full_body(es: Elasticsearch, index: str, key: str, source: dict) -> bytes:
+    """The whole body of the raw page `source` (its document's `_source`), parts fetched and joined."""
+    chunks = [source["body"]]
+    if (count := source.get("parts") or 1) > 1:
+        found = es.mget(index=index, ids=[part_id(key, n) for n in range(1, count)], _source=["body"])["docs"]
+        missing = [doc["_id"] for doc in found if not doc.get("found")]
+        if missing:
+            raise LookupError(f"raw page {key}: parts {missing} are missing")
+        chunks += [doc["_source"]["body"] for doc in found]
+    return base64.b64decode("".join(chunks))
