@@ -11,6 +11,7 @@ from __future__ import annotations
 from celery import Celery
 
 from workers.settings import Settings, get_settings
+from workers.keys import Keys
 
 FETCH_QUEUE = "fetch"
 INDEX_QUEUE = "index"
@@ -90,7 +91,7 @@ def celery_config(settings: Settings) -> dict:
         beat_scheduler="workers.schedule:SourceScheduler",
         redbeat_redis_url=settings.redis_url,
         redbeat_redis_options={},
-        redbeat_key_prefix=f"ri:{settings.index_prefix}redbeat:",
+        redbeat_key_prefix=Keys(settings.index_prefix).redbeat,
         redbeat_lock_timeout=BEAT_LOCK_TIMEOUT,
         beat_max_loop_interval=BEAT_MAX_LOOP,
     )

@@ -47,6 +47,49 @@ class Keys:
         when the entry leaves staging."""
         return f"{self.base}index-attempts"
 
+    # --- the crawl ------------------------------------------------------------------
+
+    def url_state(self, url_id: str) -> str:
+        """Hash: what the crawler knows of one URL (validators, content hash, document ids, recheck
+        interval). Written by fetch tasks and the index task; read by fetch tasks. No expiry."""
+        return f"{self.base}urlstate:{url_id}"
+
+    @property
+    def due(self) -> str:
+        """Sorted set of URLs by next recheck time, written with each url_state, read by discovery."""
+        return f"{self.base}due"
+
+    def crawl(self, crawl_id: str) -> str:
+        """Hash URL -> progress state of one crawl. Written by `crawl` and the tasks; read by the
+        progress display and `status`. Expires CRAWL_TTL (7 days) after the crawl started."""
+        return f"{self.base}crawl:{crawl_id}"
+
+    def crawl_options(self, crawl_id: str) -> str:
+        """The options a crawl was started with (JSON: source, networks, force). Written once by
+        `crawl`, read by its tasks and `retry-failed`. Expires with the crawl's progress."""
+        return f"{self.base}crawl:{crawl_id}:options"
+
+    def robots(self, origin: str) -> str:
+        """Hash: one origin's robots.txt (status, body, fetched_at). Written by the first worker
+        that needs it; expires ROBOTS_TTL later (ROBOTS_ERROR_TTL when it could not be fetched)."""
+        return f"{self.base}robots:{origin}"
+
+    def host(self, host: str, what: str) -> str:
+        """Per host: `rate` (hash: next free slot, backoff), `leases` (sorted set of requests in
+        flight), `line` (sorted set of requests waiting for their slot). Written by the Lua scripts
+        of workers/crawl/host_limits.py; each expires shortly after its last use."""
+        return f"{self.base}host:{host.lower()}:{what}"
+
+    @property
+    def timings(self) -> str:
+        """Hash stage -> cumulative seconds and items, written by every task, read by `status`."""
+        return f"{self.base}timings"
+
+    @property
+    def redbeat(self) -> str:
+        """Prefix of RedBeat's schedule and lock keys (celery-redbeat owns them)."""
+        return f"{self.base}redbeat:"
+
     # --- delivery -------------------------------------------------------------------
 
     def deliveries(self, task_id: str, retries: int) -> str:

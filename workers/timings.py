@@ -9,13 +9,15 @@ from contextlib import contextmanager
 
 import redis
 
+from workers.keys import Keys
+
 log = logging.getLogger(__name__)
 
 
 class StageTimings:
     def __init__(self, client: redis.Redis, namespace: str):
         self.redis = client
-        self.key = f"ri:{namespace}timings"
+        self.key = Keys(namespace).timings
 
     @contextmanager
     def measure(self, stage: str, items: int = 1) -> Iterator[None]:

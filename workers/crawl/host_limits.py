@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import redis
 
+from workers.keys import Keys
 # Times are integer microseconds of Redis TIME, written with %.0f: Lua's
 # default number formatting keeps 14 digits and would round them.
 _NOW = """
@@ -117,7 +118,7 @@ class HostLimiter:
 
     def __init__(self, client: redis.Redis, namespace: str, max_inline_wait: float):
         self.redis = client
-        self.prefix = f"ri:{namespace}host:"
+        self.keys = Keys(namespace)
         self.max_inline_wait = max_inline_wait
         self._take_turn = client.register_script(_TAKE_TURN)
         self._back_off = client.register_script(_BACK_OFF)
@@ -147,4 +148,4 @@ class HostLimiter:
         self.redis.zrem(self._key(host, "leases"), token)
 
     def _key(self, host: str, what: str) -> str:
-        return f"{self.prefix}{host.lower()}:{what}"
+        return self.keys.host(host, what)

@@ -8,16 +8,17 @@ it starts, so tasks take only the URL and the crawl ID.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import redis
 
 from workers.crawl.netpolicy import PRIVATE_NETWORKS, NetworkPolicy, networks_policy
-from workers.settings import Settings
+from workers.clients import get_redis, per_process
+from workers.settings import Settings, get_settings
 from workers.crawl.sources import Source, load_sources
+from workers.keys import Keys
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,9 @@ class CrawlProfile:
     force: bool = False  # ignore validators and content hashes: fetch and index again
 
 
-@lru_cache(maxsize=4)
-def _sources(path: str, mtime: float) -> dict[str, Source]:
-    return load_sources(Path(path))
-
-
 def sources(settings: Settings) -> dict[str, Source]:
-    """The configured sources, re-read when the file changes."""
-    path = settings.sources_file
-    return _sources(str(path), path.stat().st_mtime)
+    """The configured sources, as the file says now."""
+    return load_sources(settings.sources_file)
 
 
 def source_profile(source: Source, force: bool = False) -> CrawlProfile:
@@ -68,40 +63,67 @@ def adhoc_profile(settings: Settings, allow_networks: Sequence[str] = (), force:
     )
 
 
-def _key(settings: Settings, crawl_id: str) -> str:
-    return f"ri:{settings.index_prefix}crawl:{crawl_id}:options"
-
-
 def save_options(client: redis.Redis, settings: Settings, crawl_id: str, options: dict, ttl: int) -> None:
-    client.set(_key(settings, crawl_id), json.dumps(options), ex=ttl)
+    client.set(Keys(settings.index_prefix).crawl_options(crawl_id), json.dumps(options), ex=ttl)
 
 
 def load_options(client: redis.Redis, settings: Settings, crawl_id: str | None) -> dict:
     """The options a crawl was started with ({} for no crawl, or one long expired)."""
-    if not crawl_id:
-        return {}
-    key = _key(settings, crawl_id)
-    # A crawl's options never change once it started, so each process reads them once.
-    if (options := _seen_options.get(key)) is None:
-        raw = client.get(key)
-        options = json.loads(raw) if raw else {}
-        if raw:
-            _seen_options[key] = options
-            while len(_seen_options) > 256:
-                _seen_options.pop(next(iter(_seen_options)))
-    return options
+    raw = client.get(Keys(settings.index_prefix).crawl_options(crawl_id)) if crawl_id else None
+    return json.loads(raw) if raw else {}
 
 
-_seen_options: dict[str, dict] = {}
+def profile_of(settings: Settings, options: dict, configured: dict[str, Source]) -> CrawlProfile:
+    """The profile for a crawl's options; raises KeyError when its source is no longer configured."""
+    force = bool(options.get("force"))
+    if name := options.get("source"):
+        return source_profile(configured[name], force)
+    return adhoc_profile(settings, allowed_networks(options), force)
 
 
 def load_profile(client: redis.Redis, settings: Settings, crawl_id: str | None) -> CrawlProfile:
     """The profile a crawl was started with; a crawl-less task gets the ad-hoc defaults."""
     options = load_options(client, settings, crawl_id)
-    force = bool(options.get("force"))
-    if name := options.get("source"):
-        return source_profile(sources(settings)[name], force)
-    return adhoc_profile(settings, allowed_networks(options), force)
+    return profile_of(settings, options, sources(settings) if options.get("source") else {})
+
+
+class Profiles:
+    """Crawl profiles as a worker process needs them, one per task: a crawl's options never
+    change once it started, so each is read from Redis once, and the sources file is read
+    again only when it changes. Built once per process (`profiles()`)."""
+
+    OPTIONS_KEPT = 256
+
+    def __init__(self, client: redis.Redis, settings: Settings):
+        self.redis, self.settings = client, settings
+        self._options: OrderedDict[str, dict] = OrderedDict()
+        self._sources: tuple[float, dict[str, Source]] | None = None
+
+    def profile(self, crawl_id: str | None) -> CrawlProfile:
+        options = self._options_of(crawl_id)
+        return profile_of(self.settings, options, self._configured() if options.get("source") else {})
+
+    def _options_of(self, crawl_id: str | None) -> dict:
+        if crawl_id in self._options:
+            self._options.move_to_end(crawl_id)
+            return self._options[crawl_id]
+        options = load_options(self.redis, self.settings, crawl_id)
+        if options:  # an expired crawl may yet be started again under its ID: not kept
+            self._options[crawl_id] = options
+            while len(self._options) > self.OPTIONS_KEPT:
+                self._options.popitem(last=False)
+        return options
+
+    def _configured(self) -> dict[str, Source]:
+        mtime = self.settings.sources_file.stat().st_mtime
+        if self._sources is None or self._sources[0] != mtime:
+            self._sources = (mtime, load_sources(self.settings.sources_file))
+        return self._sources[1]
+
+
+@per_process
+def profiles() -> Profiles:
+    return Profiles(get_redis(), get_settings())
 
 
 def allowed_networks(options: dict) -> list[str]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import redis
 
+from workers.keys import Keys
+
 QUEUED, FETCHED, INDEXED, FAILED = "queued", "fetched", "indexed", "failed"
 # Done without indexing: 304 or same bytes; robots.txt said no; 404/410 on recheck.
 UNCHANGED, SKIPPED, GONE = "unchanged", "skipped", "gone"
@@ -31,7 +33,7 @@ class CrawlTracker:
     def __init__(self, client: redis.Redis, namespace: str, crawl_id: str):
         self.redis = client
         self.crawl_id = crawl_id
-        self.key = f"ri:{namespace}crawl:{crawl_id}"
+        self.key = Keys(namespace).crawl(crawl_id)
         self._mark = client.register_script(_SET_IF_PRESENT)
 
     def add(self, urls: Iterable[str]) -> list[str]:

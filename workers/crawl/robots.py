@@ -18,6 +18,7 @@ import redis
 from protego import Protego
 
 from workers.urls import DEFAULT_PORTS, normalize_url
+from workers.keys import Keys
 
 # RFC 9309 2.5: crawlers must parse at least 500 KiB; beyond that is ignored.
 ROBOTS_MAX_BYTES = 500 * 1024
@@ -78,15 +79,16 @@ class RobotsCache:
     def __init__(self, client: redis.Redis, namespace: str, user_agent: str, ttl: int = 3600,
                  error_ttl: int = ROBOTS_ERROR_TTL):
         self.redis = client
-        self.prefix = f"ri:{namespace}robots:"
+        self.keys = Keys(namespace)
         self.token = product_token(user_agent)
         self.ttl, self.error_ttl = ttl, error_ttl
         self._parsed: OrderedDict[tuple[str, str], Protego | str] = OrderedDict()
 
     def verdict(self, url: str, fetch_robots: RobotsFetcher) -> RobotsVerdict:
         """Whether `url` may be fetched now, and the crawl delay asked of this agent."""
-        key = self.prefix + origin(url)
-        rules = self._rules(key, fetch_robots)
+        site = origin(url)
+        key = self.keys.robots(site)
+        rules = self._rules(site, key, fetch_robots)
         if rules == _UNREACHABLE:
             return RobotsVerdict(False, unreachable_for=max(1.0, self.redis.pttl(key) / 1000))
         if rules == _ALLOW_ALL:
@@ -101,10 +103,10 @@ class RobotsCache:
         candidates = [float(d) for d in (delay, from_rate) if d is not None]
         return max(candidates) if candidates else None
 
-    def _rules(self, key: str, fetch_robots: RobotsFetcher) -> Protego | str:
+    def _rules(self, site: str, key: str, fetch_robots: RobotsFetcher) -> Protego | str:
         entry = self.redis.hgetall(key)
         if not entry:
-            entry = self._fetch(key, fetch_robots)
+            entry = self._fetch(site, key, fetch_robots)
         entry = {_text(k): _text(v) for k, v in entry.items()}
         cache_key = (key, entry["fetched_at"])
         if (rules := self._parsed.get(cache_key)) is None:
@@ -116,8 +118,7 @@ class RobotsCache:
             self._parsed.move_to_end(cache_key)
         return rules
 
-    def _fetch(self, key: str, fetch_robots: RobotsFetcher) -> dict[str, str]:
-        site = key.removeprefix(self.prefix)
+    def _fetch(self, site: str, key: str, fetch_robots: RobotsFetcher) -> dict[str, str]:
         status, body = fetch_robots(normalize_url(f"{site}/robots.txt"))
         entry = {
             "status": "" if status is None else str(status),

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, fields
 import redis
 
 from workers.urls import doc_id
+from workers.keys import Keys
 
 OK, GONE = "ok", "gone"
 
@@ -60,13 +61,13 @@ class CrawlState:
     def __init__(self, client: redis.Redis, namespace: str, *, min_interval: float = 86400.0,
                  max_interval: float = 30 * 86400.0):
         self.redis = client
-        self.prefix = f"ri:{namespace}urlstate:"
-        self.due_key = f"ri:{namespace}due"
+        self.keys = Keys(namespace)
+        self.due_key = self.keys.due
         self.min_interval = min_interval
         self.max_interval = max_interval
 
     def _key(self, url: str) -> str:
-        return self.prefix + doc_id(url)
+        return self.keys.url_state(doc_id(url))
 
     def get(self, url: str) -> UrlState | None:
         data = self.redis.hgetall(self._key(url))

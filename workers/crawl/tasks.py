@@ -23,7 +23,7 @@ from workers.clients import get_redis
 from workers.crawl.http import PdfLimits, PermanentFetchError, RetryableFetchError
 from workers.crawl.parked import Parked
 from workers.crawl.polite import Deferred, Disallowed, polite_fetch
-from workers.crawl.profile import CrawlProfile, load_profile
+from workers.crawl.profile import CrawlProfile, profiles
 from workers.crawl.progress import FETCHED, UNCHANGED, CrawlTracker
 from workers.crawl.state import CrawlState, UrlState
 from workers.delivery import CONNECTION_ERRORS, delivery_ttl, redelivered_unless_recorded, within_delivery_cap
@@ -116,7 +116,7 @@ def fetch_page(self: Task, url: str, crawl_id: str | None = None, robots_deferra
 def _profile(run: PageRun) -> CrawlProfile | str:
     """The crawl's profile, or why there is none (its source was removed, or the file is broken)."""
     try:
-        return load_profile(get_redis(), run.settings, run.crawl_id)
+        return profiles().profile(run.crawl_id)
     except KeyError as exc:
         return f"crawl {run.crawl_id}: its source {exc} is no longer in {run.settings.sources_file}"
     except (ValueError, OSError) as exc:  # SourcesError is a ValueError
