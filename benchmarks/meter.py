@@ -1,0 +1,101 @@
+"""What a benchmark contender costs: CPU seconds and peak RSS of its process tree, Redis commands.
+
+CPU is read from the kernel's per-process counters (user + system), including the
+counters of children a process has already reaped, so pool processes that a
+worker recycles mid-run are still counted. RSS is sampled, summed over the tree:
+pages shared by forked processes are counted once per process, so the sum is an
+upper bound of what the tree really holds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import psutil
+import redis
+
+
+def _tree(root: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _cpu(process: psutil.Process) -> float:
+    try:
+        t = process.cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _rss(process: psutil.Process) -> int:
+    try:
+        return process.memory_info().rss
+    except psutil.NoSuchProcess:
+        return 0
+
+
+class TreeMeter:
+    """CPU and peak RSS of one contender's processes: long-lived roots and their descendants.
+
+    `cpu()` reads the live trees; a short-lived process the caller waits for itself
+    (the enqueueing CLI) is added with `reaped()` from its wait4 resource usage.
+    """
+
+    def __init__(self, *pids: int, interval: float = 0.1):
+        self.roots = [psutil.Process(pid) for pid in pids]
+        self.transient: list[psutil.Process] = []
+        self.interval = interval
+        self.peak_rss = 0
+        self.reaped_cpu = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def processes(self) -> list[psutil.Process]:
+        found = [p for root in self.roots for p in _tree(root)]
+        return found + [p for t in self.transient for p in _tree(t)]
+
+    def cpu(self) -> float:
+        return sum(_cpu(p) for root in self.roots for p in _tree(root)) + self.reaped_cpu
+
+    def watch(self, pid: int) -> None:
+        """Sample a short-lived process's memory too; its CPU comes in through `reaped()`."""
+        self.transient.append(psutil.Process(pid))
+
+    def reaped(self, rusage) -> None:
+        self.reaped_cpu += rusage.ru_utime + rusage.ru_stime
+
+    def sample(self) -> int:
+        rss = sum(_rss(p) for p in self.processes())
+        self.peak_rss = max(self.peak_rss, rss)
+        return rss
+
+    def start(self) -> None:
+        def loop() -> None:
+            while not self._stop.wait(self.interval):
+                self.sample()
+
+        self.sample()
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.sample()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def command_calls(client: redis.Redis) -> Counter:
+    """Calls per command since the server started (commands run inside Lua scripts included)."""
+    stats = client.info("commandstats")
+    return Counter({name.removeprefix("cmdstat_"): int(entry["calls"]) for name, entry in stats.items()})
+
+
+def command_delta(before: Counter, after: Counter) -> Counter:
+    delta = after - before
+    delta.pop("info", None)  # the meter's own reads
+    return delta
