@@ -60,9 +60,15 @@ class Site:
     hosts: list[str]
     latency: float
     mean_bytes: float
+    per_host: int  # requests in flight per host, the same for every tool
     process: subprocess.Popen
     workdir: Path
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """Requests in flight in total: what the per-host limit allows over all hosts."""
+        return self.per_host * len(self.hosts)
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -139,7 +145,7 @@ def _workdir() -> tuple[Path, Path]:
     return workdir, root
 
 
-def fast_site(pages: int) -> Site:
+def fast_site(pages: int, per_host: int) -> Site:
     workdir, root = _workdir()
     paths, mean = write_pages(root, pages)
     notes = []
@@ -151,10 +157,11 @@ def fast_site(pages: int) -> Site:
         server = "Python asyncio server (nginx unavailable)"
         notes.append("nginx was not available: the fast site was served by the Python asyncio server")
     host = f"127.0.0.1:{port}"
-    return Site("fast", server, [f"http://{host}{p}" for p in paths], [host], 0.0, mean, process, workdir, notes)
+    return Site("fast", server, [f"http://{host}{p}" for p in paths], [host], 0.0, mean, per_host, process, workdir,
+                notes)
 
 
-def slow_site(pages: int, hosts: int, latency: float) -> Site:
+def slow_site(pages: int, hosts: int, latency: float, per_host: int) -> Site:
     workdir, root = _workdir()
     paths, mean = write_pages(root, pages)
     addresses = [f"127.0.0.{2 + i}" for i in range(hosts)]
@@ -162,7 +169,7 @@ def slow_site(pages: int, hosts: int, latency: float) -> Site:
     netlocs = [f"{a}:{port}" for a in addresses]
     urls = [f"http://{netlocs[i % hosts]}{p}" for i, p in enumerate(paths)]
     server = f"Python asyncio server, {latency * 1000:.0f} ms per response, {hosts} loopback hosts"
-    return Site("slow", server, urls, netlocs, latency, mean, process, workdir)
+    return Site("slow", server, urls, netlocs, latency, mean, per_host, process, workdir)
 
 
 def _nginx_version() -> str:
