@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meter import TreeMeter, command_calls, command_delta
+from meter import TreeMeter, command_calls, command_delta, machine_busy
 from sites import Site
 
 HERE = Path(__file__).resolve().parent
@@ -47,6 +47,7 @@ class Run:
     seconds: float
     cpu: float
     peak_rss: int
+    machine_cpu: float = 0.0  # every process on the machine during the run: the noise gauge
     enqueue_cpu: float = 0.0  # the `report-ingest crawl` process, part of `cpu`
     redis: Counter | None = None
     layout: str = ""
@@ -59,6 +60,11 @@ class Run:
     @property
     def cpu_ms_per_page(self) -> float:
         return 1000 * self.cpu / self.pages
+
+    @property
+    def others_cpu(self) -> float:
+        """CPU seconds used during the run by everything but the contender (services, servers, other jobs)."""
+        return self.machine_cpu - self.cpu
 
     @property
     def redis_per_page(self) -> float | None:
@@ -81,10 +87,10 @@ def drop(prefix: str) -> None:
     from workers.index import KINDS
 
     es = get_es()
-    for index in es.indices.get(index=f"{prefix}*", expand_wildcards="all"):
-        es.indices.delete(index=index)
-    for kind in KINDS:
-        es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}report-ingest-{kind}")
+    if indices := list(es.indices.get(index=f"{prefix}*", expand_wildcards="all")):
+        es.indices.delete(index=",".join(indices))
+    es.options(ignore_status=404).indices.delete_index_template(
+        name=",".join(f"{prefix}report-ingest-{kind}" for kind in KINDS))
     client = get_redis()
     for key in client.scan_iter(match=f"ri:{prefix}*", count=1000):
         client.delete(key)
@@ -154,7 +160,7 @@ def run_yardstick(kind: str, site: Site, round_: int, env: dict[str, str],
             finished.set()
 
         meter = TreeMeter(child.pid)
-        cpu0 = meter.cpu()
+        cpu0, busy0 = meter.cpu(), machine_busy()
         meter.start()
         start = time.perf_counter()
         child.stdin.write("go\n")
@@ -163,9 +169,9 @@ def run_yardstick(kind: str, site: Site, round_: int, env: dict[str, str],
         await_searchable(names, len(site.urls), finished=finished, timeout=timeout,
                          problem=lambda: f"{kind} exited:\n{_tail(log)}" if child.poll() is not None else None)
         seconds = time.perf_counter() - start
-        cpu = meter.cpu() - cpu0
+        cpu, busy = meter.cpu() - cpu0, machine_busy() - busy0
         meter.stop()
-        return Run(site.kind, kind, round_, len(site.urls), seconds, cpu, meter.peak_rss,
+        return Run(site.kind, kind, round_, len(site.urls), seconds, cpu, meter.peak_rss, busy,
                    layout="1 process" if kind == "bare" else
                    f"1 process, CONCURRENT_REQUESTS={site.total}, PER_DOMAIN={site.per_host}",
                    extra=report)
@@ -195,7 +201,8 @@ def worker_layout(log: Path, meter: TreeMeter) -> str:
     """What the worker says it runs (its start banner) and what Celery reports, per node."""
     from workers.app import app
 
-    nodes = app.control.inspect(timeout=2.0).stats() or {}
+    answered = app.control.ping(timeout=0.5)
+    nodes = app.control.inspect(timeout=2.0, limit=len(answered) or None).stats() or {}
     pools = []
     for name, stats in sorted(nodes.items()):
         pool = stats.get("pool", {})
@@ -239,7 +246,7 @@ def run_pipeline(contender: str, worker_args: list[str], site: Site, round_: int
         meter = TreeMeter(worker.pid)
         _settle(meter)
         layout = worker_layout(log, meter)
-        calls0, cpu0 = command_calls(commands), meter.cpu()
+        calls0, cpu0, busy0 = command_calls(commands), meter.cpu(), machine_busy()
         meter.start()
         start = time.perf_counter()
         with (workdir / "crawl.log").open("wb") as crawl_log:
@@ -269,9 +276,9 @@ def run_pipeline(contender: str, worker_args: list[str], site: Site, round_: int
             crawl.returncode = os.waitstatus_to_exitcode(status)
             enqueue_cpu[0] = usage.ru_utime + usage.ru_stime
             meter.reaped(usage)
-        cpu = meter.cpu() - cpu0
+        cpu, busy = meter.cpu() - cpu0, machine_busy() - busy0
         meter.stop()
-        return Run(site.kind, contender, round_, len(site.urls), seconds, cpu, meter.peak_rss,
+        return Run(site.kind, contender, round_, len(site.urls), seconds, cpu, meter.peak_rss, busy,
                    enqueue_cpu=enqueue_cpu[0], redis=command_delta(calls0, calls1), layout=layout)
     finally:
         if crawl is not None and crawl.returncode is None:

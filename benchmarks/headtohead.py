@@ -39,7 +39,6 @@ import platform
 import statistics
 import sys
 from collections import Counter, defaultdict
-from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
@@ -111,7 +110,8 @@ def summary(runs: list[Run]) -> list[str]:
     for kind in dict.fromkeys(r.site for r in runs):
         lines += ["", f"{kind} site (median of {max(len(v) for (k, _), v in by.items() if k == kind)} rounds; "
                       "min-max in brackets)",
-                  f"{'contender':32} {'pages/s':>18} {'CPU ms/page':>18} {'peak RSS MB':>12} {'Redis cmd/page':>14}"]
+                  f"{'contender':32} {'pages/s':>18} {'CPU ms/page':>18} {'peak RSS MB':>12} {'Redis cmd/page':>14} "
+                  f"{'others, cores':>13}"]
         for contender in CONTENDERS:
             mine = by.get((kind, contender))
             if not mine:
@@ -121,7 +121,8 @@ def summary(runs: list[Run]) -> list[str]:
             lines.append(
                 f"{LABELS[contender]:32} {_spread(rates, '.1f'):>18} {_spread(cpus, '.2f'):>18} "
                 f"{statistics.median(r.peak_rss for r in mine) / MB:12.0f} "
-                f"{(f'{statistics.median(redis):.1f}' if redis else '-'):>14}"
+                f"{(f'{statistics.median(redis):.1f}' if redis else '-'):>14} "
+                f"{statistics.median(r.others_cpu / r.seconds for r in mine):13.2f}"
             )
         for contender in CONTENDERS:
             if mine := by.get((kind, contender)):
@@ -145,6 +146,10 @@ def summary(runs: list[Run]) -> list[str]:
                 top = ", ".join(f"{name} {calls / pages:.1f}" for name, calls in total.most_common(12))
                 lines.append(f"  Redis commands per page, {contender}: {top}")
     return lines
+
+
+def as_json(run: Run) -> dict:
+    return {**vars(run), "redis": dict(run.redis) if run.redis is not None else None}
 
 
 def _spread(values: list[float], fmt: str) -> str:
@@ -200,12 +205,13 @@ def main() -> None:
                     redis = f", {run.redis_per_page:.1f} Redis cmd/page" if run.redis is not None else ""
                     print(f"round {round_} {site.kind:4} {LABELS[contender]:32} {run.seconds:7.2f}s "
                           f"{run.rate:7.1f} pages/s {run.cpu_ms_per_page:6.2f} CPU ms/page "
-                          f"{run.peak_rss / MB:5.0f} MB{redis}", flush=True)
+                          f"{run.peak_rss / MB:5.0f} MB{redis}; others used {run.others_cpu / run.seconds:.2f} "
+                          "cores", flush=True)
             load.append(os.getloadavg()[0])
         print("\n".join(summary(runs)))
         print(f"\nload average (1 min) after each round: {', '.join(f'{x:.2f}' for x in load)}")
         if args.json:
-            args.json.write_text(json.dumps({"machine": header, "runs": [asdict(r) for r in runs]}, indent=1))
+            args.json.write_text(json.dumps({"machine": header, "runs": [as_json(r) for r in runs]}, indent=1))
     finally:
         for site in sites:
             site.close()

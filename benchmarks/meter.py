@@ -89,6 +89,12 @@ class TreeMeter:
             self._thread.join()
 
 
+def machine_busy() -> float:
+    """CPU seconds spent so far by the whole machine, every core and process (idle and I/O wait excluded)."""
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
 def command_calls(client: redis.Redis) -> Counter:
     """Calls per command since the server started (commands run inside Lua scripts included)."""
     stats = client.info("commandstats")
