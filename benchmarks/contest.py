@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flame import Recorder
 from meter import TreeMeter, command_calls, command_delta, machine_busy
 from sites import Site
 
@@ -47,7 +49,7 @@ class Run:
     seconds: float
     cpu: float
     peak_rss: int
-    machine_cpu: float = 0.0  # every process on the machine during the run: the noise gauge
+    machine_cpu: float  # every process on the machine during the run: the noise gauge
     enqueue_cpu: float = 0.0  # the `report-ingest crawl` process, part of `cpu`
     redis: Counter | None = None
     layout: str = ""
@@ -130,8 +132,35 @@ def _tail(path: Path, chars: int = 3000) -> str:
     return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
 
-def run_yardstick(kind: str, site: Site, round_: int, env: dict[str, str],
-                  timeout: float) -> Run:
+class Stopwatch:
+    """The measured part of one run: wall time, the contender's CPU and peak RSS, the whole
+    machine's CPU (to show how busy everything else kept it), and optionally a py-spy recording."""
+
+    def __init__(self, meter: TreeMeter, profile: Path | None):
+        self.meter = meter
+        self.recorder = Recorder(meter.roots[0].pid, profile) if profile else None
+
+    def start(self) -> None:
+        self.cpu0, self.busy0 = self.meter.cpu(), machine_busy()
+        self.meter.start()
+        self.t0 = time.perf_counter()
+
+    def stop(self) -> dict:
+        seconds = time.perf_counter() - self.t0
+        cpu, busy = self.meter.cpu() - self.cpu0, machine_busy() - self.busy0
+        self.meter.stop()
+        measured = {"seconds": seconds, "cpu": cpu, "peak_rss": self.meter.peak_rss, "machine_cpu": busy}
+        if self.recorder:
+            measured["extra"] = {"profile": str(self.recorder.stop())}
+        return measured
+
+    def abandon(self) -> None:
+        if self.recorder:
+            self.recorder.stop()
+
+
+def run_yardstick(kind: str, site: Site, round_: int, env: dict[str, str], timeout: float,
+                  profile: Path | None = None) -> Run:
     """The bare loop or Scrapy (benchmarks/contenders.py) in a child process."""
     from workers.settings import get_settings
 
@@ -148,9 +177,10 @@ def run_yardstick(kind: str, site: Site, round_: int, env: dict[str, str],
         child = subprocess.Popen([sys.executable, str(HERE / "contenders.py"), kind, str(spec)],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
                                  env={**os.environ, **env, "INDEX_PREFIX": prefix})
+    watch = None
     try:
         if child.stdout.readline().strip() != "ready":
-            raise ContestError(f"{kind} did not start:\n{_tail(log)}")
+            raise ContestError(f"{kind} did not start (log: {log}):\n{_tail(log)}")
         finished, report = threading.Event(), {}
 
         def read_done() -> None:
@@ -159,23 +189,23 @@ def run_yardstick(kind: str, site: Site, round_: int, env: dict[str, str],
                 report.update(json.loads(line[5:]))
             finished.set()
 
-        meter = TreeMeter(child.pid)
-        cpu0, busy0 = meter.cpu(), machine_busy()
-        meter.start()
-        start = time.perf_counter()
+        watch = Stopwatch(TreeMeter(child.pid), _profile_file(profile, site, kind, round_))
+        watch.start()
         child.stdin.write("go\n")
         child.stdin.flush()
         threading.Thread(target=read_done, daemon=True).start()
         await_searchable(names, len(site.urls), finished=finished, timeout=timeout,
-                         problem=lambda: f"{kind} exited:\n{_tail(log)}" if child.poll() is not None else None)
-        seconds = time.perf_counter() - start
-        cpu, busy = meter.cpu() - cpu0, machine_busy() - busy0
-        meter.stop()
-        return Run(site.kind, kind, round_, len(site.urls), seconds, cpu, meter.peak_rss, busy,
-                   layout="1 process" if kind == "bare" else
-                   f"1 process, CONCURRENT_REQUESTS={site.total}, PER_DOMAIN={site.per_host}",
-                   extra=report)
+                         problem=lambda: f"{kind} exited (log: {log}):\n{_tail(log)}"
+                         if child.poll() is not None else None)
+        measured = watch.stop()
+        watch = None
+        layout = ("1 process" if kind == "bare" else
+                  f"1 process, CONCURRENT_REQUESTS={site.total}, PER_DOMAIN={site.per_host}")
+        run = Run(site.kind, kind, round_, len(site.urls), layout=layout, **measured)
+        run.extra.update(report)
     finally:
+        if watch:
+            watch.abandon()
         child.stdin.close()
         try:
             child.wait(30)
@@ -183,6 +213,12 @@ def run_yardstick(kind: str, site: Site, round_: int, env: dict[str, str],
             child.kill()
             child.wait()
         drop(prefix)
+    shutil.rmtree(workdir)  # kept when the run failed, for its log
+    return run
+
+
+def _profile_file(profile: Path | None, site: Site, contender: str, round_: int) -> Path | None:
+    return profile / f"{site.kind}-{contender}-r{round_}.txt" if profile else None
 
 
 def _settle(meter: TreeMeter, idle_cpu: float = 0.03, window: float = 0.5, limit: float = 20.0) -> None:
@@ -222,8 +258,35 @@ def purge_queues() -> None:
             conn.default_channel.queue_purge(queue)
 
 
+class Enqueue:
+    """`report-ingest crawl URLS --no-wait` on the clock; its CPU comes from wait4 when it ends."""
+
+    def __init__(self, cli: list[str], site: Site, env: dict[str, str], log: Path):
+        with log.open("wb") as out:
+            self.process = subprocess.Popen([*cli, "crawl", *site.urls, "--allow-private-networks", "--no-wait"],
+                                            env=env, stdout=subprocess.DEVNULL, stderr=out)
+        self.log = log
+        self.cpu: float | None = None
+
+    def reap(self, meter: TreeMeter, block: bool = False) -> int | None:
+        """The exit code once it ended (its CPU then goes to the meter), else None."""
+        if self.cpu is None:
+            pid, status, usage = os.wait4(self.process.pid, 0 if block else os.WNOHANG)
+            if not pid:
+                return None
+            self.process.returncode = os.waitstatus_to_exitcode(status)
+            self.cpu = usage.ru_utime + usage.ru_stime
+            meter.reaped(usage)
+        return self.process.returncode
+
+    def kill(self) -> None:
+        if self.cpu is None:
+            self.process.kill()
+            self.process.wait()
+
+
 def run_pipeline(contender: str, worker_args: list[str], site: Site, round_: int,
-                 env: dict[str, str], timeout: float) -> Run:
+                 env: dict[str, str], timeout: float, profile: Path | None = None) -> Run:
     """`report-ingest worker [ARGS]` up and idle, then `report-ingest crawl URLS --no-wait` on the clock."""
     import redis
 
@@ -240,50 +303,39 @@ def run_pipeline(contender: str, worker_args: list[str], site: Site, round_: int
         worker = subprocess.Popen([*cli, "worker", *worker_args], env=run_env, stdout=out,
                                   stderr=subprocess.STDOUT, start_new_session=True)
     commands = redis.Redis.from_url(env["REDIS_URL"])
-    crawl = None
+    enqueue = watch = None
     try:
         demo.wait_for_worker(worker, echo=lambda _m: None, log=log)
         meter = TreeMeter(worker.pid)
         _settle(meter)
         layout = worker_layout(log, meter)
-        calls0, cpu0, busy0 = command_calls(commands), meter.cpu(), machine_busy()
-        meter.start()
-        start = time.perf_counter()
-        with (workdir / "crawl.log").open("wb") as crawl_log:
-            crawl = subprocess.Popen([*cli, "crawl", *site.urls, "--allow-private-networks", "--no-wait"],
-                                     env=run_env, stdout=subprocess.DEVNULL, stderr=crawl_log)
-        meter.watch(crawl.pid)
-        enqueue_cpu = [0.0]
+        watch = Stopwatch(meter, _profile_file(profile, site, contender, round_))
+        calls0 = command_calls(commands)
+        watch.start()
+        enqueue = Enqueue(cli, site, run_env, workdir / "crawl.log")
+        meter.watch(enqueue.process.pid)
 
         def problem() -> str | None:
             if worker.poll() is not None:
-                return f"the worker exited:\n{_tail(log)}"
-            if crawl.returncode is None:
-                pid, status, usage = os.wait4(crawl.pid, os.WNOHANG)
-                if pid:
-                    crawl.returncode = os.waitstatus_to_exitcode(status)
-                    enqueue_cpu[0] = usage.ru_utime + usage.ru_stime
-                    meter.reaped(usage)
-            if crawl.returncode:
-                return f"report-ingest crawl failed:\n{_tail(workdir / 'crawl.log')}"
+                return f"the worker exited (log: {log}):\n{_tail(log)}"
+            if enqueue.reap(meter):
+                return f"report-ingest crawl failed:\n{_tail(enqueue.log)}"
             return None
 
         await_searchable(names, len(site.urls), finished=None, problem=problem, timeout=timeout)
-        seconds = time.perf_counter() - start
         calls1 = command_calls(commands)
-        if crawl.returncode is None:  # still exiting: its whole life was on the clock
-            _, status, usage = os.wait4(crawl.pid, 0)
-            crawl.returncode = os.waitstatus_to_exitcode(status)
-            enqueue_cpu[0] = usage.ru_utime + usage.ru_stime
-            meter.reaped(usage)
-        cpu, busy = meter.cpu() - cpu0, machine_busy() - busy0
-        meter.stop()
-        return Run(site.kind, contender, round_, len(site.urls), seconds, cpu, meter.peak_rss, busy,
-                   enqueue_cpu=enqueue_cpu[0], redis=command_delta(calls0, calls1), layout=layout)
+        enqueue.reap(meter, block=True)  # if still exiting, its whole life was on the clock
+        measured = watch.stop()
+        watch = None
+        run = Run(site.kind, contender, round_, len(site.urls), enqueue_cpu=enqueue.cpu,
+                  redis=command_delta(calls0, calls1), layout=layout, **measured)
     finally:
-        if crawl is not None and crawl.returncode is None:
-            crawl.kill()
-            crawl.wait()
+        if watch:
+            watch.abandon()
+        if enqueue:
+            enqueue.kill()
         demo.stop_worker(worker)
         commands.close()
         drop(prefix)
+    shutil.rmtree(workdir)  # kept when the run failed, for its logs
+    return run

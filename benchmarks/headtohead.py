@@ -45,6 +45,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+import flame  # noqa: E402
 from contest import ContestError, Run, run_pipeline, run_yardstick  # noqa: E402
 from pipeline import start_services, use_env  # noqa: E402
 from sites import Site, fast_site, slow_site  # noqa: E402
@@ -65,11 +66,11 @@ RATIOS = (
 MB = 1024 * 1024
 
 
-def run_one(contender: str, site: Site, round_: int, env: dict, timeout: float) -> Run:
+def run_one(contender: str, site: Site, round_: int, env: dict, timeout: float, profile: Path | None) -> Run:
     if contender in ("bare", "scrapy"):
-        return run_yardstick(contender, site, round_, env, timeout)
+        return run_yardstick(contender, site, round_, env, timeout, profile)
     worker_args = ["-c", "1"] if contender == "pipeline-1" else []
-    return run_pipeline(contender, worker_args, site, round_, env, timeout)
+    return run_pipeline(contender, worker_args, site, round_, env, timeout, profile)
 
 
 def machine(env: dict, sites: list[Site]) -> list[str]:
@@ -169,9 +170,14 @@ def main() -> None:
     parser.add_argument("--slow-per-host", type=int, default=4, help="in-flight limit per host, slow site")
     parser.add_argument("--timeout", type=float, default=900, help="seconds one run may take")
     parser.add_argument("--json", type=Path, help="also write every run here")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="record every run with py-spy into DIR and summarise it (slows the runs down)")
     args = parser.parse_args()
     contenders = [c.strip() for c in args.only.split(",") if c.strip()]
     kinds = [k.strip() for k in args.sites.split(",") if k.strip()]
+    if args.profile:
+        flame.py_spy()
+        args.profile.mkdir(parents=True, exist_ok=True)
     if unknown := (set(contenders) - set(CONTENDERS)) | (set(kinds) - {"fast", "slow"}):
         parser.error(f"unknown contender or site: {', '.join(sorted(unknown))}")
 
@@ -197,7 +203,7 @@ def main() -> None:
                 shift = (round_ - 1) % len(contenders)
                 for contender in contenders[shift:] + contenders[:shift]:
                     try:
-                        run = run_one(contender, site, round_, env, args.timeout)
+                        run = run_one(contender, site, round_, env, args.timeout, args.profile)
                     except ContestError as exc:
                         print(f"round {round_} {site.kind} {contender}: FAILED: {exc}", flush=True)
                         continue
@@ -209,6 +215,10 @@ def main() -> None:
                           "cores", flush=True)
             load.append(os.getloadavg()[0])
         print("\n".join(summary(runs)))
+        if args.profile:
+            print("\nprofiles (py-spy, CPU only; the profiled runs above are slower than unprofiled ones)")
+            for run in runs:
+                print("\n".join(flame.summary(Path(run.extra["profile"]), run.pages, run.cpu)))
         print(f"\nload average (1 min) after each round: {', '.join(f'{x:.2f}' for x in load)}")
         if args.json:
             args.json.write_text(json.dumps({"machine": header, "runs": [as_json(r) for r in runs]}, indent=1))
