@@ -50,6 +50,7 @@ class Run:
     cpu: float
     peak_rss: int
     machine_cpu: float  # every process on the machine during the run: the noise gauge
+    transient_rss: int = 0  # peak of the `report-ingest crawl` process, not in `peak_rss`
     enqueue_cpu: float = 0.0  # the `report-ingest crawl` process, part of `cpu`
     redis: Counter | None = None
     layout: str = ""
@@ -149,7 +150,8 @@ class Stopwatch:
         seconds = time.perf_counter() - self.t0
         cpu, busy = self.meter.cpu() - self.cpu0, machine_busy() - self.busy0
         self.meter.stop()
-        measured = {"seconds": seconds, "cpu": cpu, "peak_rss": self.meter.peak_rss, "machine_cpu": busy}
+        measured = {"seconds": seconds, "cpu": cpu, "peak_rss": self.meter.peak_rss, "machine_cpu": busy,
+                    "transient_rss": self.meter.peak_transient_rss}
         if self.recorder:
             measured["extra"] = {"profile": str(self.recorder.stop())}
         return measured

@@ -22,9 +22,12 @@ is set too high to matter. Rounds interleave the contenders, in a rotating order
 A run ends when a refresh + count finds every page in the reports index. Printed per
 contender: pages/s, CPU ms per page (user + sys of the contender's processes: the
 worker and its pool, the enqueueing CLI; not Elasticsearch, Redis or the page server),
-peak RSS (summed over those processes, sampled every 0.1 s), Redis commands per page
-for the pipeline (INFO commandstats delta, commands inside Lua scripts included), and
-the ratios the issue's goals are stated in.
+peak RSS of its long-lived processes (summed, sampled every 0.1 s; the enqueueing
+CLI's apart), Redis commands per page for the pipeline (INFO commandstats delta,
+commands inside Lua scripts included), how many cores everything else on the machine
+used meanwhile (the noise gauge), and the ratios the issue's goals are stated in.
+--profile DIR adds a py-spy recording of every run, summarised by stage, library and
+report-ingest function (benchmarks/flame.py).
 
 Redis and Elasticsearch come from REDIS_URL / ELASTICSEARCH_URL, or are started here.
 A shared Redis makes the command counts include other clients' commands.
@@ -130,7 +133,9 @@ def summary(runs: list[Run]) -> list[str]:
                 lines.append(f"  {contender}: {mine[0].layout}")
                 if mine[0].enqueue_cpu:
                     lines.append(f"  {contender}: enqueueing CLI {statistics.median(r.enqueue_cpu for r in mine):.2f} "
-                                 "CPU s per run (included above)")
+                                 "CPU s per run (in CPU ms/page above), "
+                                 f"{statistics.median(r.transient_rss for r in mine) / MB:.0f} MB peak RSS "
+                                 "(not in peak RSS above)")
         for contender, baseline, goal, kinds in RATIOS:
             if kind not in kinds or not by.get((kind, contender)) or not by.get((kind, baseline)):
                 continue
@@ -167,7 +172,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per response on the slow site")
     parser.add_argument("--slow-hosts", type=int, default=4)
     parser.add_argument("--fast-per-host", type=int, default=16, help="in-flight limit per host, fast site")
-    parser.add_argument("--slow-per-host", type=int, default=4, help="in-flight limit per host, slow site")
+    parser.add_argument("--slow-per-host", type=int, default=8, help="in-flight limit per host, slow site")
     parser.add_argument("--timeout", type=float, default=900, help="seconds one run may take")
     parser.add_argument("--json", type=Path, help="also write every run here")
     parser.add_argument("--profile", type=Path, metavar="DIR",

@@ -42,21 +42,22 @@ class TreeMeter:
     """CPU and peak RSS of one contender's processes: long-lived roots and their descendants.
 
     `cpu()` reads the live trees; a short-lived process the caller waits for itself
-    (the enqueueing CLI) is added with `reaped()` from its wait4 resource usage.
+    (the enqueueing CLI) is added with `reaped()` from its wait4 resource usage, and
+    its memory is sampled apart from the long-lived processes'.
     """
 
     def __init__(self, *pids: int, interval: float = 0.1):
         self.roots = [psutil.Process(pid) for pid in pids]
         self.transient: list[psutil.Process] = []
         self.interval = interval
-        self.peak_rss = 0
+        self.peak_rss = 0  # the long-lived processes (roots and descendants), summed
+        self.peak_transient_rss = 0  # the short-lived ones, summed, on their own
         self.reaped_cpu = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def processes(self) -> list[psutil.Process]:
-        found = [p for root in self.roots for p in _tree(root)]
-        return found + [p for t in self.transient for p in _tree(t)]
+        return [p for root in self.roots for p in _tree(root)]
 
     def cpu(self) -> float:
         return sum(_cpu(p) for root in self.roots for p in _tree(root)) + self.reaped_cpu
@@ -68,10 +69,10 @@ class TreeMeter:
     def reaped(self, rusage) -> None:
         self.reaped_cpu += rusage.ru_utime + rusage.ru_stime
 
-    def sample(self) -> int:
-        rss = sum(_rss(p) for p in self.processes())
-        self.peak_rss = max(self.peak_rss, rss)
-        return rss
+    def sample(self) -> None:
+        self.peak_rss = max(self.peak_rss, sum(_rss(p) for p in self.processes()))
+        transient = sum(_rss(p) for t in self.transient for p in _tree(t))
+        self.peak_transient_rss = max(self.peak_transient_rss, transient)
 
     def start(self) -> None:
         def loop() -> None:
