@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flame import Recorder
-from meter import TreeMeter, command_calls, command_delta, machine_busy
+from meter import TreeMeter, command_calls, command_delta, machine_busy, service_cpu
 from sites import Site
 
 HERE = Path(__file__).resolve().parent
@@ -51,6 +51,8 @@ class Run:
     peak_rss: int
     machine_cpu: float  # every process on the machine during the run: the noise gauge
     transient_rss: int = 0  # peak of the `report-ingest crawl` process, not in `peak_rss`
+    es_cpu: float = 0.0  # Elasticsearch's CPU during the run (all its clients', if shared)
+    redis_cpu: float = 0.0  # Redis's CPU during the run (all its clients', if shared)
     enqueue_cpu: float = 0.0  # the `report-ingest crawl` process, part of `cpu`
     redis: Counter | None = None
     layout: str = ""
@@ -142,6 +144,7 @@ class Stopwatch:
         self.recorder = Recorder(meter.roots[0].pid, profile) if profile else None
 
     def start(self) -> None:
+        self.services0 = self._services()
         self.cpu0, self.busy0 = self.meter.cpu(), machine_busy()
         self.meter.start()
         self.t0 = time.perf_counter()
@@ -150,11 +153,18 @@ class Stopwatch:
         seconds = time.perf_counter() - self.t0
         cpu, busy = self.meter.cpu() - self.cpu0, machine_busy() - self.busy0
         self.meter.stop()
+        services = {k: v - self.services0[k] for k, v in self._services().items()}
         measured = {"seconds": seconds, "cpu": cpu, "peak_rss": self.meter.peak_rss, "machine_cpu": busy,
-                    "transient_rss": self.meter.peak_transient_rss}
+                    "transient_rss": self.meter.peak_transient_rss, **services}
         if self.recorder:
             measured["extra"] = {"profile": str(self.recorder.stop())}
         return measured
+
+    @staticmethod
+    def _services() -> dict[str, float]:
+        from workers.clients import get_es, get_redis
+
+        return service_cpu(get_es(), get_redis())
 
     def abandon(self) -> None:
         if self.recorder:

@@ -114,18 +114,20 @@ def summary(runs: list[Run]) -> list[str]:
     for kind in dict.fromkeys(r.site for r in runs):
         lines += ["", f"{kind} site (median of {max(len(v) for (k, _), v in by.items() if k == kind)} rounds; "
                       "min-max in brackets)",
-                  f"{'contender':32} {'pages/s':>18} {'CPU ms/page':>18} {'peak RSS MB':>12} {'Redis cmd/page':>14} "
-                  f"{'others, cores':>13}"]
+                  f"{'contender':32} {'pages/s':>18} {'CPU ms/page':>18} {'peak RSS MB':>11} "
+                  f"{'Redis cmd/page':>14} {'ES, Redis CPU ms/page':>21} {'others, cores':>13}"]
         for contender in CONTENDERS:
             mine = by.get((kind, contender))
             if not mine:
                 continue
             rates, cpus = [r.rate for r in mine], [r.cpu_ms_per_page for r in mine]
             redis = [r.redis_per_page for r in mine if r.redis_per_page is not None]
+            services = (f"{statistics.median(1000 * r.es_cpu / r.pages for r in mine):.2f}, "
+                        f"{statistics.median(1000 * r.redis_cpu / r.pages for r in mine):.2f}")
             lines.append(
                 f"{LABELS[contender]:32} {_spread(rates, '.1f'):>18} {_spread(cpus, '.2f'):>18} "
-                f"{statistics.median(r.peak_rss for r in mine) / MB:12.0f} "
-                f"{(f'{statistics.median(redis):.1f}' if redis else '-'):>14} "
+                f"{statistics.median(r.peak_rss for r in mine) / MB:11.0f} "
+                f"{(f'{statistics.median(redis):.1f}' if redis else '-'):>14} {services:>21} "
                 f"{statistics.median(r.others_cpu / r.seconds for r in mine):13.2f}"
             )
         for contender in CONTENDERS:

@@ -96,6 +96,16 @@ def machine_busy() -> float:
     return sum(t) - t.idle - getattr(t, "iowait", 0.0)
 
 
+def service_cpu(es, client: redis.Redis) -> dict[str, float]:
+    """CPU seconds Elasticsearch and Redis have used so far (their own counters)."""
+    nodes = es.nodes.stats(metric="process", filter_path="nodes.*.process.cpu.total_in_millis")["nodes"]
+    info = client.info("cpu")
+    return {
+        "es_cpu": sum(n["process"]["cpu"]["total_in_millis"] for n in nodes.values()) / 1000,
+        "redis_cpu": float(info["used_cpu_sys"]) + float(info["used_cpu_user"]),
+    }
+
+
 def command_calls(client: redis.Redis) -> Counter:
     """Calls per command since the server started (commands run inside Lua scripts included)."""
     stats = client.info("commandstats")
