@@ -68,8 +68,9 @@ class Run:
 
     @property
     def others_cpu(self) -> float:
-        """CPU seconds used during the run by everything but the contender (services, servers, other jobs)."""
-        return self.machine_cpu - self.cpu
+        """CPU seconds used during the run by neither the contender nor Elasticsearch and Redis:
+        other jobs on the machine, the page server, this harness."""
+        return self.machine_cpu - self.cpu - self.es_cpu - self.redis_cpu
 
     @property
     def redis_per_page(self) -> float | None:

@@ -24,8 +24,9 @@ contender: pages/s, CPU ms per page (user + sys of the contender's processes: th
 worker and its pool, the enqueueing CLI; not Elasticsearch, Redis or the page server),
 peak RSS of its long-lived processes (summed, sampled every 0.1 s; the enqueueing
 CLI's apart), Redis commands per page for the pipeline (INFO commandstats delta,
-commands inside Lua scripts included), how many cores everything else on the machine
-used meanwhile (the noise gauge), and the ratios the issue's goals are stated in.
+commands inside Lua scripts included), Elasticsearch's and Redis's CPU per page, how
+many cores the rest of the machine used meanwhile (other jobs, the page server, this
+harness: the noise gauge), and the ratios the issue's goals are stated in.
 --profile DIR adds a py-spy recording of every run, summarised by stage, library and
 report-ingest function (benchmarks/flame.py).
 
@@ -115,7 +116,7 @@ def summary(runs: list[Run]) -> list[str]:
         lines += ["", f"{kind} site (median of {max(len(v) for (k, _), v in by.items() if k == kind)} rounds; "
                       "min-max in brackets)",
                   f"{'contender':32} {'pages/s':>18} {'CPU ms/page':>18} {'peak RSS MB':>11} "
-                  f"{'Redis cmd/page':>14} {'ES, Redis CPU ms/page':>21} {'others, cores':>13}"]
+                  f"{'Redis cmd/page':>14} {'ES, Redis CPU ms/page':>21} {'rest of machine, cores':>22}"]
         for contender in CONTENDERS:
             mine = by.get((kind, contender))
             if not mine:
@@ -128,7 +129,7 @@ def summary(runs: list[Run]) -> list[str]:
                 f"{LABELS[contender]:32} {_spread(rates, '.1f'):>18} {_spread(cpus, '.2f'):>18} "
                 f"{statistics.median(r.peak_rss for r in mine) / MB:11.0f} "
                 f"{(f'{statistics.median(redis):.1f}' if redis else '-'):>14} {services:>21} "
-                f"{statistics.median(r.others_cpu / r.seconds for r in mine):13.2f}"
+                f"{statistics.median(r.others_cpu / r.seconds for r in mine):22.2f}"
             )
         for contender in CONTENDERS:
             if mine := by.get((kind, contender)):
@@ -218,7 +219,7 @@ def main() -> None:
                     redis = f", {run.redis_per_page:.1f} Redis cmd/page" if run.redis is not None else ""
                     print(f"round {round_} {site.kind:4} {LABELS[contender]:32} {run.seconds:7.2f}s "
                           f"{run.rate:7.1f} pages/s {run.cpu_ms_per_page:6.2f} CPU ms/page "
-                          f"{run.peak_rss / MB:5.0f} MB{redis}; others used {run.others_cpu / run.seconds:.2f} "
+                          f"{run.peak_rss / MB:5.0f} MB{redis}; rest of machine {run.others_cpu / run.seconds:.2f} "
                           "cores", flush=True)
             load.append(os.getloadavg()[0])
         print("\n".join(summary(runs)))
