@@ -226,7 +226,8 @@ def main() -> None:
         if args.profile:
             print("\nprofiles (py-spy, CPU only; the profiled runs above are slower than unprofiled ones)")
             for run in runs:
-                print("\n".join(flame.summary(Path(run.extra["profile"]), run.pages, run.cpu)))
+                # py-spy follows the worker's tree, not the enqueueing CLI: split only the worker's CPU.
+                print("\n".join(flame.summary(Path(run.extra["profile"]), run.pages, run.cpu - run.enqueue_cpu)))
         print(f"\nload average (1 min) after each round: {', '.join(f'{x:.2f}' for x in load)}")
         if args.json:
             args.json.write_text(json.dumps({"machine": header, "runs": [as_json(r) for r in runs]}, indent=1))
