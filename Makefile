@@ -38,7 +38,7 @@ $(BENCH_STAMP): $(STAMP)
 
 # The head-to-head needs nginx for its fast site (it falls back to a Python server without it).
 bench: system-deps $(BENCH_STAMP)
-	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || [ "$$(id -u)" != 0 ] || apt-get install -y -qq nginx-light >/dev/null
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || [ "$$(id -u)" != 0 ] || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
 	$(PY) benchmarks/parse.py
 	$(PY) benchmarks/pipeline.py
 	$(PY) benchmarks/headtohead.py
