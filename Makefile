@@ -41,6 +41,7 @@ bench: system-deps $(BENCH_STAMP)
 	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || [ "$$(id -u)" != 0 ] || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
 	$(PY) benchmarks/parse.py
 	$(PY) benchmarks/pipeline.py
+	$(PY) benchmarks/pdf.py
 	$(PY) benchmarks/headtohead.py
 
 clean:

@@ -94,7 +94,7 @@ def pipeline(urls: list[str], env: dict[str, str], concurrency: int) -> tuple[fl
     worker = Worker(env, concurrency=concurrency)
     try:
         start = time.perf_counter()
-        plan = start_crawl(settings, urls, allow_private_networks=True)
+        plan = start_crawl(settings, urls, allow_networks=["127.0.0.1/32"])
         snap = watch(CrawlTracker(get_redis(), settings.index_prefix, plan.crawl_id),
                      echo=lambda m: print(m, file=sys.stderr))
         elapsed = time.perf_counter() - start

@@ -33,22 +33,32 @@ TEST_SETTINGS = {
 }
 
 
+# Small enough that a test can send a bulk request over it without moving 100 MB.
+ES_NODE_SETTINGS = {"http.max_content_length": "10mb"}
+
+
 @pytest.fixture(scope="session")
-def service_urls():
-    started = []
+def session_services() -> dict:
+    """Redis and Elasticsearch for the session: those started here (by kind) can be stopped
+    and restarted by fault tests; URLs from REDIS_URL / ELASTICSEARCH_URL are used as they are."""
+    started: dict = {}
     urls = {"REDIS_URL": os.environ.get("REDIS_URL"), "ELASTICSEARCH_URL": os.environ.get("ELASTICSEARCH_URL")}
     if not urls["REDIS_URL"]:
-        redis = devservices.start_redis(Path(tempfile.mkdtemp(prefix="ri-redis-")))
-        started.append(redis)
-        urls["REDIS_URL"] = redis.url
+        started["redis"] = devservices.start_redis(Path(tempfile.mkdtemp(prefix="ri-redis-")))
+        urls["REDIS_URL"] = started["redis"].url
     if not urls["ELASTICSEARCH_URL"]:
         # Not under pytest's tmp dir: the node's unprivileged user must reach it.
-        es = devservices.start_elasticsearch(Path(tempfile.mkdtemp(prefix="ri-es-")), echo=lambda m: None)
-        started.append(es)
-        urls["ELASTICSEARCH_URL"] = es.url
-    yield urls
-    for service in reversed(started):
+        started["elasticsearch"] = devservices.start_elasticsearch(
+            Path(tempfile.mkdtemp(prefix="ri-es-")), echo=lambda m: None, node_settings=ES_NODE_SETTINGS)
+        urls["ELASTICSEARCH_URL"] = started["elasticsearch"].url
+    yield {"urls": urls, "started": started}
+    for service in reversed(list(started.values())):
         service.stop()
+
+
+@pytest.fixture(scope="session")
+def service_urls(session_services):
+    return session_services["urls"]
 
 
 def _apply_env(env: dict[str, str]) -> None:
@@ -59,9 +69,13 @@ def _apply_env(env: dict[str, str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def test_env(service_urls):
-    """Environment for one module: the services, a fresh index prefix, test limits."""
-    env = {**service_urls, **TEST_SETTINGS, "INDEX_PREFIX": f"t{uuid.uuid4().hex[:8]}-"}
+def test_env(service_urls, request):
+    """Environment for one module: the services, a fresh index prefix, test limits.
+
+    A module may add or override settings in a module-level `EXTRA_ENV` dict.
+    """
+    env = {**service_urls, **TEST_SETTINGS, "INDEX_PREFIX": f"t{uuid.uuid4().hex[:8]}-",
+           **getattr(request.module, "EXTRA_ENV", {})}
     saved = {k: os.environ.get(k) for k in env}
     _apply_env(env)
     yield env

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import socket
+import struct
+import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-Handler = Callable[["Request"], tuple[int, dict[str, str], bytes]]
+# A body is bytes, or chunks sent one by one (a generator may sleep between them); RESET
+# among the chunks aborts the connection with a TCP reset.
+RESET = object()
+Body = bytes | Iterable[bytes | object]
+Handler = Callable[["Request"], tuple[int, dict[str, str], Body]]
 
 
 @dataclass
@@ -17,6 +24,13 @@ class Request:
     path: str
     headers: dict[str, str]
     hit: int  # 1 for the first request to this path
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        # A client that gave up (a fetch timed out, a worker was killed) is part of the tests.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 @dataclass
@@ -52,15 +66,21 @@ class LocalSite:
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                if "Content-Length" not in headers:
+                if "Content-Length" not in headers and isinstance(body, bytes):
                     self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 try:
-                    self.wfile.write(body)
+                    for chunk in [body] if isinstance(body, bytes) else body:
+                        if chunk is RESET:
+                            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                            self.connection.close()
+                            self.close_connection = True
+                            return
+                        self.wfile.write(chunk)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass
+                    self.close_connection = True
 
-        self.server = ThreadingHTTPServer((self.host, 0), _Handler)
+        self.server = _QuietServer((self.host, 0), _Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -1,28 +1,43 @@
 """The Celery configuration that reliability depends on, and the beat schedule built from sources."""
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
+import pytest
 from celery.schedules import crontab
 
-from workers.app import DISCOVER_TIME_LIMIT, INDEX_TIME_LIMIT, VISIBILITY_TIMEOUT, app, beat_schedule
+from workers.app import DISCOVER_TIME_LIMIT, INDEX_TIME_LIMIT, app, longest_hold, make_app
 from workers.reindex import CHUNK_TIME_LIMIT
-from workers.settings import Settings
+from workers.schedule import beat_schedule
+from workers.settings import Settings, get_settings
 from workers.tasks import discover_source
 
 
 def test_delivery_guarantees():
     conf = app.conf
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.task_acks_on_timeout is False  # a hard time limit requeues; the delivery cap ends it
     assert conf.accept_content == ["json"] and conf.task_serializer == "json"
     assert conf.worker_prefetch_multiplier == 1
     assert conf.worker_cancel_long_running_tasks_on_connection_loss
-    assert conf.broker_transport_options["visibility_timeout"] == VISIBILITY_TIMEOUT
+    visibility = get_settings().visibility_timeout
+    assert conf.broker_transport_options["visibility_timeout"] == visibility
     # Longer than the longest task plus the longest retry countdown.
     # (The whole-rebuild task is acknowledged on receipt, so it has no such bound.)
     longest = max(INDEX_TIME_LIMIT, DISCOVER_TIME_LIMIT, CHUNK_TIME_LIMIT, app.conf.task_time_limit)
-    assert VISIBILITY_TIMEOUT > longest + Settings(_env_file=None).fetch_backoff_max
+    defaults = Settings(_env_file=None)
+    assert visibility > longest + max(defaults.fetch_backoff_max, defaults.max_countdown)
     assert discover_source.time_limit == DISCOVER_TIME_LIMIT
     assert conf.task_time_limit and conf.task_soft_time_limit < conf.task_time_limit
+
+
+def test_a_visibility_timeout_shorter_than_a_task_is_refused():
+    settings = Settings(_env_file=None, visibility_timeout=600)
+    with pytest.raises(ValueError, match="VISIBILITY_TIMEOUT"):
+        make_app(settings)
+    assert longest_hold(settings) > 600
 
 
 def test_fetching_and_indexing_have_their_own_queues():
@@ -43,3 +58,17 @@ sources:
     assert schedule["discover-often"]["schedule"] == timedelta(seconds=5)
     assert isinstance(schedule["discover-weekly"]["schedule"], crontab)
     assert schedule["discover-weekly"]["args"] == ("weekly",)
+
+
+def test_defect6_an_invalid_sources_file_does_not_stop_workers_from_starting(tmp_path):
+    """Defect 6: `import workers.app` read the sources file, so one bad edit crash-looped every worker."""
+    bad = tmp_path / "sources.yaml"
+    bad.write_text("sources:\n  - {name: Bad Name, seeds: [nope]}\n")
+    env = {**os.environ, "SOURCES_FILE": str(bad)}
+    imported = subprocess.run([sys.executable, "-c", "import workers.app, workers.tasks; print('ok')"],
+                              env=env, capture_output=True, text=True, timeout=60)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == "ok"
+    # Beat, which needs the schedule, says what is wrong with the file.
+    with pytest.raises(ValueError, match="sources.yaml"):
+        beat_schedule(Settings(_env_file=None, sources_file=bad))

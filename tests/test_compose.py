@@ -260,6 +260,18 @@ def test_kibana_uses_its_own_service_account_token(compose) -> None:
     assert "/_security/service/elastic/kibana/credential/token/" in script
 
 
+def test_the_worker_role_cannot_manage_templates(compose) -> None:
+    """A worker's credentials touch the project's indices only; templates are installed by setup."""
+    script = (REPO_ROOT / "deploy" / "elasticsearch" / "create-users.sh").read_text()
+    role = re.search(r'/_security/role/report_ingest "\{(.*?)\n\}"', script, re.S).group(1)
+    cluster = re.search(r'\\"cluster\\": \[(.*?)\]', role).group(1)
+    assert "manage_index_templates" not in cluster and "manage" not in cluster.replace("monitor", "")
+    setup, worker = services(compose)["setup"], services(compose)["worker"]
+    assert "report-ingest setup" in " ".join(setup["command"])
+    assert environment(setup)["ELASTICSEARCH_USERNAME"] == "elastic"
+    assert environment(worker)["ELASTICSEARCH_USERNAME"] == "report_ingest"
+
+
 def test_the_checks_reject_a_bad_compose_file() -> None:
     bad = yaml.safe_load(BAD_COMPOSE)
 

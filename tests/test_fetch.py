@@ -3,11 +3,11 @@
 from datetime import UTC, datetime
 
 import pytest
-import requests
 
 from tests.site import LocalSite, html
 from workers.devservices import free_port
-from workers.fetch import OPEN_POLICY, NetworkPolicy, PermanentFetchError, vetted_session, RetryableFetchError, fetch, is_html, parse_retry_after
+from workers.fetch import OPEN_POLICY, PermanentFetchError, RetryableFetchError, fetch, is_html, parse_retry_after
+from workers.netpolicy import NetworkPolicy, networks_policy, vetted_session
 from workers.tasks import backoff_seconds
 
 
@@ -26,6 +26,8 @@ def site():
         "/untyped-binary": lambda r: (200, {}, b"\x00\x01binary"),
         "/big": html("<p>" + "x" * 5000 + "</p>"),
         "/bad-location": html(b"", status=302, Location="mailto:x@example.com"),
+        "/to-file": html(b"", status=302, Location="file:///etc/passwd"),
+        "/broken-location": html(b"", status=302, Location="http://[::1/x"),
         "/to-other-loopback": lambda r: (302, {"Location": f"http://127.0.0.3:{s.server.server_port}/ok"}, b""),
         "/conditional": lambda r: (304, {}, b"") if r.headers.get("If-None-Match") == '"v1"'
         else (200, {"Content-Type": "text/html", "ETag": '"v1"'}, b"<p>v1</p>"),
@@ -36,7 +38,7 @@ def site():
 
 def get(site, path, **kw):
     opts = dict(connect_timeout=2, read_timeout=2, max_bytes=4096, max_redirects=5, policy=OPEN_POLICY) | kw
-    return fetch(requests.Session(), site.url(path), **opts)
+    return fetch(vetted_session(), site.url(path), **opts)
 
 
 def test_page_with_metadata(site):
@@ -55,7 +57,8 @@ def test_redirects_followed_and_capped(site):
 
 @pytest.mark.parametrize("path, reason", [
     ("/gone", "http_410"), ("/json", "not_html"), ("/untyped-binary", "not_html"),
-    ("/big", "too_large"), ("/bad-location", "bad_redirect"),
+    ("/big", "too_large"), ("/bad-location", "unsupported_scheme"), ("/to-file", "unsupported_scheme"),
+    ("/broken-location", "bad_redirect"),
 ])
 def test_permanent_errors(site, path, reason):
     with pytest.raises(PermanentFetchError) as err:
@@ -76,7 +79,7 @@ def test_429_is_retryable_with_retry_after(site):
 def test_connection_refused_is_retryable():
     port = free_port()
     with pytest.raises(RetryableFetchError) as err:
-        fetch(requests.Session(), f"http://127.0.0.1:{port}/", connect_timeout=1, read_timeout=1,
+        fetch(vetted_session(), f"http://127.0.0.1:{port}/", connect_timeout=1, read_timeout=1,
               max_bytes=100, max_redirects=0, policy=OPEN_POLICY)
     assert err.value.reason == "connection_error"
 
@@ -112,9 +115,7 @@ def test_private_addresses_refused_before_connecting(site):
 
 
 def test_redirect_into_a_disallowed_private_address_is_refused(site):
-    import ipaddress
-
-    only_first = NetworkPolicy(private_allowed=lambda ip: ip == ipaddress.ip_address("127.0.0.1"))
+    only_first = networks_policy(["127.0.0.1/32"])
     with pytest.raises(PermanentFetchError) as err:
         get(site, "/to-other-loopback", policy=only_first)
     assert err.value.reason == "private_address" and "127.0.0.3" in str(err.value)

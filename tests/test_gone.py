@@ -4,8 +4,16 @@ from tests.corpus import report_page
 from workers.index import bulk_write, ensure_indices, indexable
 from workers.parse import parse_page
 from workers.search import run_search
+from workers.staging import Staging
 from workers.tasks import _write_batch
 from workers.urls import doc_id
+
+
+def write_staged(es, names, settings, redis_client, entries: dict) -> int:
+    queue = Staging(redis_client, settings.index_prefix)
+    for key, entry in entries.items():
+        queue.put(key, entry, trigger_ttl=60)
+    return _write_batch(es, names, settings, queue, queue.take(100), careful=False).written
 
 
 def test_flagged_gone_page_leaves_search_results(es, names, settings, redis_client):
@@ -18,7 +26,7 @@ def test_flagged_gone_page_leaves_search_results(es, names, settings, redis_clie
     assert run_search(es, names.reports)["total"] == 3
 
     gone = docs[0]
-    written = _write_batch(es, names, settings, {
+    written = write_staged(es, names, settings, redis_client, {
         doc_id(urls[0]): {"url": urls[0], "crawl_id": None, "gone": gone["id"], "on_gone": "flag"},
     })
     assert written == 1
@@ -28,7 +36,7 @@ def test_flagged_gone_page_leaves_search_results(es, names, settings, redis_clie
     assert result["total"] == 2 and gone["id"] not in {h["id"] for h in result["hits"]}
     assert sum(result["facets"]["tier"].values()) == 2  # facets do not count it either
 
-    _write_batch(es, names, settings, {
+    write_staged(es, names, settings, redis_client, {
         doc_id(urls[1]): {"url": urls[1], "crawl_id": None, "gone": docs[1]["id"], "on_gone": "delete"},
     })
     es.indices.refresh(index=names.reports)

@@ -150,7 +150,7 @@ def _has_analysis_common(es: Elasticsearch) -> bool:
     return all(any(m["name"] == "analysis-common" for m in node["modules"]) for node in modules.values())
 
 
-def test_minimal_node_gets_standard_analysis(es, live) -> None:
+def test_minimal_node_gets_standard_analysis(es, live, settings) -> None:
     index = live["reports"]
     meta = es.indices.get_mapping(index=index)[index]["mappings"]["_meta"]
     datetime.fromisoformat(meta["created_at"])
@@ -160,7 +160,7 @@ def test_minimal_node_gets_standard_analysis(es, live) -> None:
         return
     assert cluster_has_english(es) is False
     assert meta["analysis"] == "standard"
-    assert meta["schema_version"] == 1
+    assert meta["schema_version"] == schema_version(load_template(settings.schemas_dir, "reports"))
     assert "analysis" not in es.indices.get_settings(index=index)[index]["settings"]["index"]
     # The default analyzer really is the standard one: no stemming.
     tokens = es.indices.analyze(index=index, text="Trafficked children's")["tokens"]
@@ -192,7 +192,7 @@ def test_english_analysis_is_chosen_only_when_every_node_has_analysis_common(es,
 
     full = _FakeCluster(with_module)
     name = create_index(full, names, "reports", settings.schemas_dir, stamp="probe")
-    assert name == names.physical("reports", 1, "probe")
+    assert name == names.physical("reports", schema_version(load_template(settings.schemas_dir, "reports")), "probe")
     (created,) = full.created
     assert created["index"] == name
     assert created["settings"]["analysis"] == ENGLISH_ANALYSIS
@@ -328,3 +328,22 @@ def test_unreachable_cluster_is_retried_then_reported_for_every_item(clock) -> N
     assert {e.status for e in errors} == {503}
     assert all(e.reason.startswith("connection:") for e in errors)
     assert len(clock.slept) == 1
+
+
+def test_live_indices_gain_the_fields_their_templates_gained(es, names, settings) -> None:
+    """A worker upgraded to a template with a new field must not see every document refused by
+    the strict mapping of the index it created before."""
+    from workers.index import add_new_fields
+
+    old = IndexNames(f"{names.prefix}upgrade-")
+    ensure_indices(es, old, settings.schemas_dir)
+    template = load_template(settings.schemas_dir, "reports")
+    physical = next(iter(es.indices.get_alias(name=old.reports)))
+    es.indices.delete(index=physical)
+    es.indices.delete_index_template(name=f"{old.prefix}report-ingest-reports")  # the old template had none
+    mappings = copy.deepcopy(template["template"]["mappings"])
+    del mappings["properties"]["report_key"]  # as an index made before the field existed
+    es.indices.create(index=physical, mappings=mappings, aliases={old.reports: {"is_write_index": True}})
+    assert "report_key" not in es.indices.get_mapping(index=physical)[physical]["mappings"]["properties"]
+    assert add_new_fields(es, old, settings.schemas_dir) == []
+    assert "report_key" in es.indices.get_mapping(index=physical)[physical]["mappings"]["properties"]

@@ -225,6 +225,14 @@ def test_dashboard_has_the_panels_the_issue_asks_for(objects) -> None:
     }
 
 
+def test_countries_per_tier_per_year_counts_reports_not_copies(objects) -> None:
+    """A report mirrored on three sites is one country in its tier, not three."""
+    [(where, lens)] = [(w, l) for w, l in lens_documents(objects) if l["title"] == "Countries per tier per year"]
+    [layer] = lens["state"]["datasourceStates"]["formBased"]["layers"].values()
+    metrics = [c for c in layer["columns"].values() if not c["isBucketed"]]
+    assert [(c["operationType"], c["sourceField"]) for c in metrics] == [("unique_count", "report_key")], where
+
+
 def test_index_prefix_renames_only_the_data_view(objects) -> None:
     prefixed = load_saved_objects(ASSETS_DIR, index_prefix="test-")
     assert next(obj for obj in prefixed if obj["type"] == "index-pattern")["attributes"]["title"] == "test-reports"

@@ -43,7 +43,8 @@ def test_canonical_on_other_host_or_site_root_is_ignored() -> None:
 
 def test_schema_rejects_extra_fields_and_allows_pipeline_fields() -> None:
     doc = parse_page(PAGE, "https://example.org/r")
-    VALIDATOR.validate({**doc, "fetched_at": "2024-05-01T10:00:00Z", "tier_rank": 2.5})
+    VALIDATOR.validate({**doc, "fetched_at": "2024-05-01T10:00:00Z", "tier_rank": 2.5,
+                        "report_key": "trafficking-in-persons-2019-MLI"})
     with pytest.raises(jsonschema.ValidationError):
         VALIDATOR.validate({**doc, "tier_rank_extra": 1})
     with pytest.raises(jsonschema.ValidationError):

@@ -274,7 +274,7 @@ def test_copy_as_celery_task_keeps_documents_and_old_index(crawled, site, es, na
 
     listing = cli(test_env, "indices")
     assert listing.returncode == 0, listing.stderr
-    lines = {line[2:].split()[0]: line for line in listing.stdout.splitlines() if "-v1-" in line}
+    lines = {line[2:].split()[0]: line for line in listing.stdout.splitlines() if "-reports-v" in line}
     assert lines[live(es, names)].startswith("*") and PARSER_VERSION in lines[live(es, names)]
     assert not lines[old_index].startswith("*")
     es.indices.delete(index=old_index)

@@ -405,7 +405,8 @@ def test_cli_json_contract(test_env, corpus) -> None:
         assert {k: hit[k] for k in source} == source
         assert hit["tier_rank"] == tier_rank(source["tier"])
         assert hit["fetched_at"] == FETCHED_AT
-        assert set(hit) == set(source) | {"tier_rank", "fetched_at", "score", "highlight"}
+        assert set(hit) == set(source) | {"tier_rank", "fetched_at", "report_key", "score", "highlight", "copies"}
+        assert hit["copies"] == []  # every fixture page is a different report
         assert isinstance(hit["score"], float) and hit["score"] > 0
         assert "<em>begging</em>" in json.dumps(hit["highlight"])
 

@@ -30,12 +30,16 @@ def test_not_a_sitemap(body):
         parse_sitemap(body)
 
 
+def u(name: str) -> str:
+    return f"https://a.test/{name}"
+
+
 def test_walk_follows_indexes_once():
     docs = {
-        "root": index("s1", "s2", "s1"),
-        "s1": urlset("p1", "p2"),
-        "s2": gzip.compress(index("s1", "s3")),
-        "s3": urlset("p3"),
+        u("root"): index(u("s1"), u("s2"), "HTTPS://A.test/s1#top"),
+        u("s1"): urlset(u("p1"), u("p2")),
+        u("s2"): gzip.compress(index(u("s1"), u("s3"))),
+        u("s3"): urlset(u("p3")),
     }
     fetched = []
 
@@ -43,5 +47,27 @@ def test_walk_follows_indexes_once():
         fetched.append(url)
         return docs[url]
 
-    assert walk_sitemaps("root", fetch) == ["p1", "p2", "p3"]
-    assert sorted(fetched) == ["root", "s1", "s2", "s3"]
+    walk = walk_sitemaps(u("root"), fetch)
+    assert (walk.urls, walk.sitemaps, walk.errors) == ([u("p1"), u("p2"), u("p3")], 4, [])
+    assert sorted(fetched) == [u("root"), u("s1"), u("s2"), u("s3")]
+
+
+def test_walk_records_each_bad_entry_and_goes_on():
+    def fetch(url):
+        if url == u("down"):
+            raise SitemapError("not fetched: HTTP 503")
+        return {u("root"): index(u("down"), "ftp://a.test/s", u("ok")),
+                u("ok"): urlset(u("p1"), "p2", u("p3"))}[url]
+
+    walk = walk_sitemaps(u("root"), fetch)
+    assert walk.urls == [u("p1"), u("p3")]
+    assert walk.errors == [
+        f"sitemap {u('down')}: not fetched: HTTP 503",
+        "sitemap 'ftp://a.test/s': not an http(s) URL: 'ftp://a.test/s' has scheme ftp:",
+        f"sitemap {u('ok')}: invalid <loc> 'p2': not an http(s) URL: 'p2' has no scheme (e.g. https://)",
+    ]
+
+
+def test_walk_stops_at_the_cap_and_says_so():
+    walk = walk_sitemaps(u("s0"), lambda url: index(u(f"s{int(url[-1]) + 1}")), max_sitemaps=3)
+    assert walk.sitemaps == 3 and walk.errors == [f"sitemap {u('s0')}: stopped after 3 sitemaps, 1 not read"]

@@ -77,19 +77,25 @@ def test_schedules():
     assert weekly.day_of_month == set(range(1, 32))
 
 
-def test_private_allowed():
-    loopback, other = ipaddress.ip_address("127.0.0.2"), ipaddress.ip_address("10.1.2.3")
+def reachable(source: Source, address: str) -> bool:
+    from workers.profile import source_profile
 
+    return source_profile(source).policy.refusal(ipaddress.ip_address(address)) is None
+
+
+def test_private_networks():
     def source(value) -> Source:
         return Source(name="a", allowed_hosts=["a.org"], schedule="every 1h", allow_private_networks=value)
 
-    assert source(True).private_allowed(other)
-    assert not source(False).private_allowed(loopback)
+    assert reachable(source(True), "10.1.2.3") and reachable(source(True), "127.0.0.2")
+    assert not reachable(source(False), "127.0.0.2")
     cidrs = source(["127.0.0.2/32", "fd00::/8"])
-    assert cidrs.private_allowed(loopback)
-    assert cidrs.private_allowed(ipaddress.ip_address("fd00::1"))
-    assert not cidrs.private_allowed(other)
-    assert not cidrs.private_allowed(ipaddress.ip_address("127.0.0.1"))
+    assert reachable(cidrs, "127.0.0.2") and reachable(cidrs, "fd00::1")
+    assert not reachable(cidrs, "10.1.2.3") and not reachable(cidrs, "127.0.0.1")
+    # Whatever a source allows, link-local and cloud metadata addresses stay out of reach.
+    wide = source(["0.0.0.0/0", "::/0"])
+    for address in ("169.254.169.254", "fe80::1", "fd00:ec2::254", "100.100.100.200"):
+        assert not reachable(source(True), address) and not reachable(wide, address), address
 
 
 BAD_CASES = {
@@ -106,6 +112,8 @@ BAD_CASES = {
     "bad duration": ("recheck_min: 3 days", ".recheck_min: invalid duration '3 days'"),
     "min above max": ("recheck_min: 60d", ".recheck_max: recheck_max '30d' is shorter than recheck_min '60d'"),
     "bad cidr": ("allow_private_networks: ['10.0.0.1/8']", ".allow_private_networks[0]: invalid CIDR"),
+    "link-local cidr": ("allow_private_networks: ['169.254.0.0/16']",
+                        ".allow_private_networks[0]: 169.254.0.0/16 is a link-local network, which is never fetched"),
     "bad parser": ("parser: magic", ".parser: Input should be 'auto'"),
     "bad rate": ("rate: 0", ".rate: Input should be greater than 0"),
 }
@@ -209,6 +217,6 @@ def test_shipped_sources_file():
 
     demo = sources["demo"]
     assert demo.celery_schedule() == timedelta(hours=1)
-    assert demo.private_allowed(ipaddress.ip_address("127.0.0.1"))
-    assert not demo.private_allowed(ipaddress.ip_address("10.0.0.1"))
-    assert not refworld.private_allowed(ipaddress.ip_address("127.0.0.1"))
+    assert reachable(demo, "127.0.0.1")
+    assert not reachable(demo, "10.0.0.1")
+    assert not reachable(refworld, "127.0.0.1")

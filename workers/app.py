@@ -1,4 +1,9 @@
-"""The Celery application: Redis broker, JSON only, at-least-once delivery."""
+"""The Celery application: Redis broker, JSON only, at-least-once delivery.
+
+Importing this module reads settings from the environment and opens no
+connection; the beat schedule is read from the sources file by beat alone
+(workers/schedule.py), so a broken sources file can never stop a worker.
+"""
 
 from __future__ import annotations
 
@@ -11,24 +16,31 @@ INDEX_QUEUE = "index"
 # Rebuilds run on their own workers, so a long reindex never delays the crawl.
 REINDEX_QUEUE = "reindex"
 
-# Longest task (the index task's hard limit) plus the longest retry countdown
-# (fetch backoff ceiling), with room to spare: a message still unacknowledged
-# after this long is redelivered, so anything shorter runs tasks twice.
 FETCH_TIME_LIMIT = 120
 INDEX_TIME_LIMIT = 600
 # Discovery walks listing pages and sitemaps at the host's polite rate: minutes, not seconds.
 DISCOVER_TIME_LIMIT = 1800
-VISIBILITY_TIMEOUT = 3600
+# Rebuild chunks (workers/reindex.py) run up to this long.
+CHUNK_TIME_LIMIT = 1800
 # Beat wakes at least this often (seconds), so second-level test schedules fire on time;
 # its Redis lock outlives a few missed wake-ups before another beat may take over.
 BEAT_MAX_LOOP = 1
 BEAT_LOCK_TIMEOUT = 30
 
 
-def make_app() -> Celery:
-    settings = get_settings()
-    if max(INDEX_TIME_LIMIT, DISCOVER_TIME_LIMIT) + settings.fetch_backoff_max >= VISIBILITY_TIMEOUT:
-        raise ValueError("FETCH_BACKOFF_MAX is too long for the broker's visibility timeout")
+def longest_hold(settings: Settings) -> float:
+    """The longest a worker may hold a message unacknowledged: a task's hard limit, or a countdown."""
+    longest_task = max(FETCH_TIME_LIMIT, INDEX_TIME_LIMIT, DISCOVER_TIME_LIMIT, CHUNK_TIME_LIMIT)
+    return longest_task + max(settings.fetch_backoff_max, settings.max_countdown)
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    if longest_hold(settings) >= settings.visibility_timeout:
+        raise ValueError(
+            f"VISIBILITY_TIMEOUT ({settings.visibility_timeout}s) must exceed the longest task plus the "
+            f"longest countdown ({longest_hold(settings):.0f}s), or running tasks would be delivered twice"
+        )
     app = Celery("report_ingest", broker=settings.redis_url, include=["workers.tasks", "workers.reindex"])
     app.conf.update(
         # JSON only: a pickle payload on a shared broker is remote code execution.
@@ -39,14 +51,18 @@ def make_app() -> Celery:
         task_ignore_result=True,
         # Acknowledge after the task ran, so a crash mid-task redelivers it ...
         task_acks_late=True,
-        # ... including when the worker process itself was killed (OOM, segfault).
+        # ... including when the worker process itself was killed (OOM, segfault) ...
         task_reject_on_worker_lost=True,
+        # ... or stopped by the hard time limit: requeued and counted per delivery, so a page
+        # that always overruns ends as a `poison` failure record instead of vanishing.
+        task_acks_on_timeout=False,
         # Fetches are long and uneven: take one at a time so no page waits behind a slow one.
         worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
-        result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        # A message not acknowledged within this long is delivered again. Workers also hand back
+        # the messages of a dead worker much sooner (workers/housekeeping.py).
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
         # Celery reads this one too when scheduling countdown retries on Redis.
-        visibility_timeout=VISIBILITY_TIMEOUT,
+        visibility_timeout=settings.visibility_timeout,
         # With late acks, a task that runs on after the broker connection is lost is
         # redelivered anyway; cancel it instead of doing the work twice.
         worker_cancel_long_running_tasks_on_connection_loss=True,
@@ -68,34 +84,19 @@ def make_app() -> Celery:
         # Recycle processes now and then, so a leak in a parser library stays bounded.
         worker_max_tasks_per_child=1000,
         timezone="UTC",
-        beat_schedule=beat_schedule(settings),
         # The schedule lives in Redis and a lock lets only one beat fire, so running
         # two beat processes (failover) never crawls a source twice.
-        beat_scheduler="redbeat.RedBeatScheduler",
+        beat_scheduler="workers.schedule:SourceScheduler",
         redbeat_redis_url=settings.redis_url,
+        redbeat_redis_options={},
         redbeat_key_prefix=f"ri:{settings.index_prefix}redbeat:",
         redbeat_lock_timeout=BEAT_LOCK_TIMEOUT,
         beat_max_loop_interval=BEAT_MAX_LOOP,
     )
+    from workers.housekeeping import Housekeeping
+
+    app.steps["consumer"].add(Housekeeping)
     return app
-
-
-def beat_schedule(settings: Settings) -> dict:
-    """One discovery run per configured source on its schedule, plus the staging safety net."""
-    schedule = {
-        # Safety net: index whatever is staged even if a trigger was lost.
-        "index-pending": {"task": "workers.tasks.index_pending", "schedule": 60.0},
-    }
-    if settings.sources_file.exists():
-        from workers.sources import load_sources
-
-        for name, source in load_sources(settings.sources_file).items():
-            if not source.enabled:
-                continue
-            schedule[f"discover-{name}"] = {
-                "task": "workers.tasks.discover_source", "schedule": source.celery_schedule(), "args": (name,),
-            }
-    return schedule
 
 
 app = make_app()

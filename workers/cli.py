@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from workers.cli_crawl import crawl, failures, follow_crawl, retry_failed
+from workers.cli_errors import ServiceErrors, fail, quiet_transport
 from workers.settings import get_settings
 
 
@@ -24,14 +26,11 @@ def _names():
     return IndexNames(get_settings().index_prefix)
 
 
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
-
-
-@click.group()
-def main() -> None:
+@click.group(cls=ServiceErrors)
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Turn published country reports into searchable, structured data."""
+    quiet_transport(ctx.invoked_subcommand)
 
 
 # --- setup and services ------------------------------------------------------------
@@ -51,7 +50,7 @@ def setup(wait_seconds: float) -> None:
             break
         except Exception as exc:  # noqa: BLE001 - any failure here means "not ready yet"
             if time.monotonic() > deadline:
-                _fail(f"Elasticsearch at {settings.elasticsearch_url} not ready after {wait_seconds:.0f}s: {exc}")
+                fail(f"Elasticsearch at {settings.elasticsearch_url} not ready after {wait_seconds:.0f}s: {exc}")
             click.echo(f"waiting for Elasticsearch at {settings.elasticsearch_url} ...", err=True)
             time.sleep(2)
     live = ensure_indices(es, _names(), settings.schemas_dir)
@@ -68,7 +67,7 @@ def kibana_setup(timeout: float) -> None:
     try:
         summary = setup_kibana(get_settings(), timeout=timeout, echo=lambda m: click.echo(m, err=True))
     except KibanaSetupError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(json.dumps(summary, indent=2))
 
 
@@ -81,7 +80,7 @@ def services(action: str) -> None:
     try:
         click.echo(getattr(devservices, action)(echo=lambda m: click.echo(m, err=True)))
     except devservices.ServiceError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @main.command()
@@ -99,7 +98,7 @@ def demo(port: int, concurrency: int) -> None:
     try:
         click.echo(devservices.up(echo=echo), err=True)
     except devservices.ServiceError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     ensure_indices(_es(), _names(), settings.schemas_dir)
     log = devservices.cache_dir() / "run" / "demo-worker.log"
     worker_process = demo_site.start_worker(concurrency, log)
@@ -150,70 +149,6 @@ def beat(loglevel: str, celery_args: tuple[str, ...]) -> None:
 # --- crawling ----------------------------------------------------------------------
 
 
-def follow_crawl(crawl_id: str, timeout: float | None) -> None:
-    """Live progress until the crawl drains, then a summary; exit 1 if it did not drain."""
-    from workers.clients import get_redis
-    from workers.progress import FAILED, GONE, INDEXED, SKIPPED, UNCHANGED, CrawlTracker, watch
-
-    tracker = CrawlTracker(get_redis(), get_settings().index_prefix, crawl_id)
-    snap = watch(tracker, timeout=timeout, echo=lambda m: click.echo(m, err=True))
-    c = snap.counts
-    click.echo(
-        f"crawl {crawl_id}: {snap.total} URLs, {c[INDEXED]} indexed, {c[FAILED]} failed, "
-        f"{c[UNCHANGED]} unchanged, {c[SKIPPED]} skipped, {c[GONE]} gone, "
-        f"{snap.total - snap.done} unfinished, in {snap.elapsed:.1f}s ({snap.rate:.1f} pages/s)"
-    )
-    if c[FAILED]:
-        click.echo("see `report-ingest failures`; retry with `report-ingest retry-failed`")
-    if snap.done < snap.total:
-        sys.exit(1)
-
-
-def enqueue_and_follow(urls: list[str], wait: bool, timeout: float | None, **options) -> None:
-    from workers.crawl import start_crawl
-
-    plan = start_crawl(get_settings(), urls, **options)
-    click.echo(
-        f"crawl {plan.crawl_id}: queued {len(plan.queued)} URLs "
-        f"({plan.duplicates} duplicates dropped, {len(plan.invalid)} invalid)", err=True,
-    )
-    for bad in plan.invalid:
-        click.echo(f"  invalid URL: {bad}", err=True)
-    if wait and plan.queued:
-        follow_crawl(plan.crawl_id, timeout)
-
-
-@main.command()
-@click.argument("urls", nargs=-1)
-@click.option("--sitemap", "sitemaps", multiple=True, help="Also crawl every page listed in this sitemap.")
-@click.option("--wait/--no-wait", default=True, help="Follow progress until the crawl drains.")
-@click.option("--timeout", type=float, default=None, help="Stop following after this many seconds.")
-@click.option("--allow-private-networks", is_flag=True,
-              help="Also fetch private, loopback and link-local addresses (local test sites).")
-@click.option("--force", is_flag=True, help="Fetch and index again even if a page looks unchanged.")
-def crawl(urls: tuple[str, ...], sitemaps: tuple[str, ...], wait: bool, timeout: float | None,
-          allow_private_networks: bool, force: bool) -> None:
-    """Fetch, parse and index report pages."""
-    from workers.discover import sitemap_urls
-    from workers.fetch import FetchError
-    from workers.polite import Deferred, Disallowed
-    from workers.profile import adhoc_profile
-    from workers.sitemap import SitemapError
-
-    targets = list(urls)
-    profile = adhoc_profile(get_settings(), allow_private_networks)
-    for sitemap in sitemaps:
-        try:
-            found = sitemap_urls(get_settings(), profile, sitemap)
-        except (FetchError, SitemapError, Deferred, Disallowed) as exc:
-            _fail(f"sitemap {sitemap}: {exc}")
-        click.echo(f"sitemap {sitemap}: {len(found)} URLs", err=True)
-        targets += found
-    if not targets:
-        _fail("nothing to crawl: give URLs or --sitemap")
-    enqueue_and_follow(targets, wait, timeout, allow_private_networks=allow_private_networks, force=force)
-
-
 @main.group()
 def sources() -> None:
     """Configured sources (deploy/sources.yaml, or SOURCES_FILE)."""
@@ -225,7 +160,7 @@ def _load_sources():
     try:
         return load_sources(get_settings().sources_file)
     except (SourcesError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @sources.command("list")
@@ -255,7 +190,7 @@ def sources_run(name: str, wait: bool, timeout: float | None, force: bool) -> No
     from workers.crawl import run_source
 
     if name not in _load_sources():
-        _fail(f"no source named {name!r}; see `report-ingest sources list`")
+        fail(f"no source named {name!r}; see `report-ingest sources list`")
     found, plan = run_source(get_settings(), name, force=force, echo=lambda m: click.echo(m, err=True))
     for error in found.errors:
         click.echo(f"  {error}", err=True)
@@ -263,39 +198,6 @@ def sources_run(name: str, wait: bool, timeout: float | None, force: bool) -> No
                f"{found.sitemaps} sitemaps; {len(plan.queued)} new or due", err=True)
     if wait and plan.queued:
         follow_crawl(plan.crawl_id, timeout)
-
-
-@main.command()
-@click.option("--limit", default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-def failures(limit: int, as_json: bool) -> None:
-    """Show the most recent failures."""
-    from workers.crawl import recent_failures
-
-    rows = recent_failures(_es(), _names(), limit)
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        click.echo(f"{row['failed_at']}  {row['stage']:6} {row['reason']:18} {row['url']}\n    {row['detail']}")
-    if not rows:
-        click.echo("no failures")
-
-
-@main.command("retry-failed")
-@click.option("--wait/--no-wait", default=True)
-@click.option("--timeout", type=float, default=None)
-def retry_failed(wait: bool, timeout: float | None) -> None:
-    """Crawl every recorded failure again; successes clear their failure record."""
-    from workers.crawl import retry_failures
-
-    plans = retry_failures(get_settings(), _es(), _names())
-    if not plans:
-        click.echo("no failures to retry")
-    for plan in plans:
-        click.echo(f"crawl {plan.crawl_id}: queued {len(plan.queued)} failed URLs again", err=True)
-        if wait and plan.queued:
-            follow_crawl(plan.crawl_id, timeout)
 
 
 @main.command()
@@ -308,23 +210,24 @@ def status() -> None:
     from workers.timings import StageTimings
 
     settings, redis, es, names = get_settings(), get_redis(), _es(), _names()
-    click.echo("queues:")
+    # Everything is read before anything is printed: a service that is down gives one line, not half a report.
+    lines = ["queues:"]
     for queue in (FETCH_QUEUE, INDEX_QUEUE):
-        click.echo(f"  {queue:10} {redis.llen(queue)}")
-    click.echo(f"  {'staged':10} {Staging(redis, settings.index_prefix).size()}")
-    click.echo("indices:")
+        lines.append(f"  {queue:10} {redis.llen(queue)}")
+    lines.append(f"  {'staged':10} {Staging(redis, settings.index_prefix).size()}")
+    lines.append("indices:")
     for alias in (names.reports, names.raw_pages, names.failures):
         count = es.count(index=alias)["count"] if es.indices.exists_alias(name=alias) else "missing"
-        click.echo(f"  {alias:20} {count}")
+        lines.append(f"  {alias:20} {count}")
     stages = StageTimings(redis, settings.index_prefix).summary()
     if stages:
-        click.echo("time per stage (all workers, since the counters were reset):")
+        lines.append("time per stage (all workers, since the counters were reset):")
         for stage, stats in sorted(stages.items()):
-            click.echo(f"  {stage:10} {stats.get('items', 0):8.0f} items  {stats['ms_per_item']:8.2f} ms/item")
-    recent = recent_failures(es, names, 5) if es.indices.exists_alias(name=names.failures) else []
-    click.echo("recent failures:" if recent else "recent failures: none")
-    for row in recent:
-        click.echo(f"  {row['failed_at']} {row['reason']:16} {row['url']}")
+            lines.append(f"  {stage:10} {stats.get('items', 0):8.0f} items  {stats['ms_per_item']:8.2f} ms/item")
+    recent = recent_failures(es, names, 5)
+    lines.append("recent failures:" if recent else "recent failures: none")
+    lines += [f"  {row['failed_at']} {row['reason']:16} {row['url']}" for row in recent]
+    click.echo("\n".join(lines))
 
 
 # --- reading -------------------------------------------------------------------------
@@ -343,27 +246,49 @@ def status() -> None:
 @click.option("--sort", type=click.Choice(["relevance", "date", "oldest", "tier"]), default="relevance")
 @click.option("--page", type=click.IntRange(min=1), default=1)
 @click.option("--per-page", type=click.IntRange(min=1, max=1000), default=10)
+@click.option("--all-copies", is_flag=True,
+              help="Every copy of a report as its own hit (default: one hit per report, copies under it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def search(query: str, country, tier, year, year_from, year_to, publisher, role, exploitation,
-           sort: str, page: int, per_page: int, as_json: bool) -> None:
+           sort: str, page: int, per_page: int, all_copies: bool, as_json: bool) -> None:
     """Full-text search with facet filters; prints hits and facet counts."""
     from workers.search import Filters, run_search
 
     filters = Filters(list(country), list(tier), list(year), year_from, year_to,
                       list(publisher), list(role), list(exploitation))
-    result = run_search(_es(), _names().reports, query, filters, page=page, per_page=per_page, sort=sort)
+    result = run_search(_es(), _names().reports, query, filters, page=page, per_page=per_page, sort=sort,
+                        all_copies=all_copies, window=get_settings().search_max_window)
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return
-    click.echo(f"{result['total']} reports")
+    click.echo(f"{result['total']} {'copies' if all_copies else 'reports'}")
     for hit in result["hits"]:
         click.echo(f"\n{hit.get('title')}  [{hit.get('tier') or '-'}] score {hit['score'] or 0:.2f}\n  {hit.get('url')}")
         fragments = list(dict.fromkeys(f for frags in hit["highlight"].values() for f in frags))
         if fragments:
             click.echo("  ... " + " ... ".join(fragments[:2]).replace("\n", " "))
+        for copy in hit["copies"]:
+            click.echo(f"  also at: {copy['url']}")
     for facet, counts in result["facets"].items():
         if counts:
             click.echo(f"\n{facet}: " + ", ".join(f"{k} ({v})" for k, v in counts.items()))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the conflicts as JSON.")
+def conflicts(as_json: bool) -> None:
+    """Reports whose copies disagree on tier or year, with the URL of each copy."""
+    from workers.conflicts import find_conflicts
+
+    found = find_conflicts(_es(), _names().reports)
+    if as_json:
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
+        return
+    for conflict in found:
+        click.echo(f"{conflict['report_key']}  {conflict['field']}:")
+        for value, urls in conflict["values"].items():
+            click.echo(f"  {value}: " + ", ".join(urls))
+    click.echo(f"{len(found)} reports whose copies disagree" if found else "no copies disagree")
 
 
 @main.command()
@@ -377,18 +302,18 @@ def parse(file: Path, url: str, content_type: str | None) -> None:
     try:
         body = file.read_bytes()
     except OSError as exc:
-        _fail(f"cannot read {file}: {exc.strerror}")
+        fail(f"cannot read {file}: {exc.strerror}")
     try:
         document = parse_page(body, url, content_type)
     except ParseError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
 from workers.cli_reindex import indices, reindex  # noqa: E402 - registered last, kept in its own module
 
-main.add_command(reindex)
-main.add_command(indices)
+for command in (crawl, failures, retry_failed, reindex, indices):
+    main.add_command(command)
 
 if __name__ == "__main__":
     main()

@@ -1,19 +1,23 @@
 """One pooled client per process: a requests Session, an Elasticsearch client, a Redis client.
 
 Connection pools must not be shared across fork (Celery's prefork pool), so the
-cache is cleared in every child after fork and each process builds its own.
+caches are cleared in every child after fork and each process builds its own.
+Other per-process components (the polite fetcher with its Lua scripts and robots
+parses) register with `per_process` to be rebuilt the same way.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import lru_cache
+from typing import TypeVar
 
 import redis
 import requests
 from elasticsearch import Elasticsearch
 
-from workers.fetch import vetted_session
+from workers.netpolicy import vetted_session
 from workers.settings import Settings, get_settings
 
 
@@ -37,17 +41,30 @@ def elasticsearch_client(settings: Settings) -> Elasticsearch:
     return Elasticsearch(settings.elasticsearch_url, **kwargs)
 
 
-@lru_cache(maxsize=1)
+T = TypeVar("T")
+_PER_PROCESS: list = [get_settings]
+
+
+def per_process(factory: Callable[[], T]) -> Callable[[], T]:
+    """Build on first use, once per process; rebuilt after fork and by `reset_clients`."""
+    cached = lru_cache(maxsize=1)(factory)
+    _PER_PROCESS.append(cached)
+    return cached
+
+
+@per_process
 def get_es() -> Elasticsearch:
     return elasticsearch_client(get_settings())
 
 
-@lru_cache(maxsize=1)
+@per_process
 def get_redis() -> redis.Redis:
-    return redis.Redis.from_url(get_settings().redis_url, decode_responses=True)
+    settings = get_settings()
+    return redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=settings.redis_timeout,
+                                socket_connect_timeout=settings.redis_timeout)
 
 
-@lru_cache(maxsize=1)
+@per_process
 def get_http() -> requests.Session:
     session = vetted_session()
     session.headers["User-Agent"] = get_settings().user_agent
@@ -55,7 +72,7 @@ def get_http() -> requests.Session:
 
 
 def reset_clients() -> None:
-    for factory in (get_es, get_redis, get_http, get_settings):
+    for factory in _PER_PROCESS:
         factory.cache_clear()
 
 

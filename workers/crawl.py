@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -12,7 +12,7 @@ from elasticsearch.helpers import scan
 
 from workers.clients import get_redis
 from workers.index import IndexNames
-from workers.profile import load_options, save_options
+from workers.profile import allowed_networks, load_options, save_options, sources
 from workers.progress import CRAWL_TTL, CrawlTracker
 from workers.settings import Settings
 from workers.urls import InvalidURL, normalize_url
@@ -26,30 +26,33 @@ class CrawlPlan:
     crawl_id: str
     queued: list[str] = field(default_factory=list)
     duplicates: int = 0
-    invalid: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)  # why each invalid URL was refused
 
 
 def start_crawl(
     settings: Settings, urls: list[str], *, source: str | None = None,
-    allow_private_networks: bool = False, force: bool = False, crawl_id: str | None = None,
+    allow_networks: Sequence[str] = (), force: bool = False, crawl_id: str | None = None,
 ) -> CrawlPlan:
     """Enqueue one fetch task per distinct normalised URL; return what was queued.
 
-    The crawl's options (its source, or the ad-hoc network policy; `force` to
-    ignore validators and content hashes) are stored under its ID for the tasks.
+    The crawl's options (its source, or for an ad-hoc crawl the non-public
+    networks it may reach, as CIDRs; `force` to ignore validators and content
+    hashes) are stored under its ID for the tasks.
     """
     from workers.tasks import fetch_page  # the task module imports the app; keep CLI start-up light
 
     plan = CrawlPlan(crawl_id or uuid.uuid4().hex[:12])
-    save_options(get_redis(), settings, plan.crawl_id, {
-        "source": source, "allow_private_networks": allow_private_networks, "force": force,
-    }, ttl=CRAWL_TTL)
     unique: dict[str, None] = {}
     for raw in urls:
         try:
             unique.setdefault(normalize_url(raw), None)
-        except InvalidURL:
-            plan.invalid.append(raw)
+        except InvalidURL as exc:
+            plan.invalid.append(str(exc))
+    if not unique:
+        return plan
+    save_options(get_redis(), settings, plan.crawl_id, {
+        "source": source, "allow_networks": list(allow_networks), "force": force,
+    }, ttl=CRAWL_TTL)
     tracker = CrawlTracker(get_redis(), settings.index_prefix, plan.crawl_id)
     plan.queued = tracker.add(unique)
     plan.duplicates = len(urls) - len(plan.invalid) - len(plan.queued)
@@ -58,25 +61,45 @@ def start_crawl(
     return plan
 
 
-def retry_failures(settings: Settings, es: Elasticsearch, names: IndexNames) -> list[CrawlPlan]:
-    """Crawl every recorded failure again, each with the options of the crawl that failed it.
+@dataclass
+class Retry:
+    plans: list[CrawlPlan] = field(default_factory=list)
+    # Failures of sources no longer in the sources file: not crawled under a policy they never had.
+    unknown_sources: dict[str, int] = field(default_factory=dict)
 
-    A page from a source keeps its source's policy; a page from an ad-hoc crawl of a
-    local site keeps its permission to reach private addresses.
+
+def retry_failures(settings: Settings, es: Elasticsearch, names: IndexNames) -> Retry:
+    """Crawl every recorded failure again, forced, each page under the profile it failed with.
+
+    The profile is the record's `source`, else that of the crawl that failed it (its
+    options last 7 days); an ad-hoc page keeps the networks its crawl opened while
+    those options last. Forced, because a failed page's validators and content hash
+    are those of its last success: unforced, an unchanged page would come back
+    "unchanged", neither refetched nor parsed again, and its failure would stay.
     """
-    groups: dict[tuple, list[str]] = {}
+    retry = Retry()
+    if not es.indices.exists_alias(name=names.failures):  # nothing can have failed before the first crawl
+        return retry
+    groups: dict[tuple[str | None, tuple[str, ...]], list[str]] = {}
     client = get_redis()
-    for hit in scan(es, index=names.failures, _source=["url", "crawl_id"]):
-        options = load_options(client, settings, hit["_source"].get("crawl_id"))
-        key = (options.get("source"), bool(options.get("allow_private_networks")))
-        groups.setdefault(key, []).append(hit["_source"]["url"])
-    return [
-        start_crawl(settings, urls, source=source, allow_private_networks=private)
-        for (source, private), urls in groups.items()
-    ]
+    for hit in scan(es, index=names.failures, _source=["url", "crawl_id", "source"]):
+        record = hit["_source"]
+        options = load_options(client, settings, record.get("crawl_id"))
+        source = record.get("source") or options.get("source")
+        networks = () if source else tuple(allowed_networks(options))
+        groups.setdefault((source, networks), []).append(record["url"])
+    known = sources(settings) if any(source for source, _ in groups) else {}
+    for (source, networks), urls in groups.items():
+        if source is not None and source not in known:
+            retry.unknown_sources[source] = len(urls)
+            continue
+        retry.plans.append(start_crawl(settings, urls, source=source, allow_networks=networks, force=True))
+    return retry
 
 
 def recent_failures(es: Elasticsearch, names: IndexNames, size: int = 20) -> list[dict]:
+    if not es.indices.exists_alias(name=names.failures):  # nothing can have failed before the first crawl
+        return []
     response = es.search(index=names.failures, size=size, sort=[{"failed_at": "desc"}])
     return [hit["_source"] for hit in response["hits"]["hits"]]
 
@@ -86,7 +109,7 @@ def run_source(settings: Settings, name: str, *, force: bool = False,
     """Discover a source's report URLs and crawl those never seen or due for a recheck."""
     from workers.crawlstate import CrawlState
     from workers.discover import discover
-    from workers.profile import source_profile, sources
+    from workers.profile import source_profile
 
     source = sources(settings)[name]
     profile = source_profile(source, force)

@@ -90,7 +90,8 @@ def wait_for(
 # --- Redis ----------------------------------------------------------------------
 
 
-def start_redis(workdir: Path, port: int | None = None) -> Service:
+def start_redis(workdir: Path, port: int | None = None, *, appendonly: bool = False) -> Service:
+    """redis-server on loopback; with `appendonly`, AOF with fsync every second, as in production."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise ServiceError("redis-server not found: install it with `apt-get install redis-server`")
@@ -99,7 +100,8 @@ def start_redis(workdir: Path, port: int | None = None) -> Service:
     log = workdir / "redis.log"
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
-         "--save", "", "--appendonly", "no", "--logfile", str(log)],
+         "--save", "", "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec",
+         "--logfile", str(log)],
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
@@ -249,7 +251,7 @@ def explain_es_failure(log_text: str) -> str:
 
 def start_elasticsearch(
     workdir: Path, port: int | None = None, *, heap_mb: int = ES_HEAP_MB,
-    echo: Callable[[str], None] = print, deadline: float = 180.0,
+    echo: Callable[[str], None] = print, deadline: float = 180.0, node_settings: dict[str, str] | None = None,
 ) -> Service:
     home = ensure_elasticsearch(echo)
     java_home = find_java_home()
@@ -281,6 +283,7 @@ def start_elasticsearch(
         "-E", f"path.logs={workdir / 'logs'}",
         "-E", "cluster.routing.allocation.disk.threshold_enabled=false",
         "-E", "action.destructive_requires_name=false",
+        *(arg for key, value in (node_settings or {}).items() for arg in ("-E", f"{key}={value}")),
     ]
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

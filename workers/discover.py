@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup
 
-from workers.fetch import FetchError
+from workers.fetch import FetchError, Page
 from workers.polite import Deferred, Disallowed, polite_fetch
 from workers.profile import CrawlProfile
 from workers.settings import Settings
-from workers.sitemap import SitemapError, walk_sitemaps
+from workers.sitemap import SitemapError, SitemapWalk, walk_sitemaps
 from workers.sources import Source
-from workers.urls import InvalidURL, normalize_url
+from workers.urls import normalize_url
 
 log = logging.getLogger(__name__)
+
+# How long one discovery may wait for hosts that ask it to slow down, within the
+# discover task's 30-minute limit (workers/app.py).
+DISCOVERY_WAIT_BUDGET = 20 * 60.0
 
 
 @dataclass
@@ -28,11 +33,36 @@ class Discovered:
     errors: list[str] = field(default_factory=list)
 
 
-def sitemap_urls(settings: Settings, profile: CrawlProfile, sitemap: str) -> list[str]:
+def patient_fetch(settings: Settings, profile: CrawlProfile, url: str, until: float, *,
+                  html_only: bool = True) -> Page:
+    """A polite fetch that waits out a busy or backing-off host (until `until`, monotonic)
+    instead of giving up: discovery has no queue to come back through later."""
+    while True:
+        try:
+            return polite_fetch(settings, profile, url, html_only=html_only)
+        except Deferred as exc:
+            if time.monotonic() + exc.seconds > until:
+                raise
+            time.sleep(exc.seconds)
+
+
+def sitemap_urls(settings: Settings, profile: CrawlProfile, sitemap: str,
+                 until: float | None = None) -> SitemapWalk:
+    """Every page URL the sitemap lists, with one error line per sitemap or <loc> that failed."""
+    until = time.monotonic() + DISCOVERY_WAIT_BUDGET if until is None else until
+
     def body(url: str) -> bytes:
-        return polite_fetch(settings, profile, url, html_only=False).body
+        try:
+            return patient_fetch(settings, profile, url, until, html_only=False).body
+        except (FetchError, Deferred, Disallowed) as exc:
+            raise SitemapError(f"not fetched: {_why(exc, url)}") from exc
 
     return walk_sitemaps(sitemap, body)
+
+
+def _why(exc: Exception, url: str) -> str:
+    detail = str(exc).removeprefix(f"{url}: ")
+    return f"{detail} ({exc.reason})" if isinstance(exc, FetchError) else detail
 
 
 def _links(soup: BeautifulSoup, base: str, selector: str | None) -> list[str]:
@@ -48,7 +78,7 @@ def _links(soup: BeautifulSoup, base: str, selector: str | None) -> list[str]:
     for href in found:
         try:
             out.append(normalize_url(urljoin(base, href)))
-        except InvalidURL:
+        except ValueError:  # InvalidURL, or urljoin's own (an unclosed IPv6 bracket): not a report link
             continue
     return out
 
@@ -65,13 +95,13 @@ def discover(settings: Settings, profile: CrawlProfile, source: Source,
             if len(found) < rules.max_pages:
                 found.setdefault(url, None)
 
+    until = time.monotonic() + DISCOVERY_WAIT_BUDGET
     for sitemap in source.sitemaps:
-        try:
-            for url in sitemap_urls(settings, profile, sitemap):
-                keep(normalize_url(url))
-            result.sitemaps += 1
-        except (FetchError, SitemapError, Deferred, Disallowed, InvalidURL) as exc:
-            result.errors.append(f"sitemap {sitemap}: {exc}")
+        walk = sitemap_urls(settings, profile, sitemap, until)
+        for url in walk.urls:
+            keep(url)
+        result.sitemaps += walk.sitemaps
+        result.errors += walk.errors
 
     todo = [(normalize_url(seed), 0) for seed in source.seeds]
     seen: set[str] = set()
@@ -81,9 +111,9 @@ def discover(settings: Settings, profile: CrawlProfile, source: Source,
             continue
         seen.add(url)
         try:
-            page = polite_fetch(settings, profile, url)
+            page = patient_fetch(settings, profile, url, until)
         except (FetchError, Deferred, Disallowed) as exc:
-            result.errors.append(f"listing {url}: {exc}")
+            result.errors.append(f"listing {url}: not fetched: {_why(exc, url)}")
             continue
         result.listing_pages += 1
         soup = BeautifulSoup(page.body, "lxml")  # once per page, for report links and "next" links

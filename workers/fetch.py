@@ -1,155 +1,35 @@
-"""Fetching one page: timeouts, a size cap, redirects checked hop by hop, HTML only.
+"""Fetching one page: a deadline, a size cap, redirects checked hop by hop, HTML only.
 
-Errors say whether trying again could help: `RetryableFetchError` (connection
-trouble, timeouts, 5xx, 429) or `PermanentFetchError` (4xx, not HTML, too
-large, redirect loops). The caller decides how often to retry.
+Every way a fetch can fail is a `FetchError` (workers/fetch_errors.py) with a
+specific reason: the network policy's, the HTTP status, or what went wrong on
+the wire (`timeout`, `connection_reset`, `incomplete_body`, ...).
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
-import socket
+import http.client
+import ssl
 import time
-from collections.abc import Callable
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 import urllib3
 
-from workers.urls import InvalidURL, normalize_url
+from workers.fetch_errors import FetchError, PermanentFetchError, RetryableFetchError
+from workers.netpolicy import PRIVATE_NETWORKS, Guard, NetworkPolicy, describe, guarded
+from workers.urls import InvalidURL, UnsupportedScheme, normalize_url
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
-class FetchError(Exception):
-    """A page could not be fetched. `reason` is a short code, the message the detail."""
-
-    def __init__(self, reason: str, detail: str, status: int | None = None):
-        super().__init__(detail)
-        self.reason = reason
-        self.status = status
-
-
-class PermanentFetchError(FetchError):
-    pass
-
-
-class RetryableFetchError(FetchError):
-    def __init__(self, reason: str, detail: str, status: int | None = None,
-                 retry_after: float | None = None):
-        super().__init__(reason, detail, status)
-        self.retry_after = retry_after
-
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def _never(_ip: IPAddress) -> bool:
-    return False
-
-
-@dataclass(frozen=True)
-class NetworkPolicy:
-    """Where a fetch may go: which hosts, and whether private addresses are allowed.
-
-    Checked before connecting, on the first request and on every redirect hop,
-    so a public page cannot bounce the crawler into a private network.
-    """
-
-    allowed_hosts: frozenset[str] | None = None  # None: any host
-    private_allowed: Callable[[IPAddress], bool] = field(default=_never)
-
-    def allows_ip(self, ip: IPAddress) -> bool:
-        return ip.is_global or self.private_allowed(ip)
-
-    def check(self, url: str) -> None:
-        host = urlsplit(url).hostname or ""
-        if self.allowed_hosts is not None and host not in self.allowed_hosts:
-            raise PermanentFetchError("host_not_allowed", f"{url}: host {host} is not an allowed host")
-        try:
-            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-        except socket.gaierror as exc:
-            raise RetryableFetchError("dns_error", f"{url}: cannot resolve {host}: {exc}") from exc
-        for info in infos:
-            ip = _ip(info[4][0])
-            if not self.allows_ip(ip):
-                raise PermanentFetchError(
-                    "private_address", f"{url}: {host} resolves to non-public address {ip}"
-                )
-
-
-def _ip(address: str) -> IPAddress:
-    return ipaddress.ip_address(address.split("%")[0])
-
-
-# The policy of the fetch running in this thread, and the address it refused, if any. The
-# check above resolves the name once; the connection resolves it again, and a DNS answer that
-# changed in between (rebinding) must not reach a private address: every socket is vetted
-# once connected, before TLS or a request goes over it, and again whenever it is reused.
-_active_policy: ContextVar[NetworkPolicy | None] = ContextVar("active_policy", default=None)
-_refused: ContextVar[str | None] = ContextVar("refused", default=None)
-
-
-class PeerRefused(OSError):
-    pass
-
-
-def _vet(sock: socket.socket) -> socket.socket:
-    policy = _active_policy.get()
-    if policy is not None:
-        ip = _ip(sock.getpeername()[0])
-        if not policy.allows_ip(ip):
-            sock.close()
-            _refused.set(str(ip))
-            raise PeerRefused(f"connected to non-public address {ip}")
-    return sock
-
-
-class _VettedHTTPConnection(urllib3.connection.HTTPConnection):
-    def _new_conn(self) -> socket.socket:
-        return _vet(super()._new_conn())
-
-    def request(self, *args, **kwargs):
-        if self.sock is not None:  # a kept-alive connection, possibly made under another policy
-            _vet(self.sock)
-        return super().request(*args, **kwargs)
-
-
-class _VettedHTTPSConnection(urllib3.connection.HTTPSConnection):
-    _new_conn = _VettedHTTPConnection._new_conn
-    request = _VettedHTTPConnection.request
-
-
-class _VettedHTTPPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _VettedHTTPConnection
-
-
-class _VettedHTTPSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _VettedHTTPSConnection
-
-
-class VettedAdapter(requests.adapters.HTTPAdapter):
-    """An adapter whose direct connections obey the policy of the fetch using them."""
-
-    def init_poolmanager(self, *args, **kwargs) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _VettedHTTPPool, "https": _VettedHTTPSPool}
-
-
-def vetted_session() -> requests.Session:
-    session = requests.Session()
-    adapter = VettedAdapter()
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
-OPEN_POLICY = NetworkPolicy(private_allowed=lambda _ip: True)
+# Any host, and every private network a crawl can open; never link-local or metadata addresses.
+OPEN_POLICY = NetworkPolicy(networks=PRIVATE_NETWORKS)
 
 
 @dataclass
@@ -195,87 +75,140 @@ def is_html(content_type: str | None, body_start: bytes) -> bool:
     return body_start.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
 
 
-def _read_body(response: requests.Response, max_bytes: int, deadline: float, url: str) -> bytes:
+def _read_body(response: requests.Response, max_bytes: int, url: str, truncate: bool) -> bytes:
     declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
+    if not truncate and declared and declared.isdigit() and int(declared) > max_bytes:
         raise PermanentFetchError("too_large", f"{url}: Content-Length {declared} exceeds {max_bytes} bytes")
     chunks, size = [], 0
     for chunk in response.iter_content(64 * 1024):
         size += len(chunk)
         if size > max_bytes:
+            if truncate:
+                chunks.append(chunk[:len(chunk) - (size - max_bytes)])
+                break
             raise PermanentFetchError("too_large", f"{url}: body exceeds {max_bytes} bytes")
-        if time.monotonic() > deadline:
-            raise RetryableFetchError("timeout", f"{url}: body still arriving after the read deadline")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The error and every error it wraps: requests and urllib3 keep the socket's error in args."""
+    todo, seen = [exc], set()
+    while todo:
+        error = todo.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        yield error
+        todo += [e for e in (*error.args, getattr(error, "reason", None), error.__cause__, error.__context__)
+                 if isinstance(e, BaseException)]
+
+
+def _network_error(exc: Exception, url: str, guard: Guard, *, deadline: float, reading: bool) -> FetchError:
+    """What went wrong on the wire, as specific as the error chain allows."""
+    if guard.refused is not None:
+        reason, address = guard.refused
+        return PermanentFetchError(reason, f"{url}: connection went to {describe(reason)} {address}")
+    if guard.expired:
+        return RetryableFetchError("timeout", f"{url}: no complete response within the {deadline:g}s read deadline")
+    causes = list(_causes(exc))
+    where = "while reading the body" if reading else "before the response"
+
+    def seen(*types: type[BaseException]) -> bool:
+        return any(isinstance(cause, types) for cause in causes)
+
+    if seen(requests.exceptions.ContentDecodingError, urllib3.exceptions.DecodeError):
+        return PermanentFetchError("bad_content_encoding", f"{url}: body does not decode as its Content-Encoding says")
+    if seen(ConnectionResetError):
+        return RetryableFetchError("connection_reset", f"{url}: connection reset by the server {where}")
+    if seen(http.client.IncompleteRead):
+        return RetryableFetchError("incomplete_body", f"{url}: connection closed before the whole body arrived")
+    # Not urllib3's TimeoutError: its NewConnectionError (connection refused) is one.
+    if seen(requests.Timeout, urllib3.exceptions.ReadTimeoutError, TimeoutError):
+        return RetryableFetchError("timeout", f"{url}: {exc.__class__.__name__} {where}")
+    if seen(ssl.SSLError):
+        return RetryableFetchError("tls_error", f"{url}: TLS error {where}: {exc}")
+    return RetryableFetchError("connection_error", f"{url}: {exc}")
+
+
+def _redirect_target(current: str, location: str, status: int) -> str:
+    try:
+        return normalize_url(urljoin(current, location))
+    except UnsupportedScheme as exc:
+        raise PermanentFetchError("unsupported_scheme", f"{current} redirects to {exc}", status) from exc
+    except (InvalidURL, ValueError) as exc:  # urljoin itself refuses e.g. an unclosed IPv6 bracket
+        raise PermanentFetchError("bad_redirect", f"{current} redirects to {location!r}: {exc}", status) from exc
 
 
 def fetch(
     session: requests.Session, url: str, *, connect_timeout: float, read_timeout: float,
     max_bytes: int, max_redirects: int, html_only: bool = True, policy: NetworkPolicy,
-    etag: str | None = None, last_modified: str | None = None,
+    etag: str | None = None, last_modified: str | None = None, truncate: bool = False,
+    before_hop: Callable[[str], AbstractContextManager[None]] | None = None,
 ) -> Page:
     """GET `url`, following at most `max_redirects` redirects, and return the page.
 
     With `html_only` (pages to parse) anything but HTML is refused; sitemaps pass
     False. With `etag` / `last_modified` the request is conditional, and an
-    unchanged page comes back as status 304 with an empty body.
+    unchanged page comes back as status 304 with an empty body. Each hop, headers
+    and body together, ends by its read deadline (connect plus read timeout),
+    however slowly the server sends. `session` must be a `vetted_session()`: its
+    connections carry out the policy and the deadline. With `truncate`, a body over
+    `max_bytes` is cut there instead of refused (robots.txt). Every redirect hop
+    runs inside `before_hop(url)`, so its own host's politeness applies to it.
     """
     requested = current = normalize_url(url)
     seen = {current}
     conditional = {k: v for k, v in (("If-None-Match", etag), ("If-Modified-Since", last_modified)) if v}
-    for _hop in range(max_redirects + 1):
+    for hop in range(max_redirects + 1):
         policy.check(current)
-        deadline = time.monotonic() + connect_timeout + read_timeout
-        policy_token, refused_token = _active_policy.set(policy), _refused.set(None)
-        try:
-            response = session.get(
-                current, timeout=(connect_timeout, read_timeout), stream=True, allow_redirects=False,
-                headers=conditional if current == requested else None,
-            )
-        except requests.Timeout as exc:
-            raise RetryableFetchError("timeout", f"{current}: {exc.__class__.__name__}") from exc
-        except requests.ConnectionError as exc:
-            if (address := _refused.get()) is not None:
-                raise PermanentFetchError(
-                    "private_address", f"{current}: connection went to non-public address {address}"
-                ) from exc
-            raise RetryableFetchError("connection_error", f"{current}: {exc}") from exc
-        finally:
-            _active_policy.reset(policy_token)
-            _refused.reset(refused_token)
-        with response:
-            status = response.status_code
-            if response.is_redirect:
-                try:
-                    target = normalize_url(urljoin(current, response.headers["Location"]))
-                except InvalidURL as exc:
-                    raise PermanentFetchError("bad_redirect", str(exc), status) from exc
-                if target in seen:
-                    raise PermanentFetchError("redirect_loop", f"{current} redirects back to {target}", status)
-                seen.add(target)
-                current = target
-                continue
-            if status == 304 and conditional:
-                return Page(
-                    url=requested, final_url=current, status=304, content_type=None, etag=etag,
-                    last_modified=last_modified, body=b"", fetched_at=_now_iso(),
-                )
-            if status == 429 or status >= 500:
-                raise RetryableFetchError(
-                    f"http_{status}", f"{current}: HTTP {status}", status,
-                    retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                )
-            if status >= 400:
-                raise PermanentFetchError(f"http_{status}", f"{current}: HTTP {status}", status)
-            content_type = response.headers.get("Content-Type")
-            # A declared non-HTML type is refused before its body is downloaded.
-            if html_only and content_type and not is_html(content_type, b""):
-                raise PermanentFetchError("not_html", f"{current}: Content-Type {content_type}", status)
+        budget = connect_timeout + read_timeout
+        with ExitStack() as stack:
+            if hop and before_hop is not None:
+                stack.enter_context(before_hop(current))
+            guard = stack.enter_context(guarded(policy, time.monotonic() + budget))
             try:
-                body = _read_body(response, max_bytes, deadline, current)
+                response = session.get(
+                    current, timeout=(connect_timeout, read_timeout), stream=True, allow_redirects=False,
+                    headers=conditional if current == requested else None,
+                )
             except requests.RequestException as exc:
-                raise RetryableFetchError("timeout", f"{current}: {exc.__class__.__name__} while reading") from exc
+                raise _network_error(exc, current, guard, deadline=budget, reading=False) from exc
+            except ValueError as exc:
+                # requests works out a redirect's next hop even when not following it, and a
+                # Location it cannot parse (an unclosed IPv6 bracket) raises ValueError there.
+                raise PermanentFetchError("bad_redirect", f"{current}: unusable Location: {exc}") from exc
+            with response:
+                status = response.status_code
+                if response.is_redirect:
+                    target = _redirect_target(current, response.headers["Location"], status)
+                    if target in seen:
+                        raise PermanentFetchError("redirect_loop", f"{current} redirects back to {target}", status)
+                    seen.add(target)
+                    current = target
+                    continue
+                if status == 304 and conditional:
+                    return Page(
+                        url=requested, final_url=current, status=304, content_type=None, etag=etag,
+                        last_modified=last_modified, body=b"", fetched_at=_now_iso(),
+                    )
+                if status == 429 or status >= 500:
+                    raise RetryableFetchError(
+                        f"http_{status}", f"{current}: HTTP {status}", status,
+                        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                    )
+                if status >= 400:
+                    raise PermanentFetchError(f"http_{status}", f"{current}: HTTP {status}", status)
+                content_type = response.headers.get("Content-Type")
+                # A declared non-HTML type is refused before its body is downloaded.
+                if html_only and content_type and not is_html(content_type, b""):
+                    raise PermanentFetchError("not_html", f"{current}: Content-Type {content_type}", status)
+                try:
+                    body = _read_body(response, max_bytes, current, truncate)
+                except requests.RequestException as exc:
+                    raise _network_error(exc, current, guard, deadline=budget, reading=True) from exc
+                if guard.expired:  # a body without a length ends where the deadline cut it
+                    raise _network_error(TimeoutError(), current, guard, deadline=budget, reading=True)
             if html_only and not is_html(content_type, body[:512]):
                 raise PermanentFetchError("not_html", f"{current}: no Content-Type and not markup", status)
             return Page(

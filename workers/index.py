@@ -9,6 +9,7 @@ never taken from shared state.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Iterable, Iterator
@@ -19,6 +20,10 @@ from pathlib import Path
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
+
+from workers.copies import report_key
+
+log = logging.getLogger(__name__)
 
 KINDS = ("reports", "raw-pages", "failures")
 # Item statuses worth sending again: the cluster was busy or briefly unavailable.
@@ -149,7 +154,29 @@ def ensure_indices(es: Elasticsearch, names: IndexNames, schemas_dir: Path) -> d
                 if exc.meta.status != 400 or "already_exists" not in str(exc):
                     raise
         live[kind] = next(iter(es.indices.get_alias(name=alias)))
+    add_new_fields(es, names, schemas_dir)
     return live
+
+
+def add_new_fields(es: Elasticsearch, names: IndexNames, schemas_dir: Path) -> list[str]:
+    """Give the live indices the fields their templates gained since they were created.
+
+    Mappings are strict, so a document with a field its index lacks is refused; adding
+    fields is safe on a live index (changing one is not: that takes `report-ingest reindex`).
+    Needs only index privileges, so a worker can do it. Returns the indices it could not update.
+    """
+    stale = []
+    for kind in KINDS:
+        properties = load_template(schemas_dir, kind)["template"]["mappings"]["properties"]
+        try:
+            es.indices.put_mapping(index=names.alias(kind), properties=properties)
+        except ApiError as exc:
+            if exc.meta.status != 400:
+                raise
+            log.warning("%s: the template's mapping conflicts with the live index (%s); "
+                        "run `report-ingest reindex` to rebuild it", names.alias(kind), exc)
+            stale.append(names.alias(kind))
+    return stale
 
 
 # --- documents ------------------------------------------------------------------
@@ -161,19 +188,30 @@ def tier_rank(tier: str | None) -> float | None:
 
 
 def failure_record(url: str, stage: str, reason: str, detail: str, *, status: int | None = None,
-                   attempts: int = 1, crawl_id: str | None = None) -> dict:
-    """A document for the failures index: what failed, where, why, and when."""
-    return {
+                   attempts: int = 1, crawl_id: str | None = None, source: str | None = None) -> dict:
+    """A document for the failures index: what failed, where, why, and when.
+
+    `source` (None for an ad-hoc crawl) lets `retry-failed` crawl the page again under its
+    source's policy long after the crawl's own options expired. It is left out when None:
+    a failures index created before the field existed has a strict mapping without it,
+    which refuses the field even as null.
+    """
+    record = {
         "url": url, "stage": stage, "reason": reason, "detail": detail[:2000], "status": status,
         "attempts": attempts, "crawl_id": crawl_id,
         "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if source is not None:
+        record["source"] = source
+    return record
 
 
 def indexable(document: dict, fetched_at: str) -> dict:
-    """A parsed document with the fields the pipeline adds: when it was fetched, a sortable tier."""
+    """A parsed document with the fields the pipeline adds: when it was fetched, a sortable tier,
+    the key shared by every copy of the same report."""
     document["fetched_at"] = fetched_at
     document["tier_rank"] = tier_rank(document.get("tier"))
+    document["report_key"] = report_key(document)
     return document
 
 
@@ -185,6 +223,11 @@ class BulkItemError:
     action: dict
     status: int
     reason: str
+
+    @property
+    def transient(self) -> bool:
+        """The cluster was busy or out of reach: the same item may well succeed later."""
+        return self.status in RETRYABLE_STATUSES
 
 
 @dataclass
@@ -203,58 +246,101 @@ class BulkWriteError(Exception):
             f"{len(result.errors)} bulk item(s) failed after retries: " + "; ".join(reasons[:5])
         )
 
-
-def _operations(actions: list[dict]) -> Iterator[dict]:
-    for action in actions:
-        op = action["_op_type"]
-        yield {op: {"_index": action["_index"], "_id": action["_id"]}}
-        if op != "delete":
-            yield action["_source"]
+    def __reduce__(self):
+        # Crosses from a pool process to the worker as a pickle; rebuilt from its result.
+        return (BulkWriteError, (self.result,))
 
 
-def _chunks(actions: list[dict], size: int) -> Iterator[list[dict]]:
-    for start in range(0, len(actions), size):
-        yield actions[start:start + size]
+@dataclass
+class _Encoded:
+    action: dict
+    lines: list[bytes]
+
+    @property
+    def size(self) -> int:
+        return sum(len(line) + 1 for line in self.lines)
 
 
-def _send_chunk(es: Elasticsearch, chunk: list[dict]) -> list[tuple[dict, int, str]]:
+def _encode(action: dict) -> _Encoded:
+    """The NDJSON lines of one action, serialised once (sizing chunks needs the bytes anyway)."""
+    op = action["_op_type"]
+    meta = {"_index": action["_index"], "_id": action["_id"]}
+    lines = [json.dumps({op: meta}, separators=(",", ":")).encode()]
+    if op != "delete":
+        lines.append(json.dumps(action["_source"], ensure_ascii=False, separators=(",", ":")).encode())
+    return _Encoded(action, lines)
+
+
+def _chunks(items: list[_Encoded], size: int, max_bytes: int) -> Iterator[list[_Encoded]]:
+    """Chunks of at most `size` items and `max_bytes` bytes (an item larger than that goes alone)."""
+    chunk: list[_Encoded] = []
+    total = 0
+    for item in items:
+        if chunk and (len(chunk) >= size or total + item.size > max_bytes):
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(item)
+        total += item.size
+    if chunk:
+        yield chunk
+
+
+class _Unreachable(Exception):
+    """The cluster did not answer: the chunks after this one would not get through either."""
+
+
+def _send_chunk(es: Elasticsearch, chunk: list[_Encoded]) -> list[tuple[dict, int, str]]:
     """Send one chunk; return (action, status, reason) for each item that failed."""
     try:
-        response = es.bulk(operations=list(_operations(chunk)))
+        response = es.bulk(operations=[line for item in chunk for line in item.lines])
     except (ESConnectionError, ConnectionTimeout) as exc:
-        return [(action, 503, f"connection: {exc}") for action in chunk]
+        raise _Unreachable(f"connection: {exc}") from exc
     except ApiError as exc:
-        return [(action, exc.meta.status, str(exc)) for action in chunk]
+        if exc.meta.status == 413 and len(chunk) > 1:
+            # Too large for the cluster's http.max_content_length: halve until it fits.
+            half = len(chunk) // 2
+            return _send_chunk(es, chunk[:half]) + _send_chunk(es, chunk[half:])
+        return [(item.action, exc.meta.status, str(exc)) for item in chunk]
     failed = []
-    for action, item in zip(chunk, response["items"], strict=True):
-        result = next(iter(item.values()))
+    for item, result in zip(chunk, response["items"], strict=True):
+        result = next(iter(result.values()))
         status = result["status"]
-        if status >= 300 and not (action["_op_type"] == "delete" and status == 404):
+        if status >= 300 and not (item.action["_op_type"] == "delete" and status == 404):
             error = result.get("error", {})
-            failed.append((action, status, f"{error.get('type', 'error')}: {error.get('reason', '')}"))
+            failed.append((item.action, status, f"{error.get('type', 'error')}: {error.get('reason', '')}"))
     return failed
 
 
 def bulk_write(
-    es: Elasticsearch, actions: Iterable[dict], *, chunk_size: int = 200, max_retries: int = 3,
-    backoff: float = 0.5,
+    es: Elasticsearch, actions: Iterable[dict], *, chunk_size: int = 200,
+    max_bytes: int = 10 * 1024 * 1024, max_retries: int = 3, backoff: float = 0.5,
 ) -> BulkResult:
     """Write actions in chunks; resend only the failed, retryable items; then raise one error.
 
-    Actions are dicts with `_op_type` (index/delete), `_index`, `_id` and
-    `_source`. Every chunk is sent before anything is raised, so one bad item
-    never keeps the rest from being written.
+    Actions are dicts with `_op_type` (index/create/update/delete), `_index`, `_id`
+    and `_source`. Chunks hold at most `chunk_size` actions and `max_bytes` bytes.
+    Every chunk is sent before anything is raised, so one bad item never keeps the
+    rest from being written; only an unreachable cluster ends the pass early, its
+    items failing with status 503 ("connection: ...").
     """
-    pending = list(actions)
+    pending = [_encode(action) for action in actions]
     result = BulkResult()
     for attempt in range(max_retries + 1):
-        retry: list[dict] = []
-        for chunk in _chunks(pending, chunk_size):
-            failed = _send_chunk(es, chunk)
+        retry: list[_Encoded] = []
+        unreachable: str | None = None
+        for chunk in _chunks(pending, chunk_size, max_bytes):
+            if unreachable is None:
+                try:
+                    failed = _send_chunk(es, chunk)
+                except _Unreachable as exc:
+                    unreachable = str(exc)
+            if unreachable is not None:
+                failed = [(item.action, 503, unreachable) for item in chunk]
+            by_action = {id(item.action): item for item in chunk}
             result.succeeded += len(chunk) - len(failed)
             for action, status, reason in failed:
                 if status in RETRYABLE_STATUSES and attempt < max_retries:
-                    retry.append(action)
+                    retry.append(by_action[id(action)])
                 else:
                     result.errors.append(BulkItemError(action, status, reason))
         if not retry:

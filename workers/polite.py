@@ -2,80 +2,153 @@
 
 The limits hold across every worker process, because their state is in
 Redis (workers/politeness.py); Celery's per-worker `rate_limit` would not.
+One `PoliteFetcher` is built per process, as Scrapy builds its middleware once.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from urllib.parse import urlsplit
 
-from workers.clients import get_http, get_redis
-from workers.fetch import Page, PermanentFetchError, RetryableFetchError, fetch
-from workers.politeness import HostLimiter, RobotsCache
-from workers.profile import CrawlProfile
-from workers.settings import Settings
+import redis
+import requests
 
-# Waits longer than this give the worker slot back and come back later.
-MAX_INLINE_WAIT = 30.0
+from workers.clients import get_http, get_redis, per_process
+from workers.fetch import Page, PermanentFetchError, RetryableFetchError, fetch
+from workers.politeness import ROBOTS_MAX_BYTES, HostLimiter, RobotsCache, origin
+from workers.profile import CrawlProfile
+from workers.settings import Settings, get_settings
+from workers.urls import doc_id
+
+log = logging.getLogger(__name__)
+
 # A 429/503 without Retry-After keeps the whole host quiet this long.
 DEFAULT_HOST_BACKOFF = 30.0
+# robots.txt fetches that end in these count as "no robots.txt" (RFC 9309 2.3.1.2-3):
+# a redirect chain the fetcher gave up on, or a file we may not follow to.
+_ROBOTS_UNAVAILABLE = frozenset({"too_many_redirects", "redirect_loop", "bad_redirect", "unsupported_scheme",
+                                 "private_address", "link_local_address", "metadata_address",
+                                 "host_not_allowed"})
 
 
 class Deferred(Exception):
-    """Not now: the host is busy or backing off; try again in `seconds`."""
+    """Not now: the host is busy, backing off, or its robots.txt is unreachable.
 
-    def __init__(self, seconds: float, why: str):
-        super().__init__(why)
-        self.seconds = seconds
+    `reason` is a short code ("host_busy", "host_slot", "robots_unreachable");
+    try again in `seconds`.
+    """
+
+    def __init__(self, seconds: float, reason: str, detail: str):
+        super().__init__(seconds, reason, detail)
+        self.seconds, self.reason, self.detail = seconds, reason, detail
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 class Disallowed(Exception):
     """robots.txt forbids this URL to our user agent."""
 
 
-def _fetch(settings: Settings, profile: CrawlProfile, url: str, **kwargs) -> Page:
-    return fetch(
-        get_http(), url, connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
-        max_bytes=settings.max_page_bytes, max_redirects=settings.max_redirects, policy=profile.policy,
-        **kwargs,
-    )
+class PoliteFetcher:
+    """Network policy, robots.txt and host limits around every fetch."""
 
+    def __init__(self, settings: Settings, client: redis.Redis, session: requests.Session):
+        self.settings = settings
+        self.session = session
+        self.robots = RobotsCache(client, settings.index_prefix, settings.user_agent, settings.robots_ttl,
+                                  settings.robots_error_ttl)
+        self.limiter = HostLimiter(client, settings.index_prefix, settings.host_max_inline_wait)
 
-def robots(settings: Settings, profile: CrawlProfile) -> RobotsCache:
-    def fetch_robots(robots_url: str) -> tuple[int | None, bytes]:
+    def _fetch(self, profile: CrawlProfile, url: str, **kwargs) -> Page:
+        s = self.settings
+        kwargs.setdefault("max_bytes", s.max_page_bytes)
+        return fetch(
+            self.session, url, connect_timeout=s.connect_timeout, read_timeout=s.read_timeout,
+            max_redirects=s.max_redirects, policy=profile.policy, **kwargs,
+        )
+
+    def _fetch_robots(self, profile: CrawlProfile, robots_url: str) -> tuple[int | None, bytes]:
         try:
-            page = _fetch(settings, profile, robots_url, html_only=False)
-        except (PermanentFetchError, RetryableFetchError) as exc:
+            # RFC 9309 2.5: the first 500 KiB are the rules; a longer file is cut, not refused.
+            page = self._fetch(profile, robots_url, html_only=False, max_bytes=ROBOTS_MAX_BYTES, truncate=True)
+        except PermanentFetchError as exc:
+            return (404 if exc.reason in _ROBOTS_UNAVAILABLE else exc.status), b""
+        except RetryableFetchError as exc:
             return exc.status, b""
         return page.status, page.body
 
-    return RobotsCache(get_redis(), settings.index_prefix, fetch_robots, settings.user_agent, settings.robots_ttl)
+    def fetch(self, profile: CrawlProfile, url: str, *, html_only: bool = True,
+              etag: str | None = None, last_modified: str | None = None) -> Page:
+        """Fetch `url` when robots.txt and the host's limits allow; raise Deferred or Disallowed if not.
 
+        A redirect to another host takes a turn at that host too (its robots.txt,
+        slot and lease); a redirect within the host takes another slot there.
+        """
+        profile.policy.check(url)  # before robots.txt, so a forbidden host is not even asked
+        origin_host = urlsplit(url).netloc
 
-def polite_fetch(settings: Settings, profile: CrawlProfile, url: str, *, html_only: bool = True,
-                 etag: str | None = None, last_modified: str | None = None) -> Page:
-    profile.policy.check(url)  # before robots.txt, so a forbidden host is not even asked
-    allowed, crawl_delay = robots(settings, profile).verdict(url)
-    if not allowed:
-        raise Disallowed(f"{url}: disallowed by robots.txt for {settings.user_agent}")
-    host = urlsplit(url).netloc
-    limiter = HostLimiter(get_redis(), settings.index_prefix)
-    token = limiter.acquire(host, profile.concurrency)
-    if token is None:
-        pause = random.uniform(0.5, 1.5) * profile.concurrency / profile.rate
-        raise Deferred(pause, f"{host}: {profile.concurrency} requests already in flight")
-    try:
-        interval = max(1 / profile.rate, crawl_delay or 0.0)
-        wait = limiter.reserve(host, interval)
-        if wait > MAX_INLINE_WAIT:
-            raise Deferred(wait, f"{host}: next request slot in {wait:.0f}s")
-        time.sleep(wait)
+        def hop(target: str) -> AbstractContextManager[None]:
+            return self._turn(profile, target, extra=urlsplit(target).netloc == origin_host)
+
+        with self._turn(profile, url):
+            return self._fetch(profile, url, html_only=html_only, etag=etag, last_modified=last_modified,
+                               before_hop=hop)
+
+    @contextmanager
+    def _turn(self, profile: CrawlProfile, url: str, *, extra: bool = False) -> Iterator[None]:
+        """robots.txt's verdict, then the host's next slot and a lease, for one request to `url`.
+
+        `extra`: a further request of one fetch already holding a lease on this host
+        (a redirect within it), which takes a slot but is not refused for that lease.
+        """
+        verdict = self.robots.verdict(url, lambda robots_url: self._fetch_robots(profile, robots_url))
+        if verdict.unreachable_for is not None:
+            raise Deferred(verdict.unreachable_for, "robots_unreachable",
+                           f"{origin(url)}: robots.txt is unreachable; asking again in "
+                           f"{verdict.unreachable_for:.0f}s")
+        if not verdict.allowed:
+            raise Disallowed(f"{url}: disallowed by robots.txt for {self.settings.user_agent}")
+        host = urlsplit(url).netloc
+        interval = max(1 / profile.rate, verdict.crawl_delay or 0.0)
+        limit = profile.concurrency + 1 if extra else profile.concurrency
+        turn = self.limiter.take_turn(host, doc_id(url), interval=interval, limit=limit)
+        if turn.busy:
+            pause = max(turn.wait, random.uniform(0.5, 1.5) * interval)
+            raise Deferred(pause, "host_busy", f"{host}: {profile.concurrency} requests already in flight")
+        if not turn.granted:
+            raise Deferred(turn.wait, "host_slot", f"{host}: this request's slot is in {turn.wait:.0f}s")
         try:
-            return _fetch(settings, profile, url, html_only=html_only, etag=etag, last_modified=last_modified)
-        except RetryableFetchError as exc:
-            if exc.status in (429, 503):
-                limiter.back_off(host, exc.retry_after or DEFAULT_HOST_BACKOFF)
-            raise
-    finally:
-        limiter.release(host, token)
+            time.sleep(turn.wait)
+            try:
+                yield
+            except RetryableFetchError as exc:
+                # Only the host that answered 429/503 backs off, not the one that redirected to it.
+                if exc.status in (429, 503) and not getattr(exc, "backed_off", False):
+                    self.limiter.back_off(host, exc.retry_after or DEFAULT_HOST_BACKOFF)
+                    exc.backed_off = True
+                raise
+        finally:
+            self._release(host, turn.token)
+
+    def _release(self, host: str, token: str) -> None:
+        # Never let cleanup replace the way the fetch ended (a SystemExit on shutdown, say):
+        # an unreleased lease expires by itself.
+        try:
+            self.limiter.release(host, token)
+        except redis.RedisError as exc:
+            log.warning("could not release the lease on %s (%s); it expires by itself", host, exc)
+
+
+@per_process
+def polite_fetcher() -> PoliteFetcher:
+    return PoliteFetcher(get_settings(), get_redis(), get_http())
+
+
+def polite_fetch(settings: Settings, profile: CrawlProfile, url: str, **kwargs) -> Page:
+    """`PoliteFetcher.fetch` with this process's fetcher."""
+    return polite_fetcher().fetch(profile, url, **kwargs)

@@ -8,13 +8,14 @@ it starts, so tasks take only the URL and the crawl ID.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import redis
 
-from workers.fetch import OPEN_POLICY, NetworkPolicy
+from workers.netpolicy import PRIVATE_NETWORKS, NetworkPolicy, networks_policy
 from workers.settings import Settings
 from workers.sources import Source, load_sources
 
@@ -47,17 +48,22 @@ def source_profile(source: Source, force: bool = False) -> CrawlProfile:
     return CrawlProfile(
         source=source.name, parser=None if source.parser == "auto" else source.parser,
         rate=source.rate, concurrency=source.concurrency,
-        policy=NetworkPolicy(frozenset(source.allowed_hosts), source.private_allowed),
+        policy=NetworkPolicy(frozenset(source.allowed_hosts), source.private_networks),
         on_gone=source.on_gone, recheck_min=source.recheck_min_seconds,
         recheck_max=source.recheck_max_seconds, force=force,
     )
 
 
-def adhoc_profile(settings: Settings, allow_private_networks: bool, force: bool = False) -> CrawlProfile:
+# What the deprecated `--allow-private-networks` stands for, as CIDRs to store with a crawl.
+PRIVATE_CIDRS = tuple(str(network) for network in PRIVATE_NETWORKS)
+
+
+def adhoc_profile(settings: Settings, allow_networks: Sequence[str] = (), force: bool = False) -> CrawlProfile:
+    """A `report-ingest crawl`: any host, public addresses and the non-public networks named."""
     return CrawlProfile(
         source=None, parser=None, rate=settings.default_host_rate,
         concurrency=settings.default_host_concurrency,
-        policy=OPEN_POLICY if allow_private_networks else NetworkPolicy(),
+        policy=networks_policy(allow_networks),
         on_gone="delete", recheck_min=settings.recheck_min, recheck_max=settings.recheck_max, force=force,
     )
 
@@ -95,4 +101,9 @@ def load_profile(client: redis.Redis, settings: Settings, crawl_id: str | None) 
     force = bool(options.get("force"))
     if name := options.get("source"):
         return source_profile(sources(settings)[name], force)
-    return adhoc_profile(settings, bool(options.get("allow_private_networks")), force)
+    return adhoc_profile(settings, allowed_networks(options), force)
+
+
+def allowed_networks(options: dict) -> list[str]:
+    """The CIDRs an ad-hoc crawl opened (crawls stored before `allow_networks` had a flag)."""
+    return options.get("allow_networks") or (list(PRIVATE_CIDRS) if options.get("allow_private_networks") else [])

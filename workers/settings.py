@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     redis_url: str = "redis://localhost:6379/0"
+    # Seconds to connect to Redis and to wait for an answer: a Redis that accepts connections but
+    # never answers fails a command (and the task is delivered again) instead of hanging it.
+    redis_timeout: float = Field(default=10.0, gt=0)
 
     elasticsearch_url: str = "http://localhost:9200"
     elasticsearch_api_key: SecretStr | None = None
@@ -41,18 +44,42 @@ class Settings(BaseSettings):
     fetch_backoff_max: float = Field(default=300.0, gt=0)
     # Redeliveries of one task after a worker died on it, before the page counts as poison.
     max_deliveries: int = Field(default=3, ge=1)
+    # How long the broker waits for an acknowledgement before delivering a task again. A
+    # backstop only: workers give back a dead worker's tasks within ORPHAN_GRACE seconds.
+    visibility_timeout: int = Field(default=3600, ge=60)
+    # How often each worker publishes what it holds and sweeps (parked pages, orphaned
+    # tasks, a lost index trigger), and how long a task may look orphaned before it is requeued.
+    housekeeping_interval: float = Field(default=2.0, gt=0)
+    orphan_grace: float = Field(default=30.0, gt=0)
 
     sources_file: Path = REPO_ROOT / "deploy" / "sources.yaml"
     # Politeness for ad-hoc crawls (`report-ingest crawl`); sources set their own.
     default_host_rate: float = Field(default=2.0, gt=0)
     default_host_concurrency: int = Field(default=2, ge=1)
     robots_ttl: int = Field(default=3600, ge=1)
+    # An unreachable robots.txt (5xx, 429, timeout) is asked again after this long; its pages wait.
+    robots_error_ttl: int = Field(default=300, ge=1)
+    # A page waits in its worker slot for its host's next request slot at most this long ...
+    host_max_inline_wait: float = Field(default=30.0, ge=0)
+    # ... and is re-enqueued with a broker countdown at most this far ahead; longer waits
+    # are parked in Redis, never held by the broker past its visibility timeout.
+    max_countdown: float = Field(default=60.0, gt=0)
+    # Deferrals while robots.txt is unreachable before the page is recorded as a failure.
+    robots_max_deferrals: int = Field(default=12, ge=1)
     recheck_min: float = Field(default=86400.0, gt=0)
     recheck_max: float = Field(default=30 * 86400.0, gt=0)
 
     bulk_chunk_size: int = Field(default=200, gt=0)
+    # Bulk requests stay well under Elasticsearch's http.max_content_length (100 MB).
+    bulk_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     bulk_max_retries: int = Field(default=3, ge=0)
+    # While Elasticsearch is unreachable or overloaded, the index run retries at most this far apart
+    # (the longest indexing may lag behind the cluster's recovery).
+    index_backoff_max: float = Field(default=60.0, gt=0)
     index_batch_size: int = Field(default=500, gt=0)
+    # Hits reachable with from/size: the reports index's index.max_result_window. `search`
+    # pages beyond it with search_after.
+    search_max_window: int = Field(default=10_000, gt=0)
 
     @field_validator("index_prefix")
     @classmethod

@@ -5,8 +5,11 @@ from __future__ import annotations
 import gzip
 import io
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from lxml import etree
+
+from workers.urls import InvalidURL, normalize_url
 
 GZIP_MAGIC = b"\x1f\x8b"
 # Decompressed size cap: the protocol allows 50 MB per sitemap.
@@ -43,19 +46,47 @@ def parse_sitemap(body: bytes) -> tuple[list[str], list[str]]:
     raise SitemapError(f"not a sitemap: root element <{kind}>")
 
 
+@dataclass
+class SitemapWalk:
+    urls: list[str] = field(default_factory=list)  # page URLs, normalised, in sitemap order
+    sitemaps: int = 0  # sitemap documents read
+    errors: list[str] = field(default_factory=list)  # one line per sitemap or <loc> that was unusable
+
+
 def walk_sitemaps(
     start: str, fetch_body: Callable[[str], bytes], *, max_sitemaps: int = 1000,
-) -> list[str]:
-    """Every page URL reachable from `start`, following sitemap indexes, each sitemap once."""
-    pages: list[str] = []
+) -> SitemapWalk:
+    """Every page URL reachable from `start`, following sitemap indexes, each sitemap once.
+
+    `fetch_body` raises SitemapError for a sitemap it cannot fetch. A sitemap that
+    cannot be fetched or read, or a <loc> that is not an http(s) URL, costs that
+    entry only: it is recorded in `errors` and the walk goes on.
+    """
+    walk = SitemapWalk()
     seen: set[str] = set()
     todo = [start]
     while todo and len(seen) < max_sitemaps:
         url = todo.pop(0)
+        try:
+            url = normalize_url(url)
+        except InvalidURL as exc:
+            walk.errors.append(f"sitemap {url!r}: {exc}")
+            continue
         if url in seen:
             continue
         seen.add(url)
-        found, children = parse_sitemap(fetch_body(url))
-        pages.extend(found)
+        try:
+            pages, children = parse_sitemap(fetch_body(url))
+        except SitemapError as exc:
+            walk.errors.append(f"sitemap {url}: {exc}")
+            continue
+        walk.sitemaps += 1
+        for loc in pages:
+            try:
+                walk.urls.append(normalize_url(loc))
+            except InvalidURL as exc:
+                walk.errors.append(f"sitemap {url}: invalid <loc> {loc!r}: {exc}")
         todo.extend(children)
-    return pages
+    if todo:
+        walk.errors.append(f"sitemap {start}: stopped after {max_sitemaps} sitemaps, {len(todo)} not read")
+    return walk

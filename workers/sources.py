@@ -20,6 +20,7 @@ import yaml
 from celery.schedules import crontab
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from workers.netpolicy import PRIVATE_NETWORKS, IPNetwork, parse_network
 from workers.urls import normalize_url
 
 _NAME = re.compile(r"^[a-z0-9-]+$")
@@ -30,7 +31,6 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
 _CRON_RANGES = {"minute": "0-59", "hour": "0-23", "day_of_month": "1-31", "month_of_year": "1-12",
                 "day_of_week": "0-6 or sun-sat"}
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def duration_seconds(text: str) -> int:
@@ -86,10 +86,7 @@ def _check_host(host: str) -> str:
 
 
 def _check_cidr(text: str) -> str:
-    try:
-        ipaddress.ip_network(text, strict=True)
-    except ValueError as exc:
-        raise ValueError(f"invalid CIDR {text!r}: {exc}") from exc
+    parse_network(text)  # its ValueError says why: not a CIDR, or a network never fetched
     return text
 
 
@@ -192,16 +189,12 @@ class Source(BaseModel):
         return host is not None and host.rstrip(".") in self.allowed_hosts
 
     @cached_property
-    def _private_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    def private_networks(self) -> tuple[IPNetwork, ...]:
+        """The non-public networks this source may reach: `true` means loopback, RFC 1918 and
+        unique-local IPv6. Link-local and cloud metadata addresses are refused whatever it says."""
         if isinstance(self.allow_private_networks, bool):
-            return []
-        return [ipaddress.ip_network(cidr) for cidr in self.allow_private_networks]
-
-    def private_allowed(self, ip: IPAddress) -> bool:
-        """May this private, loopback or link-local address be fetched for this source?"""
-        if isinstance(self.allow_private_networks, bool):
-            return self.allow_private_networks
-        return any(ip in network for network in self._private_networks)
+            return PRIVATE_NETWORKS if self.allow_private_networks else ()
+        return tuple(parse_network(cidr) for cidr in self.allow_private_networks)
 
 
 class SourcesError(ValueError):

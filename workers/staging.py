@@ -6,6 +6,10 @@ removes exactly the entries it wrote. An entry staged again meanwhile (a newer
 fetch of the same URL) is not removed, so nothing is lost and nothing is
 written twice by accident; a crash between write and remove only rewrites the
 same IDs.
+
+A trigger key says an index run is queued or running, so staging a thousand
+pages enqueues one index task, not a thousand. It expires by itself, so a lost
+index task is replaced (workers/housekeeping.py) rather than waited for.
 """
 
 from __future__ import annotations
@@ -14,12 +18,19 @@ import json
 
 import redis
 
+from workers.keys import Keys
+
+# A running index task refreshes the trigger per batch; a trigger this old belongs to a lost
+# run, and housekeeping enqueues a new one.
+TRIGGER_TTL = 60
+
 # Remove a field only if it still holds the value that was written.
 _REMOVE_IF_UNCHANGED = """
 local removed = 0
 for i = 1, #ARGV, 2 do
   if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
     removed = removed + redis.call('HDEL', KEYS[1], ARGV[i])
+    redis.call('HDEL', KEYS[2], ARGV[i])
   end
 end
 return removed
@@ -29,8 +40,9 @@ return removed
 class Staging:
     def __init__(self, client: redis.Redis, namespace: str):
         self.redis = client
-        self.key = f"ri:{namespace}staged"
-        self.flag = f"ri:{namespace}index-scheduled"
+        self.keys = Keys(namespace)
+        self.key = self.keys.staged
+        self.flag = self.keys.index_trigger
         self._remove = client.register_script(_REMOVE_IF_UNCHANGED)
 
     def put(self, entry_id: str, entry: dict, *, trigger_ttl: int) -> bool:
@@ -42,13 +54,19 @@ class Staging:
 
     def take(self, limit: int) -> list[tuple[str, str]]:
         """Up to `limit` staged (id, raw JSON) pairs, oldest order not guaranteed."""
-        _cursor, items = self.redis.hscan(self.key, 0, count=limit)
-        return list(items.items())[:limit]
+        # HSCAN may answer a page with no items and a cursor to go on: empty only at cursor 0.
+        items: dict[str, str] = {}
+        cursor = 0
+        while True:
+            cursor, page = self.redis.hscan(self.key, cursor, count=limit)
+            items.update(page)
+            if cursor == 0 or len(items) >= limit:
+                return list(items.items())[:limit]
 
     def remove(self, items: list[tuple[str, str]]) -> int:
         if not items:
             return 0
-        return self._remove(keys=[self.key], args=[x for pair in items for x in pair])
+        return self._remove(keys=[self.key, self.keys.index_attempts], args=[x for pair in items for x in pair])
 
     def size(self) -> int:
         return self.redis.hlen(self.key)
@@ -57,5 +75,47 @@ class Staging:
         """True for the one caller that should enqueue the index task now."""
         return bool(self.redis.set(self.flag, "1", nx=True, ex=ttl))
 
+    def refresh_trigger(self, ttl: int) -> None:
+        """The index run is alive: keep others from starting one."""
+        self.redis.set(self.flag, "1", ex=ttl)
+
     def release_trigger(self) -> None:
         self.redis.delete(self.flag)
+
+    def count_attempt(self, entry_id: str) -> int:
+        """One more attempt at writing this entry alone; the count so far."""
+        return self.redis.hincrby(self.keys.index_attempts, entry_id, 1)
+
+
+# KEYS[1] lock; ARGV token, ttl (ms). Taken when free or already ours: a run redelivered
+# after its worker died takes its own lock over instead of waiting for it to expire.
+_TAKE_IF_FREE_OR_OURS = """
+local holder = redis.call('GET', KEYS[1])
+if (not holder) or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+_RELEASE_IF_OURS = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class IndexRunner:
+    """One index run writes at a time, so an older staged version of a page is never
+    written after a newer one. Held under the run's task ID, renewed per batch."""
+
+    def __init__(self, client: redis.Redis, namespace: str, token: str, ttl: float):
+        self.key = Keys(namespace).index_runner
+        self.token, self.ttl_ms = token, int(ttl * 1000)
+        self._take = client.register_script(_TAKE_IF_FREE_OR_OURS)
+        self._release = client.register_script(_RELEASE_IF_OURS)
+
+    def hold(self) -> bool:
+        """Take (or renew) the lock; False if another run holds it."""
+        return bool(self._take(keys=[self.key], args=[self.token, self.ttl_ms]))
+
+    def release(self) -> None:
+        self._release(keys=[self.key], args=[self.token])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
+
+log = logging.getLogger(__name__)
 
 
 class StageTimings:
@@ -20,10 +23,17 @@ class StageTimings:
         try:
             yield
         finally:
+            self._add(stage, time.perf_counter() - start, items)
+
+    def _add(self, stage: str, seconds: float, items: int) -> None:
+        # Runs in a `finally`: a lost Redis must not replace the way the measured block ended.
+        try:
             pipe = self.redis.pipeline(transaction=False)
-            pipe.hincrbyfloat(self.key, f"{stage}:seconds", time.perf_counter() - start)
+            pipe.hincrbyfloat(self.key, f"{stage}:seconds", seconds)
             pipe.hincrby(self.key, f"{stage}:items", items)
             pipe.execute()
+        except redis.RedisError as exc:
+            log.debug("stage timing for %s not recorded: %s", stage, exc)
 
     def summary(self) -> dict[str, dict[str, float]]:
         """{stage: {"seconds": total, "items": n, "ms_per_item": mean}}."""

@@ -23,6 +23,10 @@ class InvalidURL(ValueError):
     """The text is not an absolute http(s) URL."""
 
 
+class UnsupportedScheme(InvalidURL):
+    """An absolute URL of another scheme (file:, ftp:, mailto:, ...): never fetched."""
+
+
 def _is_tracking(name: str) -> bool:
     return name.lower().startswith("utm_") or name.lower() in TRACKING_PARAMS
 
@@ -30,10 +34,15 @@ def _is_tracking(name: str) -> bool:
 def normalize_url(url: str) -> str:
     """Return the canonical form of an absolute http(s) URL, or raise InvalidURL."""
     text = url.strip()
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise InvalidURL(f"not a URL: {url!r} ({exc})") from exc
     scheme = parts.scheme.lower()
+    if not scheme:
+        raise InvalidURL(f"not an http(s) URL: {url!r} has no scheme (e.g. https://)")
     if scheme not in DEFAULT_PORTS:
-        raise InvalidURL(f"not an http(s) URL: {url!r}")
+        raise UnsupportedScheme(f"not an http(s) URL: {url!r} has scheme {scheme}:")
     if not parts.hostname:
         raise InvalidURL(f"URL has no host: {url!r}")
     host = parts.hostname.lower().rstrip(".")

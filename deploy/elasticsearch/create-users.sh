@@ -36,10 +36,10 @@ else
   echo "Kibana service token: created"
 fi
 
-# The workers read and write their own indices and aliases and check cluster health; templates
-# are installed by the setup service, which runs as `elastic`.
+# The workers read and write their own indices and aliases and check cluster health. Templates
+# decide every future index's mapping, so only the setup service, as `elastic`, installs them.
 call PUT /_security/role/report_ingest "{
-  \"cluster\": [\"monitor\", \"manage_index_templates\"],
+  \"cluster\": [\"monitor\"],
   \"indices\": [{
     \"names\": [\"${prefix}reports*\", \"${prefix}raw-pages*\", \"${prefix}failures*\"],
     \"privileges\": [\"all\"]

@@ -58,6 +58,10 @@ FIELD_LABELS = {
     "content_sha256": "Content hash",
     "parser_version": "Parser version",
     "gone": "Gone from its site",
+    "report_key": "Report (all copies)",
+    "container_url": "PDF URL",
+    "page_start": "First page in PDF",
+    "page_end": "Last page in PDF",
 }
 
 RECORDS = "___records___"  # Lens's pseudo-field for "count of documents"
@@ -85,6 +89,7 @@ def data_view() -> dict[str, Any]:
                 {
                     "url": {"id": "url"},
                     "canonical_url": {"id": "url"},
+                    "container_url": {"id": "url"},
                     "publication_date": {"id": "date", "params": {"pattern": "YYYY-MM-DD"}},
                 }
             ),
@@ -260,14 +265,15 @@ def lens_panels() -> list[dict[str, Any]]:
         lens_panel(
             "tiers-per-year",
             "Countries per tier per year",
-            "How many countries each report year placed in each tier.",
+            "How many countries each report year placed in each tier: distinct reports, so a report "
+            "mirrored on several sites, or also in a PDF, counts once.",
             grid=(0, 0, 28, 15),
             visualization_type="lnsXY",
             layer="tiers-per-year",
             columns={
                 "year": terms("report_year", "Report year", size=40, data_type="number"),
                 "tier": terms("tier", "Tier", size=10),
-                "countries": metric("unique_count", "country.name", "Countries"),
+                "countries": metric("unique_count", "report_key", "Countries"),
             },
             visualization=xy("tiers-per-year", "bar_stacked", x="year", y="countries", split="tier"),
         ),

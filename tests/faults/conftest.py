@@ -1,0 +1,221 @@
+"""The fault suite's harness: its own Redis (AOF on, so it can be restarted and killed), an
+Elasticsearch node it may stop, a local site, and a fresh worker and index prefix per scenario.
+
+Every scenario prints one summary line (run pytest with -s to see them, or read the
+`faults` section pytest prints at the end).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.conftest import ES_NODE_SETTINGS, TEST_SETTINGS, Worker, _apply_env
+from tests.corpus import report_page
+from tests.site import LocalSite, html
+from workers import devservices
+
+# Scenario settings: short grace and backoff so recovery takes seconds, not the production minutes.
+FAULT_SETTINGS = {
+    "HOUSEKEEPING_INTERVAL": "0.5",
+    "ORPHAN_GRACE": "5",
+    "INDEX_BACKOFF_MAX": "5",
+}
+SUMMARIES: list[str] = []
+
+
+def await_condition(check: Callable[[], object], timeout: float, what: str, interval: float = 0.2):
+    end = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < end, f"{what}: not reached within {timeout:.0f}s"
+        time.sleep(interval)
+    return result
+
+
+def summary(line: str) -> None:
+    SUMMARIES.append(line)
+    print(f"\n[fault] {line}")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if SUMMARIES:
+        terminalreporter.section("faults")
+        for line in SUMMARIES:
+            terminalreporter.write_line(line)
+
+
+@dataclass
+class RestartableRedis:
+    """redis-server with AOF everysec on a fixed port and data directory."""
+
+    workdir: Path
+    port: int
+    service: devservices.Service | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        from workers.clients import reset_clients
+
+        self.service = devservices.start_redis(self.workdir, self.port, appendonly=True)
+        reset_clients()  # this process's pooled connections died with the old server
+
+    def shutdown(self) -> None:
+        """Graceful: Redis writes its AOF and exits."""
+        subprocess.run(["redis-cli", "-p", str(self.port), "shutdown"], capture_output=True, timeout=30)
+        self.service.process.wait(30)
+
+    def kill(self) -> None:
+        os.killpg(self.service.process.pid, signal.SIGKILL)
+        self.service.process.wait(30)
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.stop()
+
+
+@pytest.fixture(scope="session")
+def fault_redis():
+    server = RestartableRedis(Path(tempfile.mkdtemp(prefix="ri-fault-redis-")), devservices.free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class StoppableElasticsearch:
+    """The session's node when this run started it, else a node of the fault suite's own."""
+
+    service: devservices.Service
+
+    @property
+    def url(self) -> str:
+        return self.service.url
+
+    def stop(self) -> None:
+        self.service.stop()
+
+    def start(self) -> None:
+        port = int(self.service.url.rsplit(":", 1)[1])
+        self.service = devservices.start_elasticsearch(self.service.workdir, port, echo=lambda m: None,
+                                                       node_settings=ES_NODE_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def fault_elasticsearch(session_services):
+    if (managed := session_services["started"].get("elasticsearch")) is not None:
+        yield StoppableElasticsearch(managed)
+        return
+    own = StoppableElasticsearch(devservices.start_elasticsearch(
+        Path(tempfile.mkdtemp(prefix="ri-fault-es-")), echo=lambda m: None, node_settings=ES_NODE_SETTINGS))
+    yield own
+    own.stop()
+
+
+@dataclass
+class Scenario:
+    env: dict[str, str]
+    site: LocalSite
+    redis: RestartableRedis
+    elasticsearch: StoppableElasticsearch
+    workers: list[Worker] = field(default_factory=list)
+
+    @property
+    def settings(self):
+        from workers.settings import get_settings
+
+        return get_settings()
+
+    @property
+    def names(self):
+        from workers.index import IndexNames
+
+        return IndexNames(self.settings.index_prefix)
+
+    def es(self):
+        from workers.clients import get_es
+
+        return get_es()
+
+    def client(self) -> redis.Redis:
+        from workers.clients import get_redis
+
+        return get_redis()
+
+    def start_worker(self, concurrency: int = 2) -> Worker:
+        worker = Worker(self.env, concurrency=concurrency)
+        self.workers.append(worker)
+        return worker
+
+    def serve(self, count: int, first: int = 0) -> list[str]:
+        urls = []
+        for i in range(first, first + count):
+            page = report_page(i)
+            self.site.routes[page.path] = html(page.html)
+            urls.append(self.site.url(page.path))
+        return urls
+
+    def crawl(self, urls: list[str]) -> str:
+        from workers.crawl import start_crawl
+
+        return start_crawl(self.settings, urls, allow_private_networks=True).crawl_id
+
+    def indexed(self, urls: list[str] | None = None) -> int:
+        es = self.es()
+        es.indices.refresh(index=self.names.reports)
+        query = {"terms": {"url": urls}} if urls else {"match_all": {}}
+        return es.count(index=self.names.reports, query=query)["count"]
+
+    def distinct_urls(self) -> int:
+        es = self.es()
+        response = es.search(index=self.names.reports, size=0,
+                             aggs={"urls": {"cardinality": {"field": "url", "precision_threshold": 40000}}})
+        return response["aggregations"]["urls"]["value"]
+
+    def failures(self) -> list[dict]:
+        es = self.es()
+        es.indices.refresh(index=self.names.failures)
+        return [h["_source"] for h in es.search(index=self.names.failures, size=1000)["hits"]["hits"]]
+
+    def await_indexed(self, count: int, timeout: float, what: str = "every page indexed") -> float:
+        started = time.monotonic()
+        await_condition(lambda: self.indexed() >= count, timeout, what, interval=0.5)
+        return time.monotonic() - started
+
+
+@pytest.fixture
+def scenario(fault_redis, fault_elasticsearch, request):
+    """A clean state per scenario: an empty Redis, a fresh index prefix, a new worker and site."""
+    from workers.app import app
+
+    redis.Redis.from_url(fault_redis.url).flushall()
+    env = {"REDIS_URL": fault_redis.url, "ELASTICSEARCH_URL": fault_elasticsearch.url, **TEST_SETTINGS,
+           **FAULT_SETTINGS, "INDEX_PREFIX": f"f{uuid.uuid4().hex[:8]}-",
+           **getattr(request.module, "EXTRA_ENV", {})}
+    saved = {k: os.environ.get(k) for k in env}
+    _apply_env(env)
+    app.conf.broker_url = env["REDIS_URL"]
+    site = LocalSite()
+    case = Scenario(env, site, fault_redis, fault_elasticsearch)
+    yield case
+    for worker in case.workers:
+        worker.stop()
+    site.close()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    _apply_env({})

@@ -1,0 +1,149 @@
+"""`report-ingest crawl`, `failures` and `retry-failed`, registered on the main group in workers.cli."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from workers.cli_errors import fail
+from workers.settings import get_settings
+
+
+def _es_and_names():
+    from workers.clients import get_es
+    from workers.index import IndexNames
+
+    return get_es(), IndexNames(get_settings().index_prefix)
+
+
+def follow_crawl(crawl_id: str, timeout: float | None) -> None:
+    """Live progress until the crawl drains, then a summary; exit 1 if it did not drain."""
+    from workers.clients import get_redis
+    from workers.progress import FAILED, GONE, INDEXED, SKIPPED, UNCHANGED, CrawlTracker, watch
+
+    tracker = CrawlTracker(get_redis(), get_settings().index_prefix, crawl_id)
+    snap = watch(tracker, timeout=timeout, echo=lambda m: click.echo(m, err=True))
+    c = snap.counts
+    click.echo(
+        f"crawl {crawl_id}: {snap.total} URLs, {c[INDEXED]} indexed, {c[FAILED]} failed, "
+        f"{c[UNCHANGED]} unchanged, {c[SKIPPED]} skipped, {c[GONE]} gone, "
+        f"{snap.total - snap.done} unfinished, in {snap.elapsed:.1f}s ({snap.rate:.1f} pages/s)"
+    )
+    if c[FAILED]:
+        click.echo("see `report-ingest failures`; retry with `report-ingest retry-failed`")
+    if snap.done < snap.total:
+        sys.exit(1)
+
+
+class CIDR(click.ParamType):
+    """A network a crawl may open; never a link-local or cloud metadata one."""
+
+    name = "cidr"
+
+    def convert(self, value, param, ctx) -> str:
+        from workers.netpolicy import parse_network
+
+        try:
+            return str(parse_network(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@click.command()
+@click.argument("urls", nargs=-1)
+@click.option("--sitemap", "sitemaps", multiple=True, help="Also crawl every page listed in this sitemap.")
+@click.option("--wait/--no-wait", default=True, help="Follow progress until the crawl drains.")
+@click.option("--timeout", type=float, default=None, help="Stop following after this many seconds.")
+@click.option("--allow-network", "networks", type=CIDR(), multiple=True, metavar="CIDR",
+              help="Also fetch addresses in this non-public network, e.g. 127.0.0.1/32 for a local site "
+                   "(repeatable). Link-local and cloud metadata addresses are never fetched.")
+@click.option("--allow-private-networks", is_flag=True,
+              help="Deprecated: --allow-network for every loopback, RFC 1918 and unique-local IPv6 network.")
+@click.option("--force", is_flag=True, help="Fetch and index again even if a page looks unchanged.")
+def crawl(urls: tuple[str, ...], sitemaps: tuple[str, ...], wait: bool, timeout: float | None,
+          networks: tuple[str, ...], allow_private_networks: bool, force: bool) -> None:
+    """Fetch, parse and index report pages.
+
+    Every argument that is not an http(s) URL, and every sitemap or sitemap entry
+    that cannot be used, gets an error line; the rest is crawled, and the exit
+    status is then 1.
+    """
+    from workers.crawl import start_crawl
+    from workers.discover import sitemap_urls
+    from workers.profile import PRIVATE_CIDRS, adhoc_profile
+
+    allow = list(networks)
+    if allow_private_networks:
+        click.echo(f"note: --allow-private-networks is deprecated; it opens {' '.join(PRIVATE_CIDRS)}. "
+                   "Name what the crawl needs with --allow-network CIDR.", err=True)
+        allow += [cidr for cidr in PRIVATE_CIDRS if cidr not in allow]
+    settings = get_settings()
+    targets, errors = list(urls), []
+    for sitemap in sitemaps:
+        found = sitemap_urls(settings, adhoc_profile(settings, allow), sitemap)
+        errors += found.errors
+        click.echo(f"sitemap {sitemap}: {len(found.urls)} URLs", err=True)
+        targets += found.urls
+    for error in errors:
+        click.echo(f"error: {error}", err=True)
+    if not targets:
+        fail("nothing to crawl: give URLs or --sitemap")
+    plan = start_crawl(settings, targets, allow_networks=allow, force=force)
+    for reason in plan.invalid:
+        click.echo(f"error: {reason}", err=True)
+    if not plan.queued:
+        fail("nothing to crawl: none of the arguments is an http(s) URL")
+    click.echo(
+        f"crawl {plan.crawl_id}: queued {len(plan.queued)} URLs "
+        f"({plan.duplicates} duplicates dropped, {len(plan.invalid)} invalid)", err=True,
+    )
+    if wait and plan.queued:
+        follow_crawl(plan.crawl_id, timeout)
+    if errors or plan.invalid:
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def failures(limit: int, as_json: bool) -> None:
+    """Show the most recent failures."""
+    from workers.crawl import recent_failures
+
+    rows = recent_failures(*_es_and_names(), limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['failed_at']}  {row['stage']:6} {row['reason']:18} {row['url']}\n    {row['detail']}")
+    if not rows:
+        click.echo("no failures")
+
+
+@click.command("retry-failed")
+@click.option("--wait/--no-wait", default=True)
+@click.option("--timeout", type=float, default=None)
+def retry_failed(wait: bool, timeout: float | None) -> None:
+    """Crawl every recorded failure again, refetched and reparsed even if unchanged, each under its
+    own source's policy; successes clear their failure record."""
+    from workers.crawl import retry_failures
+    from workers.sources import SourcesError
+
+    settings = get_settings()
+    try:
+        retry = retry_failures(settings, *_es_and_names())
+    except SourcesError as exc:
+        fail(f"cannot retry failures of configured sources: {exc}")
+    for source, count in retry.unknown_sources.items():
+        click.echo(f"error: {count} failures of source {source!r} not retried: no such source in "
+                   f"{settings.sources_file}", err=True)
+    if not retry.plans and not retry.unknown_sources:
+        click.echo("no failures to retry")
+    for plan in retry.plans:
+        click.echo(f"crawl {plan.crawl_id}: queued {len(plan.queued)} failed URLs again", err=True)
+        if wait and plan.queued:
+            follow_crawl(plan.crawl_id, timeout)
+    if retry.unknown_sources:
+        sys.exit(1)

@@ -1,0 +1,64 @@
+"""One report, many copies: the key shared by every copy of a report, and which copy comes first.
+
+The same report (the 2019 Trafficking in Persons Report on Mali) is published by the State
+Department and republished by Refworld, ecoi.net and others, as HTML pages and inside PDFs.
+Each copy stays its own document; `report_key` ties them together for search (one hit per
+report, field collapsing) and for counting (facets count reports, not copies).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+# Where each publisher publishes its own reports. A copy on any other host is a mirror.
+# A host matches itself and its subdomains (state.gov covers www.state.gov and
+# 2009-2017.state.gov, the State Department's archive of earlier administrations).
+PUBLISHER_HOSTS: dict[str, tuple[str, ...]] = {
+    "United States Department of State": ("state.gov",),
+    "Freedom House": ("freedomhouse.org",),
+    "Human Rights Watch": ("hrw.org",),
+    "Amnesty International": ("amnesty.org",),
+    "UNHCR": ("unhcr.org", "refworld.org"),
+}
+# The fields a copy is listed with under the hit that stands for its report.
+COPY_FIELDS = ("id", "url", "source", "publisher", "fetched_at", "tier", "report_year", "page_start")
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def series_slug(series: str) -> str:
+    """'Trafficking in Persons Report' -> 'trafficking-in-persons' ('World Report' keeps its word)."""
+    slug = _NOT_SLUG.sub("-", series.lower()).strip("-")
+    shorter = slug.removesuffix("-report")
+    return shorter if "-" in shorter else slug
+
+
+def report_key(document: dict) -> str:
+    """'trafficking-in-persons-2019-MLI' when series, year and country are known, else 'doc:<id>'.
+
+    A document without all three is a report of its own: its key is unique, so field
+    collapsing never merges it with anything (a missing value would make all such
+    documents one group) and a count of distinct keys still counts it once.
+    """
+    series, year = document.get("report_series"), document.get("report_year")
+    country = (document.get("country") or {}).get("iso3")
+    if series and year and country:
+        return f"{series_slug(series)}-{year}-{country}"
+    return f"doc:{document['id']}"
+
+
+def on_publisher_site(url: str | None, publisher: str | None) -> bool:
+    host = (urlsplit(url or "").hostname or "").lower()
+    return any(host == own or host.endswith("." + own) for own in PUBLISHER_HOSTS.get(publisher or "", ()))
+
+
+def best_first(copies: Iterable[dict]) -> list[dict]:
+    """The publisher's own site before mirrors, HTML before PDF, then the newest fetch."""
+    newest = sorted(copies, key=lambda c: c.get("fetched_at") or "", reverse=True)
+    return sorted(newest, key=lambda c: (not on_publisher_site(c.get("url"), c.get("publisher")),
+                                         c.get("source") == "pdf"))
+
+
+def listed(copy: dict) -> dict:
+    return {field: copy.get(field) for field in COPY_FIELDS}

@@ -1,0 +1,61 @@
+"""How a task may end: with its work done, a failure recorded, or its message delivered again.
+
+Never as an acknowledged loss. Celery acknowledges a late-ack task that raises,
+so an error raised while recording a failure (Redis gone, say) would drop the
+page silently. Tasks run inside `redelivered_unless_recorded`, which turns
+every such error into a requeue; a page that keeps coming back is caught by
+the delivery counter and recorded as poison.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import kombu.exceptions
+import redis
+from celery import Task
+from celery.exceptions import Reject, Retry
+
+from workers.keys import Keys
+
+log = logging.getLogger(__name__)
+
+# The broker or Redis is out of reach: nothing can be recorded, only redelivered.
+CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, kombu.exceptions.OperationalError)
+
+
+@contextmanager
+def redelivered_unless_recorded(task: Task) -> Iterator[None]:
+    """Requeue the task's message on any error that escapes the task's own failure handling.
+
+    SystemExit and friends pass untouched: Celery leaves the message of a task
+    it cancelled or whose worker died unacknowledged, for redelivery.
+    """
+    try:
+        yield
+    except (Retry, Reject):
+        raise
+    except CONNECTION_ERRORS as exc:
+        log.warning("%s[%s]: connection lost (%s); the task will be delivered again",
+                    task.name, task.request.id, exc)
+        raise Reject(f"connection lost: {exc}", requeue=True) from exc
+    except Exception as exc:  # noqa: BLE001 - the failure could not be recorded: keep the message
+        log.exception("%s[%s]: could not record how it ended; the task will be delivered again",
+                      task.name, task.request.id)
+        raise Reject(f"{exc.__class__.__name__}: {exc}", requeue=True) from exc
+
+
+def within_delivery_cap(task: Task, client: redis.Redis, keys: Keys, cap: int, ttl: int) -> bool:
+    """Count this delivery of this attempt; False once it was delivered more than `cap` times.
+
+    A task whose worker keeps dying on it (a parser segfault, memory exhaustion,
+    the hard time limit) is requeued each time; this is what ends the loop.
+    """
+    key = keys.deliveries(task.request.id, task.request.retries)
+    pipe = client.pipeline()
+    pipe.incr(key)
+    pipe.expire(key, ttl)
+    count, _ = pipe.execute()
+    return count <= cap

@@ -1,0 +1,152 @@
+"""What every worker does on the side, so nothing waits for beat or for the visibility timeout.
+
+A thread in each worker's main process, every HOUSEKEEPING_INTERVAL seconds:
+
+1. publishes the broker delivery tags this worker holds (running, reserved,
+   waiting for a countdown) to a key that expires after ORPHAN_GRACE;
+2. then, one worker at a time (a short lock), sweeps:
+   - parked pages that are due go back on the fetch queue (workers/parked.py);
+   - orphaned messages go back on their queue: delivered more than ORPHAN_GRACE
+     ago, unacknowledged, and held by no live worker. That is what a worker
+     killed with SIGKILL leaves behind, and a task cancelled when the broker
+     connection dropped. Without this they would wait for the broker's
+     visibility timeout (an hour by default) before anyone saw them again;
+   - staged entries with no index run coming (its trigger expired with a lost
+     run) get a new index run.
+
+Requeueing uses kombu's own restore (the same one the visibility timeout uses),
+under kombu's mutex, so a message is put back once. A worker that stalls for
+longer than ORPHAN_GRACE may see one of its tasks run twice: writes are
+idempotent, and that is the at-least-once the system promises.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import redis
+from celery import bootsteps
+from celery.worker import state
+from kombu.transport.redis import Mutex, MutexHeld
+
+from workers.keys import Keys
+from workers.parked import Parked
+from workers.settings import get_settings
+from workers.staging import TRIGGER_TTL, Staging
+
+log = logging.getLogger(__name__)
+
+# Worker heartbeats are per broker database, whatever the index prefix: orphans are a broker matter.
+BROKER_KEYS = Keys("")
+
+
+def held_tags(consumer) -> set[str]:
+    """Delivery tags of every message this worker holds, read from the worker's own state."""
+    for _attempt in range(5):  # the main thread changes these while we read them
+        try:
+            requests = [*state.requests.values(), *state.reserved_requests, *state.active_requests,
+                        *state.scheduled_requests]
+            tags = {r.message.delivery_tag for r in requests if r.message is not None}
+            if (task_consumer := consumer.task_consumer) is not None:
+                tags.update(list(task_consumer.channel.qos._delivered))
+            return tags
+        except RuntimeError:
+            continue
+    raise RuntimeError("could not read the worker's held messages")
+
+
+class Sweeper:
+    def __init__(self, app, node: str, held, client: redis.Redis):
+        self.app, self.node, self.held, self.redis = app, node, held, client
+        self.settings = get_settings()
+        self.keys = Keys(self.settings.index_prefix)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        with self.app.connection_for_write() as connection:
+            qos = connection.default_channel.qos
+            while not self.stopped.wait(self.settings.housekeeping_interval):
+                try:
+                    self.tick(qos)
+                except Exception as exc:  # noqa: BLE001 - housekeeping must outlive any outage
+                    log.warning("housekeeping skipped a round: %s", exc)
+
+    def tick(self, qos) -> None:
+        grace = self.settings.orphan_grace
+        now = time.time()
+        tags = self.held()
+        pipe = self.redis.pipeline()
+        key = BROKER_KEYS.consumer(self.node)
+        pipe.delete(key)
+        if tags:
+            pipe.sadd(key, *tags)
+            pipe.expire(key, int(grace))
+        pipe.zadd(BROKER_KEYS.consumers, {self.node: now})
+        pipe.execute()
+        lock_ms = int(self.settings.housekeeping_interval * 1000)
+        if self.redis.set(self.keys.housekeeping, self.node, nx=True, px=lock_ms):
+            self.requeue_parked()
+            self.requeue_orphans(qos, now, grace)
+            self.trigger_indexing()
+
+    def requeue_parked(self) -> None:
+        parked = Parked(self.redis, self.settings.index_prefix)
+        while due := parked.due():
+            for _member, kwargs in due:
+                self.app.send_task("workers.tasks.fetch_page", kwargs=kwargs)
+            parked.remove([member for member, _kwargs in due])
+            log.info("requeued %d parked page(s)", len(due))
+
+    def requeue_orphans(self, qos, now: float, grace: float) -> None:
+        live = self.redis.zrangebyscore(BROKER_KEYS.consumers, now - grace, "+inf")
+        self.redis.zremrangebyscore(BROKER_KEYS.consumers, "-inf", now - 10 * grace)
+        held = self.redis.sunion([BROKER_KEYS.consumer(node) for node in live]) if live else set()
+        candidates = self.redis.zrangebyscore(qos.unacked_index_key, "-inf", now - grace)
+        orphans = [tag for tag in candidates if tag not in held]
+        if not orphans:
+            return
+        try:
+            with Mutex(self.redis, qos.unacked_mutex_key, qos.unacked_mutex_expire):
+                for tag in orphans:
+                    qos.restore_by_tag(tag, client=self.redis, leftmost=True)
+        except MutexHeld:
+            return  # kombu is restoring by visibility timeout right now; next round
+        log.warning("requeued %d message(s) no live worker holds (a worker died, or lost its broker "
+                    "connection)", len(orphans))
+
+    def trigger_indexing(self) -> None:
+        queue = Staging(self.redis, self.settings.index_prefix)
+        if queue.size() and queue.claim_trigger(ttl=TRIGGER_TTL):
+            self.app.send_task("workers.tasks.index_pending")
+            log.info("staged entries had no index run coming; started one")
+
+
+class Housekeeping(bootsteps.StartStopStep):
+    """Runs the Sweeper in a thread of the worker's main process (see the module doc)."""
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def __init__(self, parent, **kwargs):
+        super().__init__(parent, **kwargs)
+        self.sweeper: Sweeper | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self, c) -> None:
+        settings = get_settings()
+        # Its own connections with timeouts: a stalled Redis must not stall this thread for minutes.
+        client = redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=settings.redis_timeout,
+                                      socket_connect_timeout=settings.redis_timeout)
+        self.sweeper = Sweeper(c.app, c.hostname, lambda: held_tags(c), client)
+        self.thread = threading.Thread(target=self.sweeper.run, name="housekeeping", daemon=True)
+        self.thread.start()
+
+    def stop(self, c) -> None:
+        if self.sweeper is not None:
+            self.sweeper.stopped.set()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+        self.sweeper = self.thread = None
+
+    shutdown = stop

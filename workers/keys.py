@@ -1,0 +1,78 @@
+"""Every Redis key the system uses, in one place, with who writes it, who reads it, and its lifetime.
+
+All keys of one deployment start with `ri:{INDEX_PREFIX}`, so two deployments
+(or two test modules) can share a Redis without seeing each other's state.
+Celery's own keys (queues, `unacked`, `unacked_index`) are kombu's and live
+in the broker database unprefixed: give each deployment its own database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    namespace: str = ""
+
+    @property
+    def base(self) -> str:
+        return f"ri:{self.namespace}"
+
+    # --- the hand-over from fetch to index ------------------------------------------
+
+    @property
+    def staged(self) -> str:
+        """Hash doc-id -> staged entry JSON. Fetch tasks write; index_pending reads and removes
+        exactly what it wrote. No expiry: an entry leaves only once it is in Elasticsearch."""
+        return f"{self.base}staged"
+
+    @property
+    def index_trigger(self) -> str:
+        """String, set while an index run is queued or running, so one is enqueued, not one per page.
+        Set by whoever stages first; refreshed by the running index task; expires after
+        TRIGGER_TTL (workers/staging.py) if that task is lost, and housekeeping then enqueues a new one."""
+        return f"{self.base}index-scheduled"
+
+    @property
+    def index_runner(self) -> str:
+        """Lock (string token) held by the one index_pending run writing at a time, so an older
+        version of a page is never written after a newer one. Expires unless renewed per batch."""
+        return f"{self.base}index-runner"
+
+    @property
+    def index_attempts(self) -> str:
+        """Hash doc-id -> attempts, for entries written one by one after an index run was lost
+        mid-batch; an entry that keeps killing the index task is recorded as poison. Cleared
+        when the entry leaves staging."""
+        return f"{self.base}index-attempts"
+
+    # --- delivery -------------------------------------------------------------------
+
+    def deliveries(self, task_id: str, retries: int) -> str:
+        """Counter of deliveries of one task attempt (poison detection). Written by the task at
+        start; expires after the broker could no longer deliver it again."""
+        return f"{self.base}deliveries:{task_id}:{retries}"
+
+    @property
+    def parked(self) -> str:
+        """Sorted set of fetch tasks (JSON) by the time they may run again: pages whose host asked
+        for a wait longer than a broker countdown should hold. Written by fetch tasks; housekeeping
+        re-enqueues due ones. No expiry."""
+        return f"{self.base}parked"
+
+    def consumer(self, node: str) -> str:
+        """Set of broker delivery tags a live worker holds (running, reserved, or waiting for a
+        countdown). Rewritten by that worker's housekeeping every interval; expires after
+        ORPHAN_GRACE, so a dead worker's tags become orphans another worker requeues."""
+        return f"{self.base}consumer:{node}"
+
+    @property
+    def consumers(self) -> str:
+        """Sorted set of worker node names by last heartbeat, to find their `consumer` sets."""
+        return f"{self.base}consumers"
+
+    @property
+    def housekeeping(self) -> str:
+        """Lock held for one housekeeping sweep, so workers sweep one at a time. Expires by itself."""
+        return f"{self.base}housekeeping"

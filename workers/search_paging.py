@@ -1,0 +1,49 @@
+"""Pages past the result window: walk the hits in order with search_after over a point in time.
+
+Elasticsearch refuses from + size beyond `index.max_result_window` (10,000 by default), and
+field collapsing cannot be combined with search_after unless the search is sorted on the
+collapse field alone. So a deep page is found in two steps: walk the matching documents in
+the search's own sort order (search_after, one window at a time, only the group key of each
+hit) and note each group the first time it appears — which is exactly where collapsing puts
+it, since a collapsed group ranks by its top document — then fetch just that page's groups.
+The walk costs one request per window of hits before the page.
+"""
+
+from __future__ import annotations
+
+from elasticsearch import Elasticsearch
+
+# Elasticsearch's default index.max_result_window; SEARCH_MAX_WINDOW when an index differs.
+DEFAULT_WINDOW = 10_000
+_KEEP_ALIVE = "1m"
+
+
+def keys_in_order(es: Elasticsearch, index: str, request: dict, group_field: str, stop: int,
+                  window: int = DEFAULT_WINDOW) -> list[str]:
+    """The first `stop` distinct values of `group_field` among the hits of `request`, in its order.
+
+    `request` is a search body (query, post_filter, sort); the sort must end in a unique
+    tiebreaker, as every sort in workers.search does.
+    """
+    pit = es.open_point_in_time(index=index, keep_alive=_KEEP_ALIVE)["id"]
+    keys: dict[str, None] = {}
+    after = None
+    try:
+        while len(keys) < stop:
+            response = es.search(
+                pit={"id": pit, "keep_alive": _KEEP_ALIVE}, size=window, search_after=after,
+                query=request.get("query"), post_filter=request.get("post_filter"), sort=request["sort"],
+                source=False, docvalue_fields=[group_field], track_total_hits=False,
+            )
+            pit = response.get("pit_id", pit)
+            hits = response["hits"]["hits"]
+            for hit in hits:
+                # Documents indexed before report_key existed have none until `reindex --reparse`.
+                if group_field in hit.get("fields", {}):
+                    keys.setdefault(hit["fields"][group_field][0])
+            if len(hits) < window:
+                break
+            after = hits[-1]["sort"]
+    finally:
+        es.close_point_in_time(id=pit)
+    return list(keys)[:stop]
