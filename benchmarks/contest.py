@@ -272,11 +272,13 @@ def purge_queues() -> None:
 
 
 class Enqueue:
-    """`report-ingest crawl URLS --no-wait` on the clock; its CPU comes from wait4 when it ends."""
+    """`report-ingest crawl URLS --allow-network CIDR... --no-wait` on the clock; its CPU comes from
+    wait4 when it ends."""
 
     def __init__(self, cli: list[str], site: Site, env: dict[str, str], log: Path):
         with log.open("wb") as out:
-            self.process = subprocess.Popen([*cli, "crawl", *site.urls, "--allow-private-networks", "--no-wait"],
+            allow = [arg for cidr in site.networks for arg in ("--allow-network", cidr)]
+            self.process = subprocess.Popen([*cli, "crawl", *site.urls, *allow, "--no-wait"],
                                             env=env, stdout=subprocess.DEVNULL, stderr=out)
         self.log = log
         self.cpu: float | None = None

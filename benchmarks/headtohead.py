@@ -9,7 +9,7 @@ Elasticsearch node (fresh indices per contender and round), all obeying robots.t
 - bare:        one process, requests.Session -> parse_page -> helpers.bulk in batches;
 - scrapy:      a Scrapy spider parsing in its callback, an item pipeline bulk-indexing in batches;
 - pipeline:    `report-ingest worker` with the layout it picks itself, fed by
-               `report-ingest crawl URLS --allow-private-networks --no-wait`;
+               `report-ingest crawl URLS --allow-network CIDR... --no-wait`;
 - pipeline-1:  the same with `report-ingest worker -c 1`.
 
 Sites: "fast", N pages from nginx on one host with no added latency (CPU-bound), and

@@ -66,6 +66,11 @@ class Site:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def networks(self) -> list[str]:
+        """The loopback addresses serving the site, as the CIDRs a crawl must be allowed to reach."""
+        return sorted({f"{host.rsplit(':', 1)[0]}/32" for host in self.hosts})
+
+    @property
     def total(self) -> int:
         """Requests in flight in total: what the per-host limit allows over all hosts."""
         return self.per_host * len(self.hosts)
