@@ -77,14 +77,15 @@ class Run:
         return None if self.redis is None else sum(self.redis.values()) / self.pages
 
 
-def fresh_indices(prefix_kind: str) -> tuple[str, object]:
+def fresh_indices(contender: str):
+    """Templates, indices and aliases under a prefix no other run uses (an IndexNames)."""
     from workers.clients import get_es
     from workers.index import IndexNames, ensure_indices
     from workers.settings import get_settings
 
-    names = IndexNames(f"h2h-{prefix_kind}-{uuid.uuid4().hex[:6]}-")
+    names = IndexNames(f"h2h-{contender}-{uuid.uuid4().hex[:6]}-")
     ensure_indices(get_es(), names, get_settings().schemas_dir)
-    return names.prefix, names
+    return names
 
 
 def drop(prefix: str) -> None:
@@ -117,11 +118,12 @@ def await_searchable(names, expected: int, *, finished: threading.Event | None,
             return
         if why := problem():
             raise ContestError(f"{found} of {expected} pages searchable: {why}")
-        es.indices.refresh(index=names.failures)
-        if failed := es.count(index=names.failures)["count"]:
-            reasons = Counter(h["_source"]["reason"] for h in es.search(index=names.failures, size=100)["hits"]["hits"])
-            if found + failed >= expected:
-                raise ContestError(f"{found} of {expected} pages searchable, {failed} failed: {dict(reasons)}")
+        # Failure records only need to be seen eventually: no refresh of their index per poll.
+        failed = es.count(index=names.failures)["count"]
+        if failed and found + failed >= expected:
+            hits = es.search(index=names.failures, size=100)["hits"]["hits"]
+            reasons = Counter(h["_source"]["reason"] for h in hits)
+            raise ContestError(f"{found} of {expected} pages searchable, {failed} failed: {dict(reasons)}")
         if was_finished:
             raise ContestError(f"the contender finished with only {found} of {expected} pages searchable")
         if time.monotonic() > deadline:
@@ -178,7 +180,7 @@ def run_yardstick(kind: str, site: Site, round_: int, env: dict[str, str], timeo
     from workers.settings import get_settings
 
     settings = get_settings()
-    prefix, names = fresh_indices(kind)
+    names = fresh_indices(kind)
     workdir = Path(tempfile.mkdtemp(prefix=f"ri-h2h-{kind}-"))
     spec = workdir / "spec.json"
     spec.write_text(json.dumps({
@@ -189,7 +191,7 @@ def run_yardstick(kind: str, site: Site, round_: int, env: dict[str, str], timeo
     with log.open("wb") as err:
         child = subprocess.Popen([sys.executable, str(HERE / "contenders.py"), kind, str(spec)],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
-                                 env={**os.environ, **env, "INDEX_PREFIX": prefix})
+                                 env={**os.environ, **env, "INDEX_PREFIX": names.prefix})
     watch = None
     try:
         if child.stdout.readline().strip() != "ready":
@@ -225,7 +227,7 @@ def run_yardstick(kind: str, site: Site, round_: int, env: dict[str, str], timeo
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-        drop(prefix)
+        drop(names.prefix)
     shutil.rmtree(workdir)  # kept when the run failed, for its log
     return run
 
@@ -308,8 +310,8 @@ def run_pipeline(contender: str, worker_args: list[str], site: Site, round_: int
     from workers import demo
 
     purge_queues()
-    prefix, names = fresh_indices(contender)
-    run_env = {**os.environ, **env, "INDEX_PREFIX": prefix, "DEFAULT_HOST_RATE": UNTHROTTLED_RATE,
+    names = fresh_indices(contender)
+    run_env = {**os.environ, **env, "INDEX_PREFIX": names.prefix, "DEFAULT_HOST_RATE": UNTHROTTLED_RATE,
                "DEFAULT_HOST_CONCURRENCY": str(site.per_host)}
     workdir = Path(tempfile.mkdtemp(prefix=f"ri-h2h-{contender}-"))
     log = workdir / "worker.log"
@@ -351,6 +353,6 @@ def run_pipeline(contender: str, worker_args: list[str], site: Site, round_: int
             enqueue.kill()
         demo.stop_worker(worker)
         commands.close()
-        drop(prefix)
+        drop(names.prefix)
     shutil.rmtree(workdir)  # kept when the run failed, for its logs
     return run

@@ -60,7 +60,7 @@ class TreeMeter:
         return [p for root in self.roots for p in _tree(root)]
 
     def cpu(self) -> float:
-        return sum(_cpu(p) for root in self.roots for p in _tree(root)) + self.reaped_cpu
+        return sum(_cpu(p) for p in self.processes()) + self.reaped_cpu
 
     def watch(self, pid: int) -> None:
         """Sample a short-lived process's memory too; its CPU comes in through `reaped()`."""

@@ -105,8 +105,13 @@ http {{
 """
 
 
+def _nginx_binary() -> str | None:
+    # /usr/sbin is not on every user's PATH.
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
 def _nginx(root: Path, workdir: Path) -> tuple[subprocess.Popen, int] | None:
-    binary = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
+    binary = _nginx_binary()
     if binary is None or os.geteuid() != 0:
         return None  # unprivileged nginx cannot use Debian's temp paths; the Python server will do
     from workers.devservices import free_port
@@ -178,7 +183,7 @@ def slow_site(pages: int, hosts: int, latency: float, per_host: int) -> Site:
 
 
 def _nginx_version() -> str:
-    out = subprocess.run(["nginx", "-v"], capture_output=True, text=True)
+    out = subprocess.run([_nginx_binary(), "-v"], capture_output=True, text=True)
     return (out.stderr or out.stdout).strip().removeprefix("nginx version: ")
 
 
