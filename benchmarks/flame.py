@@ -35,10 +35,13 @@ from pathlib import Path
 
 RATE = 100  # samples per second per process
 TOP = 15
+# A marker "(file" matches any frame of that file; "function (file" matches frames of that function
+# only (py-spy frames read "function (file:line)"). Rename a function in workers/ and its marker
+# here goes with it. The first stage with a marker on the stack owns the sample.
 STAGES = (
-    ("parse", ("parse_page (workers/parse",)),
-    ("fetch: HTTP", ("_fetch (workers/polite.py", "Session.request (requests/sessions.py")),
-    ("fetch: robots, slot, lease", ("polite_fetch (workers/polite.py",)),
+    ("parse", ("(workers/parse/",)),
+    ("fetch: HTTP", ("fetch (workers/fetch.py", "Session.request (requests/sessions.py")),
+    ("fetch: robots, slot, lease", ("(workers/polite.py", "(workers/politeness.py")),
     ("index", ("index_pending (workers/tasks.py", "bulk (elasticsearch/helpers")),
     ("fetch task: the rest (state, staging, progress, timers)", ("fetch_page (workers/tasks.py",)),
 )
@@ -102,9 +105,13 @@ def _role(frames: list[str]) -> str:
     return "root process" if sum(f.startswith("process ") for f in frames) <= 1 else "child processes"
 
 
+def _marked(frame: str, marker: str) -> bool:
+    return marker in frame if marker.startswith("(") else frame.startswith(marker)
+
+
 def _stage(frames: list[str]) -> str:
     for stage, markers in STAGES:
-        if any(m in f for f in frames for m in markers):
+        if any(_marked(f, m) for f in frames for m in markers):
             return stage
     return FRAMEWORK
 
@@ -124,7 +131,7 @@ def _caller(frames: list[str]) -> str:
     """The innermost report-ingest function on the stack, parser functions taken together."""
     for frame in reversed(frames):
         # The CLI only starts Celery: what runs under it without a task frame is Celery's.
-        if (match := _FRAME.match(frame)) and match["file"] != "workers/cli.py":
+        if (match := _FRAME.match(frame)) and not match["file"].startswith("workers/cli"):
             file = match["file"]
             return "workers/parse/ (all of it)" if file.startswith("workers/parse/") else f"{file} {match['func']}"
     return "outside report-ingest code (Celery, Scrapy, start-up)"
