@@ -7,6 +7,7 @@ services instead of starting new ones.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -117,6 +118,17 @@ def names(settings):
     return IndexNames(settings.index_prefix)
 
 
+def point_app_at(broker_url: str) -> None:
+    """Publish and ping through `broker_url` from this process (the app was configured at import)."""
+    from workers.app import app
+
+    app.conf.broker_url = broker_url
+    # Forget the pools of the broker used before; kombu keeps one pool per broker URL, so the
+    # next use picks up this broker's (closing the old ones would break a return to that broker).
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run `report-ingest ARGS` as a user would, in a child process."""
     return subprocess.run(
@@ -129,16 +141,21 @@ class Worker:
     def __init__(self, env: dict[str, str], concurrency: int = 4):
         self.log = Path(tempfile.mkstemp(prefix="ri-worker-", suffix=".log")[1])
         self.env = env
+        self.node = f"test-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
         self.process = demo.start_worker(
             concurrency, self.log, loglevel="INFO", env={**os.environ, **env},
-            extra=("--without-gossip", "--without-mingle", "-n", f"test-{uuid.uuid4().hex[:6]}@%h"),
+            extra=("--without-gossip", "--without-mingle", "-n", self.node),
         )
-        demo.wait_for_worker(self.process, echo=lambda _m: None, log=self.log)
+        try:
+            demo.wait_for_worker(self.process, echo=lambda _m: None, log=self.log, node=self.node)
+        except BaseException:
+            self.stop()  # a worker that never answered must not outlive the test and eat others' tasks
+            raise
 
     def ping(self, timeout: float = 2.0) -> list:
         from workers.app import app
 
-        return app.control.ping(timeout=timeout)
+        return app.control.ping(timeout=timeout, destination=[self.node])
 
     def stop(self) -> None:
         demo.stop_worker(self.process)
@@ -146,10 +163,7 @@ class Worker:
 
 @pytest.fixture(scope="module")
 def worker(test_env):
-    from workers.app import app
-
-    # The app in this process was configured at import; point it at this module's broker.
-    app.conf.broker_url = test_env["REDIS_URL"]
+    point_app_at(test_env["REDIS_URL"])
     w = Worker(test_env)
     yield w
     w.stop()

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.conftest import Worker, cli
+from tests.conftest import Worker, cli, point_app_at
 from tests.corpus import report_page
 from tests.site import LocalSite, Request, html
 from workers.urls import doc_id, normalize_url
@@ -65,9 +65,7 @@ sources:
 
 @pytest.fixture(scope="module")
 def worker(env):
-    from workers.app import app
-
-    app.conf.broker_url = env["REDIS_URL"]
+    point_app_at(env["REDIS_URL"])
     w = Worker(env, concurrency=2)
     yield w
     w.stop()

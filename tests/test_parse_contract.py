@@ -78,3 +78,34 @@ def test_bad_url_and_unknown_parser_are_parse_errors() -> None:
 def test_parser_can_be_forced_by_name() -> None:
     for name in ("refworld", "statedept", "generic"):
         assert parse_page(PAGE, "https://example.org/r", parser=name)["source"] == name
+
+
+def test_meta_charset_undefined_gives_a_document_not_a_parser_crash() -> None:
+    page = PAGE.replace(b"<head>", b'<head><meta charset="undefined">')
+    doc = parse_page(page, "https://example.org/r", "text/html")
+    assert doc["body"] == "Mali is primarily a source country for children trafficked for forced labor."
+
+
+def _binary(size: int, seed: int) -> bytes:
+    state, out = seed, bytearray()
+    for _ in range(size):  # a small LCG: the same "binary" bytes on every run, no randomness
+        state = (state * 1103515245 + 12345) & 0x7FFFFFFF
+        out.append(state >> 16 & 0xFF)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("body", [
+    _binary(46_000, 1),                                   # an unknown binary format
+    b"<html><body><p>" + _binary(20_000, 2),              # markup start, then binary
+    b"\x1f\x8b\x08\x00" + _binary(8_000, 3),              # a gzip body nobody decompressed
+    b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 200 + _binary(4_000, 4),  # an executable
+])
+def test_defect14_binary_body_served_as_html_is_refused(body: bytes) -> None:
+    for content_type in ("text/html", "text/html; charset=utf-8", None):
+        with pytest.raises(ParseError, match="binary content served as"):
+            parse_page(body, "https://example.org/r", content_type)
+
+
+def test_text_with_a_few_stray_control_bytes_is_still_a_page() -> None:
+    noisy = PAGE.replace(b"forced labor.", b"forced\x07 labor.\x00")
+    assert parse_page(noisy, "https://example.org/r", "text/html")["body"].endswith("forced labor.")

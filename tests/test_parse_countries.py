@@ -59,3 +59,29 @@ def test_text_search_prefers_longest_name_and_skips_rivers() -> None:
         "Boys from Guinea-Bissau and Equatorial Guinea work in the Niger Delta and "
         "the Democratic Republic of the Congo; Burmese men fish near Papua New Guinea.")
     assert [c.iso2 for c in found] == ["GW", "GQ", "CD", "MM", "PG"]
+
+
+def _subject(title, blocks=(), named=()):
+    from workers.parse.content import Block
+    from workers.parse.subject import subject_country
+
+    found = subject_country(list(named), title, [Block(t, heading=h) for t, h in blocks])
+    return found.iso2 if found else None
+
+
+def test_subject_country_from_the_pages_own_words():
+    assert _subject("Nepal Country Profile 2016") == "NP"
+    assert _subject("US upgrades Ghana to Tier 1 in human trafficking report") == "GH"
+    assert _subject("Report", [("GHANA (Tier 1)", True)]) == "GH"
+    lead = "Ghana has been placed on Tier 1 of the annual Trafficking in Persons report this week."
+    assert _subject("Good news", [(lead, False)]) == "GH"
+    # A site-named country wins over the words of the title.
+    assert _subject("Thailand and Cambodia", named=["Laos"]) == "LA"
+
+
+def test_pages_about_several_countries_have_no_subject():
+    assert _subject("Thailand and Cambodia sign a labour agreement") is None
+    entries = [("Angola (Tier 2 Watch List)", True), ("Some text about Angola.", False),
+               ("Belarus (Tier 2 Watch List)", True)]
+    assert _subject("Interim Assessment", entries) is None
+    assert _subject("Trafficking in persons", [("Afghanistan", True), ("Albania", True)]) is None

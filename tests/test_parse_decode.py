@@ -41,3 +41,14 @@ def test_undeclared_charset_is_detected(encoding: str) -> None:
 def test_unknown_or_undecodable_declared_charset_falls_through() -> None:
     assert TEXT in decode_html(TEXT.encode("utf-8"), "text/html; charset=x-no-such-charset")
     assert TEXT in decode_html(TEXT.encode("utf-8"), "text/html; charset=utf-16")
+
+
+def test_unknown_meta_charset_label_falls_back_instead_of_crashing() -> None:
+    """`<meta charset="undefined">` names Python's 'undefined' codec, which raises on use."""
+    page = ('<html><head><meta charset="undefined"></head><body><p>' + TEXT + "</p></body></html>")
+    for label in ("undefined", "rot13", "base64", "no-such-charset"):
+        body = page.replace("undefined", label).encode("utf-8")
+        assert TEXT in decode_html(body, None)
+        assert TEXT in decode_html(body, f"text/html; charset={label}")
+    # Not UTF-8 either: detection still decodes it rather than the label crashing it.
+    assert "C\u00f4te d\u2019Ivoire" in decode_html(page.encode("cp1252"), None)

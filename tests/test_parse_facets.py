@@ -144,3 +144,60 @@ def test_related_countries_exclude_subject_and_follow_first_mention() -> None:
     assert facets.related_from(text, countries.lookup("Mali")) == [
         {"name": "Senegal", "iso2": "SN"}, {"name": "Côte d'Ivoire", "iso2": "CI"},
         {"name": "Nigeria", "iso2": "NG"}]
+
+
+@pytest.mark.parametrize(
+    ("line", "tier"),
+    [
+        ("SPECIAL CASE: YEMEN", "Special Case"),
+        ("SOMALIA: Tier Special Case", "Special Case"),
+        ("GHANA (Tier 1)", "Tier 1"),
+        ("current situation: Burma is a source country for men, women, and children subjected to "
+         "forced labor; tier rating: Tier 3 \u2014 Burma does not fully meet the minimum standards "
+         "for the elimination of trafficking", "Tier 3"),
+        ("Ghana has been placed on Tier 1 of the annual report", None),
+    ],
+)
+def test_tier_wordings(line: str, tier: str | None) -> None:
+    assert facets.tier_from([line]) == tier
+
+
+@pytest.mark.parametrize(
+    ("lines", "country", "tier"),
+    [
+        (["GHANA: Tier 2", "The Government of Ghana does not fully meet the standards."], "Ghana", "Tier 2"),
+        (["Tier 2 Watch List"], "Nepal", "Tier 2 Watch List"),
+        # A statement about another country: the page lists placements.
+        (["Angola (Tier 2 Watch List)", "Belarus (Tier 2 Watch List)"], "Angola", None),
+        (["Kazakhstan (Tier 2)"], "Ghana", None),
+        # No subject country, no tier: explainers and tier tables.
+        (["TIER 1", "Countries whose governments fully meet the minimum standards."], None, None),
+    ],
+)
+def test_tier_only_for_statements_about_the_subject(lines: list[str], country: str | None,
+                                                   tier: str | None) -> None:
+    assert facets.tier_for(lines, countries.lookup(country)) == tier
+
+
+def test_no_roles_without_a_subject_country() -> None:
+    sentence = "Whether the country is a country of origin, transit, or destination does not matter."
+    assert facets.roles_from(facets.sentences(sentence), None) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "series", "year"),
+    [
+        ("Country Report on Human Rights Practices 2016 - Nepal",
+         "Country Reports on Human Rights Practices", 2016),
+        ("The 2023 TIP Report is out", "Trafficking in Persons Report", 2023),
+        ("Trafficking in Persons (TIP) Report 2019: Ghana", "Trafficking in Persons Report", 2019),
+        ("Below is the Ghana chapter as reported in the 2021 TIP Report.", "Trafficking in Persons Report", 2021),
+        ("World Report 2020 - Nepal", "World Report", 2020),
+        ("Amnesty International Report 2020/21; The State of the World's Human Rights; Ghana 2020",
+         "Amnesty International Report", 2020),
+        ("Tips for reporting on trafficking", None, None),
+    ],
+)
+def test_series_as_people_write_them(text: str, series: str | None, year: int | None) -> None:
+    assert facets.series_from(text) == series
+    assert facets.year_from(text) == year

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from workers.parse import ParseError, parse_page
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
-SAMPLES = [(PAGES / e["file"]).read_bytes() for e in json.loads((PAGES / "manifest.json").read_text())]
+SAMPLES = [(d / e["file"]).read_bytes() for d in (PAGES, PAGES / "layouts")
+           for e in json.loads((d / "manifest.json").read_text())]
 SCHEMA = json.loads((Path(__file__).parent.parent / "schemas/report.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 URL = "https://www.refworld.org/docid/x.html"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Worker, cli
+from tests.conftest import Worker, cli, point_app_at
 from tests.corpus import report_page
 from tests.site import LocalSite, Request, html
 from workers.urls import normalize_url
@@ -28,9 +28,7 @@ def pool_children(parent: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def worker_and_site(test_env):
-    from workers.app import app
-
-    app.conf.broker_url = test_env["REDIS_URL"]
+    point_app_at(test_env["REDIS_URL"])
     worker = Worker(test_env, concurrency=1)
     site = LocalSite()
 

@@ -14,19 +14,17 @@ dual writes but no chunk has run; they resume consumption when ready.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
-from elasticsearch.helpers import bulk, scan
+from elasticsearch.helpers import bulk
 
-from tests.conftest import REPO, cli
+from tests import reindexing
+from tests.conftest import cli
 from tests.corpus import report_page
+from tests.reindexing import consumer, documents, expected_ids, live, rebuild_running, wait_until  # noqa: F401
 from tests.site import LocalSite, html
 from workers.parse import PARSER_VERSION
 from workers.urls import doc_id, normalize_url
@@ -42,14 +40,6 @@ def generic_page(i: int) -> bytes:
             "with debt bondage reported by every shelter we visited. ") * 4
     return (f"<html><head><title>Labour rights review {i}</title></head><body><article>"
             f"<h1>Labour rights review {i}</h1><p>{text}</p></article></body></html>").encode()
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -75,32 +65,6 @@ def crawled(site, worker, test_env):
     return result
 
 
-@pytest.fixture
-def consumer(worker):
-    """Pause and resume the worker's consumption of the reindex queue."""
-    from workers.app import REINDEX_QUEUE, app
-
-    class Consumer:
-        def pause(self) -> None:
-            assert app.control.cancel_consumer(REINDEX_QUEUE, reply=True)
-
-        def resume(self) -> None:
-            assert app.control.add_consumer(REINDEX_QUEUE, reply=True)
-
-    yield Consumer()
-    app.control.add_consumer(REINDEX_QUEUE, reply=True)
-
-
-def live(es, names) -> str:
-    (index,) = es.indices.get_alias(name=names.reports)
-    return index
-
-
-def documents(es, names) -> list[dict]:
-    es.indices.refresh(index=names.reports)
-    return [hit["_source"] for hit in scan(es, index=names.reports)]
-
-
 def age_documents(es, names) -> int:
     """Make every live document look as if an older parser had written it."""
     docs = [{**doc, "parser_version": OLD_VERSION} for doc in documents(es, names)]
@@ -108,15 +72,8 @@ def age_documents(es, names) -> int:
     return len(docs)
 
 
-def expected_ids(urls: list[str]) -> set[str]:
-    return {doc_id(normalize_url(u)) for u in urls}
-
-
 def start_reindex(env: dict[str, str], *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "reindex", "--chunks", CHUNKS, *args],
-        env={**os.environ, **env}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    return reindexing.start_reindex(env, "--chunks", CHUNKS, *args)
 
 
 class Searcher(threading.Thread):
@@ -141,12 +98,6 @@ class Searcher(threading.Thread):
     def stop(self) -> None:
         self.stopped.set()
         self.join(30)
-
-
-def rebuild_running(redis_client, names) -> Callable[[], bool]:
-    from workers.reindex import Keys
-
-    return lambda: redis_client.get(Keys(names.prefix).shadow) is not None
 
 
 def test_reparse_swaps_alias_with_zero_downtime_while_crawling(

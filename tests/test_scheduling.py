@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, Worker, cli
+from tests.conftest import REPO, Worker, cli, point_app_at
 from tests.corpus import report_page
 from tests.site import LocalSite, Request, html
 from workers.urls import doc_id, normalize_url
@@ -126,9 +126,7 @@ def env(test_env, sources_file):
 
 @pytest.fixture(scope="module")
 def workers(env):
-    from workers.app import app
-
-    app.conf.broker_url = env["REDIS_URL"]
+    point_app_at(env["REDIS_URL"])
     started = [Worker(env, concurrency=3), Worker(env, concurrency=3)]
     yield started
     for w in started:

@@ -189,7 +189,7 @@ def test_several_errors_are_all_reported(tmp_path):
 
 def test_shipped_sources_file():
     sources = load_sources(REPO / "deploy" / "sources.yaml")
-    assert set(sources) == {"refworld-tip", "state-tip", "demo"}
+    assert set(sources) == {"refworld-tip", "state-tip", "ecoi-tip", "demo"}
 
     refworld = sources["refworld-tip"]
     assert refworld.parser == "refworld" and refworld.concurrency == 1 and refworld.rate == 0.5
@@ -214,6 +214,15 @@ def test_shipped_sources_file():
                 "https://state.gov/reports/2024-trafficking-in-persons-report/burma/"):
         assert not state.discovery.pattern.search(url), url
     assert not state.allows_host("https://www.refworld.org/docid/4a4214b0c.html")
+
+    ecoi = sources["ecoi-tip"]
+    assert not ecoi.enabled and ecoi.parser == "auto" and ecoi.concurrency == 1
+    for url in ("https://www.ecoi.net/en/document/2055173.html", "https://www.ecoi.net/en/document/1437465.html"):
+        assert ecoi.discovery.pattern.search(url), url
+        assert ecoi.allows_host(url)
+    for url in ("https://www.ecoi.net/de/dokument/2055173.html", "https://www.ecoi.net/en/source/11558.html",
+                "https://www.ecoi.net/en/file/local/2055173/download.pdf", "https://ecoi.net/en/document/1.html"):
+        assert not ecoi.discovery.pattern.search(url), url
 
     demo = sources["demo"]
     assert demo.celery_schedule() == timedelta(hours=1)

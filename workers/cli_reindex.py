@@ -20,16 +20,20 @@ from workers.settings import get_settings
 @click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
               help="Re-parse only raw pages fetched since then (UTC); copy the rest.")
 @click.option("--keep-old", is_flag=True, help="Keep the previous index instead of deleting it.")
+@click.option("--allow-shrink", is_flag=True,
+              help="Swap even if the new index lacks live documents the rebuild cannot explain "
+                   "(by default it refuses, and says which).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted rebuild instead of starting over.")
 @click.option("--chunks", type=click.IntRange(1, 1024), default=16, show_default=True,
               help="Slices of the ID keyspace, one Celery task each.")
 @click.option("--detach", is_flag=True, help="Run the whole rebuild as a Celery task and return at once.")
 @click.option("--lock-ttl", type=click.FloatRange(min=1), default=60.0, show_default=True,
-              help="Seconds a crashed rebuild keeps blocking the next one.")
+              help="Seconds a crashed rebuild keeps blocking the next one (and its dual writes on); "
+                   "a rebuild that cannot renew its lock within this stops.")
 @click.option("--lock-wait", type=click.FloatRange(min=0), default=None,
               help="Seconds to wait for another rebuild's lock [default: 1.5 x --lock-ttl].")
-def reindex(mode: str, source: str | None, since: datetime | None, keep_old: bool, resume: bool, chunks: int,
-            detach: bool, lock_ttl: float, lock_wait: float | None) -> None:
+def reindex(mode: str, source: str | None, since: datetime | None, keep_old: bool, allow_shrink: bool,
+            resume: bool, chunks: int, detach: bool, lock_ttl: float, lock_wait: float | None) -> None:
     """Rebuild the reports index from stored raw pages, swapping the alias with zero downtime.
 
     Progress goes to stderr, the summary to stdout. If the rebuild stops, the
@@ -43,7 +47,7 @@ def reindex(mode: str, source: str | None, since: datetime | None, keep_old: boo
     if detach:
         result = rebuild_index.apply_async(kwargs={
             "mode": mode, "source": source, "since": since_text, "chunks": chunks, "keep_old": keep_old,
-            "resume": resume,
+            "resume": resume, "allow_shrink": allow_shrink,
         })
         click.echo(f"rebuild queued as task {result.id}; follow it with `report-ingest indices`")
         return
@@ -53,8 +57,8 @@ def reindex(mode: str, source: str | None, since: datetime | None, keep_old: boo
     try:
         summary = rebuild(
             get_es(), get_redis(), get_settings(), mode=mode, selection=Selection(source, since_text),
-            chunks=chunks, keep_old=keep_old, resume=resume, lock_ttl=lock_ttl, lock_wait=lock_wait,
-            echo=lambda m: click.echo(m, err=True),
+            chunks=chunks, keep_old=keep_old, resume=resume, allow_shrink=allow_shrink, lock_ttl=lock_ttl,
+            lock_wait=lock_wait, echo=lambda m: click.echo(m, err=True),
         )
     except RebuildError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -63,7 +67,8 @@ def reindex(mode: str, source: str | None, since: datetime | None, keep_old: boo
     click.echo(
         f"reindex {summary['run_id']} ({summary['mode']}): {summary['documents']} documents live in "
         f"{summary['live']} | {summary['read']} read, {summary['caught_up']} caught up from the crawl, "
-        f"{summary['failures']} parse failures | {summary['elapsed']}s ({summary['docs_per_second']} docs/s) "
+        f"{summary['failures']} parse failures, {summary['gone']} gone pages left out | "
+        f"{summary['elapsed']}s ({summary['docs_per_second']} docs/s) "
         f"| previous index {summary['old']} {old}"
     )
 

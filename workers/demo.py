@@ -72,7 +72,9 @@ def start_worker(concurrency: int = 2, log: Path | None = None, *, loglevel: str
 
 
 def wait_for_worker(process: subprocess.Popen, deadline: float = 60.0,
-                    echo: Callable[[str], None] = print, log: Path | None = None) -> None:
+                    echo: Callable[[str], None] = print, log: Path | None = None,
+                    node: str | None = None) -> None:
+    """Until the worker answers a ping (`node`: that worker's name only, not any worker's)."""
     from workers.app import app
 
     def why() -> str:
@@ -82,7 +84,7 @@ def wait_for_worker(process: subprocess.Popen, deadline: float = 60.0,
     while time.monotonic() < end:
         if process.poll() is not None:
             raise RuntimeError(f"the worker exited with code {process.returncode}{why()}")
-        if app.control.ping(timeout=1.0):
+        if app.control.ping(timeout=1.0, destination=[node] if node else None):
             return
         echo("waiting for the worker ...")
     raise RuntimeError(f"the worker did not answer within {deadline:.0f}s{why()}")

@@ -305,7 +305,9 @@ def _send_chunk(es: Elasticsearch, chunk: list[_Encoded]) -> list[tuple[dict, in
     for item, result in zip(chunk, response["items"], strict=True):
         result = next(iter(result.values()))
         status = result["status"]
-        if status >= 300 and not (item.action["_op_type"] == "delete" and status == 404):
+        # Deleting what is not there is done; so is an update marked `_missing_ok`.
+        if status >= 300 and not (status == 404 and (item.action["_op_type"] == "delete"
+                                                     or item.action.get("_missing_ok"))):
             error = result.get("error", {})
             failed.append((item.action, status, f"{error.get('type', 'error')}: {error.get('reason', '')}"))
     return failed
@@ -318,7 +320,8 @@ def bulk_write(
     """Write actions in chunks; resend only the failed, retryable items; then raise one error.
 
     Actions are dicts with `_op_type` (index/create/update/delete), `_index`, `_id`
-    and `_source`. Chunks hold at most `chunk_size` actions and `max_bytes` bytes.
+    and `_source`, and optionally `_missing_ok` (an update that may find no document).
+    Chunks hold at most `chunk_size` actions and `max_bytes` bytes.
     Every chunk is sent before anything is raised, so one bad item never keeps the
     rest from being written; only an unreachable cluster ends the pass early, its
     items failing with status 503 ("connection: ...").

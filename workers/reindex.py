@@ -5,7 +5,8 @@ the old one, then swaps the alias in one atomic `update_aliases` call:
 
     lock -> create target (replicas 0, refresh off) -> shadow on -> checkpoint
     -> chunks (Celery tasks) -> restore settings -> catch up + verify -> swap
-    -> shadow off -> failures -> delete (or keep) the old index
+    -> catch up again if the crawl wrote meanwhile -> shadow off -> failures
+    -> delete (or keep) the old index
 
 Chunks are slices of the `_id` keyspace (`slice` on `_id` over a point in
 time): Elasticsearch 9 supports neither range nor prefix queries on `_id`, but
@@ -20,10 +21,31 @@ before the swap. That also covers an index task that read the shadow key just
 before it was set. Chunks write with `create`, so a chunk reading an older
 copy of a raw page never overwrites what the crawl has just written.
 
+Gone pages: the index task marks the raw page (`gone_actions`), so its state
+survives every rebuild. Chunks leave out deleted pages and re-parse flagged ones
+with `gone: true`; `--copy` copies the live documents as they are. A page that
+goes during the rebuild changes its raw page after the checkpoint, so the
+catch-up applies it to the target whenever it happened: a delete that a chunk
+undid, or a flag the target could not take yet (the index task sends flags to
+the live index only, since the target may not hold the report yet). Pages that
+go between verification and swap reach only the old index; the catch-up after
+the swap applies them.
+
+One rebuild at a time: a Redis lock, renewed by a heartbeat thread. Its token is
+the run's owner, and every write checks it: chunks before each bulk write (a
+chunk whose run is no longer owned by the lock holder stops), the coordinator
+before each catch-up write and, renewing the lock first, right before the swap.
+A heartbeat that fails for any reason, or that has not renewed within the lock's
+TTL, stops the rebuild. The shadow key expires with the lock, so a dead
+coordinator's dual writes stop by themselves; `--resume` switches them on again.
+
 Verification: the target must hold exactly the distinct document IDs the run
 wrote (chunks and catch-up, tracked in a Redis set), i.e. raw pages read minus
-parse failures minus pages sharing a canonical document; for `--copy`, the old
-index's documents. A mismatch fails loudly and leaves the old index serving.
+parse failures minus gone pages minus pages sharing a canonical document; for
+`--copy`, the old index's documents. And it must not hold fewer documents than
+the live index unless the run explains each one it lacks (its page went, failed
+to parse, or now parses into another document); `--allow-shrink` swaps anyway.
+A mismatch fails loudly and leaves the old index serving.
 """
 
 from __future__ import annotations
@@ -36,6 +58,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,7 +68,8 @@ from celery import Task
 from elasticsearch import Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
-from redis.exceptions import LockError, LockNotOwnedError
+from elasticsearch.helpers import scan
+from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
 from workers.app import app
@@ -56,6 +80,7 @@ from workers.index import (
 )
 from workers.parse import PARSER_VERSION, ParseError, parse_page
 from workers.settings import Settings, get_settings
+from workers.urls import InvalidURL, doc_id, normalize_url
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +96,11 @@ REBUILD_TIME_LIMIT = 24 * 3600
 # Catch-up rounds before giving up on a crawl that never pauses long enough to verify.
 VERIFY_ROUNDS = 20
 VERIFY_PAUSE = 0.2
+# A shortfall must look the same in this many quiet rounds before the swap is refused:
+# a crawl's document can reach the old index a moment before the target.
+SHRINK_ROUNDS = 2
+# Documents the shrink check names in its error.
+SHRINK_EXAMPLES = 10
 # Run keys outlive a crash long enough for someone to notice and resume.
 RUN_KEY_TTL = 7 * 24 * 3600
 
@@ -84,7 +114,7 @@ class RebuildLocked(RebuildError):
 
 
 class StaleRun(Exception):
-    """A chunk belongs to a run that was discarded or finished."""
+    """A chunk belongs to a run that was discarded or finished, or that no rebuild holds the lock for."""
 
 
 # --- documents -------------------------------------------------------------------
@@ -96,7 +126,36 @@ def document_from_raw(raw: dict) -> dict:
     Raises ParseError when the page cannot be a report.
     """
     document = parse_page(base64.b64decode(raw["body"]), raw["final_url"], raw.get("content_type"))
+    if raw.get("gone"):  # flagged: kept, out of search (deleted ones are never re-parsed)
+        document["gone"] = True
     return indexable(document, raw["fetched_at"])
+
+
+def deleted_as_gone(raw: dict) -> bool:
+    return bool(raw.get("gone")) and raw.get("on_gone") != "flag"
+
+
+def gone_actions(names: IndexNames, raw_id: str, document_id: str, on_gone: str, shadow: str | None) -> list[dict]:
+    """Bulk actions for a page that answered 404/410: its report deleted or flagged, its raw page marked.
+
+    The mark is a partial update, so the body stays for the day the page comes
+    back (its next good fetch rewrites the raw page whole, mark and all); a
+    page with no raw page has nothing a rebuild could bring back. A
+    rebuild in progress (`shadow`) gets the delete at once, but not the flag:
+    its target may not hold the report yet, and its catch-up re-reads the
+    marked raw page anyway (see the module doc).
+    """
+    flag = on_gone == "flag"
+    mark = {"gone": True, "on_gone": "flag" if flag else "delete", "gone_document_id": document_id}
+    actions = [{"_op_type": "update", "_index": names.raw_pages, "_id": raw_id, "_source": {"doc": mark},
+                "_missing_ok": True}]
+    if flag:
+        actions.append({"_op_type": "update", "_index": names.reports, "_id": document_id,
+                        "_source": {"doc": {"gone": True}}})
+    else:
+        actions += [{"_op_type": "delete", "_index": index, "_id": document_id}
+                    for index in (names.reports, shadow) if index]
+    return actions
 
 
 # --- run state -------------------------------------------------------------------
@@ -143,6 +202,8 @@ class RunState:
     total: int = 0
     # Per primary shard of raw-pages: the highest _seq_no already covered.
     checkpoint: dict[str, int] = field(default_factory=dict)
+    # The lock token of the coordinator driving the run: chunks write only while it holds the lock.
+    owner: str | None = None
 
     @property
     def selection(self) -> Selection:
@@ -171,12 +232,27 @@ class Keys:
         return f"{self._base}:{run_id}:{what}"
 
     def run_keys(self, run_id: str) -> list[str]:
-        return [self.of(run_id, w) for w in ("done", "errors", "read", "ids", "failures", "recovered", "stats")]
+        return [self.of(run_id, w)
+                for w in ("done", "errors", "read", "ids", "failures", "recovered", "dropped", "stats")]
 
 
 def load_run(client: redis.Redis, keys: Keys) -> RunState | None:
     text = client.get(keys.run)
     return RunState.from_json(text) if text else None
+
+
+def owned_run(client: redis.Redis, keys: Keys, run_id: str) -> RunState:
+    """The run, if it is still current and the lock holder is its owner; else StaleRun."""
+    pipe = client.pipeline(transaction=False)
+    pipe.get(keys.run)
+    pipe.get(keys.lock)
+    text, holder = pipe.execute()
+    state = RunState.from_json(text) if text else None
+    if state is None or state.run_id != run_id:
+        raise StaleRun(f"run {run_id} was discarded or has finished")
+    if state.owner is None or holder != state.owner:
+        raise StaleRun(f"run {run_id}: its coordinator no longer holds the rebuild lock")
+    return state
 
 
 def _save_run(client: redis.Redis, keys: Keys, state: RunState) -> None:
@@ -238,6 +314,9 @@ def _raw_written_since(es: Elasticsearch, names: IndexNames, checkpoint: dict[st
 # --- writing ---------------------------------------------------------------------
 
 
+GONE, RENAMED = "gone", "renamed"
+
+
 @dataclass
 class Batch:
     """Documents for the target plus what the run must remember about them."""
@@ -247,26 +326,49 @@ class Batch:
     failures: dict[str, str] = field(default_factory=dict)  # raw id -> failure record JSON
     parsed: list[str] = field(default_factory=list)  # raw ids
     recovered: list[str] = field(default_factory=list)  # raw ids that failed at fetch time and parse now
+    # Why a live document may be missing from the target: its ID, or URL, -> reason (see _shrinkage).
+    dropped: dict[str, str] = field(default_factory=dict)
+    gone: int = 0
 
-    def add_raw(self, hit: dict, target: str, op: str) -> None:
+    def add_raw(self, hit: dict, target: str, *, newer: bool) -> None:
+        """Re-parse one raw page. `newer`: written after anything a chunk read (the catch-up), so it
+        overwrites, and a page deleted as gone is deleted from the target too."""
         self.read += 1
         raw = hit["_source"]
+        if deleted_as_gone(raw):
+            self.gone += 1
+            self.dropped[raw["gone_document_id"]] = GONE
+            if newer:
+                self.actions.append({"_op_type": "delete", "_index": target, "_id": raw["gone_document_id"]})
+            return
+        known = doc_id(raw["canonical_url"]) if raw.get("canonical_url") else None
         try:
             document = document_from_raw(raw)
         except ParseError as exc:
-            self.failures[hit["_id"]] = json.dumps(
-                failure_record(raw["url"], "parse", "parse_error", str(exc), status=raw.get("status")))
+            self._fail(hit, known, "parse_error", str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - a parser bug costs one page, recorded, not the rebuild
             log.exception("parser crashed on %s", raw["url"])
-            self.failures[hit["_id"]] = json.dumps(
-                failure_record(raw["url"], "parse", "parser_crash", f"{exc.__class__.__name__}: {exc}",
-                               status=raw.get("status")))
+            self._fail(hit, known, "parser_crash", f"{exc.__class__.__name__}: {exc}")
             return
         self.parsed.append(hit["_id"])
         if raw.get("source") is None:  # stored by a fetch whose parse failed
             self.recovered.append(hit["_id"])
+        if known and known != document["id"]:
+            self.dropped[known] = RENAMED
+        op = "index" if newer else "create"
         self.actions.append({"_op_type": op, "_index": target, "_id": document["id"], "_source": document})
+
+    def _fail(self, hit: dict, known: str | None, reason: str, detail: str) -> None:
+        raw = hit["_source"]
+        self.failures[hit["_id"]] = json.dumps(
+            failure_record(raw["url"], "parse", reason, detail, status=raw.get("status")))
+        if known:
+            self.dropped[known] = reason
+        try:  # a page whose last fetch failed to parse has no canonical URL: its old report has this one
+            self.dropped[normalize_url(raw["final_url"])] = reason
+        except InvalidURL:
+            pass
 
     def add_copy(self, hit: dict, target: str) -> None:
         self.read += 1
@@ -284,17 +386,23 @@ def _write(es: Elasticsearch, settings: Settings, batch: Batch) -> None:
 
 
 def _record(client: redis.Redis, keys: Keys, run_id: str, batch: Batch, read_field: str) -> None:
+    # The last action on an ID decides whether the target holds it.
+    held = {a["_id"]: a["_op_type"] != "delete" for a in batch.actions}
     pipe = client.pipeline()
-    if batch.actions:
-        pipe.sadd(keys.of(run_id, "ids"), *(a["_id"] for a in batch.actions))
+    if written := [i for i, kept in held.items() if kept]:
+        pipe.sadd(keys.of(run_id, "ids"), *written)
+    if deleted := [i for i, kept in held.items() if not kept]:
+        pipe.srem(keys.of(run_id, "ids"), *deleted)
     if batch.parsed:  # a page re-fetched during the run may parse now where it failed before
         pipe.hdel(keys.of(run_id, "failures"), *batch.parsed)
     if batch.failures:
         pipe.hset(keys.of(run_id, "failures"), mapping=batch.failures)
     if batch.recovered:
         pipe.sadd(keys.of(run_id, "recovered"), *batch.recovered)
+    if batch.dropped:
+        pipe.hset(keys.of(run_id, "dropped"), mapping=batch.dropped)
     pipe.hincrby(keys.of(run_id, "read"), read_field, batch.read)
-    for name in ("ids", "failures", "recovered", "read"):
+    for name in ("ids", "failures", "recovered", "dropped", "read"):
         pipe.expire(keys.of(run_id, name), RUN_KEY_TTL)
     pipe.execute()
 
@@ -311,16 +419,13 @@ def _batches(hits: Iterator[dict], size: int, add: Callable[[Batch, dict], None]
 
 
 def run_chunk(es: Elasticsearch, client: redis.Redis, settings: Settings, run_id: str, chunk: int) -> dict:
-    """Fill the target with one `_id` slice; idempotent, so a redelivered chunk just runs again."""
+    """Fill the target with one `_id` slice; idempotent, so a redelivered chunk just runs again.
+
+    Raises StaleRun, before writing anything more, once the run is discarded or
+    its coordinator has lost the lock.
+    """
     names, keys = IndexNames(settings.index_prefix), Keys(settings.index_prefix)
-
-    def current() -> RunState:
-        state = load_run(client, keys)
-        if state is None or state.run_id != run_id:
-            raise StaleRun(run_id)
-        return state
-
-    state = current()
+    state = owned_run(client, keys, run_id)
     if client.sismember(keys.of(run_id, "done"), chunk):
         return {"chunk": chunk, "skipped": True}
     field_name = str(chunk)
@@ -328,20 +433,21 @@ def run_chunk(es: Elasticsearch, client: redis.Redis, settings: Settings, run_id
     sources: list[tuple[str, dict, Callable[[Batch, dict], None]]] = []
     if state.mode == REPARSE:
         sources.append((names.raw_pages, state.selection.selected(),
-                        lambda b, h: b.add_raw(h, state.target, "create")))
+                        lambda b, h: b.add_raw(h, state.target, newer=False)))
         if state.selection.filtered:
             sources.append((state.old, state.selection.rest(), lambda b, h: b.add_copy(h, state.target)))
     else:
         sources.append((state.old, {"match_all": {}}, lambda b, h: b.add_copy(h, state.target)))
-    stats = {"read": 0, "written": 0, "failed": 0}
+    stats = {"read": 0, "written": 0, "failed": 0, "gone": 0}
     for index, query, add in sources:
         for batch in _batches(_scan_slice(es, index, query, chunk, state.chunks), settings.bulk_chunk_size, add):
-            current()  # never write into the target of a discarded run
+            owned_run(client, keys, run_id)  # never write for a discarded run, or one another rebuild took over
             _write(es, settings, batch)
             _record(client, keys, run_id, batch, field_name)
             stats["read"] += batch.read
             stats["written"] += len(batch.actions)
             stats["failed"] += len(batch.failures)
+            stats["gone"] += batch.gone
     pipe = client.pipeline()
     pipe.hset(keys.of(run_id, "stats"), field_name, json.dumps(stats))
     pipe.sadd(keys.of(run_id, "done"), chunk)
@@ -351,18 +457,23 @@ def run_chunk(es: Elasticsearch, client: redis.Redis, settings: Settings, run_id
     return {"chunk": chunk, **stats}
 
 
-def catch_up(es: Elasticsearch, client: redis.Redis, settings: Settings, state: RunState) -> int:
-    """Re-parse raw pages written since the run's checkpoint into the target; advance it."""
+def catch_up(es: Elasticsearch, client: redis.Redis, settings: Settings, state: RunState,
+             guard: Callable[[], None]) -> int:
+    """Re-parse raw pages written since the run's checkpoint into the target; advance it.
+
+    `guard()` runs before each write and raises if the run may no longer write.
+    """
     names, keys = IndexNames(settings.index_prefix), Keys(settings.index_prefix)
     checkpoint = raw_checkpoint(es, names)
     es.indices.refresh(index=names.raw_pages)
     read = 0
     hits = _raw_written_since(es, names, state.checkpoint)
-    # `index`, not `create`: these raw pages are newer than anything a chunk read.
-    for batch in _batches(hits, settings.bulk_chunk_size, lambda b, h: b.add_raw(h, state.target, "index")):
+    for batch in _batches(hits, settings.bulk_chunk_size, lambda b, h: b.add_raw(h, state.target, newer=True)):
+        guard()
         _write(es, settings, batch)
         _record(client, keys, state.run_id, batch, "catch-up")
         read += batch.read
+    guard()
     state.checkpoint = checkpoint
     _save_run(client, keys, state)
     return read
@@ -430,25 +541,65 @@ class _Printer:
 
 
 class _Heartbeat:
-    """Keep the lock alive from a thread; remember if it was lost, so the swap never happens then."""
+    """Keep the lock alive from a thread; once it may have been lost, nothing more is written or swapped.
 
-    def __init__(self, lock: Lock, ttl: float):
-        self.lock, self.ttl = lock, ttl
-        self.lost = threading.Event()
+    Lost means: a renewal found the lock gone or held by someone else, or no
+    renewal succeeded for a whole TTL (Redis down, slow, or the thread stuck), after
+    which the lock may have expired and been taken.
+    """
+
+    def __init__(self, lock: Lock, ttl: float, renewed: Callable[[], None] = lambda: None):
+        self.lock, self.ttl, self._renewed = lock, ttl, renewed
+        self._lost: str | None = None
+        # Monotonic time of the last renewal's request: the lock lives at least a TTL after it.
+        self._since = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reindex-lock", daemon=True)
 
+    def _renew(self) -> None:
+        sent = time.monotonic()
+        self.lock.reacquire()
+        self._since = max(self._since, sent)
+        self._renewed()
+
     def _run(self) -> None:
-        while not self._stop.wait(self.ttl / 3):
+        pause = self.ttl / 3
+        while not self._stop.wait(pause):
             try:
-                self.lock.reacquire()
+                self._renew()
+                pause = self.ttl / 3
             except LockError:
-                self.lost.set()
+                self._lost = "another process holds it, or it expired"
                 return
+            except Exception as exc:  # noqa: BLE001 - Redis unreachable or slow: retry while the lock may be ours
+                log.warning("could not renew the rebuild lock: %s", exc)
+                if self._expired():
+                    self._lost = f"not renewed for {self.ttl:g}s ({exc.__class__.__name__}: {exc})"
+                    return
+                pause = self.ttl / 10
+
+    def _expired(self) -> bool:
+        return time.monotonic() - self._since >= self.ttl
 
     def check(self) -> None:
-        if self.lost.is_set():
-            raise RebuildError("lost the rebuild lock (another rebuild may be running); not swapping")
+        """Raise RebuildError if the lock may have been lost."""
+        lost = self._lost or (f"not renewed for {self.ttl:g}s" if self._expired() else None)
+        if lost:
+            raise RebuildError(
+                f"lost the rebuild lock ({lost}; another rebuild may be running): stopped before writing "
+                "or swapping; the old index still serves (`reindex --resume` continues this run)"
+            )
+
+    def hold(self) -> None:
+        """Renew now: the lock is certainly ours for one TTL, the time a guarded step may take."""
+        self.check()
+        try:
+            self._renew()
+        except LockError:
+            self._lost = "another process holds it, or it expired"
+        except RedisError as exc:
+            self._lost = f"could not renew it: {exc}"
+        self.check()
 
     def __enter__(self) -> _Heartbeat:
         self._thread.start()
@@ -459,17 +610,18 @@ class _Heartbeat:
         self._thread.join()
         try:
             self.lock.release()
-        except LockNotOwnedError:
-            pass  # expired meanwhile: nothing left to release
+        except RedisError:
+            pass  # not ours any more, or Redis is away: either way it expires by itself
 
 
 def acquire_lock(client: redis.Redis, keys: Keys, ttl: float, wait: float,
-                 say: Callable[[str], None]) -> Lock:
+                 say: Callable[[str], None], token: str | None = None) -> Lock:
+    """The rebuild lock; `token` (its value while held) names the holder, for fencing."""
     lock = client.lock(keys.lock, timeout=ttl, thread_local=False)
-    if lock.acquire(blocking=False):
+    if lock.acquire(blocking=False, token=token):
         return lock
     say(f"another rebuild holds the lock; waiting up to {wait:.0f}s (a crashed one's lock expires by itself)")
-    if not lock.acquire(blocking_timeout=wait):
+    if not lock.acquire(blocking_timeout=wait, token=token):
         raise RebuildLocked(
             "another rebuild is running (or crashed less than "
             f"{ttl:.0f}s ago and its lock has not expired yet)"
@@ -496,8 +648,13 @@ def discard(es: Elasticsearch, client: redis.Redis, names: IndexNames, keys: Key
     client.delete(keys.run, *keys.run_keys(state.run_id))
 
 
+def _shadow_on(client: redis.Redis, keys: Keys, target: str, ttl: float) -> None:
+    """Dual writes into `target`, for as long as the heartbeat renews them (see _Heartbeat)."""
+    client.set(keys.shadow, target, px=int(ttl * 1000))
+
+
 def _start(es: Elasticsearch, client: redis.Redis, settings: Settings, *, mode: str, selection: Selection,
-           chunks: int, keep_old: bool) -> RunState:
+           chunks: int, keep_old: bool, owner: str, ttl: float) -> RunState:
     names, keys = IndexNames(settings.index_prefix), Keys(settings.index_prefix)
     old = live_index(es, names)
     run_id = uuid.uuid4().hex[:12]
@@ -507,13 +664,13 @@ def _start(es: Elasticsearch, client: redis.Redis, settings: Settings, *, mode: 
         extra_meta={"parser_version": PARSER_VERSION, "reindex": {"run_id": run_id, "mode": mode}},
     )
     state = RunState(run_id, mode, chunks, target, old, datetime.now(UTC).isoformat(timespec="seconds"),
-                     source=selection.source, since=selection.since, keep_old=keep_old)
+                     source=selection.source, since=selection.since, keep_old=keep_old, owner=owner)
     # Checkpoint before the shadow goes on: every raw page written after it is
     # re-parsed by the catch-up, whether or not its index task saw the shadow;
     # every one written before it is visible to the chunks after the refresh.
     state.checkpoint = raw_checkpoint(es, names)
     _save_run(client, keys, state)
-    client.set(keys.shadow, target)
+    _shadow_on(client, keys, target, ttl)
     es.indices.refresh(index=[names.raw_pages, old])
     if mode == COPY:
         state.total = es.count(index=old)["count"]
@@ -523,6 +680,13 @@ def _start(es: Elasticsearch, client: redis.Redis, settings: Settings, *, mode: 
             state.total += es.count(index=old, query=selection.rest())["count"]
     _save_run(client, keys, state)
     return state
+
+
+def _resume(client: redis.Redis, keys: Keys, state: RunState, owner: str) -> None:
+    """Take over an interrupted run: its chunks write for this coordinator from now on."""
+    state.owner = owner
+    _save_run(client, keys, state)
+    client.delete(keys.of(state.run_id, "errors"))
 
 
 def _wait_for_chunks(client: redis.Redis, keys: Keys, state: RunState, heartbeat: _Heartbeat,
@@ -548,19 +712,74 @@ def _restore_settings(es: Elasticsearch, settings: Settings, target: str) -> Non
     es.indices.refresh(index=target)
 
 
-def _catch_up_and_verify(es: Elasticsearch, client: redis.Redis, settings: Settings, state: RunState) -> dict:
-    """Catch up until the target holds exactly the documents the run wrote, with no write in between."""
+@dataclass
+class Shrinkage:
+    """Documents of the live index that the target lacks and the run cannot account for."""
+
+    old_count: int
+    new_count: int
+    explained: Counter
+    unexplained: list[str]
+    urls: dict[str, str]
+
+    def message(self, state: RunState) -> str:
+        shown = ", ".join(f"{i} ({self.urls.get(i, 'no url')})" for i in self.unexplained[:SHRINK_EXAMPLES])
+        why = ", ".join(f"{n} {reason}" for reason, n in sorted(self.explained.items())) or "none"
+        return (
+            f"refusing to swap: {state.target} would serve {self.new_count} documents where {state.old} "
+            f"serves {self.old_count}, and {len(self.unexplained)} documents of the live index are missing "
+            f"from it for no reason the run recorded (e.g. {shown}); missing for a reason: {why}. "
+            f"The old index still serves. Restore their raw pages (or crawl them again) and re-run, "
+            f"or re-run with --allow-shrink to accept the smaller index"
+        )
+
+
+def _document_ids(es: Elasticsearch, index: str) -> set[str]:
+    return {hit["_id"] for hit in scan(es, index=index, _source=False, size=1000)}
+
+
+def _shrinkage(es: Elasticsearch, client: redis.Redis, keys: Keys, state: RunState) -> Shrinkage | None:
+    """None if the target holds at least as many documents as the live index, or the run explains each one
+    it lacks: the page went, failed to parse (a recorded failure), or now parses into another document."""
+    old_count, new_count = es.count(index=state.old)["count"], es.count(index=state.target)["count"]
+    if new_count >= old_count:
+        return None
+    missing = sorted(_document_ids(es, state.old) - _document_ids(es, state.target))
+    found = es.mget(index=state.old, ids=missing, _source=["url"])["docs"] if missing else []
+    urls = {d["_id"]: d["_source"].get("url") for d in found if d.get("found")}
+    dropped = client.hgetall(keys.of(state.run_id, "dropped"))
+    explained: Counter = Counter()
+    unexplained = []
+    for document_id in missing:
+        reason = dropped.get(document_id) or dropped.get(urls.get(document_id) or "")
+        if reason:
+            explained[reason] += 1
+        else:
+            unexplained.append(document_id)
+    return Shrinkage(old_count, new_count, explained, unexplained, urls) if unexplained else None
+
+
+def _catch_up_and_verify(es: Elasticsearch, client: redis.Redis, settings: Settings, state: RunState,
+                         heartbeat: _Heartbeat, allow_shrink: bool) -> dict:
+    """Catch up until the target holds exactly the documents the run wrote, with no write in between,
+    and no fewer than the live index unless the run explains why."""
     keys = Keys(settings.index_prefix)
     names = IndexNames(settings.index_prefix)
-    caught_up = 0
+    caught_up, last, repeats = 0, None, 0
     for _ in range(VERIFY_ROUNDS):
-        caught_up += catch_up(es, client, settings, state)
-        es.indices.refresh(index=state.target)
+        caught_up += catch_up(es, client, settings, state, heartbeat.check)
+        es.indices.refresh(index=[state.target, state.old])
         count = es.count(index=state.target)["count"]
         expected = client.scard(keys.of(state.run_id, "ids"))
         quiet = raw_checkpoint(es, names) == state.checkpoint
         if quiet and count == expected:
-            return {"documents": count, "caught_up": caught_up}
+            shrinkage = None if allow_shrink else _shrinkage(es, client, keys, state)
+            if shrinkage is None:
+                return {"documents": count, "caught_up": caught_up}
+            repeats = repeats + 1 if shrinkage.unexplained == last else 1
+            last = shrinkage.unexplained
+            if repeats >= SHRINK_ROUNDS:
+                raise RebuildError(shrinkage.message(state))
         # Either the crawl wrote meanwhile, or a dual-write landed before its raw page: look again.
         time.sleep(VERIFY_PAUSE)
     raise RebuildError(
@@ -569,12 +788,29 @@ def _catch_up_and_verify(es: Elasticsearch, client: redis.Redis, settings: Setti
     )
 
 
-def _swap(es: Elasticsearch, names: IndexNames, state: RunState) -> None:
-    # must_exist: if someone moved the alias meanwhile, the whole call fails and nothing changes.
+def _swap(es: Elasticsearch, names: IndexNames, state: RunState, heartbeat: _Heartbeat) -> None:
+    # The lock is renewed first, so no other rebuild can take over during the call; and
+    # must_exist: if someone moved the alias meanwhile, the whole call fails and nothing
+    # changes (as it does if a rebuild that took over has deleted this run's target).
+    heartbeat.hold()
     es.indices.update_aliases(actions=[
         {"remove": {"index": state.old, "alias": names.reports, "must_exist": True}},
         {"add": {"index": state.target, "alias": names.reports, "is_write_index": True}},
     ])
+
+
+def _settle(es: Elasticsearch, client: redis.Redis, settings: Settings, state: RunState,
+            heartbeat: _Heartbeat) -> int:
+    """After the swap, catch up with raw pages written since verification: a page flagged gone
+    in between reached only the old index (documents reached both, through the shadow)."""
+    names = IndexNames(settings.index_prefix)
+    caught_up = 0
+    for _ in range(VERIFY_ROUNDS):
+        if raw_checkpoint(es, names) == state.checkpoint:
+            return caught_up
+        caught_up += catch_up(es, client, settings, state, heartbeat.check)
+    log.warning("run %s: the crawl kept writing after the swap; it writes the live index itself", state.run_id)
+    return caught_up
 
 
 def _sync_failures(es: Elasticsearch, client: redis.Redis, settings: Settings, state: RunState) -> int:
@@ -597,24 +833,27 @@ def _finish(es: Elasticsearch, client: redis.Redis, settings: Settings, state: R
     if not state.keep_old:
         es.options(ignore_status=404).indices.delete(index=state.old)
     stats = [json.loads(s) for s in client.hvals(keys.of(state.run_id, "stats"))]
+    gone = sum(1 for reason in client.hvals(keys.of(state.run_id, "dropped")) if reason == GONE)
     client.delete(keys.run, *keys.run_keys(state.run_id))
     return {
         "run_id": state.run_id, "mode": state.mode, "live": state.target, "old": state.old,
         "old_deleted": not state.keep_old, "read": sum(s["read"] for s in stats), "failures": failures,
+        "gone": gone,
     }
 
 
 def rebuild(
     es: Elasticsearch, client: redis.Redis, settings: Settings, *, mode: str = REPARSE,
     selection: Selection = Selection(), chunks: int = DEFAULT_CHUNKS, keep_old: bool = False,
-    resume: bool = False, lock_ttl: float = LOCK_TTL, lock_wait: float | None = None,
+    resume: bool = False, allow_shrink: bool = False, lock_ttl: float = LOCK_TTL, lock_wait: float | None = None,
     submit: Callable[[str, int], None] | None = None, echo: Callable[[str], None] | None = None,
     interval: float = 0.5,
 ) -> dict:
     """Rebuild the reports index behind its alias; return a summary. Raises RebuildError.
 
     `submit(run_id, chunk)` starts one chunk (default: a Celery task). Without
-    `resume`, an unfinished earlier run is discarded first.
+    `resume`, an unfinished earlier run is discarded first. `allow_shrink`
+    swaps even if the new index lacks live documents the run cannot explain.
     """
     if mode not in (REPARSE, COPY):
         raise ValueError(f"unknown mode {mode!r}")
@@ -624,14 +863,19 @@ def rebuild(
     submit = submit or (lambda run_id, chunk: reindex_chunk.apply_async((run_id, chunk)))
     say = echo or (lambda _message: None)
     started = time.monotonic()
-    lock = acquire_lock(client, keys, lock_ttl, lock_ttl * 1.5 if lock_wait is None else lock_wait, say)
-    with _Heartbeat(lock, lock_ttl) as heartbeat:
+    owner = uuid.uuid4().hex
+    lock = acquire_lock(client, keys, lock_ttl, lock_ttl * 1.5 if lock_wait is None else lock_wait, say, owner)
+
+    def renew_shadow() -> None:  # dual writes live as long as the lock: a dead coordinator's stop by themselves
+        client.pexpire(keys.shadow, int(lock_ttl * 1000))
+
+    with _Heartbeat(lock, lock_ttl, renewed=renew_shadow) as heartbeat:
         previous = load_run(client, keys)
         if resume:
             if previous is None:
                 raise RebuildError("no interrupted rebuild to resume")
             state = previous
-            client.delete(keys.of(state.run_id, "errors"))
+            _resume(client, keys, state, owner)
             say(f"resuming run {state.run_id} into {state.target}: "
                 f"{client.scard(keys.of(state.run_id, 'done'))}/{state.chunks} chunks already done")
         else:
@@ -639,21 +883,22 @@ def rebuild(
                 say(f"discarding unfinished run {previous.run_id} ({previous.target})")
                 discard(es, client, names, keys, previous)
             state = _start(es, client, settings, mode=mode, selection=selection, chunks=chunks,
-                           keep_old=keep_old)
+                           keep_old=keep_old, owner=owner, ttl=lock_ttl)
             say(f"run {state.run_id}: {mode} {state.total} documents into {state.target} "
                 f"({state.chunks} chunks); {state.old} keeps serving")
         if live_index(es, names) != state.target:  # a resumed run may have crashed after its swap
+            _shadow_on(client, keys, state.target, lock_ttl)  # again, if it expired with a dead coordinator
             done = client.smembers(keys.of(state.run_id, "done"))
             for chunk in range(state.chunks):
                 if str(chunk) not in done:
                     submit(state.run_id, chunk)
             _wait_for_chunks(client, keys, state, heartbeat, _Printer(echo), started, interval)
             _restore_settings(es, settings, state.target)
-            verified = _catch_up_and_verify(es, client, settings, state)
-            heartbeat.check()
-            _swap(es, names, state)
+            verified = _catch_up_and_verify(es, client, settings, state, heartbeat, allow_shrink)
+            _swap(es, names, state, heartbeat)
         else:
             verified = {"documents": es.count(index=state.target)["count"], "caught_up": 0}
+        verified["caught_up"] += _settle(es, client, settings, state, heartbeat)
         summary = {**_finish(es, client, settings, state), **verified}
     elapsed = time.monotonic() - started
     summary |= {"elapsed": round(elapsed, 2), "docs_per_second": round(summary["documents"] / elapsed, 1)}
@@ -719,8 +964,8 @@ def reindex_chunk(self: Task, run_id: str, chunk: int) -> dict:
     """Fill one `_id` slice of a rebuild's target index."""
     try:
         return run_chunk(get_es(), get_redis(), get_settings(), run_id, chunk)
-    except StaleRun:
-        log.info("chunk %s of run %s: run no longer current, skipped", chunk, run_id)
+    except StaleRun as exc:
+        log.info("chunk %s stopped: %s", chunk, exc)
         return {"chunk": chunk, "stale": True}
 
 
@@ -730,9 +975,10 @@ def reindex_chunk(self: Task, run_id: str, chunk: int) -> dict:
     acks_late=False, soft_time_limit=REBUILD_TIME_LIMIT - 60, time_limit=REBUILD_TIME_LIMIT,
 )
 def rebuild_index(mode: str = REPARSE, source: str | None = None, since: str | None = None,
-                  chunks: int = DEFAULT_CHUNKS, keep_old: bool = False, resume: bool = False) -> dict:
+                  chunks: int = DEFAULT_CHUNKS, keep_old: bool = False, resume: bool = False,
+                  allow_shrink: bool = False) -> dict:
     """The whole rebuild, for schedules and other systems. Holds one worker slot while chunks run."""
     summary = rebuild(get_es(), get_redis(), get_settings(), mode=mode, selection=Selection(source, since),
-                      chunks=chunks, keep_old=keep_old, resume=resume, echo=log.info)
+                      chunks=chunks, keep_old=keep_old, resume=resume, allow_shrink=allow_shrink, echo=log.info)
     log.info("rebuild finished: %s", summary)
     return summary

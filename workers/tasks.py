@@ -41,6 +41,7 @@ from workers.polite import Deferred, Disallowed, polite_fetch
 from workers.profile import CrawlProfile, load_profile
 from workers.progress import FAILED, FETCHED, GONE, INDEXED, SKIPPED, UNCHANGED, CrawlTracker
 from workers.reindex import Keys as RebuildKeys
+from workers.reindex import gone_actions
 from workers.settings import Settings, get_settings
 from workers.staging import TRIGGER_TTL, IndexRunner, Staging
 from workers.timings import StageTimings
@@ -224,7 +225,7 @@ def _crawl(run: PageRun, robots_deferrals: int) -> str:
             document = parse_page(page.body, page.final_url, page.content_type, parser=profile.parser)
     except ParseError as exc:
         # The raw page is kept all the same: a better parser can read it later.
-        return run.fail("parse", "parse_error", str(exc), status=page.status, raw=raw)
+        return run.fail("parse", exc.reason, str(exc), status=page.status, raw=raw)
     except (SoftTimeLimitExceeded, *CONNECTION_ERRORS):
         raise
     except Exception as exc:  # noqa: BLE001 - as above
@@ -292,11 +293,7 @@ def _actions(names: IndexNames, key: str, entry: dict, shadow: str | None) -> li
         # A page that now works is no longer a failure.
         actions.append({"_op_type": "delete", "_index": names.failures, "_id": key})
     elif gone := entry.get("gone"):
-        if entry.get("on_gone") == "flag":
-            actions += [{"_op_type": "update", "_index": i, "_id": gone, "_source": {"doc": {"gone": True}}}
-                        for i in reports]
-        else:
-            actions += [{"_op_type": "delete", "_index": i, "_id": gone} for i in reports]
+        actions += gone_actions(names, key, gone, entry.get("on_gone", "delete"), shadow)
     else:
         actions.append({"_op_type": "index", "_index": names.failures, "_id": key, "_source": entry["failure"]})
     return actions

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import ES_NODE_SETTINGS, TEST_SETTINGS, Worker, _apply_env
+from tests.conftest import ES_NODE_SETTINGS, TEST_SETTINGS, Worker, _apply_env, point_app_at
 from tests.corpus import report_page
 from tests.site import LocalSite, html
 from workers import devservices
@@ -170,7 +170,7 @@ class Scenario:
     def crawl(self, urls: list[str]) -> str:
         from workers.crawl import start_crawl
 
-        return start_crawl(self.settings, urls, allow_private_networks=True).crawl_id
+        return start_crawl(self.settings, urls, allow_networks=["127.0.0.0/8"]).crawl_id
 
     def indexed(self, urls: list[str] | None = None) -> int:
         es = self.es()
@@ -196,17 +196,15 @@ class Scenario:
 
 
 @pytest.fixture
-def scenario(fault_redis, fault_elasticsearch, request):
+def scenario(fault_redis, fault_elasticsearch, session_services, request):
     """A clean state per scenario: an empty Redis, a fresh index prefix, a new worker and site."""
-    from workers.app import app
-
     redis.Redis.from_url(fault_redis.url).flushall()
     env = {"REDIS_URL": fault_redis.url, "ELASTICSEARCH_URL": fault_elasticsearch.url, **TEST_SETTINGS,
            **FAULT_SETTINGS, "INDEX_PREFIX": f"f{uuid.uuid4().hex[:8]}-",
            **getattr(request.module, "EXTRA_ENV", {})}
     saved = {k: os.environ.get(k) for k in env}
     _apply_env(env)
-    app.conf.broker_url = env["REDIS_URL"]
+    point_app_at(env["REDIS_URL"])
     site = LocalSite()
     case = Scenario(env, site, fault_redis, fault_elasticsearch)
     yield case
@@ -219,3 +217,4 @@ def scenario(fault_redis, fault_elasticsearch, request):
         else:
             os.environ[key] = value
     _apply_env({})
+    point_app_at(session_services["urls"]["REDIS_URL"])

@@ -15,7 +15,7 @@ from typing import Any
 from workers.urls import InvalidURL, normalize_url
 
 from .base import SiteParser
-from .decode import check_media, decode_html
+from .decode import check_media, check_text, decode_html
 from .document import PARSER_VERSION, build
 from .errors import ParseError
 from .generic import GenericParser
@@ -38,13 +38,15 @@ def parse_page(body: bytes, url: str, content_type: str | None = None,
     `parser` forces a site parser by name ("refworld", "statedept", "generic").
     """
     if parser is not None and parser not in PARSERS:
-        raise ParseError(f"unknown parser: {parser}")
+        raise ParseError(f"unknown parser: {parser}", "unknown_parser")
     try:
         page_url = normalize_url(url)
     except InvalidURL as exc:
-        raise ParseError(f"bad URL: {url!r}") from exc
+        raise ParseError(f"bad URL: {url!r}", "bad_url") from exc
     check_media(body, content_type)
-    page = parse_tree(decode_html(body, content_type), page_url)
+    text = decode_html(body, content_type)
+    check_text(text, content_type)
+    page = parse_tree(text, page_url)
     chosen = [PARSERS[parser]] if parser else list(PARSERS.values())
     for candidate in chosen:
         found = candidate.extract(page, forced=parser is not None or candidate is chosen[-1])
@@ -53,5 +55,5 @@ def parse_page(body: bytes, url: str, content_type: str | None = None,
     else:  # pragma: no cover - the last candidate is always forced
         raise ParseError("no parser accepted the page")
     if not found.blocks:
-        raise ParseError("no report text found")
+        raise ParseError("no report text found", "no_report_text")
     return build(page, found, candidate.name, body)

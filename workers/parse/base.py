@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from lxml import etree
+from bs4 import Tag
 
 from .content import Block, blocks, main_container, strip_furniture
 from .tree import Page, norm, text_of
@@ -21,6 +21,8 @@ class Extract:
     publication_date: str | None = None
     last_updated: str | None = None
     citation: str | None = None
+    # The document's language as the page states it ("Language: English"), if it does.
+    language: str | None = None
     # The country the report is about, as the page names it.
     country_names: list[str] = field(default_factory=list)
     # Short texts naming the report ("2019 Trafficking in Persons Report"): series and year.
@@ -37,14 +39,13 @@ class SiteParser(Protocol):
 
 def report_blocks(page: Page) -> list[Block]:
     """Report text of what is left of the page once its metadata has been taken out."""
-    strip_furniture(page.root)
-    body = page.root.find("body")
-    return blocks(main_container(body if body is not None else page.root))
+    strip_furniture(page)
+    return blocks(main_container(page))
 
 
-def first_heading(root: etree._Element, *tags: str) -> etree._Element | None:
+def first_heading(page: Page, *tags: str) -> Tag | None:
     for tag in tags:
-        for el in root.iter(tag):
+        for el in page.tags(tag):
             if text_of(el):
                 return el
     return None

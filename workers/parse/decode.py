@@ -29,6 +29,12 @@ _META_CHARSET = re.compile(
 _ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "l1": "cp1252",
             "us-ascii": "cp1252", "ascii": "cp1252", "iso8859-1": "cp1252"}
 _META_SCAN_BYTES = 4096
+# Text pages hold no C0 control characters beyond tab, newline, form feed and carriage
+# return; binary formats are full of them, whatever codec they are decoded with (and a
+# failed decoding leaves U+FFFD). Share of the first 64 KiB that makes a body binary:
+_BINARY_CHARS = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
+_BINARY_SAMPLE = 65536
+_MAX_BINARY_SHARE = 0.02
 
 
 def media_type(content_type: str | None) -> str | None:
@@ -56,7 +62,9 @@ def _try(body: bytes, label: bytes | str | None) -> str | None:
         return None
     try:
         return body.decode(codec)
-    except (UnicodeDecodeError, LookupError):
+    # UnicodeError too: labels such as "undefined" name Python codecs that refuse every input,
+    # and LookupError for bytes-to-bytes codecs ("base64", "rot13") that decode no text.
+    except (UnicodeError, LookupError):
         return None
 
 
@@ -64,13 +72,21 @@ def check_media(body: bytes, content_type: str | None) -> None:
     """Raise ParseError for anything that is not an HTML page."""
     mime = media_type(content_type)
     if mime is not None and mime not in HTML_TYPES:
-        raise ParseError(f"not HTML: {mime}")
+        raise ParseError(f"not HTML: {mime}", "not_html")
     if not body.strip():
-        raise ParseError("empty page")
+        raise ParseError("empty page", "empty_body")
     head = body.lstrip()[:8]
     for magic, kind in _BINARY_MAGIC:
         if head.startswith(magic):
-            raise ParseError(f"not HTML: {kind}")
+            raise ParseError(f"not HTML: {kind}", "not_html")
+
+
+def check_text(text: str, content_type: str | None) -> None:
+    """Raise ParseError when decoded "text" is really binary bytes (defect 14 of issue 9)."""
+    sample = text[:_BINARY_SAMPLE]
+    if sample and len(_BINARY_CHARS.findall(sample)) > _MAX_BINARY_SHARE * len(sample):
+        raise ParseError(f"binary content served as {media_type(content_type) or 'an HTML page'}",
+                         "binary_content")
 
 
 def decode_html(body: bytes, content_type: str | None = None) -> str:

@@ -7,24 +7,17 @@ import re
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import pycountry
-
 from workers.urls import InvalidURL, doc_id, normalize_url
 
-from . import countries, facets
+from . import facets, language, publishers
 from .base import Extract
 from .content import Block
+from .subject import subject_country
 from .tree import Page, norm
 
-PARSER_VERSION = "1.1.0"
+PARSER_VERSION = "2.0.0"
 _MIN_SUMMARY_CHARS = 60
 _PROFILE_HEADING = re.compile(r"trafficking\s+profile", re.I)
-# One publisher, many spellings: without this the publisher facet splits the State Department.
-_STATE_DEPARTMENT = re.compile(
-    r"^(the\s+)?((u\.?\s?s\.?|united\s+states)\s+(department\s+of\s+state|state\s+department)"
-    r"|(department\s+of\s+state|state\s+department)\s*\(u\.?s\.?\))$",
-    re.I,
-)
 
 
 def build(page: Page, found: Extract, source: str, raw: bytes) -> dict[str, Any]:
@@ -32,7 +25,7 @@ def build(page: Page, found: Extract, source: str, raw: bytes) -> dict[str, Any]
     blocks = _without_title(found.blocks, title)
     sections = _sections(blocks)
     body = "\n\n".join(b.text for b in blocks)
-    subject = next((c for n in found.country_names if (c := countries.lookup(n))), None)
+    subject = subject_country(found.country_names, title, blocks)
     narrative = next((s["text"] for s in sections if _PROFILE_HEADING.search(s["heading"])), body)
     sents = facets.sentences(narrative)
     canonical = _canonical(page)
@@ -42,15 +35,14 @@ def build(page: Page, found: Extract, source: str, raw: bytes) -> dict[str, Any]
         "canonical_url": canonical,
         "source": source,
         "title": title,
-        "publisher": _publisher(found.publisher),
+        "publisher": publishers.canonical(found.publisher),
         "author": norm(found.author) or None,
         "publication_date": found.publication_date,
         "last_updated": found.last_updated,
         "report_series": facets.series_from(*found.series_texts),
         "report_year": facets.year_from(*found.series_texts),
         "country": subject.as_dict() if subject else None,
-        "tier": facets.tier_from([*(t for t in [title] if t),
-                                  *(b.text for b in blocks if len(b.text) <= 120)]),
+        "tier": facets.tier_for([*(t for t in [title] if t), *(b.text for b in blocks)], subject),
         "citation": norm(found.citation) or None,
         "summary": _summary(blocks, page.first_meta("description", "og:description"), body),
         "body": body or None,
@@ -59,7 +51,7 @@ def build(page: Page, found: Extract, source: str, raw: bytes) -> dict[str, Any]
         "exploitation_types": facets.exploitation_from(sents),
         "victim_groups": facets.victims_from(sents),
         "related_countries": facets.related_from(narrative, subject),
-        "language": _language(page),
+        "language": _language(page, found, body),
         "content_sha256": hashlib.sha256(raw).hexdigest(),
         "parser_version": PARSER_VERSION,
     }
@@ -101,13 +93,6 @@ def _same_site(a: str, b: str) -> bool:
     return a.removeprefix("www.") == b.removeprefix("www.")
 
 
-def _publisher(text: str | None) -> str | None:
-    name = norm(text)
-    if name and _STATE_DEPARTMENT.match(name):
-        return "United States Department of State"
-    return name or None
-
-
 def _canonical(page: Page) -> str:
     """<link rel=canonical> when it points at a page on the same site, else the fetched URL.
 
@@ -130,21 +115,9 @@ def _canonical(page: Page) -> str:
     return candidate
 
 
-def _language(page: Page) -> str | None:
-    root_lang = page.root.get("lang") or page.root.get("{http://www.w3.org/XML/1998/namespace}lang")
-    for raw in (root_lang, page.first_meta("og:locale"), page.first_meta("content-language")):
-        if code := _language_code(raw):
-            return code
-    return None
-
-
-def _language_code(raw: str | None) -> str | None:
-    if not raw:
-        return None
-    primary = re.split(r"[-_,;\s]", raw.strip().lower(), maxsplit=1)[0]
-    if len(primary) == 2 and primary.isalpha():
-        return primary if pycountry.languages.get(alpha_2=primary) else None
-    if len(primary) == 3 and primary.isalpha():
-        language = pycountry.languages.get(alpha_3=primary)
-        return getattr(language, "alpha_2", None)
-    return None
+def _language(page: Page, found: Extract, body: str) -> str | None:
+    """What the page states for this document, else what its text is, else what the site declares."""
+    return (language.code(found.language) or language.detect(body)
+            or next((c for raw in (page.root.get("lang"), page.root.get("xml:lang"),
+                                   page.first_meta("og:locale"), page.first_meta("content-language"))
+                     if (c := language.code(raw))), None))

@@ -12,27 +12,43 @@ from collections.abc import Iterable
 from . import countries
 from .countries import Country
 
-_TIER_VALUE = r"(?P<tier>tier\s+(?:1|2|3|i{1,3})(?:\s*[-\u2013]?\s*watch\s*-?\s*list)?|special\s+case)"
-# Tier statements TIP pages print as a label, not narrative mentioning a tier:
-# "Mali (Tier 2)", "THAILAND: TIER 2", a line that is only "Tier 2 Watch List".
+_TIER_VALUE = (r"(?P<tier>tier\s+(?:1|2|3|i{1,3})(?:\s*[-\u2013]?\s*watch\s*-?\s*list)?"
+               r"|(?:tier\s+)?special\s+case)")
+_DASH = r"\s*[-\u2013\u2014:]\s*"
+# Tier statements TIP pages print as a label, not narrative mentioning a tier. Each form
+# captures the country it names, if any: "Mali (Tier 2)", "THAILAND: TIER 2",
+# "SPECIAL CASE: YEMEN", a line that is only "Tier 2 Watch List".
 _TIER_FORMS = (
-    re.compile(rf"\(\s*{_TIER_VALUE}\s*\)", re.I),
-    re.compile(rf"^[^:()]{{2,60}}:\s*{_TIER_VALUE}\s*$", re.I),
-    re.compile(rf"^(?:tier\s+(?:ranking|placement)\s*:?\s*)?{_TIER_VALUE}\s*$", re.I),
+    re.compile(rf"(?:^(?P<country>[^()]{{0,60}}?)\s*)?\(\s*{_TIER_VALUE}\s*\)", re.I),
+    re.compile(rf"^(?P<country>[^:()]{{2,60}}):\s*{_TIER_VALUE}\s*$", re.I),
+    re.compile(rf"^{_TIER_VALUE}\s*:\s*(?P<country>[^:()]{{2,60}})$", re.I),
+    re.compile(rf"^(?:tier\s+(?:ranking|placement|rating)\s*:?\s*)?{_TIER_VALUE}\s*$", re.I),
 )
+# Inside a long entry: "tier rating: Tier 3 - Burma does not fully meet the minimum standards".
+_TIER_RATING = re.compile(
+    rf"\btier\s+(?:rating|ranking|placement)\s*:\s*{_TIER_VALUE}(?:{_DASH}"
+    r"(?P<country>(?:the\s+)?[A-Z][\w'\u2019 .,-]{1,60}?)\s+(?:does|did|is|was|has|fully)\b)?", re.I)
+_MAX_TIER_LINE = 120
+# Every tier statement holds one of these words; most lines hold neither.
+_TIER_WORD = re.compile(r"tier|special\s+case", re.I)
 _ROMAN = {"i": "1", "ii": "2", "iii": "3"}
 
-SERIES = (
-    "Trafficking in Persons Report",
-    "Country Reports on Human Rights Practices",
-    "International Religious Freedom Report",
-    "Country Reports on Terrorism",
-    "Freedom in the World",
-    "Freedom on the Net",
-    "Freedom of the Press",
-    "World Report",
-)
-_SERIES = [(name, re.compile(rf"\b{re.escape(name)}\b", re.I)) for name in SERIES]
+# Canonical series names and the ways pages write them ("Country Report on ...",
+# "TIP Report", "Trafficking in Persons (TIP) Report").
+_SERIES_FORMS = {
+    "Trafficking in Persons Report":
+        r"trafficking\s+in\s+persons\s+(?:\(TIP\)\s+)?report|(?-i:\bTIP\s+[Rr]eport)",
+    "Country Reports on Human Rights Practices": r"country\s+reports?\s+on\s+human\s+rights\s+practices",
+    "International Religious Freedom Report": r"international\s+religious\s+freedom\s+report",
+    "Country Reports on Terrorism": r"country\s+reports?\s+on\s+terrorism",
+    "Freedom in the World": r"freedom\s+in\s+the\s+world",
+    "Freedom on the Net": r"freedom\s+on\s+the\s+net",
+    "Freedom of the Press": r"freedom\s+of\s+the\s+press",
+    "Amnesty International Report": r"amnesty\s+international\s+(?:annual\s+)?report",
+    "World Report": r"(?<!international )\bworld\s+report",
+}
+SERIES = tuple(_SERIES_FORMS)
+_SERIES = [(name, re.compile(rf"\b(?:{rx})\b", re.I)) for name, rx in _SERIES_FORMS.items()]
 _YEAR = re.compile(r"(?<!\d)(19[89]\d|20[0-4]\d)(?!\d)")
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)]?\s+(?=[\"'\u201c\u2018(]?[A-Z])")
@@ -88,20 +104,68 @@ _INSTITUTION = re.compile(r"\b(?:Ministry|Department|Office|Commission|Committee
 _NEGATED = re.compile(r"\b(?:no|not|never|nor|without|neither)\b(?:\W+\w+){0,4}\W*$", re.I)
 
 
+def tier_statements(lines: Iterable[str]) -> list[tuple[str, str | None]]:
+    """(tier, country text or None) for every labelled tier among the lines, in order."""
+    found: list[tuple[str, str | None]] = []
+    for line in lines:
+        if not _TIER_WORD.search(line):
+            continue
+        line = line.strip()
+        if len(line) <= _MAX_TIER_LINE:
+            for form in _TIER_FORMS:
+                if match := form.search(line):
+                    found.append((_tier_name(match.group("tier")), _named(match)))
+                    break
+            else:
+                found.extend(_ratings(line))
+        else:
+            found.extend(_ratings(line))
+    return found
+
+
+def _ratings(line: str) -> list[tuple[str, str | None]]:
+    return [(_tier_name(m.group("tier")), _named(m)) for m in _TIER_RATING.finditer(line)]
+
+
+def _named(match: re.Match[str]) -> str | None:
+    country = match.groupdict().get("country")
+    return country.strip(" :-\u2013\u2014") or None if country else None
+
+
 def tier_from(lines: Iterable[str]) -> str | None:
     """First labelled tier among title, headings and short lines; None if there is none."""
-    for line in lines:
-        if len(line) > 120:
-            continue
-        for form in _TIER_FORMS:
-            if match := form.search(line.strip()):
-                return _tier_name(match.group("tier"))
-    return None
+    return next((tier for tier, _ in tier_statements(lines)), None)
+
+
+def tier_for(lines: Iterable[str], subject: Country | None) -> str | None:
+    """The subject country's tier, only when every tier statement on the page is about it.
+
+    A statement naming another country means the page lists placements (a tier table,
+    an interim assessment, a news round-up): no single tier belongs to the page.
+    """
+    if subject is None:
+        return None
+    tier = None
+    for value, named in tier_statements(lines):
+        country = _country_named(named)
+        if country is not None and country.iso2 != subject.iso2:
+            return None
+        tier = tier or value
+    return tier
+
+
+def _country_named(text: str | None) -> Country | None:
+    if not text:
+        return None
+    if country := countries.lookup(text):
+        return country
+    mentioned = countries.find_in_text(text)
+    return mentioned[0] if len(mentioned) == 1 else None
 
 
 def _tier_name(raw: str) -> str:
     words = raw.lower().split()
-    if words[0] == "special":
+    if "special" in words:
         return "Special Case"
     number = _ROMAN.get(re.sub(r"[^0-9i]", "", words[1][:3]), words[1][:1])
     if re.search(r"watch", raw, re.I):
@@ -139,9 +203,14 @@ def sentences(text: str) -> list[str]:
 
 
 def roles_from(sents: list[str], subject: Country | None) -> list[str]:
-    """Roles the narrative gives the subject country: 'X is a source and transit country'."""
-    names = [re.escape(n).replace("'", "['\u2019]") for n in countries.names_for(subject)] \
-        if subject else []
+    """Roles the narrative gives the subject country: 'X is a source and transit country'.
+
+    Without a subject there is no role: "the country is a country of origin" in an
+    explainer is about countries in general.
+    """
+    if subject is None:
+        return []
+    names = [re.escape(n).replace("'", "['\u2019]") for n in countries.names_for(subject)]
     subject_rx = re.compile(
         rf"\b(?:{'|'.join([*names, 'the country', 'it'])})(?:\s*\([^)]{{1,30}}\))?\s+{_SUBJECT_VERB}\b",
         re.I)

@@ -44,8 +44,7 @@ class PdfError(ParseError):
     """A PDF that cannot become documents; `reason` is one of PDF_REASONS."""
 
     def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason = reason
+        super().__init__(detail, reason)
         self.detail = detail
 
     def __reduce__(self):  # Celery pickles exceptions that cross processes
@@ -126,6 +125,6 @@ def parse_pdf(body: bytes, url: str) -> list[dict]:
     try:
         pdf_url = normalize_url(url)
     except InvalidURL as exc:
-        raise ParseError(f"bad URL: {url!r}") from exc
+        raise ParseError(f"bad URL: {url!r}", "bad_url") from exc
     text = extract_text(body)
     return chapter_documents(text, split_chapters(text.pages), pdf_url, body)

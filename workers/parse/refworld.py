@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 
-from lxml import etree
+from bs4 import Tag
 
 from .base import Extract, first_heading, report_blocks, strip_site_name
 from .dates import parse_date
-from .labels import Labelled, find_labelled, remove
-from .tree import Page, norm, text_of
+from .labels import Labelled, find_labelled
+from .tree import Page, text_of
 
 _LABELS = {
     "publisher": "publisher", "author": "author", "publication date": "publication_date",
@@ -23,6 +23,7 @@ _LABELS = {
     "last updated": "last_updated", "document type": "document_type", "type": "document_type",
 }
 _LAST_UPDATED = re.compile(r"last\s+updated\s*:?\s*(?P<when>.+)", re.I)
+_LAST_UPDATED_WORDS = re.compile(r"last\s+upd", re.I)
 _HOSTS = ("refworld.org",)
 
 
@@ -30,21 +31,21 @@ class RefworldParser:
     name = "refworld"
 
     def extract(self, page: Page, forced: bool) -> Extract | None:
-        labelled = find_labelled(page.root, _LABELS)
+        labelled = find_labelled(page, _LABELS)
         on_site = any(page.host == h or page.host.endswith("." + h) for h in _HOSTS)
         # Off refworld.org (mirrors, test servers) the layout must show itself: a citation
         # line next to publisher or date rows is what no other site we read prints.
         if not (forced or on_site or ("citation" in labelled and len(labelled) >= 3)):
             return None
         last_updated = labelled["last_updated"].value if "last_updated" in labelled else None
-        if last_updated is None and (line := self._last_updated_line(page.root)) is not None:
+        if last_updated is None and (line := self._last_updated_line(page)) is not None:
             last_updated = text_of(line)
-            remove([line])
-        heading = first_heading(page.root, "h1", "h2")
+            page.remove([line])
+        heading = first_heading(page, "h1", "h2")
         title = text_of(heading) or strip_site_name(
-            text_of(page.root.find(".//title")), "Refworld", page.first_meta("og:site_name"))
+            text_of(page.first("title")), "Refworld", page.first_meta("og:site_name"))
         countries = labelled["countries"].values if "countries" in labelled else []
-        remove([el for pair in labelled.values() for el in pair.elements])
+        page.remove([el for pair in labelled.values() for el in pair.elements])
         # The title often names the country after a dash: "... Report - Mali".
         title_country = title.rsplit(" - ", 1)[-1] if title and " - " in title else None
         return Extract(
@@ -60,14 +61,12 @@ class RefworldParser:
         )
 
     @staticmethod
-    def _last_updated_line(root: etree._Element) -> etree._Element | None:
+    def _last_updated_line(page: Page) -> Tag | None:
         """The smallest element whose own text is the 'Last Updated: <date>' line."""
-        for text in root.xpath("//text()[contains(translate(., 'LASTUPD', 'lastupd'), 'last upd')]"):
-            holder = text.getparent()
-            if text.is_tail and holder is not None:
-                holder = holder.getparent()
-            if holder is not None and _LAST_UPDATED.match(norm(text_of(holder))) and len(
-                    text_of(holder)) < 120:
+        for text in page.strings(_LAST_UPDATED_WORDS):
+            holder = text.parent
+            if holder is not None and _LAST_UPDATED.match(
+                    line := text_of(holder)) and len(line) < 120:
                 return holder
         return None
 

@@ -1,0 +1,162 @@
+"""What stops a rebuild before it can do harm (issue 9, defects 7 and 8): real Redis, Elasticsearch and worker.
+
+A rebuild that lost its lock must neither write nor swap; a rebuild whose new
+index would hold fewer documents than the live one, for reasons it cannot
+explain, must not swap (and so must not delete the old index); a dead
+coordinator's dual-write ("shadow") key must not outlive it.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+import redis
+
+from tests.conftest import cli
+from tests.reindexing import (  # noqa: F401
+    ReportSite, consumer, crawled, documents, live, rebuild_running, reindex_queue_idle, site, start_reindex,
+    wait_until,
+)
+from workers import devservices
+from workers.urls import doc_id
+
+PAGES = 12
+CHUNKS = 4
+
+
+def raises_rebuild_error(check) -> bool:
+    from workers.reindex import RebuildError
+
+    try:
+        check()
+    except RebuildError:
+        return True
+    return False
+
+
+def test_defect7_heartbeat_lost_to_a_redis_outage_stops_the_rebuild(tmp_path):
+    """A Redis of its own, stopped and started empty: the shared one must never see this fault."""
+    from workers.reindex import Keys, RebuildError, _Heartbeat, acquire_lock
+
+    server = devservices.start_redis(tmp_path / "before")
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    keys = Keys("outage-")
+
+    def connect() -> redis.Redis:
+        return redis.Redis(port=port, decode_responses=True, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+    ttl = 1.0
+    heartbeat = _Heartbeat(acquire_lock(connect(), keys, ttl, 0, print), ttl)
+    try:
+        with heartbeat:
+            assert not raises_rebuild_error(heartbeat.check)
+            server.stop()  # every renewal now fails with a connection error
+            wait_until(lambda: raises_rebuild_error(heartbeat.check), timeout=10)
+            server = devservices.start_redis(tmp_path / "after", port=port)
+            # Back, and the lock long expired: another rebuild takes it.
+            acquire_lock(connect(), keys, 30, 0, print)
+            with pytest.raises(RebuildError, match="lost the rebuild lock"):
+                heartbeat.check()
+    finally:
+        server.stop()
+
+
+def test_defect7_rebuild_that_lost_its_lock_never_writes_or_swaps(
+        crawled, es, names, redis_client, test_env, consumer):
+    from workers.reindex import Keys, load_run
+
+    keys = Keys(names.prefix)
+    old = live(es, names)
+    consumer.pause()
+    proc = start_reindex(test_env, "--chunks", str(CHUNKS), "--lock-ttl", "3")
+    try:
+        wait_until(rebuild_running(redis_client, names))
+        state = load_run(redis_client, keys)
+        wait_until(lambda: redis_client.llen("reindex") == CHUNKS)
+        # The lock expired unnoticed and another rebuild took it.
+        redis_client.set(keys.lock, "another-rebuild", px=60_000)
+        consumer.resume()
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 1, err
+        assert "lost the rebuild lock" in err
+
+        wait_until(lambda: reindex_queue_idle(redis_client))
+        es.indices.refresh(index=state.target)
+        assert es.count(index=state.target)["count"] == 0, "a chunk wrote for a run that lost its lock"
+        assert live(es, names) == old and es.indices.exists(index=old)
+    finally:
+        proc.kill()
+        redis_client.delete(keys.lock)
+
+
+def test_shadow_key_expires_with_its_coordinator_and_resume_restores_it(
+        crawled, es, names, settings, redis_client, test_env, consumer):
+    from workers.reindex import Keys, load_run, rebuild, reindex_chunk
+
+    keys = Keys(names.prefix)
+    consumer.pause()
+    proc = start_reindex(test_env, "--chunks", str(CHUNKS), "--lock-ttl", "2")
+    wait_until(rebuild_running(redis_client, names))
+    state = load_run(redis_client, keys)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # Nobody is left to switch dual writes off: the key must go by itself.
+    wait_until(lambda: not redis_client.exists(keys.shadow), timeout=10)
+    consumer.resume()
+
+    shadow_during_resume: list[str | None] = []
+
+    def submit(run_id: str, chunk: int) -> None:
+        shadow_during_resume.append(redis_client.get(keys.shadow))
+        reindex_chunk.apply_async((run_id, chunk))
+
+    summary = rebuild(es, redis_client, settings, resume=True, lock_ttl=2, submit=submit)
+    assert summary["live"] == state.target == live(es, names)
+    assert set(shadow_during_resume) <= {state.target}  # on again while the resumed run fills the target
+    assert not redis_client.exists(keys.shadow)
+
+
+def all_ids(es, names, site: ReportSite) -> set[str]:
+    """The report of every page the site serves, from the raw pages still stored."""
+    found = es.mget(index=names.raw_pages, ids=[doc_id(url) for url in site.pages])["docs"]
+    return {doc_id(d["_source"]["canonical_url"]) for d in found if d.get("found")}
+
+
+def test_shrink_the_run_explains_is_allowed(crawled, site, es, names, test_env):
+    """A page that no longer parses is a recorded failure, not a reason to keep the old index."""
+    broken = 3
+    raw_id = doc_id(site.page_url(broken))
+    raw = es.get(index=names.raw_pages, id=raw_id)["_source"]
+    es.update(index=names.raw_pages, id=raw_id, doc={"body": "PGh0bWw+PC9odG1sPg=="}, refresh=True)  # <html></html>
+    try:
+        result = cli(test_env, "reindex", "--chunks", str(CHUNKS))
+        assert result.returncode == 0, result.stderr
+        assert "1 parse failures" in result.stdout
+        assert {d["id"] for d in documents(es, names)} == all_ids(es, names, site) - {doc_id(raw["canonical_url"])}
+    finally:
+        es.index(index=names.raw_pages, id=raw_id, document=raw, refresh=True)
+
+
+def test_defect8_rebuild_refuses_to_shrink_the_corpus(crawled, site, es, names, test_env):
+    old = live(es, names)
+    before = {d["id"] for d in documents(es, names)}
+    lost = [0, 1, 2]
+    raws = {i: es.get(index=names.raw_pages, id=doc_id(site.page_url(i)))["_source"] for i in lost}
+    lost_ids = {doc_id(raw["canonical_url"]) for raw in raws.values()}
+    for i in lost:  # their raw pages vanish: a rebuild from raw pages would drop their reports
+        es.delete(index=names.raw_pages, id=doc_id(site.page_url(i)), refresh=True)
+    try:
+        result = cli(test_env, "reindex", "--chunks", str(CHUNKS))
+        assert result.returncode == 1, result.stdout
+        assert "refusing to swap" in result.stderr and "3 documents" in result.stderr, result.stderr
+        assert any(i in result.stderr for i in lost_ids), result.stderr  # names examples
+        assert live(es, names) == old and {d["id"] for d in documents(es, names)} == before
+
+        # Deliberately smaller: the operator says so.
+        result = cli(test_env, "reindex", "--chunks", str(CHUNKS), "--allow-shrink")
+        assert result.returncode == 0, result.stderr
+        assert {d["id"] for d in documents(es, names)} == all_ids(es, names, site) - lost_ids
+    finally:
+        for i, raw in raws.items():
+            es.index(index=names.raw_pages, id=doc_id(site.page_url(i)), document=raw, refresh=True)
