@@ -25,8 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flame import Recorder
-from meter import TreeMeter, command_calls, command_delta, machine_busy, service_cpu
+from meter import Stopwatch, TreeMeter, command_calls, command_delta
 from sites import Site
 
 HERE = Path(__file__).resolve().parent
@@ -138,42 +137,6 @@ def _tail(path: Path, chars: int = 3000) -> str:
     return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
 
-class Stopwatch:
-    """The measured part of one run: wall time, the contender's CPU and peak RSS, the whole
-    machine's CPU (to show how busy everything else kept it), and optionally a py-spy recording."""
-
-    def __init__(self, meter: TreeMeter, profile: Path | None):
-        self.meter = meter
-        self.recorder = Recorder(meter.roots[0].pid, profile) if profile else None
-
-    def start(self) -> None:
-        self.services0 = self._services()
-        self.cpu0, self.busy0 = self.meter.cpu(), machine_busy()
-        self.meter.start()
-        self.t0 = time.perf_counter()
-
-    def stop(self) -> dict:
-        seconds = time.perf_counter() - self.t0
-        cpu, busy = self.meter.cpu() - self.cpu0, machine_busy() - self.busy0
-        self.meter.stop()
-        services = {k: v - self.services0[k] for k, v in self._services().items()}
-        measured = {"seconds": seconds, "cpu": cpu, "peak_rss": self.meter.peak_rss, "machine_cpu": busy,
-                    "transient_rss": self.meter.peak_transient_rss, **services}
-        if self.recorder:
-            measured["extra"] = {"profile": str(self.recorder.stop())}
-        return measured
-
-    @staticmethod
-    def _services() -> dict[str, float]:
-        from workers.clients import get_es, get_redis
-
-        return service_cpu(get_es(), get_redis())
-
-    def abandon(self) -> None:
-        if self.recorder:
-            self.recorder.stop()
-
-
 def run_yardstick(kind: str, site: Site, round_: int, env: dict[str, str], timeout: float,
                   profile: Path | None = None) -> Run:
     """The bare loop or Scrapy (benchmarks/contenders.py) in a child process."""
@@ -264,6 +227,16 @@ def worker_layout(log: Path, meter: TreeMeter) -> str:
     return "; ".join(pools) + f"; {processes} processes" + (f" (banner: {said[0]})" if said else "")
 
 
+def _no_other_workers() -> None:
+    """A worker already consuming this Redis database's queues would take the run's tasks."""
+    from workers.app import app
+
+    if others := app.control.ping(timeout=0.5):
+        names = ", ".join(name for reply in others for name in reply)
+        raise ContestError(f"other workers consume this Redis database's queues ({names}): "
+                           "stop them or point REDIS_URL at a database of its own")
+
+
 def purge_queues() -> None:
     """Drop tasks a failed earlier run may have left, so they cannot land in this run's indices."""
     from workers.app import FETCH_QUEUE, INDEX_QUEUE, REINDEX_QUEUE, app
@@ -309,6 +282,7 @@ def run_pipeline(contender: str, worker_args: list[str], site: Site, round_: int
 
     from workers import demo
 
+    _no_other_workers()
     purge_queues()
     names = fresh_indices(contender)
     run_env = {**os.environ, **env, "INDEX_PREFIX": names.prefix, "DEFAULT_HOST_RATE": UNTHROTTLED_RATE,

@@ -1,4 +1,6 @@
-"""What a benchmark contender costs: CPU seconds and peak RSS of its process tree, Redis commands.
+"""What a benchmark contender costs: CPU seconds and peak RSS of its process tree, Redis commands,
+Elasticsearch's and Redis's CPU, and the rest of the machine's; `Stopwatch` takes them all over
+the measured part of one run.
 
 CPU is read from the kernel's per-process counters (user + system), including the
 counters of children a process has already reaped, so pool processes that a
@@ -10,10 +12,14 @@ upper bound of what the tree really holds.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
+from pathlib import Path
 
 import psutil
 import redis
+
+from flame import Recorder
 
 
 def _tree(root: psutil.Process) -> list[psutil.Process]:
@@ -116,3 +122,39 @@ def command_delta(before: Counter, after: Counter) -> Counter:
     delta = after - before
     delta.pop("info", None)  # the meter's own reads
     return delta
+
+
+class Stopwatch:
+    """The measured part of one run: wall time, the contender's CPU and peak RSS, the whole
+    machine's CPU (to show how busy everything else kept it), and optionally a py-spy recording."""
+
+    def __init__(self, meter: TreeMeter, profile: Path | None):
+        self.meter = meter
+        self.recorder = Recorder(meter.roots[0].pid, profile) if profile else None
+
+    def start(self) -> None:
+        self.services0 = self._services()
+        self.cpu0, self.busy0 = self.meter.cpu(), machine_busy()
+        self.meter.start()
+        self.t0 = time.perf_counter()
+
+    def stop(self) -> dict:
+        seconds = time.perf_counter() - self.t0
+        cpu, busy = self.meter.cpu() - self.cpu0, machine_busy() - self.busy0
+        self.meter.stop()
+        services = {k: v - self.services0[k] for k, v in self._services().items()}
+        measured = {"seconds": seconds, "cpu": cpu, "peak_rss": self.meter.peak_rss, "machine_cpu": busy,
+                    "transient_rss": self.meter.peak_transient_rss, **services}
+        if self.recorder:
+            measured["extra"] = {"profile": str(self.recorder.stop())}
+        return measured
+
+    @staticmethod
+    def _services() -> dict[str, float]:
+        from workers.clients import get_es, get_redis
+
+        return service_cpu(get_es(), get_redis())
+
+    def abandon(self) -> None:
+        if self.recorder:
+            self.recorder.stop()
