@@ -40,6 +40,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 from collections import Counter, defaultdict
@@ -236,6 +237,7 @@ def main() -> None:
             site.close()
         for service in started:
             service.stop()
+            shutil.rmtree(service.workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
