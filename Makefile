@@ -30,10 +30,19 @@ services-up: system-deps $(STAMP)
 services-down: $(STAMP)
 	$(VENV)/bin/report-ingest services down
 
-bench: system-deps $(STAMP)
-	$(PY) benchmarks/pipeline.py
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[test,bench]"
+	touch $(BENCH_STAMP)
+
+# The head-to-head needs nginx for its fast site (it falls back to a Python server without it).
+bench: system-deps $(BENCH_STAMP)
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || [ "$$(id -u)" != 0 ] || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
 	$(PY) benchmarks/parse.py
+	$(PY) benchmarks/pipeline.py
 	$(PY) benchmarks/pdf.py
+	$(PY) benchmarks/headtohead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
