@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from devtools import services as devservices
-from tests.helpers import ES_NODE_SETTINGS, TEST_SETTINGS, Worker, env_applied, point_app_at
+from tests.helpers import ES_NODE_SETTINGS, TEST_SETTINGS, Worker, drop_indices, env_applied, point_app_at
 # Still imported from here by tests/test_reindex*.py and tests/reindexing.py, until they import tests.helpers.
 from tests.helpers import REPO, cli  # noqa: F401
 from workers.clients import get_es, get_redis
@@ -97,6 +97,7 @@ def test_env(service_urls, request):
            **getattr(request.module, "EXTRA_ENV", {})}
     with env_applied(env):
         yield env
+        drop_indices(get_es(), env["INDEX_PREFIX"])
 
 
 @pytest.fixture(scope="module")

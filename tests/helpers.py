@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import kombu.pools
+from elasticsearch import Elasticsearch, NotFoundError
 
 from devtools import demo
 from workers.app import app
@@ -60,6 +61,20 @@ def env_applied(env: dict[str, str]) -> Iterator[dict[str, str]]:
             else:
                 os.environ[key] = value
         reset_clients()
+
+
+def drop_indices(es: Elasticsearch, prefix: str) -> None:
+    """Delete the indices and index templates made under `prefix`. Test modules share one cluster,
+    whose shard limit (1000 a node) a few dozen runs that left their indices behind used up."""
+    # By name: Elasticsearch refuses to delete indices by wildcard.
+    if indices := list(es.indices.get(index=f"{prefix}*", expand_wildcards="all")):
+        es.indices.delete(index=",".join(indices))
+    try:
+        templates = es.indices.get_index_template(name=f"{prefix}*")["index_templates"]
+    except NotFoundError:
+        return
+    for template in templates:
+        es.indices.delete_index_template(name=template["name"])
 
 
 def point_app_at(broker_url: str) -> None:

@@ -22,7 +22,7 @@ import redis
 from devtools import services as devservices
 from tests.corpus import report_page
 from tests.faults.helpers import SUMMARIES, await_condition
-from tests.helpers import ES_NODE_SETTINGS, TEST_SETTINGS, Worker, env_applied, point_app_at
+from tests.helpers import ES_NODE_SETTINGS, TEST_SETTINGS, Worker, drop_indices, env_applied, point_app_at
 from tests.site import LocalSite, html
 from workers.clients import get_es, get_redis, reset_clients
 from workers.crawl.start import start_crawl
@@ -189,4 +189,5 @@ def scenario(fault_redis, fault_elasticsearch, session_services, request):
         for worker in case.workers:
             worker.stop()
         site.close()
+        drop_indices(get_es(), env["INDEX_PREFIX"])
     point_app_at(session_services["urls"]["REDIS_URL"])
