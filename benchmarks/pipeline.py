@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 import requests  # noqa: E402
 
-from tests.conftest import Worker  # noqa: E402
+from tests.helpers import Worker  # noqa: E402
 from tests.corpus import report_page  # noqa: E402
 from tests.site import LocalSite, html  # noqa: E402
 from devtools import services as devservices  # noqa: E402

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 from elasticsearch.helpers import scan, streaming_bulk  # noqa: E402
 
 from benchmarks.pipeline import start_services, use_env  # noqa: E402
-from tests.conftest import Worker  # noqa: E402
+from tests.helpers import Worker  # noqa: E402
 from tests.corpus import report_page  # noqa: E402
 
 

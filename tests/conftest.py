@@ -1,43 +1,66 @@
-"""Real services for tests: Redis and Elasticsearch per session, a Celery worker per module.
+"""Fixtures for real services: Redis and Elasticsearch per session, a Celery worker per module.
 
 REDIS_URL / ELASTICSEARCH_URL in the environment point the tests at running
-services instead of starting new ones.
+services instead of starting new ones. Services start only when a test that
+needs them runs: every test that uses one of SERVICE_FIXTURES (directly or
+through another fixture) is marked `services`, so `pytest -m "not services"`
+runs the unit tests alone and starts nothing. Helpers for test modules are in
+tests/helpers.py; tests never import this file.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import uuid
 from pathlib import Path
 
-import kombu.pools
 import pytest
 
-from devtools import demo
 from devtools import services as devservices
+from tests.helpers import ES_NODE_SETTINGS, TEST_SETTINGS, Worker, drop_indices, env_applied, point_app_at
+# Still imported from here by tests/test_reindex*.py and tests/reindexing.py, until they import tests.helpers.
+from tests.helpers import REPO, cli  # noqa: F401
+from workers.clients import get_es, get_redis
+from workers.index.indices import IndexNames
+from workers.settings import get_settings
 
-REPO = Path(__file__).resolve().parent.parent
-# Small limits so the failure paths (timeouts, retries, size cap) finish in seconds.
-TEST_SETTINGS = {
-    "CONNECT_TIMEOUT": "1",
-    "READ_TIMEOUT": "1.5",
-    "FETCH_MAX_RETRIES": "2",
-    "FETCH_BACKOFF_BASE": "0.2",
-    "FETCH_BACKOFF_MAX": "5",
-    "MAX_PAGE_BYTES": "300000",
-    "BULK_CHUNK_SIZE": "50",
-    # Ad-hoc crawls of the local test site need not be slow; politeness has its own tests.
-    "DEFAULT_HOST_RATE": "500",
-    "DEFAULT_HOST_CONCURRENCY": "8",
-}
+# The fixtures that start or reach Redis and Elasticsearch (fault_redis: tests/faults/conftest.py).
+SERVICE_FIXTURES = frozenset({"session_services", "fault_redis"})
+# Tests that start a server of their own without one of those fixtures, in files that do not
+# carry the marker yet.
+MARKED_HERE = frozenset({
+    "tests/test_reindex_guards.py::test_defect7_heartbeat_lost_to_a_redis_outage_stops_the_rebuild",
+})
 
 
-# Small enough that a test can send a bulk request over it without moving 100 MB.
-ES_NODE_SETTINGS = {"http.max_content_length": "10mb"}
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())) or item.nodeid in MARKED_HERE:
+            item.add_marker(pytest.mark.services)
+
+
+class _NoServers:
+    """`subprocess` as devtools.services sees it during a test not marked `services`: it may do
+    anything but start a server, so `-m "not services"` can never start one unnoticed."""
+
+    def __init__(self, test: str):
+        self.test = test
+
+    def __getattr__(self, name: str):
+        return getattr(subprocess, name)
+
+    def Popen(self, args, **kwargs):  # noqa: N802 - stands in for subprocess.Popen
+        raise AssertionError(f"{self.test} starts {Path(args[0]).name}: mark it @pytest.mark.services, "
+                             "or get the server from a fixture in SERVICE_FIXTURES (tests/conftest.py)")
+
+
+@pytest.fixture(autouse=True)
+def _servers_only_in_services_tests(request, monkeypatch):
+    if request.node.get_closest_marker("services") is None:
+        monkeypatch.setattr(devservices, "subprocess", _NoServers(request.node.nodeid))
 
 
 @pytest.fixture(scope="session")
@@ -64,13 +87,6 @@ def service_urls(session_services):
     return session_services["urls"]
 
 
-def _apply_env(env: dict[str, str]) -> None:
-    from workers.clients import reset_clients
-
-    os.environ.update(env)
-    reset_clients()
-
-
 @pytest.fixture(scope="module")
 def test_env(service_urls, request):
     """Environment for one module: the services, a fresh index prefix, test limits.
@@ -79,89 +95,29 @@ def test_env(service_urls, request):
     """
     env = {**service_urls, **TEST_SETTINGS, "INDEX_PREFIX": f"t{uuid.uuid4().hex[:8]}-",
            **getattr(request.module, "EXTRA_ENV", {})}
-    saved = {k: os.environ.get(k) for k in env}
-    _apply_env(env)
-    yield env
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    from workers.clients import reset_clients
-
-    reset_clients()
+    with env_applied(env):
+        yield env
+        drop_indices(get_es(), env["INDEX_PREFIX"])
 
 
 @pytest.fixture(scope="module")
 def settings(test_env):
-    from workers.settings import get_settings
-
     return get_settings()
 
 
 @pytest.fixture(scope="module")
 def es(test_env):
-    from workers.clients import get_es
-
     return get_es()
 
 
 @pytest.fixture(scope="module")
 def redis_client(test_env):
-    from workers.clients import get_redis
-
     return get_redis()
 
 
 @pytest.fixture(scope="module")
 def names(settings):
-    from workers.index.indices import IndexNames
-
     return IndexNames(settings.index_prefix)
-
-
-def point_app_at(broker_url: str) -> None:
-    """Publish and ping through `broker_url` from this process (the app was configured at import)."""
-    from workers.app import app
-
-    app.conf.broker_url = broker_url
-    # Drop every pooled broker connection (kombu keeps one pool per URL, process-wide): a broker
-    # used before may have been restarted since, leaving its pooled connections dead.
-    kombu.pools.reset()
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
-def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run `report-ingest ARGS` as a user would, in a child process."""
-    return subprocess.run(
-        [sys.executable, "-m", "workers.cli", *args], env={**os.environ, **env}, cwd=REPO,
-        capture_output=True, text=True, timeout=timeout,
-    )
-
-
-class Worker:
-    def __init__(self, env: dict[str, str], concurrency: int = 4):
-        self.log = Path(tempfile.mkstemp(prefix="ri-worker-", suffix=".log")[1])
-        self.env = env
-        self.node = f"test-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
-        self.process = demo.start_worker(
-            concurrency, self.log, loglevel="INFO", env={**os.environ, **env},
-            extra=("--without-gossip", "--without-mingle", "-n", self.node),
-        )
-        try:
-            demo.wait_for_worker(self.process, echo=lambda _m: None, log=self.log, node=self.node)
-        except BaseException:
-            self.stop()  # a worker that never answered must not outlive the test and eat others' tasks
-            raise
-
-    def ping(self, timeout: float = 2.0) -> list:
-        from workers.app import app
-
-        return app.control.ping(timeout=timeout, destination=[self.node])
-
-    def stop(self) -> None:
-        demo.stop_worker(self.process)
 
 
 @pytest.fixture(scope="module")

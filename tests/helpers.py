@@ -1,10 +1,120 @@
-"""Helpers shared by test modules (fixtures stay in conftest.py)."""
+"""Helpers shared by test modules: import them from here (fixtures stay in conftest.py, which
+pytest loads by itself and tests never import)."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import kombu.pools
+from elasticsearch import Elasticsearch, NotFoundError
+
+from devtools import demo
+from workers.app import app
+from workers.clients import reset_clients
 from workers.index.staging import Staging
 from workers.index.tasks import BatchWriter
 from workers.records import Staged
+
+REPO = Path(__file__).resolve().parent.parent
+# Small limits so the failure paths (timeouts, retries, size cap) finish in seconds.
+TEST_SETTINGS = {
+    "CONNECT_TIMEOUT": "1",
+    "READ_TIMEOUT": "1.5",
+    "FETCH_MAX_RETRIES": "2",
+    "FETCH_BACKOFF_BASE": "0.2",
+    "FETCH_BACKOFF_MAX": "5",
+    "MAX_PAGE_BYTES": "300000",
+    "BULK_CHUNK_SIZE": "50",
+    # Ad-hoc crawls of the local test site need not be slow; politeness has its own tests.
+    "DEFAULT_HOST_RATE": "500",
+    "DEFAULT_HOST_CONCURRENCY": "8",
+}
+# Small enough that a test can send a bulk request over it without moving 100 MB.
+ES_NODE_SETTINGS = {"http.max_content_length": "10mb"}
+
+
+def apply_env(env: dict[str, str]) -> None:
+    """Set `env` in this process and drop the clients built from the old settings."""
+    os.environ.update(env)
+    reset_clients()
+
+
+@contextmanager
+def env_applied(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`env` in this process for the block; the environment as it was afterwards."""
+    saved = {key: os.environ.get(key) for key in env}
+    apply_env(env)
+    try:
+        yield env
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_clients()
+
+
+def drop_indices(es: Elasticsearch, prefix: str) -> None:
+    """Delete the indices and index templates made under `prefix`. Test modules share one cluster,
+    whose shard limit (1000 a node) a few dozen runs that left their indices behind used up."""
+    # By name: Elasticsearch refuses to delete indices by wildcard.
+    if indices := list(es.indices.get(index=f"{prefix}*", expand_wildcards="all")):
+        es.indices.delete(index=",".join(indices))
+    try:
+        templates = es.indices.get_index_template(name=f"{prefix}*")["index_templates"]
+    except NotFoundError:
+        return
+    for template in templates:
+        es.indices.delete_index_template(name=template["name"])
+
+
+def point_app_at(broker_url: str) -> None:
+    """Publish and ping through `broker_url` from this process, whatever broker the app used before."""
+    app.conf.broker_url = broker_url
+    # Drop every pooled broker connection (kombu keeps one pool per URL, process-wide): a broker
+    # used before may have been restarted since, leaving its pooled connections dead.
+    kombu.pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `report-ingest ARGS` as a user would, in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "workers.cli", *args], env={**os.environ, **env}, cwd=REPO,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+class Worker:
+    def __init__(self, env: dict[str, str], concurrency: int = 4):
+        self.log = Path(tempfile.mkstemp(prefix="ri-worker-", suffix=".log")[1])
+        self.env = env
+        self.node = f"test-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
+        self.process = demo.start_worker(
+            concurrency, self.log, loglevel="INFO", env={**os.environ, **env},
+            extra=("--without-gossip", "--without-mingle", "-n", self.node),
+        )
+        try:
+            demo.wait_for_worker(self.process, echo=lambda _m: None, log=self.log, node=self.node)
+        except BaseException:
+            self.stop()  # a worker that never answered must not outlive the test and eat others' tasks
+            raise
+
+    def ping(self, timeout: float = 2.0) -> list:
+        return app.control.ping(timeout=timeout, destination=[self.node])
+
+    def stop(self) -> None:
+        demo.stop_worker(self.process)
 
 
 def write_staged(es, settings, redis_client, entries: list[Staged]) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 from elasticsearch.helpers import scan
 
-from tests.conftest import REPO, cli
+from tests.helpers import REPO, cli
 from tests.corpus import report_page
 from tests.site import LocalSite, html
 from workers.urls import doc_id, normalize_url

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.conftest import cli
 from devtools.services import free_port, start_redis
+from tests.helpers import cli
 
 SECRET = "s3cret-pass"
 # The service each command reaches first, and the arguments that make it do so.

@@ -12,7 +12,7 @@ import json
 import pytest
 from elasticsearch import BadRequestError
 
-from tests.conftest import cli
+from tests.helpers import cli
 from tests.pdfs import SAMPLE, report_pdf
 from workers.search.copies import best_first, on_publisher_site, report_key, series_slug
 from workers.index.bulk import bulk_write

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from tests.conftest import Worker, cli, point_app_at
 from tests.corpus import report_page
+from tests.helpers import Worker, cli, point_app_at
 from tests.site import LocalSite, Request, html
 from workers.urls import doc_id, normalize_url
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli
+from tests.helpers import cli
 from tests.corpus import report_page
 from tests.pdfs import SAMPLE, report_pdf
 from tests.site import LocalSite, html

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.conftest import cli
 from tests.corpus import report_page
+from tests.helpers import cli
 from tests.site import Request, LocalSite, html
 from workers.urls import doc_id, normalize_url
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Worker, cli, point_app_at
 from tests.corpus import report_page
+from tests.helpers import Worker, cli, point_app_at
 from tests.site import LocalSite, Request, html
 from workers.urls import normalize_url
 

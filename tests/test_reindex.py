@@ -22,7 +22,7 @@ import pytest
 from elasticsearch.helpers import bulk
 
 from tests import reindexing
-from tests.conftest import cli
+from tests.helpers import cli
 from tests.corpus import report_page
 from tests.reindexing import consumer, documents, expected_ids, live, rebuild_running, wait_until  # noqa: F401
 from tests.site import LocalSite, html

@@ -10,7 +10,7 @@ crawls always delete.
 
 from __future__ import annotations
 
-from tests.conftest import cli
+from tests.helpers import cli
 from tests.reindexing import ReportSite, crawl, crawled, documents, live, site  # noqa: F401
 from tests.helpers import write_staged
 from workers.parse import PARSER_VERSION

@@ -13,7 +13,7 @@ import signal
 import pytest
 import redis
 
-from tests.conftest import cli
+from tests.helpers import cli
 from tests.reindexing import (  # noqa: F401
     ReportSite, consumer, crawled, documents, live, rebuild_running, reindex_queue_idle, site, start_reindex,
     wait_until,

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import cli
+from tests.helpers import cli
 from tests.corpus import report_page
 from tests.site import LocalSite, Request, html
 from workers.crawl.start import start_crawl

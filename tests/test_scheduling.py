@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, Worker, cli, point_app_at
 from tests.corpus import report_page
+from tests.helpers import REPO, Worker, cli, point_app_at
 from tests.site import LocalSite, Request, html
 from workers.urls import doc_id, normalize_url
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli
+from tests.helpers import cli
 from workers.index.bulk import bulk_write
 from workers.index.indices import ensure_indices
 from workers.records import indexable

@@ -8,6 +8,7 @@ file can never stop a worker.
 
 from __future__ import annotations
 
+import redis
 from celery import Celery
 
 from workers.settings import Settings, get_settings
@@ -95,6 +96,11 @@ def celery_config(settings: Settings) -> dict:
         redbeat_lock_timeout=BEAT_LOCK_TIMEOUT,
         beat_max_loop_interval=BEAT_MAX_LOOP,
     )
+
+
+def queue_depths(client: redis.Redis) -> dict[str, int]:
+    """Messages waiting on the crawl's queues (the Redis transport keeps each as a list of its name)."""
+    return {queue: client.llen(queue) for queue in (FETCH_QUEUE, INDEX_QUEUE)}
 
 
 def make_app(settings: Settings | None = None) -> Celery:

@@ -21,6 +21,16 @@ from workers.crawl.netpolicy import vetted_session
 from workers.settings import Settings, get_settings
 
 
+def elasticsearch_credentials(settings: Settings) -> dict:
+    """The one choice of credentials, for Elasticsearch and for Kibana (workers/kibana.py): the API
+    key if set, else user name and password if both are, else none. Empty values count as unset."""
+    if settings.elasticsearch_api_key:
+        return {"api_key": settings.elasticsearch_api_key.get_secret_value()}
+    if settings.elasticsearch_username and settings.elasticsearch_password:
+        return {"basic_auth": (settings.elasticsearch_username, settings.elasticsearch_password.get_secret_value())}
+    return {}
+
+
 def elasticsearch_client(settings: Settings) -> Elasticsearch:
     kwargs: dict = {
         "request_timeout": settings.elasticsearch_timeout,
@@ -31,14 +41,7 @@ def elasticsearch_client(settings: Settings) -> Elasticsearch:
     }
     if settings.elasticsearch_ca_certs:
         kwargs["ca_certs"] = str(settings.elasticsearch_ca_certs)
-    if settings.elasticsearch_api_key:
-        kwargs["api_key"] = settings.elasticsearch_api_key.get_secret_value()
-    elif settings.elasticsearch_username and settings.elasticsearch_password:
-        kwargs["basic_auth"] = (
-            settings.elasticsearch_username,
-            settings.elasticsearch_password.get_secret_value(),
-        )
-    return Elasticsearch(settings.elasticsearch_url, **kwargs)
+    return Elasticsearch(settings.elasticsearch_url, **kwargs, **elasticsearch_credentials(settings))
 
 
 T = TypeVar("T")

@@ -42,6 +42,11 @@ log = logging.getLogger(__name__)
 BROKER_KEYS = Keys("")
 
 
+def live_workers(client: redis.Redis, grace: float, now: float | None = None) -> list[str]:
+    """Node names of the workers whose housekeeping beat within the last `grace` seconds."""
+    return client.zrangebyscore(BROKER_KEYS.consumers, (time.time() if now is None else now) - grace, "+inf")
+
+
 def held_tags(consumer) -> set[str]:
     """Delivery tags of every message this worker holds, read from the worker's own state."""
     for _attempt in range(5):  # the main thread changes these while we read them
@@ -100,7 +105,7 @@ class Sweeper:
             log.info("requeued %d parked page(s)", len(due))
 
     def requeue_orphans(self, qos, now: float, grace: float) -> None:
-        live = self.redis.zrangebyscore(BROKER_KEYS.consumers, now - grace, "+inf")
+        live = live_workers(self.redis, grace, now)
         self.redis.zremrangebyscore(BROKER_KEYS.consumers, "-inf", now - 10 * grace)
         held = self.redis.sunion([BROKER_KEYS.consumer(node) for node in live]) if live else set()
         candidates = self.redis.zrangebyscore(qos.unacked_index_key, "-inf", now - grace)

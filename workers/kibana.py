@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 
+from workers.clients import elasticsearch_credentials
 from workers.settings import Settings
 
 Echo = Callable[[str], object]
@@ -65,10 +66,11 @@ def kibana_session(settings: Settings) -> requests.Session:
     """A session that authenticates like the Elasticsearch client does, with the same CA."""
     session = requests.Session()
     session.headers.update(XSRF_HEADERS)
-    if settings.elasticsearch_api_key is not None:
-        session.headers["Authorization"] = f"ApiKey {settings.elasticsearch_api_key.get_secret_value()}"
-    elif settings.elasticsearch_username and settings.elasticsearch_password is not None:
-        session.auth = (settings.elasticsearch_username, settings.elasticsearch_password.get_secret_value())
+    credentials = elasticsearch_credentials(settings)
+    if "api_key" in credentials:
+        session.headers["Authorization"] = f"ApiKey {credentials['api_key']}"
+    elif "basic_auth" in credentials:
+        session.auth = credentials["basic_auth"]
     if not settings.elasticsearch_verify_certs:
         session.verify = False
     elif settings.elasticsearch_ca_certs is not None:

@@ -13,17 +13,21 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.conftest import ES_NODE_SETTINGS, TEST_SETTINGS, Worker, _apply_env, point_app_at
-from tests.corpus import report_page
-from tests.site import LocalSite, html
 from devtools import services as devservices
+from tests.corpus import report_page
+from tests.faults.helpers import SUMMARIES, await_condition
+from tests.helpers import ES_NODE_SETTINGS, TEST_SETTINGS, Worker, drop_indices, env_applied, point_app_at
+from tests.site import LocalSite, html
+from workers.clients import get_es, get_redis, reset_clients
+from workers.crawl.start import start_crawl
+from workers.index.indices import IndexNames
+from workers.settings import get_settings
 
 # Scenario settings: short grace and backoff so recovery takes seconds, not the production minutes.
 FAULT_SETTINGS = {
@@ -31,20 +35,6 @@ FAULT_SETTINGS = {
     "ORPHAN_GRACE": "5",
     "INDEX_BACKOFF_MAX": "5",
 }
-SUMMARIES: list[str] = []
-
-
-def await_condition(check: Callable[[], object], timeout: float, what: str, interval: float = 0.2):
-    end = time.monotonic() + timeout
-    while not (result := check()):
-        assert time.monotonic() < end, f"{what}: not reached within {timeout:.0f}s"
-        time.sleep(interval)
-    return result
-
-
-def summary(line: str) -> None:
-    SUMMARIES.append(line)
-    print(f"\n[fault] {line}")
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
@@ -67,8 +57,6 @@ class RestartableRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        from workers.clients import reset_clients
-
         self.service = devservices.start_redis(self.workdir, self.port, appendonly=True)
         reset_clients()  # this process's pooled connections died with the old server
         point_app_at(self.url)
@@ -135,24 +123,16 @@ class Scenario:
 
     @property
     def settings(self):
-        from workers.settings import get_settings
-
         return get_settings()
 
     @property
     def names(self):
-        from workers.index.indices import IndexNames
-
         return IndexNames(self.settings.index_prefix)
 
     def es(self):
-        from workers.clients import get_es
-
         return get_es()
 
     def client(self) -> redis.Redis:
-        from workers.clients import get_redis
-
         return get_redis()
 
     def start_worker(self, concurrency: int = 2) -> Worker:
@@ -169,8 +149,6 @@ class Scenario:
         return urls
 
     def crawl(self, urls: list[str]) -> str:
-        from workers.crawl.start import start_crawl
-
         return start_crawl(self.settings, urls, allow_networks=["127.0.0.0/8"]).crawl_id
 
     def indexed(self, urls: list[str] | None = None) -> int:
@@ -203,19 +181,13 @@ def scenario(fault_redis, fault_elasticsearch, session_services, request):
     env = {"REDIS_URL": fault_redis.url, "ELASTICSEARCH_URL": fault_elasticsearch.url, **TEST_SETTINGS,
            **FAULT_SETTINGS, "INDEX_PREFIX": f"f{uuid.uuid4().hex[:8]}-",
            **getattr(request.module, "EXTRA_ENV", {})}
-    saved = {k: os.environ.get(k) for k in env}
-    _apply_env(env)
-    point_app_at(env["REDIS_URL"])
-    site = LocalSite()
-    case = Scenario(env, site, fault_redis, fault_elasticsearch)
-    yield case
-    for worker in case.workers:
-        worker.stop()
-    site.close()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    _apply_env({})
+    with env_applied(env):
+        point_app_at(env["REDIS_URL"])
+        site = LocalSite()
+        case = Scenario(env, site, fault_redis, fault_elasticsearch)
+        yield case
+        for worker in case.workers:
+            worker.stop()
+        site.close()
+        drop_indices(get_es(), env["INDEX_PREFIX"])
     point_app_at(session_services["urls"]["REDIS_URL"])

@@ -11,9 +11,9 @@ import gzip
 import time
 from pathlib import Path
 
-from tests.conftest import cli
 from tests.corpus import report_page
-from tests.faults.conftest import summary
+from tests.faults.helpers import summary
+from tests.helpers import cli
 from tests.site import RESET, Request, html
 from tests.test_poison import pool_children
 from workers.urls import normalize_url

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.faults.conftest import await_condition, summary
+from tests.faults.helpers import await_condition, summary
 from tests.test_poison import pool_children
 
 PAGES = 200

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.faults.conftest import await_condition, summary
+from tests.faults.helpers import await_condition, summary
 
 PAGES = 200
 OUTAGE = 30.0

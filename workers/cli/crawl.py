@@ -8,21 +8,24 @@ import sys
 import click
 
 from workers.cli.errors import fail
+from workers.clients import get_es, get_redis
+from workers.crawl.discover import sitemap_urls
+from workers.crawl.netpolicy import parse_network
+from workers.crawl.profile import PRIVATE_CIDRS, adhoc_profile
+from workers.crawl.progress import FAILED, GONE, INDEXED, SKIPPED, UNCHANGED, CrawlTracker, watch
+from workers.crawl.sources import SourcesError
+from workers.crawl.start import retry_failures, start_crawl
+from workers.index.failures import recent_failures
+from workers.index.indices import IndexNames
 from workers.settings import get_settings
 
 
 def _es_and_names():
-    from workers.clients import get_es
-    from workers.index.indices import IndexNames
-
     return get_es(), IndexNames(get_settings().index_prefix)
 
 
 def follow_crawl(crawl_id: str, timeout: float | None) -> None:
     """Live progress until the crawl drains, then a summary; exit 1 if it did not drain."""
-    from workers.clients import get_redis
-    from workers.crawl.progress import FAILED, GONE, INDEXED, SKIPPED, UNCHANGED, CrawlTracker, watch
-
     tracker = CrawlTracker(get_redis(), get_settings().index_prefix, crawl_id)
     snap = watch(tracker, timeout=timeout, echo=lambda m: click.echo(m, err=True))
     c = snap.counts
@@ -43,8 +46,6 @@ class CIDR(click.ParamType):
     name = "cidr"
 
     def convert(self, value, param, ctx) -> str:
-        from workers.crawl.netpolicy import parse_network
-
         try:
             return str(parse_network(value))
         except ValueError as exc:
@@ -70,10 +71,6 @@ def crawl(urls: tuple[str, ...], sitemaps: tuple[str, ...], wait: bool, timeout:
     that cannot be used, gets an error line; the rest is crawled, and the exit
     status is then 1.
     """
-    from workers.crawl.start import start_crawl
-    from workers.crawl.discover import sitemap_urls
-    from workers.crawl.profile import PRIVATE_CIDRS, adhoc_profile
-
     allow = list(networks)
     if allow_private_networks:
         click.echo(f"note: --allow-private-networks is deprecated; it opens {' '.join(PRIVATE_CIDRS)}. "
@@ -110,8 +107,6 @@ def crawl(urls: tuple[str, ...], sitemaps: tuple[str, ...], wait: bool, timeout:
 @click.option("--json", "as_json", is_flag=True)
 def failures(limit: int, as_json: bool) -> None:
     """Show the most recent failures."""
-    from workers.crawl.start import recent_failures
-
     rows = recent_failures(*_es_and_names(), limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -128,9 +123,6 @@ def failures(limit: int, as_json: bool) -> None:
 def retry_failed(wait: bool, timeout: float | None) -> None:
     """Crawl every recorded failure again, refetched and reparsed even if unchanged, each under its
     own source's policy; successes clear their failure record."""
-    from workers.crawl.start import retry_failures
-    from workers.crawl.sources import SourcesError
-
     settings = get_settings()
     try:
         retry = retry_failures(settings, *_es_and_names())

@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from elasticsearch import Elasticsearch
-from elasticsearch.helpers import scan
 
 from workers.clients import get_redis
 from workers.crawl.discover import Discovered, discover
@@ -15,6 +14,7 @@ from workers.crawl.profile import allowed_networks, load_options, save_options, 
 from workers.crawl.progress import CRAWL_TTL, CrawlTracker
 from workers.crawl.state import CrawlState
 from workers.crawl.tasks import fetch_page
+from workers.index.failures import all_failures
 from workers.index.indices import IndexNames
 from workers.settings import Settings
 from workers.urls import InvalidURL, normalize_url
@@ -77,12 +77,9 @@ def retry_failures(settings: Settings, es: Elasticsearch, names: IndexNames) -> 
     "unchanged", neither refetched nor parsed again, and its failure would stay.
     """
     retry = Retry()
-    if not es.indices.exists_alias(name=names.failures):  # nothing can have failed before the first crawl
-        return retry
     groups: dict[tuple[str | None, tuple[str, ...]], list[str]] = {}
     client = get_redis()
-    for hit in scan(es, index=names.failures, _source=["url", "crawl_id", "source"]):
-        record = hit["_source"]
+    for record in all_failures(es, names, ["url", "crawl_id", "source"]):
         options = load_options(client, settings, record.get("crawl_id"))
         source = record.get("source") or options.get("source")
         networks = () if source else tuple(allowed_networks(options))
@@ -94,13 +91,6 @@ def retry_failures(settings: Settings, es: Elasticsearch, names: IndexNames) -> 
             continue
         retry.plans.append(start_crawl(settings, urls, source=source, allow_networks=networks, force=True))
     return retry
-
-
-def recent_failures(es: Elasticsearch, names: IndexNames, size: int = 20) -> list[dict]:
-    if not es.indices.exists_alias(name=names.failures):  # nothing can have failed before the first crawl
-        return []
-    response = es.search(index=names.failures, size=size, sort=[{"failed_at": "desc"}])
-    return [hit["_source"] for hit in response["hits"]["hits"]]
 
 
 def run_source(settings: Settings, name: str, *, force: bool = False,

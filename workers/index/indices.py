@@ -148,6 +148,12 @@ def ensure_indices(es: Elasticsearch, names: IndexNames, schemas_dir: Path) -> d
     return live
 
 
+def document_counts(es: Elasticsearch, names: IndexNames) -> dict[str, int | None]:
+    """Documents behind each alias; None for an alias not created yet (`report-ingest setup`)."""
+    return {alias: es.count(index=alias)["count"] if es.indices.exists_alias(name=alias) else None
+            for alias in map(names.alias, KINDS)}
+
+
 def add_new_fields(es: Elasticsearch, names: IndexNames, schemas_dir: Path) -> list[str]:
     """Give the live indices the fields their templates gained since they were created.
 

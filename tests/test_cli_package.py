@@ -1,0 +1,68 @@
+"""The command as a package: every command registered and found, the development commands
+failing clearly where devtools is missing, one credential choice for Elasticsearch and Kibana."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from workers.cli import COMMANDS, main
+from workers.clients import elasticsearch_credentials
+from workers.kibana import kibana_session
+from workers.settings import Settings
+
+DOCUMENTED = {"setup", "kibana-setup", "services", "demo", "worker", "beat", "sources", "crawl", "failures",
+              "retry-failed", "status", "search", "conflicts", "parse", "reindex", "indices"}
+
+
+def test_every_command_is_registered_under_its_own_name():
+    assert set(COMMANDS) == DOCUMENTED
+    context = click.Context(main)
+    for name in COMMANDS:
+        command = main.get_command(context, name)
+        assert isinstance(command, click.Command) and command.name == name, name
+
+
+def test_help_lists_every_command():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0, result.output
+    listed = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()}
+    assert listed == DOCUMENTED
+
+
+@pytest.mark.parametrize("args", [["services", "status"], ["demo"]])
+def test_development_commands_say_what_is_missing_without_devtools(monkeypatch, args):
+    for name in [m for m in sys.modules if m == "devtools" or m.startswith("devtools.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "devtools", None)  # as in the worker image: no such package
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert result.output.startswith("error: this command needs the `devtools` package"), result.output
+    assert "Traceback" not in result.output
+
+
+def settings(**values) -> Settings:
+    base = {"elasticsearch_api_key": None, "elasticsearch_username": None, "elasticsearch_password": None}
+    return Settings(_env_file=None, **(base | values))
+
+
+@pytest.mark.parametrize("values, expected", [
+    ({"elasticsearch_api_key": "a2V5", "elasticsearch_username": "u", "elasticsearch_password": "p"},
+     {"api_key": "a2V5"}),
+    ({"elasticsearch_username": "u", "elasticsearch_password": "p"}, {"basic_auth": ("u", "p")}),
+    ({"elasticsearch_api_key": "", "elasticsearch_username": "u", "elasticsearch_password": "p"},
+     {"basic_auth": ("u", "p")}),
+    ({"elasticsearch_username": "u", "elasticsearch_password": ""}, {}),
+    ({"elasticsearch_username": "u"}, {}),
+    ({}, {}),
+], ids=["api-key-first", "user-and-password", "empty-api-key-is-unset", "empty-password-is-unset",
+        "user-alone", "none"])
+def test_elasticsearch_and_kibana_choose_the_same_credentials(values, expected):
+    chosen = settings(**values)
+    assert elasticsearch_credentials(chosen) == expected
+    session = kibana_session(chosen)
+    assert session.headers.get("Authorization") == (f"ApiKey {expected['api_key']}" if "api_key" in expected else None)
+    assert session.auth == expected.get("basic_auth")

@@ -1,0 +1,31 @@
+"""Reading the failures index: every page that could not become a document (workers/records.py
+`Failure`), newest first for people, all of them for `retry-failed`.
+
+Before the first crawl the alias does not exist; nothing can have failed then, so
+both read as empty rather than as an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from elasticsearch import Elasticsearch
+from elasticsearch.helpers import scan
+
+from workers.index.indices import IndexNames
+
+
+def recent_failures(es: Elasticsearch, names: IndexNames, size: int = 20) -> list[dict]:
+    """The `size` newest failure records."""
+    if not es.indices.exists_alias(name=names.failures):
+        return []
+    response = es.search(index=names.failures, size=size, sort=[{"failed_at": "desc"}])
+    return [hit["_source"] for hit in response["hits"]["hits"]]
+
+
+def all_failures(es: Elasticsearch, names: IndexNames, fields: Sequence[str]) -> Iterator[dict]:
+    """Every failure record, with only `fields`, in no particular order."""
+    if not es.indices.exists_alias(name=names.failures):
+        return
+    for hit in scan(es, index=names.failures, _source=list(fields)):
+        yield hit["_source"]
