@@ -54,7 +54,7 @@ def raw_pages(n: int) -> Iterator[tuple[str, dict]]:
 
 def seed(es, names, settings, n: int) -> None:
     from workers.index.indices import ensure_indices
-    from workers.reindex import document_from_raw
+    from workers.rebuild.chunks import document_from_raw
 
     ensure_indices(es, names, settings.schemas_dir)
 
@@ -101,7 +101,9 @@ def main() -> None:
     from workers.app import app
     from workers.clients import get_es, get_redis
     from workers.index.indices import IndexNames
-    from workers.reindex import COPY, REPARSE, document_from_raw, rebuild
+    from workers.rebuild.chunks import document_from_raw
+    from workers.rebuild.coordinator import rebuild
+    from workers.rebuild.state import COPY, REPARSE
     from workers.settings import get_settings
 
     app.conf.broker_url = env["REDIS_URL"]

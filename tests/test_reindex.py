@@ -153,7 +153,7 @@ def test_reparse_swaps_alias_with_zero_downtime_while_crawling(
 def test_killed_rebuild_keeps_old_index_serving_and_resumes(
         crawled, site, es, names, redis_client, test_env, consumer):
     from workers.keys import Keys
-    from workers.reindex import load_run
+    from workers.rebuild.state import load_run
 
     total = age_documents(es, names)
     old_index = live(es, names)
@@ -186,7 +186,7 @@ def test_killed_rebuild_keeps_old_index_serving_and_resumes(
 
 def test_rerun_after_crash_starts_over_and_cleans_up(crawled, site, es, names, redis_client, test_env, consumer):
     from workers.keys import Keys
-    from workers.reindex import load_run
+    from workers.rebuild.state import load_run
 
     age_documents(es, names)
     consumer.pause()
@@ -217,7 +217,7 @@ def test_source_filter_reparses_only_that_parser_and_copies_the_rest(crawled, si
 
 def test_copy_as_celery_task_keeps_documents_and_old_index(crawled, site, es, names, redis_client, test_env):
     from workers.keys import Keys
-    from workers.reindex import rebuild_index
+    from workers.rebuild.tasks import rebuild_index
 
     before = {d["id"]: d for d in documents(es, names)}
     old_index = live(es, names)

@@ -26,7 +26,7 @@ CHUNKS = 4
 
 
 def raises_rebuild_error(check) -> bool:
-    from workers.reindex import RebuildError
+    from workers.rebuild.errors import RebuildError
 
     try:
         check()
@@ -38,7 +38,8 @@ def raises_rebuild_error(check) -> bool:
 def test_defect7_heartbeat_lost_to_a_redis_outage_stops_the_rebuild(tmp_path):
     """A Redis of its own, stopped and started empty: the shared one must never see this fault."""
     from workers.keys import Keys
-    from workers.reindex import RebuildError, _Heartbeat, acquire_lock
+    from workers.rebuild.errors import RebuildError
+    from workers.rebuild.lock import RebuildLock
 
     server = devservices.start_redis(tmp_path / "before")
     port = int(server.url.rsplit(":", 1)[1].split("/")[0])
@@ -48,7 +49,7 @@ def test_defect7_heartbeat_lost_to_a_redis_outage_stops_the_rebuild(tmp_path):
         return redis.Redis(port=port, decode_responses=True, socket_timeout=0.5, socket_connect_timeout=0.5)
 
     ttl = 1.0
-    heartbeat = _Heartbeat(acquire_lock(connect(), keys, ttl, 0, print), ttl)
+    heartbeat = RebuildLock(connect(), keys, ttl).acquire(0, print)
     try:
         with heartbeat:
             assert not raises_rebuild_error(heartbeat.check)
@@ -56,7 +57,7 @@ def test_defect7_heartbeat_lost_to_a_redis_outage_stops_the_rebuild(tmp_path):
             wait_until(lambda: raises_rebuild_error(heartbeat.check), timeout=10)
             server = devservices.start_redis(tmp_path / "after", port=port)
             # Back, and the lock long expired: another rebuild takes it.
-            acquire_lock(connect(), keys, 30, 0, print)
+            RebuildLock(connect(), keys, 30).acquire(0, print)
             with pytest.raises(RebuildError, match="lost the rebuild lock"):
                 heartbeat.check()
     finally:
@@ -66,7 +67,7 @@ def test_defect7_heartbeat_lost_to_a_redis_outage_stops_the_rebuild(tmp_path):
 def test_defect7_rebuild_that_lost_its_lock_never_writes_or_swaps(
         crawled, es, names, redis_client, test_env, consumer):
     from workers.keys import Keys
-    from workers.reindex import load_run
+    from workers.rebuild.state import load_run
 
     keys = Keys(names.prefix)
     old = live(es, names)
@@ -95,7 +96,9 @@ def test_defect7_rebuild_that_lost_its_lock_never_writes_or_swaps(
 def test_shadow_key_expires_with_its_coordinator_and_resume_restores_it(
         crawled, es, names, settings, redis_client, test_env, consumer):
     from workers.keys import Keys
-    from workers.reindex import load_run, rebuild, reindex_chunk
+    from workers.rebuild.coordinator import rebuild
+    from workers.rebuild.state import load_run
+    from workers.rebuild.tasks import reindex_chunk
 
     keys = Keys(names.prefix)
     consumer.pause()
