@@ -9,6 +9,7 @@ coordinator's dual-write ("shadow") key must not outlive it.
 from __future__ import annotations
 
 import signal
+import uuid
 
 import pytest
 import redis
@@ -90,6 +91,77 @@ def test_defect7_rebuild_that_lost_its_lock_never_writes_or_swaps(
         assert live(es, names) == old and es.indices.exists(index=old)
     finally:
         proc.kill()
+        redis_client.delete(keys.rebuild_lock)
+
+
+def test_chunks_renew_the_lock_only_of_a_run_handed_on_to_them(redis_client):
+    """A task-run rebuild's chunks are its heartbeat while no process drives it; a CLI-run's are not,
+    so a dead coordinator's lock expires however long its chunks run."""
+    from workers.keys import Keys
+    from workers.rebuild.errors import StaleRun
+    from workers.rebuild.lock import owned_run
+    from workers.rebuild.state import RunState, save_run
+
+    keys = Keys(f"renew-{uuid.uuid4().hex[:6]}-")
+    state = RunState("run", "reparse", CHUNKS, "target", "old", "2026-01-01T00:00:00", owner="token", lock_ttl=30)
+
+    def hold(token: str, ttl_ms: int = 1000) -> None:
+        redis_client.set(keys.rebuild_lock, token, px=ttl_ms)
+        redis_client.set(keys.rebuild_shadow, "target", px=ttl_ms)
+
+    try:
+        save_run(redis_client, keys, state)
+        hold("token")
+        owned_run(redis_client, keys, "run")
+        assert redis_client.pttl(keys.rebuild_lock) > 1000 and redis_client.pttl(keys.rebuild_shadow) > 1000
+
+        hold("another-rebuild")
+        with pytest.raises(StaleRun):
+            owned_run(redis_client, keys, "run")
+        assert redis_client.pttl(keys.rebuild_lock) <= 1000 and redis_client.pttl(keys.rebuild_shadow) <= 1000
+
+        state.lock_ttl = None  # a coordinator's heartbeat renews it
+        save_run(redis_client, keys, state)
+        hold("token")
+        owned_run(redis_client, keys, "run")
+        assert redis_client.pttl(keys.rebuild_lock) <= 1000
+    finally:
+        redis_client.delete(keys.rebuild_run, keys.rebuild_lock, keys.rebuild_shadow)
+
+
+def test_defect7_task_run_rebuild_that_lost_its_lock_never_writes_or_swaps(
+        crawled, es, names, redis_client, worker, consumer):
+    """Between its start and its chord callback no process heartbeats a task-run rebuild: its chunks
+    renew the lock before every write, so a chunk that finds it taken stops, and so does the callback."""
+    from workers.app import app
+    from workers.keys import Keys
+    from workers.rebuild.state import load_run
+    from workers.rebuild.tasks import rebuild_index
+
+    keys = Keys(names.prefix)
+    old = live(es, names)
+    start_queue = f"rebuild-start-{names.prefix}"
+    lost_before = worker.log.read_text().count("lost the rebuild lock")
+    consumer.pause()
+    assert app.control.add_consumer(start_queue, destination=[worker.node], reply=True)
+    try:
+        # The start runs on its own queue; its chunks wait in the reindex queue, which nobody consumes.
+        rebuild_index.apply_async(kwargs={"chunks": CHUNKS, "lock_ttl": 30}, queue=start_queue)
+        wait_until(lambda: redis_client.llen("reindex") == CHUNKS)
+        state = load_run(redis_client, keys)
+        assert state.lock_ttl == 30 and redis_client.get(keys.rebuild_lock) == state.owner  # handed on
+        # The lock expired unnoticed and another rebuild took it.
+        redis_client.set(keys.rebuild_lock, "another-rebuild", px=60_000)
+        consumer.resume()
+        wait_until(lambda: worker.log.read_text().count("lost the rebuild lock") > lost_before, 60)
+        wait_until(lambda: reindex_queue_idle(redis_client))
+
+        es.indices.refresh(index=state.target)
+        assert es.count(index=state.target)["count"] == 0, "a chunk wrote for a run that lost its lock"
+        assert live(es, names) == old and es.indices.exists(index=old)
+        assert redis_client.get(keys.rebuild_lock) == "another-rebuild"  # not released by the stopped run
+    finally:
+        app.control.cancel_consumer(start_queue, destination=[worker.node], reply=True)
         redis_client.delete(keys.rebuild_lock)
 
 
