@@ -36,6 +36,14 @@ def raises_rebuild_error(check) -> bool:
     return False
 
 
+def assert_wrote_nothing_and_old_serves(es, names, redis_client, target: str, old: str) -> None:
+    """Once no chunk waits or runs: the stopped run's target is empty, the old index serves."""
+    wait_until(lambda: reindex_queue_idle(redis_client))
+    es.indices.refresh(index=target)
+    assert es.count(index=target)["count"] == 0, "a chunk wrote for a run that lost its lock"
+    assert live(es, names) == old and es.indices.exists(index=old)
+
+
 def test_defect7_heartbeat_lost_to_a_redis_outage_stops_the_rebuild(tmp_path):
     """A Redis of its own, stopped and started empty: the shared one must never see this fault."""
     from workers.keys import Keys
@@ -85,10 +93,7 @@ def test_defect7_rebuild_that_lost_its_lock_never_writes_or_swaps(
         assert proc.returncode == 1, err
         assert "lost the rebuild lock" in err
 
-        wait_until(lambda: reindex_queue_idle(redis_client))
-        es.indices.refresh(index=state.target)
-        assert es.count(index=state.target)["count"] == 0, "a chunk wrote for a run that lost its lock"
-        assert live(es, names) == old and es.indices.exists(index=old)
+        assert_wrote_nothing_and_old_serves(es, names, redis_client, state.target, old)
     finally:
         proc.kill()
         redis_client.delete(keys.rebuild_lock)
@@ -154,15 +159,11 @@ def test_defect7_task_run_rebuild_that_lost_its_lock_never_writes_or_swaps(
         redis_client.set(keys.rebuild_lock, "another-rebuild", px=60_000)
         consumer.resume()
         wait_until(lambda: worker.log.read_text().count("lost the rebuild lock") > lost_before, 60)
-        wait_until(lambda: reindex_queue_idle(redis_client))
-
-        es.indices.refresh(index=state.target)
-        assert es.count(index=state.target)["count"] == 0, "a chunk wrote for a run that lost its lock"
-        assert live(es, names) == old and es.indices.exists(index=old)
+        assert_wrote_nothing_and_old_serves(es, names, redis_client, state.target, old)
         assert redis_client.get(keys.rebuild_lock) == "another-rebuild"  # not released by the stopped run
     finally:
         app.control.cancel_consumer(start_queue, destination=[worker.node], reply=True)
-        redis_client.delete(keys.rebuild_lock)
+        redis_client.delete(keys.rebuild_lock, keys.rebuild_shadow)  # the stopped run's would outlive the test
 
 
 def test_shadow_key_expires_with_its_coordinator_and_resume_restores_it(

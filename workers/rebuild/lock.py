@@ -42,10 +42,6 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 """
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 _LOST = "another process holds it, or it expired"
 
 
@@ -185,6 +181,6 @@ class RebuildLock:
         if self._handed_on and exc_type is None:
             return
         try:
-            self.client.register_script(_RELEASE)(keys=[self.keys.rebuild_lock], args=[self.token])
+            self.client.lock(self.keys.rebuild_lock).do_release(self.token)
         except RedisError:
-            pass  # Redis is away: the lock expires by itself
+            pass  # not ours any more, or Redis is away: either way it expires by itself
