@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import redis
 from elasticsearch import Elasticsearch
+from redis import Redis
 
 from workers.clients import get_es, get_redis
 from workers.index.bulk import bulk_write
@@ -18,7 +18,7 @@ from workers.settings import Settings, get_settings
 @dataclass(frozen=True)
 class Context:
     es: Elasticsearch
-    redis: redis.Redis
+    redis: Redis
     settings: Settings
     names: IndexNames = field(init=False)
     keys: Keys = field(init=False)
