@@ -6,8 +6,11 @@ documents, no crawl), then times, against the same Redis, Elasticsearch and data
    into a fresh index, then a refresh;
 2. bare reparse: the same, but each stored raw page is parsed again on the way;
 3. `reindex --copy`: the whole rebuild (lock, new index, chunks as Celery tasks on a
-   real worker, settings restored, catch-up, verification, alias swap, old index deleted);
-4. `reindex --reparse`: the same, parsing every stored raw page again.
+   real worker, settings restored, catch-up, verification, alias swap, old index deleted),
+   coordinated by this process as the CLI does;
+4. `reindex --reparse`: the same, parsing every stored raw page again;
+5. `reindex --reparse --detach`: the same as Celery tasks alone (`rebuild_index`), timed from
+   sending the task until the alias has moved and the run is gone.
 Prints documents/second for each and the ratio to the bare copy.
 
     python benchmarks/reindex.py [--pages 5000] [--concurrency 2] [--chunks 16]
@@ -54,7 +57,7 @@ def raw_pages(n: int) -> Iterator[tuple[str, dict]]:
 
 def seed(es, names, settings, n: int) -> None:
     from workers.index.indices import ensure_indices
-    from workers.reindex import document_from_raw
+    from workers.rebuild.chunks import document_from_raw
 
     ensure_indices(es, names, settings.schemas_dir)
 
@@ -88,6 +91,24 @@ def bare(es, names, settings, source: str, to_document: Callable[[dict], dict]) 
     return elapsed, written
 
 
+def detached(es, names, client, mode: str, chunks: int, timeout: float = 1800) -> tuple[float, int]:
+    """The rebuild sent as a task, as `reindex --detach` does: seconds until it has finished, documents."""
+    from workers.app import app
+    from workers.keys import Keys
+
+    run_key = Keys(names.prefix).rebuild_run
+    old = next(iter(es.indices.get_alias(name=names.reports)))
+    start = time.perf_counter()
+    app.send_task("workers.reindex.rebuild_index", kwargs={"mode": mode, "chunks": chunks})
+    while client.exists(run_key) or next(iter(es.indices.get_alias(name=names.reports))) == old:
+        if time.perf_counter() - start > timeout:
+            raise RuntimeError("the detached rebuild did not finish; see the worker's log")
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - start
+    es.indices.refresh(index=names.reports)
+    return elapsed, es.count(index=names.reports)["count"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=5000)
@@ -101,7 +122,9 @@ def main() -> None:
     from workers.app import app
     from workers.clients import get_es, get_redis
     from workers.index.indices import IndexNames
-    from workers.reindex import COPY, REPARSE, document_from_raw, rebuild
+    from workers.rebuild.chunks import document_from_raw
+    from workers.rebuild.coordinator import rebuild
+    from workers.rebuild.state import COPY, REPARSE
     from workers.settings import get_settings
 
     app.conf.broker_url = env["REDIS_URL"]
@@ -120,6 +143,7 @@ def main() -> None:
             summary = rebuild(es, client, settings, mode=mode, chunks=args.chunks,
                               echo=lambda m: print(m, file=sys.stderr))
             results[f"reindex --{mode} (Celery chunks, swap)"] = (time.perf_counter() - start, summary["documents"])
+        results["reindex --reparse --detach (tasks only)"] = detached(es, names, client, REPARSE, args.chunks)
     finally:
         if worker is not None:
             worker.stop()

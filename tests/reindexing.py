@@ -6,14 +6,20 @@ Fixtures defined here are imported by the test modules that use them.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from elasticsearch.helpers import scan
 
+from devtools import demo
 from tests.helpers import REPO, cli
 from tests.corpus import report_page
 from tests.site import LocalSite, html
@@ -82,6 +88,22 @@ def consumer(worker):
 
     yield Consumer()
     app.control.add_consumer(REINDEX_QUEUE, reply=True)
+
+
+@contextmanager
+def single_slot_worker(env: dict[str, str]) -> Iterator[Path]:
+    """`report-ingest worker -Q reindex -c 1`, running for the block; yields its log file."""
+    from workers.app import REINDEX_QUEUE
+
+    log = Path(tempfile.mkstemp(prefix="ri-reindex-worker-", suffix=".log")[1])
+    node = f"reindex-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
+    process = demo.start_worker(1, log, loglevel="INFO", env={**os.environ, **env},
+                                extra=("-Q", REINDEX_QUEUE, "--without-gossip", "--without-mingle", "-n", node))
+    try:
+        demo.wait_for_worker(process, echo=lambda _m: None, log=log, node=node)
+        yield log
+    finally:
+        demo.stop_worker(process)
 
 
 def reindex_queue_idle(redis_client) -> bool:

@@ -8,8 +8,7 @@ from datetime import timedelta
 import pytest
 from celery.schedules import crontab
 
-from workers.app import DISCOVER_TIME_LIMIT, INDEX_TIME_LIMIT, app, celery_config, longest_hold
-from workers.reindex import CHUNK_TIME_LIMIT
+from workers.app import CHUNK_TIME_LIMIT, DISCOVER_TIME_LIMIT, INDEX_TIME_LIMIT, app, celery_config, longest_hold
 from workers.schedule import beat_schedule
 from workers.settings import Settings, get_settings
 from workers.schedule import discover_source

@@ -24,7 +24,9 @@ from elasticsearch.helpers import bulk
 from tests import reindexing
 from tests.helpers import cli
 from tests.corpus import report_page
-from tests.reindexing import consumer, documents, expected_ids, live, rebuild_running, wait_until  # noqa: F401
+from tests.reindexing import (  # noqa: F401
+    consumer, documents, expected_ids, live, rebuild_running, single_slot_worker, wait_until,
+)
 from tests.site import LocalSite, html
 from workers.parse import PARSER_VERSION
 from workers.urls import doc_id, normalize_url
@@ -153,7 +155,7 @@ def test_reparse_swaps_alias_with_zero_downtime_while_crawling(
 def test_killed_rebuild_keeps_old_index_serving_and_resumes(
         crawled, site, es, names, redis_client, test_env, consumer):
     from workers.keys import Keys
-    from workers.reindex import load_run
+    from workers.rebuild.state import load_run
 
     total = age_documents(es, names)
     old_index = live(es, names)
@@ -186,7 +188,7 @@ def test_killed_rebuild_keeps_old_index_serving_and_resumes(
 
 def test_rerun_after_crash_starts_over_and_cleans_up(crawled, site, es, names, redis_client, test_env, consumer):
     from workers.keys import Keys
-    from workers.reindex import load_run
+    from workers.rebuild.state import load_run
 
     age_documents(es, names)
     consumer.pause()
@@ -217,7 +219,7 @@ def test_source_filter_reparses_only_that_parser_and_copies_the_rest(crawled, si
 
 def test_copy_as_celery_task_keeps_documents_and_old_index(crawled, site, es, names, redis_client, test_env):
     from workers.keys import Keys
-    from workers.reindex import rebuild_index
+    from workers.rebuild.tasks import rebuild_index
 
     before = {d["id"]: d for d in documents(es, names)}
     old_index = live(es, names)
@@ -232,3 +234,22 @@ def test_copy_as_celery_task_keeps_documents_and_old_index(crawled, site, es, na
     assert lines[live(es, names)].startswith("*") and PARSER_VERSION in lines[live(es, names)]
     assert not lines[old_index].startswith("*")
     es.indices.delete(index=old_index)
+
+
+def test_detached_rebuild_needs_one_worker_slot(crawled, site, es, names, redis_client, test_env, consumer):
+    """`reindex --detach` on `report-ingest worker -Q reindex -c 1`: no rebuild task waits for another."""
+    from workers.keys import Keys
+
+    age_documents(es, names)
+    old_index = live(es, names)
+    consumer.pause()  # the module's worker takes no rebuild task: the single slot runs them all
+    with single_slot_worker(test_env) as log:
+        queued = cli(test_env, "reindex", "--detach", "--chunks", CHUNKS)
+        assert queued.returncode == 0 and "rebuild queued" in queued.stdout, queued.stderr
+        wait_until(lambda: live(es, names) != old_index and not redis_client.exists(Keys(names.prefix).rebuild_run),
+                   120)
+        assert "workers.reindex.finish_rebuild" in log.read_text()  # the chord's callback completed it
+    assert not es.indices.exists(index=old_index)
+    docs = documents(es, names)
+    assert {d["parser_version"] for d in docs} == {PARSER_VERSION}
+    assert {d["id"] for d in docs} == expected_ids(site.initial + site.new)

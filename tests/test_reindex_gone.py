@@ -73,8 +73,9 @@ def test_defect2_reparse_does_not_resurrect_deleted_reports(crawled, site, es, n
 def test_defect2_gone_during_rebuild_holds_in_new_index(crawled, site, es, names, settings, redis_client,
                                                         monkeypatch):
     """Deletes and flags before the chunks copy, after they copied, and between verification and swap."""
-    from workers import reindex
-    from workers.reindex import reindex_chunk
+    from workers.rebuild import steps
+    from workers.rebuild.coordinator import rebuild
+    from workers.rebuild.tasks import reindex_chunk
 
     moments = {"before copy": (2, 3), "after copy": (4, 5), "before swap": (6, 7)}
     ids = {i: document_id(es, names, site, i) for pair in moments.values() for i in pair}
@@ -90,7 +91,7 @@ def test_defect2_gone_during_rebuild_holds_in_new_index(crawled, site, es, names
             gone_now("before copy")
         reindex_chunk.apply_async((run_id, chunk))
 
-    restore_settings, swap = reindex._restore_settings, reindex._swap
+    restore_settings, swap = steps.restore_settings, steps.swap_alias
 
     def after_copy(*args, **kwargs):
         gone_now("after copy")  # every chunk has copied; nothing verified yet
@@ -100,10 +101,10 @@ def test_defect2_gone_during_rebuild_holds_in_new_index(crawled, site, es, names
         gone_now("before swap")  # verified; the alias still points at the old index
         return swap(*args, **kwargs)
 
-    monkeypatch.setattr(reindex, "_restore_settings", after_copy)
-    monkeypatch.setattr(reindex, "_swap", before_swap)
+    monkeypatch.setattr(steps, "restore_settings", after_copy)
+    monkeypatch.setattr(steps, "swap_alias", before_swap)
     old = live(es, names)
-    summary = reindex.rebuild(es, redis_client, settings, chunks=CHUNKS, submit=submit)
+    summary = rebuild(es, redis_client, settings, chunks=CHUNKS, submit=submit)
 
     assert summary["live"] == live(es, names) != old
     assert written == {moment: [1, 1] for moment in moments}, "a gone entry became an index error"

@@ -9,6 +9,7 @@ coordinator's dual-write ("shadow") key must not outlive it.
 from __future__ import annotations
 
 import signal
+import uuid
 
 import pytest
 import redis
@@ -26,7 +27,7 @@ CHUNKS = 4
 
 
 def raises_rebuild_error(check) -> bool:
-    from workers.reindex import RebuildError
+    from workers.rebuild.errors import RebuildError
 
     try:
         check()
@@ -35,10 +36,19 @@ def raises_rebuild_error(check) -> bool:
     return False
 
 
+def assert_wrote_nothing_and_old_serves(es, names, redis_client, target: str, old: str) -> None:
+    """Once no chunk waits or runs: the stopped run's target is empty, the old index serves."""
+    wait_until(lambda: reindex_queue_idle(redis_client))
+    es.indices.refresh(index=target)
+    assert es.count(index=target)["count"] == 0, "a chunk wrote for a run that lost its lock"
+    assert live(es, names) == old and es.indices.exists(index=old)
+
+
 def test_defect7_heartbeat_lost_to_a_redis_outage_stops_the_rebuild(tmp_path):
     """A Redis of its own, stopped and started empty: the shared one must never see this fault."""
     from workers.keys import Keys
-    from workers.reindex import RebuildError, _Heartbeat, acquire_lock
+    from workers.rebuild.errors import RebuildError
+    from workers.rebuild.lock import RebuildLock
 
     server = devservices.start_redis(tmp_path / "before")
     port = int(server.url.rsplit(":", 1)[1].split("/")[0])
@@ -48,7 +58,7 @@ def test_defect7_heartbeat_lost_to_a_redis_outage_stops_the_rebuild(tmp_path):
         return redis.Redis(port=port, decode_responses=True, socket_timeout=0.5, socket_connect_timeout=0.5)
 
     ttl = 1.0
-    heartbeat = _Heartbeat(acquire_lock(connect(), keys, ttl, 0, print), ttl)
+    heartbeat = RebuildLock(connect(), keys, ttl).acquire(0, print)
     try:
         with heartbeat:
             assert not raises_rebuild_error(heartbeat.check)
@@ -56,7 +66,7 @@ def test_defect7_heartbeat_lost_to_a_redis_outage_stops_the_rebuild(tmp_path):
             wait_until(lambda: raises_rebuild_error(heartbeat.check), timeout=10)
             server = devservices.start_redis(tmp_path / "after", port=port)
             # Back, and the lock long expired: another rebuild takes it.
-            acquire_lock(connect(), keys, 30, 0, print)
+            RebuildLock(connect(), keys, 30).acquire(0, print)
             with pytest.raises(RebuildError, match="lost the rebuild lock"):
                 heartbeat.check()
     finally:
@@ -66,7 +76,7 @@ def test_defect7_heartbeat_lost_to_a_redis_outage_stops_the_rebuild(tmp_path):
 def test_defect7_rebuild_that_lost_its_lock_never_writes_or_swaps(
         crawled, es, names, redis_client, test_env, consumer):
     from workers.keys import Keys
-    from workers.reindex import load_run
+    from workers.rebuild.state import load_run
 
     keys = Keys(names.prefix)
     old = live(es, names)
@@ -83,19 +93,85 @@ def test_defect7_rebuild_that_lost_its_lock_never_writes_or_swaps(
         assert proc.returncode == 1, err
         assert "lost the rebuild lock" in err
 
-        wait_until(lambda: reindex_queue_idle(redis_client))
-        es.indices.refresh(index=state.target)
-        assert es.count(index=state.target)["count"] == 0, "a chunk wrote for a run that lost its lock"
-        assert live(es, names) == old and es.indices.exists(index=old)
+        assert_wrote_nothing_and_old_serves(es, names, redis_client, state.target, old)
     finally:
         proc.kill()
         redis_client.delete(keys.rebuild_lock)
 
 
+def test_chunks_renew_the_lock_only_of_a_run_handed_on_to_them(redis_client):
+    """A task-run rebuild's chunks are its heartbeat while no process drives it; a CLI-run's are not,
+    so a dead coordinator's lock expires however long its chunks run."""
+    from workers.keys import Keys
+    from workers.rebuild.errors import StaleRun
+    from workers.rebuild.lock import owned_run
+    from workers.rebuild.state import RunState, save_run
+
+    keys = Keys(f"renew-{uuid.uuid4().hex[:6]}-")
+    state = RunState("run", "reparse", CHUNKS, "target", "old", "2026-01-01T00:00:00", owner="token", lock_ttl=30)
+
+    def hold(token: str, ttl_ms: int = 1000) -> None:
+        redis_client.set(keys.rebuild_lock, token, px=ttl_ms)
+        redis_client.set(keys.rebuild_shadow, "target", px=ttl_ms)
+
+    try:
+        save_run(redis_client, keys, state)
+        hold("token")
+        owned_run(redis_client, keys, "run")
+        assert redis_client.pttl(keys.rebuild_lock) > 1000 and redis_client.pttl(keys.rebuild_shadow) > 1000
+
+        hold("another-rebuild")
+        with pytest.raises(StaleRun):
+            owned_run(redis_client, keys, "run")
+        assert redis_client.pttl(keys.rebuild_lock) <= 1000 and redis_client.pttl(keys.rebuild_shadow) <= 1000
+
+        state.lock_ttl = None  # a coordinator's heartbeat renews it
+        save_run(redis_client, keys, state)
+        hold("token")
+        owned_run(redis_client, keys, "run")
+        assert redis_client.pttl(keys.rebuild_lock) <= 1000
+    finally:
+        redis_client.delete(keys.rebuild_run, keys.rebuild_lock, keys.rebuild_shadow)
+
+
+def test_defect7_task_run_rebuild_that_lost_its_lock_never_writes_or_swaps(
+        crawled, es, names, redis_client, worker, consumer):
+    """Between its start and its chord callback no process heartbeats a task-run rebuild: its chunks
+    renew the lock before every write, so a chunk that finds it taken stops, and so does the callback."""
+    from workers.app import app
+    from workers.keys import Keys
+    from workers.rebuild.state import load_run
+    from workers.rebuild.tasks import rebuild_index
+
+    keys = Keys(names.prefix)
+    old = live(es, names)
+    start_queue = f"rebuild-start-{names.prefix}"
+    lost_before = worker.log.read_text().count("lost the rebuild lock")
+    consumer.pause()
+    assert app.control.add_consumer(start_queue, destination=[worker.node], reply=True)
+    try:
+        # The start runs on its own queue; its chunks wait in the reindex queue, which nobody consumes.
+        rebuild_index.apply_async(kwargs={"chunks": CHUNKS, "lock_ttl": 30}, queue=start_queue)
+        wait_until(lambda: redis_client.llen("reindex") == CHUNKS)
+        state = load_run(redis_client, keys)
+        assert state.lock_ttl == 30 and redis_client.get(keys.rebuild_lock) == state.owner  # handed on
+        # The lock expired unnoticed and another rebuild took it.
+        redis_client.set(keys.rebuild_lock, "another-rebuild", px=60_000)
+        consumer.resume()
+        wait_until(lambda: worker.log.read_text().count("lost the rebuild lock") > lost_before, 60)
+        assert_wrote_nothing_and_old_serves(es, names, redis_client, state.target, old)
+        assert redis_client.get(keys.rebuild_lock) == "another-rebuild"  # not released by the stopped run
+    finally:
+        app.control.cancel_consumer(start_queue, destination=[worker.node], reply=True)
+        redis_client.delete(keys.rebuild_lock, keys.rebuild_shadow)  # the stopped run's would outlive the test
+
+
 def test_shadow_key_expires_with_its_coordinator_and_resume_restores_it(
         crawled, es, names, settings, redis_client, test_env, consumer):
     from workers.keys import Keys
-    from workers.reindex import load_run, rebuild, reindex_chunk
+    from workers.rebuild.coordinator import rebuild
+    from workers.rebuild.state import load_run
+    from workers.rebuild.tasks import reindex_chunk
 
     keys = Keys(names.prefix)
     consumer.pause()

@@ -23,7 +23,7 @@ FETCH_TIME_LIMIT = 120
 INDEX_TIME_LIMIT = 600
 # Discovery walks listing pages and sitemaps at the host's polite rate: minutes, not seconds.
 DISCOVER_TIME_LIMIT = 1800
-# Rebuild chunks (workers/reindex.py) run up to this long.
+# Rebuild chunks (workers/rebuild/tasks.py) run up to this long.
 CHUNK_TIME_LIMIT = 1800
 # Beat wakes at least this often (seconds), so second-level test schedules fire on time;
 # its Redis lock outlives a few missed wake-ups before another beat may take over.
@@ -50,8 +50,11 @@ def celery_config(settings: Settings) -> dict:
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
-        # Progress lives in Redis counters, so no result backend to fill up.
+        # Progress lives in Redis counters, so no task stores its result; the backend serves only
+        # the rebuild's chord (workers/rebuild/tasks.py), whose keys expire with their results.
         task_ignore_result=True,
+        result_backend=settings.redis_url,
+        result_backend_transport_options={"global_keyprefix": f"ri:{settings.index_prefix}celery:"},
         # Acknowledge after the task ran, so a crash mid-task redelivers it ...
         task_acks_late=True,
         # ... including when the worker process itself was killed (OOM, segfault) ...
@@ -105,7 +108,7 @@ def queue_depths(client: redis.Redis) -> dict[str, int]:
 
 def make_app(settings: Settings | None = None) -> Celery:
     app = Celery("report_ingest", include=["workers.crawl.tasks", "workers.index.tasks", "workers.schedule",
-                                           "workers.reindex"])
+                                           "workers.rebuild.tasks"])
     # A promise: Celery builds the configuration on first use, not at import.
     app.add_defaults(lambda: celery_config(settings or get_settings()))
     from workers.housekeeping import Housekeeping

@@ -4,6 +4,8 @@ All keys of one deployment start with `ri:{INDEX_PREFIX}`, so two deployments
 (or two test modules) can share a Redis without seeing each other's state.
 Celery's own keys (queues, `unacked`, `unacked_index`) are kombu's and live
 in the broker database unprefixed: give each deployment its own database.
+The result backend's keys (only the rebuild's chord uses it) are Celery's too,
+under `ri:{INDEX_PREFIX}celery:` (workers/app.py).
 """
 
 from __future__ import annotations
@@ -120,12 +122,13 @@ class Keys:
         """Lock held for one housekeeping sweep, so workers sweep one at a time. Expires by itself."""
         return f"{self.base}housekeeping"
 
-    # --- the rebuild (workers/reindex.py) -------------------------------------------
+    # --- the rebuild (workers/rebuild/) ---------------------------------------------
 
     @property
     def rebuild_lock(self) -> str:
-        """Lock (string: the coordinator's owner token) held while a rebuild runs; one at a time.
-        Renewed by the coordinator's heartbeat; expires LOCK_TTL after a coordinator dies."""
+        """Lock (string: the run's owner token) held while a rebuild runs; one at a time.
+        Renewed by the heartbeat of the process driving the run, or, while a task-run rebuild's
+        chunks run, by each chunk before every write; expires the lock TTL after renewals stop."""
         return f"{self.base}reindex:lock"
 
     @property
@@ -137,7 +140,7 @@ class Keys:
     @property
     def rebuild_shadow(self) -> str:
         """The index a running rebuild fills: the index task writes new documents there too.
-        Set by the coordinator with the lock's TTL and renewed with it, so a dead coordinator's
+        Set with the lock's TTL and renewed with the lock (the same script), so a dead rebuild's
         dual writes stop by themselves; cleared when the run ends or is discarded."""
         return f"{self.base}reindex:shadow"
 

@@ -39,7 +39,10 @@ def reindex(mode: str, source: str | None, since: datetime | None, keep_old: boo
     Progress goes to stderr, the summary to stdout. If the rebuild stops, the
     old index keeps serving; `--resume` continues it, a plain re-run starts over.
     """
-    from workers.reindex import COPY, RebuildError, Selection, rebuild, rebuild_index
+    from workers.rebuild.coordinator import rebuild
+    from workers.rebuild.errors import RebuildError
+    from workers.rebuild.state import COPY, Selection
+    from workers.rebuild.tasks import rebuild_index
 
     if mode == COPY and (source or since):
         raise click.UsageError("--source and --since select pages to re-parse; they do not go with --copy")
@@ -47,7 +50,7 @@ def reindex(mode: str, source: str | None, since: datetime | None, keep_old: boo
     if detach:
         result = rebuild_index.apply_async(kwargs={
             "mode": mode, "source": source, "since": since_text, "chunks": chunks, "keep_old": keep_old,
-            "resume": resume, "allow_shrink": allow_shrink,
+            "resume": resume, "allow_shrink": allow_shrink, "lock_ttl": lock_ttl, "lock_wait": lock_wait,
         })
         click.echo(f"rebuild queued as task {result.id}; follow it with `report-ingest indices`")
         return
@@ -78,10 +81,12 @@ def reindex(mode: str, source: str | None, since: datetime | None, keep_old: boo
 def indices(as_json: bool) -> None:
     """List physical indices: documents, which is live, schema and parser versions."""
     from workers.clients import get_es, get_redis
+    from workers.index.aliases import list_indices
     from workers.index.indices import IndexNames
-    from workers.reindex import list_indices
+    from workers.keys import Keys
 
-    rows = list_indices(get_es(), get_redis(), IndexNames(get_settings().index_prefix))
+    prefix = get_settings().index_prefix
+    rows = list_indices(get_es(), IndexNames(prefix), rebuilding=get_redis().get(Keys(prefix).rebuild_shadow))
     if as_json:
         click.echo(json.dumps([asdict(r) for r in rows], indent=2))
         return

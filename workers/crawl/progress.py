@@ -6,7 +6,6 @@ so a redelivered task never counts a page twice.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 import redis
 
 from workers.keys import Keys
+from workers import progress_line
 
 QUEUED, FETCHED, INDEXED, FAILED = "queued", "fetched", "indexed", "failed"
 # Done without indexing: 304 or same bytes; robots.txt said no; 404/410 on recheck.
@@ -72,19 +72,18 @@ class Snapshot:
 
     @property
     def rate(self) -> float:
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+        return progress_line.rate(self.done, self.elapsed)
 
     @property
     def eta(self) -> float | None:
-        return (self.total - self.done) / self.rate if self.rate > 0 else None
+        return progress_line.eta(self.done, self.total, self.elapsed)
 
     def line(self) -> str:
-        eta = f"{self.eta:.0f}s" if self.eta is not None else "?"
         c = self.counts
         return (
             f"{self.done}/{self.total} done | queued {c[QUEUED]} fetched {c[FETCHED]} "
             f"indexed {c[INDEXED]} unchanged {c[UNCHANGED]} skipped {c[SKIPPED]} gone {c[GONE]} "
-            f"failed {c[FAILED]} | {self.rate:.1f} pages/s | ETA {eta}"
+            f"failed {c[FAILED]} | {progress_line.rate_and_eta(self.done, self.total, self.elapsed, 'pages')}"
         )
 
 
@@ -94,21 +93,14 @@ def watch(
 ) -> Snapshot:
     """Poll until no URL of the crawl is open (or `timeout`); return the last snapshot.
 
-    Progress goes to `echo`: redrawn in place on each poll when stderr is a
-    terminal, otherwise one line every `every` seconds (logs stay readable),
-    and always the final state.
+    Progress goes to `echo` (see workers.progress_line), the final state always.
     """
     start = time.monotonic()
-    live = echo is not None and sys.stderr.isatty()
-    last_line = float("-inf")
+    show = progress_line.ProgressPrinter(echo, every)
     while True:
         snap = Snapshot(tracker.counts(), time.monotonic() - start)
         ended = snap.done == snap.total or (timeout is not None and snap.elapsed > timeout)
-        if live:
-            print("\r" + snap.line(), end="\n" if ended else "", file=sys.stderr, flush=True)
-        elif echo is not None and (ended or snap.elapsed - last_line >= every):
-            echo(snap.line())
-            last_line = snap.elapsed
+        show(snap.line(), final=ended)
         if ended:
             return snap
         time.sleep(interval)

@@ -29,7 +29,7 @@ from workers.crawl.state import CrawlState, UrlState
 from workers.delivery import CONNECTION_ERRORS, delivery_ttl, redelivered_unless_recorded, within_delivery_cap
 from workers.index.tasks import stage
 from workers.keys import Keys
-from workers.parse import ParseError, parse_documents
+from workers.parse import parse_documents, parse_failure
 from workers.records import DocumentEntry, Failure, FailureEntry, GoneEntry, RawPage, Staged, indexable
 from workers.settings import Settings, get_settings
 from workers.timings import StageTimings
@@ -175,14 +175,11 @@ def _crawl(run: PageRun, robots_deferrals: int) -> str:
     try:
         with timings.measure("parse"):
             documents = parse_documents(page.body, page.final_url, page.content_type, parser=profile.parser)
-    except ParseError as exc:
-        # The raw page is kept all the same: a better parser can read it later.
-        return run.fail("parse", exc.reason, str(exc), status=page.status, raw=raw)
     except (SoftTimeLimitExceeded, *CONNECTION_ERRORS):
         raise
     except Exception as exc:  # noqa: BLE001 - as above
-        log.exception("parser crashed on %s", url)
-        return run.fail("parse", "parser_crash", f"{exc.__class__.__name__}: {exc}", status=page.status, raw=raw)
+        # The raw page is kept all the same: a better parser can read it later.
+        return run.fail("parse", *parse_failure(exc, url), status=page.status, raw=raw)
     first = documents[0]
     # A PDF's chapters point into it (#page=N); its raw page is the PDF itself.
     raw.canonical_url, raw.source = first.get("container_url") or first["canonical_url"], first["source"]

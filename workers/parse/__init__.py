@@ -10,6 +10,7 @@ local test servers), by page structure; every other page goes to the generic par
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from workers.urls import InvalidURL, normalize_url
@@ -24,7 +25,9 @@ from .refworld import RefworldParser
 from .statedept import StateDeptParser
 from .tree import parse_tree
 
-__all__ = ["PARSER_VERSION", "PARSERS", "ParseError", "parse_documents", "parse_page"]
+__all__ = ["PARSER_VERSION", "PARSERS", "ParseError", "parse_documents", "parse_failure", "parse_page"]
+
+log = logging.getLogger(__name__)
 
 # Tried in order; the generic parser accepts every page, so it comes last.
 PARSERS: dict[str, SiteParser] = {
@@ -67,3 +70,15 @@ def parse_documents(body: bytes, url: str, content_type: str | None = None,
     if is_pdf(body):
         return parse_pdf(body, url)
     return [parse_page(body, url, content_type, parser)]
+
+
+def parse_failure(exc: Exception, url: str) -> tuple[str, str]:
+    """(reason, detail) of a failure record for a page `parse_page` could not read.
+
+    A ParseError carries its own reason; any other exception is a parser bug, which
+    costs that one page (as `parser_crash`, logged with its traceback), never the run.
+    """
+    if isinstance(exc, ParseError):
+        return exc.reason, str(exc)
+    log.error("parser crashed on %s", url, exc_info=exc)
+    return "parser_crash", f"{exc.__class__.__name__}: {exc}"

@@ -11,11 +11,43 @@ The walk costs one request per window of hits before the page.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import closing
+
 from elasticsearch import Elasticsearch
 
 # Elasticsearch's default index.max_result_window; SEARCH_MAX_WINDOW when an index differs.
 DEFAULT_WINDOW = 10_000
 _KEEP_ALIVE = "1m"
+
+
+def pages_after(es: Elasticsearch, size: int, *, pit_of: str | None = None, keep_alive: str = _KEEP_ALIVE,
+                **request: object) -> Iterator[list[dict]]:
+    """Every page of hits of a sorted search, in order, walked with search_after; a page shorter
+    than `size` is the last.
+
+    `request` is passed to `es.search` (index, query, sort, ...); the sort must end in a unique
+    tiebreaker. With `pit_of`, the walk reads that index through a point in time, so it sees
+    one state of it however long it takes; the point in time is closed when the walk ends or
+    is closed early.
+    """
+    pit = es.open_point_in_time(index=pit_of, keep_alive=keep_alive)["id"] if pit_of else None
+    after = None
+    try:
+        while True:
+            if pit:
+                request["pit"] = {"id": pit, "keep_alive": keep_alive}
+            response = es.search(size=size, search_after=after, track_total_hits=False, **request)
+            pit = response.get("pit_id", pit)
+            hits = response["hits"]["hits"]
+            if hits:
+                yield hits
+            if len(hits) < size:
+                return
+            after = hits[-1]["sort"]
+    finally:
+        if pit:
+            es.close_point_in_time(id=pit)
 
 
 def keys_in_order(es: Elasticsearch, index: str, request: dict, group_field: str, stop: int,
@@ -25,25 +57,15 @@ def keys_in_order(es: Elasticsearch, index: str, request: dict, group_field: str
     `request` is a search body (query, post_filter, sort); the sort must end in a unique
     tiebreaker, as every sort in workers.search does.
     """
-    pit = es.open_point_in_time(index=index, keep_alive=_KEEP_ALIVE)["id"]
     keys: dict[str, None] = {}
-    after = None
-    try:
-        while len(keys) < stop:
-            response = es.search(
-                pit={"id": pit, "keep_alive": _KEEP_ALIVE}, size=window, search_after=after,
-                query=request.get("query"), post_filter=request.get("post_filter"), sort=request["sort"],
-                source=False, docvalue_fields=[group_field], track_total_hits=False,
-            )
-            pit = response.get("pit_id", pit)
-            hits = response["hits"]["hits"]
+    walk = pages_after(es, window, pit_of=index, query=request.get("query"), post_filter=request.get("post_filter"),
+                       sort=request["sort"], source=False, docvalue_fields=[group_field])
+    with closing(walk):
+        for hits in walk:
             for hit in hits:
                 # Documents indexed before report_key existed have none until `reindex --reparse`.
                 if group_field in hit.get("fields", {}):
                     keys.setdefault(hit["fields"][group_field][0])
-            if len(hits) < window:
+            if len(keys) >= stop:
                 break
-            after = hits[-1]["sort"]
-    finally:
-        es.close_point_in_time(id=pit)
     return list(keys)[:stop]

@@ -1,0 +1,46 @@
+"""What a rebuild reads: one `_id` slice of an index, and the raw pages written since a checkpoint.
+
+Chunks are slices of the `_id` keyspace (`slice` on `_id` over a point in time):
+Elasticsearch 9 supports neither range nor prefix queries on `_id`, but its slice
+hash is stable, so a resumed run re-reads exactly the unfinished chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from elasticsearch import Elasticsearch
+
+from workers.index.indices import IndexNames
+from workers.search.paging import pages_after
+
+# Raw pages carry their body, so keep scan pages small enough for a worker's memory.
+SCAN_PAGE_SIZE = 100
+PIT_KEEP_ALIVE = "5m"
+
+
+def scan_slice(es: Elasticsearch, index: str, query: dict, chunk: int, chunks: int) -> Iterator[dict]:
+    """Every hit of `query` in one `_id` slice, through a point in time."""
+    slice_ = {"field": "_id", "id": chunk, "max": chunks} if chunks > 1 else None
+    for hits in pages_after(es, SCAN_PAGE_SIZE, pit_of=index, keep_alive=PIT_KEEP_ALIVE,
+                            query=query, slice=slice_, sort=["_shard_doc"]):
+        yield from hits
+
+
+def raw_checkpoint(es: Elasticsearch, names: IndexNames) -> dict[str, int]:
+    """Highest _seq_no per primary shard of raw-pages, refreshed or not."""
+    stats = es.indices.stats(index=names.raw_pages, level="shards", metric="docs")
+    (index_stats,) = stats["indices"].values()
+    return {
+        shard: copy["seq_no"]["max_seq_no"]
+        for shard, copies in index_stats["shards"].items()
+        for copy in copies if copy["routing"]["primary"]
+    }
+
+
+def raw_written_since(es: Elasticsearch, names: IndexNames, checkpoint: dict[str, int]) -> Iterator[dict]:
+    """Raw pages written (or rewritten) after `checkpoint`; _seq_no only orders within a shard."""
+    for shard, seq_no in checkpoint.items():
+        for hits in pages_after(es, SCAN_PAGE_SIZE, index=names.raw_pages, preference=f"_shards:{shard}",
+                                query={"range": {"_seq_no": {"gt": seq_no}}}, sort=[{"_seq_no": "asc"}]):
+            yield from hits
