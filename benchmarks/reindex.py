@@ -55,9 +55,16 @@ def raw_pages(n: int) -> Iterator[tuple[str, dict]]:
         }
 
 
+def document_from_raw(raw: dict) -> dict:
+    """The one report document of a generated (HTML) raw page, as a rebuild chunk makes it."""
+    from workers.rebuild.chunks import documents_from_raw
+
+    (document,) = documents_from_raw(raw, base64.b64decode(raw["body"]))
+    return document
+
+
 def seed(es, names, settings, n: int) -> None:
     from workers.index.indices import ensure_indices
-    from workers.rebuild.chunks import document_from_raw
 
     ensure_indices(es, names, settings.schemas_dir)
 
@@ -122,7 +129,6 @@ def main() -> None:
     from workers.app import app
     from workers.clients import get_es, get_redis
     from workers.index.indices import IndexNames
-    from workers.rebuild.chunks import document_from_raw
     from workers.rebuild.coordinator import rebuild
     from workers.rebuild.state import COPY, REPARSE
     from workers.settings import get_settings

@@ -8,6 +8,7 @@ bytes as application/octet-stream at another address, and an HTML copy of one ch
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -102,6 +103,31 @@ def test_search_shows_one_hit_per_report_with_its_copies(crawled, site, test_env
     assert len([h for h in every if h["report_key"] == "trafficking-in-persons-2019-MLI"]) == 3
 
 
+def test_a_rebuild_reparses_a_pdf_stored_in_parts_into_its_chapters(crawled, site, es, names, test_env):
+    from elasticsearch.helpers import bulk
+
+    from workers.index.raw_pages import full_body, raw_actions
+
+    url = site.url("/download")
+    key = _key(url)
+    raw = es.get(index=names.raw_pages, id=key)["_source"]
+    # Stored again in parts of 4,000 characters, as a PDF over PART_CHARS (3 MiB) is.
+    b64 = base64.b64encode(full_body(es, names.raw_pages, key, raw)).decode("ascii")
+    bulk(es, raw_actions(names.raw_pages, key, {**raw, "body": b64}, part_chars=4_000), refresh=True)
+    assert es.count(index=names.raw_pages, query={"term": {"part_of": key}})["count"] >= 2
+    mali = chapters(es, names, url)["Mali"]
+    es.delete(index=names.reports, id=mali["id"], refresh=True)  # only a re-parse brings it back
+
+    result = cli(test_env, "reindex", "--reparse", "--chunks", "2", timeout=180)
+    assert result.returncode == 0, result.stderr
+    found = chapters(es, names, url)
+    assert set(found) == {"Mali", "Laos", "Thailand", "Myanmar", "Somalia"}
+    assert found["Mali"]["page_start"] == 5 and found["Mali"]["tier"] == "Tier 2"
+    assert set(chapters(es, names, site.url("/tip-2019.pdf"))) == set(found)
+    es.indices.refresh(index=names.failures)
+    assert es.count(index=names.failures, query={"term": {"url": url}})["count"] == 0
+
+
 def test_a_changed_pdf_replaces_its_chapters_and_a_gone_one_removes_them(crawled, site, es, names, test_env,
                                                                        redis_client, settings):
     url = site.url("/tip-2019.pdf")
@@ -115,6 +141,9 @@ def test_a_changed_pdf_replaces_its_chapters_and_a_gone_one_removes_them(crawled
     result = cli(test_env, "crawl", url, "--allow-network", "127.0.0.1/32", "--timeout", "60", timeout=90)
     assert result.returncode == 0, result.stderr
     assert chapters(es, names, url) == {}
+    result = cli(test_env, "reindex", "--reparse", timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert chapters(es, names, url) == {}  # the raw PDF is kept, and no rebuild brings it back
 
 
 def _key(url: str) -> str:

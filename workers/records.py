@@ -266,11 +266,11 @@ class GoneEntry(Staged):
         page with no raw page has nothing a rebuild could bring back. A rebuild in
         progress (`shadow`) gets the delete at once, but not the flag: its target
         may not hold the report yet, and its catch-up re-reads the marked raw page
-        anyway (workers/reindex.py).
+        anyway (workers/rebuild/chunks.py).
         """
         flag = self.on_gone == "flag"
         mark = {"gone": True, "on_gone": "flag" if flag else "delete",
-                "gone_document_id": self.document_ids[0] if self.document_ids else None}
+                "gone_document_id": self.document_ids}
         actions = [{"_op_type": "update", "_index": names.raw_pages, "_id": self.key, "_source": {"doc": mark},
                     "_missing_ok": True}]
         for document_id in self.document_ids:

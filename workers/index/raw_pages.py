@@ -27,15 +27,21 @@ STALE_PARTS = 32
 NOT_A_PART = {"bool": {"must_not": [{"exists": {"field": "part_of"}}]}}
 
 
+def pages_only(query: dict) -> dict:
+    """`query` over raw pages, their further parts left out."""
+    return {"bool": {"filter": [query, NOT_A_PART]}}
+
+
 def part_id(key: str, part: int) -> str:
     return f"{key}~{part}"
 
 
-def raw_actions(index: str, key: str, source: dict, *, max_parts: int = 0) -> list[dict]:
+def raw_actions(index: str, key: str, source: dict, *, max_parts: int = 0,
+                part_chars: int = PART_CHARS) -> list[dict]:
     """Index actions for one raw page; `max_parts`: the most parts an earlier copy could have had,
     whose extra parts are deleted (a PDF that shrank)."""
     body = source["body"]
-    parts = [body[i:i + PART_CHARS] for i in range(0, len(body), PART_CHARS)] or [""]
+    parts = [body[i:i + part_chars] for i in range(0, len(body), part_chars)] or [""]
     first = {**source, "body": parts[0], **({"parts": len(parts)} if len(parts) > 1 else {})}
     actions = [{"_op_type": "index", "_index": index, "_id": key, "_source": first}]
     actions += [{"_op_type": "index", "_index": index, "_id": part_id(key, n),

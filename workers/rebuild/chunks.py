@@ -10,6 +10,9 @@ its state survives every rebuild. Chunks leave out pages deleted as gone and
 re-parse flagged ones with `gone: true`; the catch-up, reading pages that went
 during the run, deletes them from the target too.
 
+A PDF stored in parts (workers/index/raw_pages.py) is read whole and re-parsed into
+all its documents, a full report into its country chapters, as a fresh fetch would.
+
 Everything the run must remember goes to Redis with each batch: the distinct IDs
 it wrote (verification), parse failures and pages that parse again (the failures
 index), and why a live document may be missing from the target (the shrink check).
@@ -17,13 +20,13 @@ index), and why a live document may be missing from the target (the shrink check
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from workers.index.bulk import BulkResult, BulkWriteError
-from workers.parse import parse_failure, parse_page
+from workers.index.raw_pages import full_body, pages_only
+from workers.parse import parse_documents, parse_failure
 from workers.rebuild.context import Context
 from workers.rebuild.lock import owned_run
 from workers.rebuild.reading import raw_checkpoint, raw_written_since, scan_slice
@@ -34,19 +37,29 @@ from workers.urls import InvalidURL, doc_id, normalize_url
 GONE, RENAMED = "gone", "renamed"
 
 
-def document_from_raw(raw: dict) -> dict:
-    """The report document for a stored raw page, exactly as a fresh fetch would index it.
+# Reads the whole body of a raw page hit (its further parts included).
+BodyReader = Callable[[dict], bytes]
 
-    Raises ParseError when the page cannot be a report.
-    """
-    document = parse_page(base64.b64decode(raw["body"]), raw["final_url"], raw.get("content_type"))
-    if raw.get("gone"):  # flagged: kept, out of search (deleted ones are never re-parsed)
-        document["gone"] = True
-    return indexable(document, raw["fetched_at"])
+
+def documents_from_raw(raw: dict, body: bytes) -> list[dict]:
+    """The report documents of a stored raw page (a PDF's chapters, or the page's one), exactly as a
+    fresh fetch would index them. Raises ParseError when the page cannot be a report."""
+    documents = parse_documents(body, raw["final_url"], raw.get("content_type"))
+    for document in documents:
+        if raw.get("gone"):  # flagged: kept, out of search (deleted ones are never re-parsed)
+            document["gone"] = True
+        indexable(document, raw["fetched_at"])
+    return documents
 
 
 def deleted_as_gone(raw: dict) -> bool:
     return bool(raw.get("gone")) and raw.get("on_gone") != "flag"
+
+
+def gone_document_ids(raw: dict) -> list[str]:
+    """The documents a gone page had produced (one, or a PDF's chapters; a single ID before PDFs)."""
+    ids = raw.get("gone_document_id") or []
+    return [ids] if isinstance(ids, str) else ids
 
 
 @dataclass
@@ -62,30 +75,40 @@ class Batch:
     dropped: dict[str, str] = field(default_factory=dict)
     gone: int = 0
 
-    def add_raw(self, hit: dict, target: str, *, newer: bool) -> None:
+    def add_raw(self, hit: dict, target: str, read_body: BodyReader, *, newer: bool) -> None:
         """Re-parse one raw page. `newer`: written after anything a chunk read (the catch-up), so it
         overwrites, and a page deleted as gone is deleted from the target too."""
         self.read += 1
         raw = hit["_source"]
         if deleted_as_gone(raw):
             self.gone += 1
-            self.dropped[raw["gone_document_id"]] = GONE
-            if newer:
-                self.actions.append({"_op_type": "delete", "_index": target, "_id": raw["gone_document_id"]})
+            for gone in gone_document_ids(raw):
+                self.dropped[gone] = GONE
+                if newer:
+                    self.actions.append({"_op_type": "delete", "_index": target, "_id": gone})
             return
         known = doc_id(raw["canonical_url"]) if raw.get("canonical_url") else None
         try:
-            document = document_from_raw(raw)
+            body = read_body(hit)
+        except LookupError as exc:  # a part missing from the store: this page cannot be rebuilt
+            self._fail(hit, known, "raw_incomplete", str(exc))
+            return
+        try:
+            documents = documents_from_raw(raw, body)
         except Exception as exc:  # noqa: BLE001 - a parser bug costs one page, recorded, not the rebuild
             self._fail(hit, known, *parse_failure(exc, raw["url"]))
             return
         self.parsed.append(hit["_id"])
         if raw.get("source") is None:  # stored by a fetch whose parse failed
             self.recovered.append(hit["_id"])
-        if known and known != document["id"]:
+        if known and known not in {document["id"] for document in documents}:
             self.dropped[known] = RENAMED
+        if container := documents[0].get("container_url"):
+            # A PDF's chapters as the parser now splits them replace the ones it split before.
+            self.dropped[container] = RENAMED
         op = "index" if newer else "create"
-        self.actions.append({"_op_type": op, "_index": target, "_id": document["id"], "_source": document})
+        self.actions += [{"_op_type": op, "_index": target, "_id": document["id"], "_source": document}
+                         for document in documents]
 
     def _fail(self, hit: dict, known: str | None, reason: str, detail: str) -> None:
         raw = hit["_source"]
@@ -101,6 +124,10 @@ class Batch:
     def add_copy(self, hit: dict, target: str) -> None:
         self.read += 1
         self.actions.append({"_op_type": "create", "_index": target, "_id": hit["_id"], "_source": hit["_source"]})
+
+
+def body_reader(ctx: Context) -> BodyReader:
+    return lambda hit: full_body(ctx.es, ctx.names.raw_pages, hit["_id"], hit["_source"])
 
 
 def _write(ctx: Context, batch: Batch) -> None:
@@ -152,14 +179,14 @@ def _batches(hits: Iterator[dict], size: int, add: Callable[[Batch, dict], None]
 def _sources(ctx: Context, state: RunState) -> list[tuple[str, dict, Callable[[Batch, dict], None]]]:
     """(index, query, how a hit joins a batch) for everything a chunk reads."""
     def reparse(batch: Batch, hit: dict) -> None:
-        batch.add_raw(hit, state.target, newer=False)
+        batch.add_raw(hit, state.target, body_reader(ctx), newer=False)
 
     def copy(batch: Batch, hit: dict) -> None:
         batch.add_copy(hit, state.target)
 
     if state.mode != REPARSE:
         return [(state.old, {"match_all": {}}, copy)]
-    sources = [(ctx.names.raw_pages, state.selection.selected(), reparse)]
+    sources = [(ctx.names.raw_pages, pages_only(state.selection.selected()), reparse)]
     if state.selection.filtered:
         sources.append((state.old, state.selection.rest(), copy))
     return sources
@@ -206,7 +233,9 @@ def catch_up(ctx: Context, state: RunState, guard: Callable[[], None]) -> int:
     ctx.es.indices.refresh(index=ctx.names.raw_pages)
     read = 0
     hits = raw_written_since(ctx.es, ctx.names, state.checkpoint)
-    for batch in _batches(hits, ctx.settings.bulk_chunk_size, lambda b, h: b.add_raw(h, state.target, newer=True)):
+    read_body = body_reader(ctx)
+    for batch in _batches(hits, ctx.settings.bulk_chunk_size,
+                          lambda b, h: b.add_raw(h, state.target, read_body, newer=True)):
         guard()
         _write(ctx, batch)
         _record(ctx, state.run_id, batch, "catch-up")

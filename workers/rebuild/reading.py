@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from elasticsearch import Elasticsearch
 
 from workers.index.indices import IndexNames
+from workers.index.raw_pages import pages_only
 from workers.search.paging import pages_after
 
 # Raw pages carry their body, so keep scan pages small enough for a worker's memory.
@@ -42,5 +43,5 @@ def raw_written_since(es: Elasticsearch, names: IndexNames, checkpoint: dict[str
     """Raw pages written (or rewritten) after `checkpoint`; _seq_no only orders within a shard."""
     for shard, seq_no in checkpoint.items():
         for hits in pages_after(es, SCAN_PAGE_SIZE, index=names.raw_pages, preference=f"_shards:{shard}",
-                                query={"range": {"_seq_no": {"gt": seq_no}}}, sort=[{"_seq_no": "asc"}]):
+                                query=pages_only({"range": {"_seq_no": {"gt": seq_no}}}), sort=[{"_seq_no": "asc"}]):
             yield from hits

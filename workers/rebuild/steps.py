@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from workers.index.aliases import AliasError, live_index, swap_alias
 from workers.index.indices import create_index
+from workers.index.raw_pages import pages_only
 from workers.parse import PARSER_VERSION
 from workers.rebuild.chunks import GONE
 from workers.rebuild.context import Context
@@ -74,7 +75,7 @@ def _start(ctx: Context, lock: RebuildLock, *, mode: str, selection: Selection, 
     if mode == COPY:
         state.total = es.count(index=old)["count"]
     else:
-        state.total = es.count(index=names.raw_pages, query=selection.selected())["count"]
+        state.total = es.count(index=names.raw_pages, query=pages_only(selection.selected()))["count"]
         if selection.filtered:
             state.total += es.count(index=old, query=selection.rest())["count"]
     save_run(ctx.redis, ctx.keys, state)

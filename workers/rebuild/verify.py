@@ -83,13 +83,15 @@ def shrinkage(ctx: Context, state: RunState) -> Shrinkage | None:
     if new_count >= old_count:
         return None
     missing = sorted(_document_ids(ctx, state.old) - _document_ids(ctx, state.target))
-    found = es.mget(index=state.old, ids=missing, _source=["url"])["docs"] if missing else []
+    found = es.mget(index=state.old, ids=missing, _source=["url", "container_url"])["docs"] if missing else []
     urls = {d["_id"]: d["_source"].get("url") for d in found if d.get("found")}
+    containers = {d["_id"]: d["_source"].get("container_url") for d in found if d.get("found")}
     dropped = ctx.redis.hgetall(ctx.keys.rebuild_of(state.run_id, "dropped"))
     explained: Counter = Counter()
     unexplained = []
     for document_id in missing:
-        reason = dropped.get(document_id) or dropped.get(urls.get(document_id) or "")
+        reason = (dropped.get(document_id) or dropped.get(urls.get(document_id) or "")
+                  or dropped.get(containers.get(document_id) or ""))
         if reason:
             explained[reason] += 1
         else:
