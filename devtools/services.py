@@ -5,6 +5,9 @@ from Maven Central (server and transport modules only), fetched with
 `mvn dependency:copy`, unpacked into a cache directory and run on Java 21+.
 Elasticsearch refuses to run as root, so as root the node runs as an
 unprivileged system user that owns its data, logs and config copy.
+
+Long because it is the whole life of both services (fetch, configure, start as the right user,
+wait, stop, clean up) behind one `ensure_services`; split, its halves would share every helper.
 """
 
 from __future__ import annotations
