@@ -94,3 +94,11 @@ def test_modules_stay_readable_in_size_or_say_why():
 def test_the_folder_listing_shows_the_pipelines():
     packages = {p.name for p in (REPO / "workers").iterdir() if (p / "__init__.py").exists()}
     assert {"crawl", "parse", "index", "rebuild", "search", "cli"} <= packages
+
+
+def test_the_readme_names_every_setting():
+    from workers.settings import Settings
+
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Configuration"):readme.index("## Reliability choices")]
+    assert [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in section] == []
