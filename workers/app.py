@@ -106,8 +106,17 @@ def queue_depths(client: redis.Redis) -> dict[str, int]:
     return {queue: client.llen(queue) for queue in (FETCH_QUEUE, INDEX_QUEUE)}
 
 
+class App(Celery):
+    def send_task(self, name, args=None, kwargs=None, **options):
+        # A task sent by name stores no result unless asked: otherwise Celery's Redis backend
+        # subscribes to a result channel nobody reads, and after a Redis restart that subscriber
+        # fails every later send_task ("the Celery application must be restarted").
+        options.setdefault("ignore_result", self.conf.task_ignore_result)
+        return super().send_task(name, args, kwargs, **options)
+
+
 def make_app(settings: Settings | None = None) -> Celery:
-    app = Celery("report_ingest", include=["workers.crawl.tasks", "workers.index.tasks", "workers.schedule",
+    app = App("report_ingest", include=["workers.crawl.tasks", "workers.index.tasks", "workers.schedule",
                                            "workers.rebuild.tasks"])
     # A promise: Celery builds the configuration on first use, not at import.
     app.add_defaults(lambda: celery_config(settings or get_settings()))
