@@ -385,3 +385,30 @@ def test_one_index_run_writes_at_a_time_and_a_redelivered_run_takes_its_own_lock
     assert IndexRunner(redis_client, namespace, "task-a", ttl=30).hold()
     first.release()
     assert second.hold()
+
+
+def test_a_lost_index_run_blocks_no_other_once_its_lock_lapses_and_never_writes_after(
+        redis_client, settings, es, names):
+    """Measured: a run cut off by a Redis restart kept its lock for 300 s, and every run
+    housekeeping started meanwhile found it held and indexed nothing."""
+    from workers.index.indices import ensure_indices
+    from workers.index.staging import IndexRunner
+    from workers.index.tasks import BatchWriter, LostRunnerLock, _keep
+
+    ensure_indices(es, names, settings.schemas_dir)
+    url = "https://example.org/lost-run"
+    namespace = f"{settings.index_prefix}lost-"  # out of sight of this module's worker
+    queue = Staging(redis_client, namespace)
+    queue.put(doc_id(url), _document_entry(url, 301), trigger_ttl=60)
+    lost = IndexRunner(redis_client, namespace, "lost-run", ttl=0.3)
+    assert lost.hold()
+    successor = IndexRunner(redis_client, namespace, "next-run", ttl=30)
+    assert not successor.hold()
+    await_condition(successor.hold, 5, what="the lost run's lock lapses")
+    # The lost run wakes up: it must not write what it took, which stays staged for its successor.
+    with pytest.raises(LostRunnerLock):
+        BatchWriter(es, settings, queue, keep_lock=lambda: _keep(lost)).write(queue.take(10), careful=False)
+    assert queue.size() == 1 and indexed_count(es, names, [url]) == 0
+    written = BatchWriter(es, settings, queue, keep_lock=lambda: _keep(successor)).write(queue.take(10), False)
+    assert written.written == 1 and queue.size() == 0
+    successor.release()

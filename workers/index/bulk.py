@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from elasticsearch import ApiError, Elasticsearch
@@ -119,6 +119,7 @@ def _send_chunk(es: Elasticsearch, chunk: list[_Encoded]) -> list[tuple[dict, in
 def bulk_write(
     es: Elasticsearch, actions: Iterable[dict], *, chunk_size: int = 200,
     max_bytes: int = 10 * 1024 * 1024, max_retries: int = 3, backoff: float = 0.5,
+    before_chunk: Callable[[], None] | None = None,
 ) -> BulkResult:
     """Write actions in chunks; resend only the failed, retryable items; then raise one error.
 
@@ -128,6 +129,7 @@ def bulk_write(
     Every chunk is sent before anything is raised, so one bad item never keeps the
     rest from being written; only an unreachable cluster ends the pass early, its
     items failing with status 503 ("connection: ...").
+    `before_chunk` runs before each request (the index run renews its lock there).
     """
     pending = [_encode(action) for action in actions]
     result = BulkResult()
@@ -136,6 +138,8 @@ def bulk_write(
         unreachable: str | None = None
         for chunk in _chunks(pending, chunk_size, max_bytes):
             if unreachable is None:
+                if before_chunk is not None:
+                    before_chunk()
                 try:
                     failed = _send_chunk(es, chunk)
                 except _Unreachable as exc:

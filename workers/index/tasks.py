@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -38,8 +39,14 @@ log = logging.getLogger(__name__)
 # Seconds the index task waits after the first staged page, so pages arriving
 # together are written in one bulk request rather than one each.
 INDEX_BATCH_WINDOW = 1.0
-# The index runner lock outlives one batch's writes, retries included.
-INDEX_RUNNER_TTL = 300
+# The index runner lock is renewed before every bulk request, each of which gives up after
+# ELASTICSEARCH_TIMEOUT: this many timeouts without a renewal means the run is lost, and its lock
+# expires soon enough for housekeeping's next run to take over.
+INDEX_RUNNER_TIMEOUTS = 3
+
+
+class LostRunnerLock(Exception):
+    """Another run holds the index runner lock: this one stops before writing again."""
 
 
 class IndexBackoff(Exception):
@@ -90,7 +97,8 @@ def index_pending(self: Task) -> int:
     settings = get_settings()
     with redelivered_unless_recorded(self):
         queue = Staging(get_redis(), settings.index_prefix)
-        runner = IndexRunner(get_redis(), settings.index_prefix, self.request.id, INDEX_RUNNER_TTL)
+        runner = IndexRunner(get_redis(), settings.index_prefix, self.request.id,
+                             INDEX_RUNNER_TIMEOUTS * settings.elasticsearch_timeout)
         if not runner.hold():
             return 0  # another run is writing; it takes what is staged now too
         # Delivered again after its worker died mid-batch: the next batch's worth of entries is
@@ -99,6 +107,9 @@ def index_pending(self: Task) -> int:
                                            delivery_ttl(settings)) else settings.index_batch_size
         try:
             written = _drain(self, settings, queue, runner, careful)
+        except LostRunnerLock as exc:  # the run that took over also takes what is staged
+            log.warning("index run %s stops: %s", self.request.id, exc)
+            return 0
         finally:
             _release_quietly(runner)
         queue.release_trigger()
@@ -117,6 +128,12 @@ def _release_quietly(runner: IndexRunner) -> None:
         log.warning("could not release the index runner lock (%s); it expires by itself", exc)
 
 
+def _keep(runner: IndexRunner) -> None:
+    # What this run took stays staged: the run that holds the lock now writes it.
+    if not runner.hold():
+        raise LostRunnerLock("another index run took over the runner lock")
+
+
 def _drain(task: Task, settings: Settings, queue: Staging, runner: IndexRunner, careful: int) -> int:
     written = 0
     try:
@@ -124,7 +141,8 @@ def _drain(task: Task, settings: Settings, queue: Staging, runner: IndexRunner, 
         while batch := queue.take(1 if careful else settings.index_batch_size):
             queue.refresh_trigger(TRIGGER_TTL)
             runner.hold()
-            result = BatchWriter(get_es(), settings, queue).write(batch, careful > 0)
+            result = BatchWriter(get_es(), settings, queue, keep_lock=lambda: _keep(runner)).write(
+                batch, careful > 0)
             careful = max(0, careful - 1)
             written += result.written
             if result.transient:
@@ -156,8 +174,9 @@ class BatchResult:
 class BatchWriter:
     """One batch of staged entries: write, record what was refused, remember what was written."""
 
-    def __init__(self, es: Elasticsearch, settings: Settings, queue: Staging):
-        self.es, self.settings, self.queue = es, settings, queue
+    def __init__(self, es: Elasticsearch, settings: Settings, queue: Staging,
+                 keep_lock: Callable[[], None] | None = None):
+        self.es, self.settings, self.queue, self.keep_lock = es, settings, queue, keep_lock
         self.names = IndexNames(settings.index_prefix)
 
     def write(self, batch: list[tuple[str, str]], careful: bool) -> BatchResult:
@@ -201,7 +220,7 @@ class BatchWriter:
     def _bulk(self, actions: list[dict]) -> None:
         s = self.settings
         bulk_write(self.es, actions, chunk_size=s.bulk_chunk_size, max_bytes=s.bulk_max_bytes,
-                   max_retries=s.bulk_max_retries)
+                   max_retries=s.bulk_max_retries, before_chunk=self.keep_lock)
 
     def _record_refused(self, records: dict[str, Failure]) -> None:
         """The entries Elasticsearch refused become failures: recorded, never dropped, never blocking.
