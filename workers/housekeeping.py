@@ -48,14 +48,24 @@ def live_workers(client: redis.Redis, grace: float, now: float | None = None) ->
 
 
 def held_tags(consumer) -> set[str]:
-    """Delivery tags of every message this worker holds, read from the worker's own state."""
+    """Delivery tags of every message this worker holds and can still acknowledge, read from the
+    worker's own state.
+
+    A message delivered over a connection that has since dropped is not held: Celery cannot
+    acknowledge it any more ("cannot be acknowledged after a connection loss"), so it would sit
+    in the broker's unacked set until the visibility timeout, while its request may linger in
+    the worker's state.
+    """
     for _attempt in range(5):  # the main thread changes these while we read them
         try:
+            task_consumer = consumer.task_consumer
+            channel = task_consumer.channel if task_consumer is not None else None
             requests = [*state.requests.values(), *state.reserved_requests, *state.active_requests,
                         *state.scheduled_requests]
-            tags = {r.message.delivery_tag for r in requests if r.message is not None}
-            if (task_consumer := consumer.task_consumer) is not None:
-                tags.update(list(task_consumer.channel.qos._delivered))
+            tags = {r.message.delivery_tag for r in requests
+                    if r.message is not None and r.message.channel is channel}
+            if channel is not None:
+                tags.update(list(channel.qos._delivered))
             return tags
         except RuntimeError:
             continue
