@@ -2,7 +2,9 @@
 
 The limits hold across every worker process, because their state is in
 Redis (workers/politeness.py); Celery's per-worker `rate_limit` would not.
-One `PoliteFetcher` is built per process, as Scrapy builds its middleware once.
+One `PoliteFetcher` is built per process, as Scrapy builds its middleware once, and
+shared by the process's threads: it keeps no state of its own but the robots parses
+(locked) and takes this thread's Session per fetch.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from urllib.parse import urlsplit
 
@@ -58,7 +60,7 @@ class Disallowed(Exception):
 class PoliteFetcher:
     """Network policy, robots.txt and host limits around every fetch."""
 
-    def __init__(self, settings: Settings, client: redis.Redis, session: requests.Session):
+    def __init__(self, settings: Settings, client: redis.Redis, session: Callable[[], requests.Session]):
         self.settings = settings
         self.session = session
         self.robots = RobotsCache(client, settings.index_prefix, settings.user_agent, settings.robots_ttl,
@@ -69,7 +71,7 @@ class PoliteFetcher:
         s = self.settings
         kwargs.setdefault("max_bytes", s.max_page_bytes)
         return fetch(
-            self.session, url, connect_timeout=s.connect_timeout, read_timeout=s.read_timeout,
+            self.session(), url, connect_timeout=s.connect_timeout, read_timeout=s.read_timeout,
             max_redirects=s.max_redirects, policy=profile.policy, **kwargs,
         )
 
@@ -147,7 +149,7 @@ class PoliteFetcher:
 
 @per_process
 def polite_fetcher() -> PoliteFetcher:
-    return PoliteFetcher(get_settings(), get_redis(), get_http())
+    return PoliteFetcher(get_settings(), get_redis(), get_http)
 
 
 def polite_fetch(profile: CrawlProfile, url: str, **kwargs) -> Page:

@@ -8,6 +8,7 @@ server disallows everything for a while, which for one page means "not now".
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -83,6 +84,7 @@ class RobotsCache:
         self.token = product_token(user_agent)
         self.ttl, self.error_ttl = ttl, error_ttl
         self._parsed: OrderedDict[tuple[str, str], Protego | str] = OrderedDict()
+        self._lock = threading.Lock()  # the threads of a threads-pool worker share the parses
 
     def verdict(self, url: str, fetch_robots: RobotsFetcher) -> RobotsVerdict:
         """Whether `url` may be fetched now, and the crawl delay asked of this agent."""
@@ -109,13 +111,15 @@ class RobotsCache:
             entry = self._fetch(site, key, fetch_robots)
         entry = {_text(k): _text(v) for k, v in entry.items()}
         cache_key = (key, entry["fetched_at"])
-        if (rules := self._parsed.get(cache_key)) is None:
-            rules = self._parse(int(entry["status"]) if entry["status"] else None, entry["body"])
+        with self._lock:
+            if (rules := self._parsed.get(cache_key)) is not None:
+                self._parsed.move_to_end(cache_key)
+                return rules
+        rules = self._parse(int(entry["status"]) if entry["status"] else None, entry["body"])
+        with self._lock:
             self._parsed[cache_key] = rules
             while len(self._parsed) > _PARSED_CACHE_SIZE:
                 self._parsed.popitem(last=False)
-        else:
-            self._parsed.move_to_end(cache_key)
         return rules
 
     def _fetch(self, site: str, key: str, fetch_robots: RobotsFetcher) -> dict[str, str]:
