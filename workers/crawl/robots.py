@@ -27,6 +27,7 @@ ROBOTS_MAX_BYTES = 500 * 1024
 # site has had a chance to recover (ROBOTS_ERROR_TTL, default below).
 ROBOTS_ERROR_TTL = 300
 _PARSED_CACHE_SIZE = 256
+_FETCH_LOCKS = 64
 
 _ALLOW_ALL = "allow"
 _UNREACHABLE = "unreachable"
@@ -85,6 +86,9 @@ class RobotsCache:
         self.ttl, self.error_ttl = ttl, error_ttl
         self._parsed: OrderedDict[tuple[str, str], Protego | str] = OrderedDict()
         self._lock = threading.Lock()  # the threads of a threads-pool worker share the parses
+        # One thread per process fetches an origin's robots.txt while its others wait for the
+        # result; a fixed set of locks, chosen by origin, so the set never grows.
+        self._fetching = [threading.Lock() for _ in range(_FETCH_LOCKS)]
 
     def verdict(self, url: str, fetch_robots: RobotsFetcher) -> RobotsVerdict:
         """Whether `url` may be fetched now, and the crawl delay asked of this agent."""
@@ -108,7 +112,8 @@ class RobotsCache:
     def _rules(self, site: str, key: str, fetch_robots: RobotsFetcher) -> Protego | str:
         entry = self.redis.hgetall(key)
         if not entry:
-            entry = self._fetch(site, key, fetch_robots)
+            with self._fetching[hash(site) % _FETCH_LOCKS]:
+                entry = self.redis.hgetall(key) or self._fetch(site, key, fetch_robots)
         entry = {_text(k): _text(v) for k, v in entry.items()}
         cache_key = (key, entry["fetched_at"])
         with self._lock:
