@@ -38,8 +38,8 @@ local slot = redis.call('ZSCORE', KEYS[3], ARGV[5])
 if slot then
   slot = tonumber(slot)
 else
-  local stored = tonumber(redis.call('HGET', KEYS[1], 'next') or '0')
-  local backoff = tonumber(redis.call('HGET', KEYS[1], 'backoff') or '0')
+  local rate = redis.call('HMGET', KEYS[1], 'next', 'backoff')
+  local stored, backoff = tonumber(rate[1] or '0'), tonumber(rate[2] or '0')
   slot = math.max(stored, now, backoff)
   redis.call('HSET', KEYS[1], 'next', fmt(slot + interval))
   keep(KEYS[1], math.max(slot + interval, backoff))
