@@ -6,7 +6,9 @@ of such a worker, keeps the two limits meaning what they mean under prefork:
 - past its soft limit, a task gets SoftTimeLimitExceeded raised in its thread (as prefork
   raises it from a signal), so it records a `time_limit` failure. The exception arrives
   when the thread next runs Python code: a call blocked in C (a socket read) ends first,
-  which the fetch's own socket deadlines bound.
+  which the fetch's own socket deadlines bound. A task that returns in the very moment its
+  limit passes may get the exception in Celery's code just after it instead; Celery then
+  acknowledges it as failed, after the task had already recorded how its page ended.
 - past its hard limit (the task ignored the soft one, or is stuck in C), the whole worker
   process exits. Its supervisor starts it again and housekeeping requeues what it held,
   each message counted as one more delivery, so a page that always hangs ends as a
