@@ -31,9 +31,9 @@ sys.path.insert(0, str(REPO))
 from elasticsearch import helpers  # noqa: E402
 
 from workers.clients import get_es  # noqa: E402
-from workers.index import indexable  # noqa: E402
+from workers.records import indexable  # noqa: E402
 from workers.parse import parse_page  # noqa: E402
-from workers.politeness import origin, product_token  # noqa: E402
+from workers.crawl.robots import origin, product_token  # noqa: E402
 
 
 def action(index: str, content: bytes, url: str, content_type: str | None) -> dict:

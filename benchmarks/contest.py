@@ -79,7 +79,7 @@ class Run:
 def fresh_indices(contender: str):
     """Templates, indices and aliases under a prefix no other run uses (an IndexNames)."""
     from workers.clients import get_es
-    from workers.index import IndexNames, ensure_indices
+    from workers.index.indices import IndexNames, ensure_indices
     from workers.settings import get_settings
 
     names = IndexNames(f"h2h-{contender}-{uuid.uuid4().hex[:6]}-")
@@ -90,7 +90,7 @@ def fresh_indices(contender: str):
 def drop(prefix: str) -> None:
     """Remove a run's indices, templates and Redis keys (names are unique to the run)."""
     from workers.clients import get_es, get_redis
-    from workers.index import KINDS
+    from workers.index.indices import KINDS
 
     es = get_es()
     if indices := list(es.indices.get(index=f"{prefix}*", expand_wildcards="all")):
@@ -280,7 +280,7 @@ def run_pipeline(contender: str, worker_args: list[str], site: Site, round_: int
     """`report-ingest worker [ARGS]` up and idle, then `report-ingest crawl URLS --no-wait` on the clock."""
     import redis
 
-    from workers import demo
+    from devtools import demo
 
     _no_other_workers()
     purge_queues()

@@ -40,10 +40,11 @@ TOP = 15
 # here goes with it. The first stage with a marker on the stack owns the sample.
 STAGES = (
     ("parse", ("(workers/parse/",)),
-    ("fetch: HTTP", ("fetch (workers/fetch.py", "Session.request (requests/sessions.py")),
-    ("fetch: robots, slot, lease", ("(workers/polite.py", "(workers/politeness.py")),
-    ("index", ("index_pending (workers/tasks.py", "bulk (elasticsearch/helpers")),
-    ("fetch task: the rest (state, staging, progress, timers)", ("fetch_page (workers/tasks.py",)),
+    ("fetch: HTTP", ("fetch (workers/crawl/http.py", "Session.request (requests/sessions.py")),
+    ("fetch: robots, slot, lease", ("(workers/crawl/polite.py", "(workers/crawl/robots.py",
+                                    "(workers/crawl/host_limits.py")),
+    ("index", ("index_pending (workers/index/tasks.py", "bulk (elasticsearch/helpers")),
+    ("fetch task: the rest (state, staging, progress, timers)", ("fetch_page (workers/crawl/tasks.py",)),
 )
 FRAMEWORK = "framework (Celery: hand-over, ack, broker I/O; Scrapy: engine, downloader)"
 # Checked in this order on each frame, innermost frame first: the first hit owns the sample.

@@ -1,7 +1,7 @@
 """Head-to-head: the pipeline against Scrapy and a bare loop, on the same pages, parser and Elasticsearch.
 
     python benchmarks/headtohead.py [--pages 2000] [--slow-pages 300] [--rounds 3]
-                                    [--only bare,scrapy,pipeline,pipeline-1] [--sites fast,slow]
+                                    [--only bare,scrapy,pipeline,pipeline-p1,pipeline-1] [--sites fast,slow]
 
 Contenders, each parsing with `workers.parse.parse_page` and bulk-indexing into the same
 Elasticsearch node (fresh indices per contender and round), all obeying robots.txt:
@@ -10,7 +10,8 @@ Elasticsearch node (fresh indices per contender and round), all obeying robots.t
 - scrapy:      a Scrapy spider parsing in its callback, an item pipeline bulk-indexing in batches;
 - pipeline:    `report-ingest worker` with the layout it picks itself, fed by
                `report-ingest crawl URLS --allow-network CIDR... --no-wait`;
-- pipeline-1:  the same with `report-ingest worker -c 1`.
+- pipeline-p1: the default layout with one worker process (`report-ingest worker --processes 1`);
+- pipeline-1:  one prefork pool process (`report-ingest worker -c 1`).
 
 Sites: "fast", N pages from nginx on one host with no added latency (CPU-bound), and
 "slow", pages answered after --latency seconds by a server on --slow-hosts loopback
@@ -55,17 +56,21 @@ from contest import ContestError, Run, run_pipeline, run_yardstick  # noqa: E402
 from pipeline import start_services, use_env  # noqa: E402
 from sites import Site, fast_site, slow_site  # noqa: E402
 
-CONTENDERS = ("bare", "scrapy", "pipeline", "pipeline-1")
+CONTENDERS = ("bare", "scrapy", "pipeline", "pipeline-p1", "pipeline-1")
 LABELS = {
     "bare": "bare loop (1 process)",
     "scrapy": "Scrapy",
     "pipeline": "report-ingest worker (default)",
+    "pipeline-p1": "report-ingest worker --processes 1",
     "pipeline-1": "report-ingest worker -c 1",
 }
+WORKER_ARGS = {"pipeline": [], "pipeline-p1": ["--processes", "1"], "pipeline-1": ["-c", "1"]}
 # (contender, baseline, goal from issue 13 or None, site kinds it applies to)
 RATIOS = (
     ("pipeline", "scrapy", 1.5, ("fast", "slow")),
+    ("pipeline-p1", "bare", 0.7, ("fast",)),
     ("pipeline-1", "bare", 0.7, ("fast",)),
+    ("pipeline-p1", "bare", None, ("slow",)),
     ("pipeline-1", "bare", None, ("slow",)),
 )
 MB = 1024 * 1024
@@ -74,8 +79,7 @@ MB = 1024 * 1024
 def run_one(contender: str, site: Site, round_: int, env: dict, timeout: float, profile: Path | None) -> Run:
     if contender in ("bare", "scrapy"):
         return run_yardstick(contender, site, round_, env, timeout, profile)
-    worker_args = ["-c", "1"] if contender == "pipeline-1" else []
-    return run_pipeline(contender, worker_args, site, round_, env, timeout, profile)
+    return run_pipeline(contender, WORKER_ARGS[contender], site, round_, env, timeout, profile)
 
 
 def machine(env: dict, sites: list[Site]) -> list[str]:
@@ -149,7 +153,7 @@ def summary(runs: list[Run]) -> list[str]:
             rounds = ", ".join(f"{r.rate / paired[r.round]:.2f}" for r in ours if r.round in paired)
             lines.append(f"  ratio {contender} / {baseline}: {ratio:.2f}x pages/s (per round: {rounds})"
                          + (f"; issue 13 goal >= {goal}x" if goal else ""))
-        for contender in ("pipeline", "pipeline-1"):
+        for contender in WORKER_ARGS:
             if mine := [r for r in by.get((kind, contender), []) if r.redis]:
                 total = sum((r.redis for r in mine), Counter())
                 pages = sum(r.pages for r in mine)

@@ -114,7 +114,7 @@ def _nginx(root: Path, workdir: Path) -> tuple[subprocess.Popen, int] | None:
     binary = _nginx_binary()
     if binary is None or os.geteuid() != 0:
         return None  # unprivileged nginx cannot use Debian's temp paths; the Python server will do
-    from workers.devservices import free_port
+    from devtools.services import free_port
 
     port = free_port()
     conf = workdir / "nginx.conf"

@@ -96,22 +96,36 @@ def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.Com
 
 
 class Worker:
-    def __init__(self, env: dict[str, str], concurrency: int = 4):
+    """A `report-ingest worker` for a test: one prefork worker of `concurrency` processes, or with
+    `layout=(processes, threads)` the default layout (threads-pool workers under a supervisor),
+    whose nodes are `self.nodes`."""
+
+    def __init__(self, env: dict[str, str], concurrency: int = 4, layout: tuple[int, int] | None = None):
         self.log = Path(tempfile.mkstemp(prefix="ri-worker-", suffix=".log")[1])
         self.env = env
         self.node = f"test-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
-        self.process = demo.start_worker(
-            concurrency, self.log, loglevel="INFO", env={**os.environ, **env},
-            extra=("--without-gossip", "--without-mingle", "-n", self.node),
-        )
+        extra = ("--without-gossip", "--without-mingle", "-n", self.node)
+        if layout is None:
+            self.nodes = [self.node]
+            self.process = demo.start_worker(concurrency, self.log, loglevel="INFO", env={**os.environ, **env},
+                                             extra=extra)
+        else:
+            name, host = self.node.split("@")
+            self.nodes = [f"{name}-{i}@{host}" for i in range(1, layout[0] + 1)]
+            with self.log.open("ab") as out:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "workers.cli", "worker", "--processes", str(layout[0]),
+                     "--threads", str(layout[1]), "-l", "INFO", *extra],
+                    env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            demo.wait_for_worker(self.process, echo=lambda _m: None, log=self.log, node=self.node)
+            for node in self.nodes:
+                demo.wait_for_worker(self.process, echo=lambda _m: None, log=self.log, node=node)
         except BaseException:
             self.stop()  # a worker that never answered must not outlive the test and eat others' tasks
             raise
 
     def ping(self, timeout: float = 2.0) -> list:
-        return app.control.ping(timeout=timeout, destination=[self.node])
+        return app.control.ping(timeout=timeout, destination=self.nodes)
 
     def stop(self) -> None:
         demo.stop_worker(self.process)

@@ -78,7 +78,7 @@ def celery_config(settings: Settings) -> dict:
         worker_cancel_long_running_tasks_on_connection_loss=True,
         # On SIGTERM, give running tasks this long to finish before they are requeued.
         worker_soft_shutdown_timeout=30.0,
-        # A hung task must not hold a worker slot forever.
+        # A hung task must not hold a worker slot forever (in a threads pool: workers/watchdog.py).
         task_soft_time_limit=FETCH_TIME_LIMIT - 15,
         task_time_limit=FETCH_TIME_LIMIT,
         # Fetching and indexing scale separately: run workers per queue.
@@ -140,8 +140,10 @@ def make_app(settings: Settings | None = None) -> Celery:
     # A promise: Celery builds the configuration on first use, not at import.
     app.add_defaults(lambda: celery_config(settings or get_settings()))
     from workers.housekeeping import Housekeeping
+    from workers.watchdog import Watchdog
 
     app.steps["consumer"].add(Housekeeping)
+    app.steps["worker"].add(Watchdog)
     return app
 
 

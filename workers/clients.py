@@ -1,14 +1,18 @@
-"""One pooled client per process: a requests Session, an Elasticsearch client, a Redis client.
+"""One pooled client per process (Elasticsearch, Redis) and one requests Session per thread.
 
 Connection pools must not be shared across fork (Celery's prefork pool), so the
 caches are cleared in every child after fork and each process builds its own.
 Other per-process components (the polite fetcher with its Lua scripts and robots
-parses) register with `per_process` to be rebuilt the same way.
+parses) register with `per_process` to be rebuilt the same way; they must be
+thread-safe, as a threads-pool worker (workers/cli/layout.py) shares them between
+its tasks. The Redis and Elasticsearch clients are; a requests Session is not
+documented to be, so each thread gets its own.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from functools import lru_cache
 from typing import TypeVar
@@ -67,16 +71,23 @@ def get_redis() -> redis.Redis:
                                 socket_connect_timeout=settings.redis_timeout)
 
 
-@per_process
+_threads = threading.local()
+
+
 def get_http() -> requests.Session:
-    session = vetted_session()
-    session.headers["User-Agent"] = get_settings().user_agent
+    """This thread's Session (built on first use; rebuilt after fork and by `reset_clients`)."""
+    session = getattr(_threads, "http", None)
+    if session is None:
+        session = _threads.http = vetted_session()
+        session.headers["User-Agent"] = get_settings().user_agent
     return session
 
 
 def reset_clients() -> None:
+    global _threads
     for factory in _PER_PROCESS:
         factory.cache_clear()
+    _threads = threading.local()
 
 
 os.register_at_fork(after_in_child=reset_clients)

@@ -77,8 +77,7 @@ def within_delivery_cap(task: Task, client: redis.Redis, keys: Keys, cap: int, t
     """
     key = keys.deliveries(task.request.id, task.request.retries)
     task.request.delivery_key = key
-    pipe = client.pipeline()
-    pipe.incr(key)
-    pipe.expire(key, ttl)
-    count, _ = pipe.execute()
-    return count <= cap
+    # The first delivery (nearly all of them) is one command; the count's lifetime starts there.
+    if client.set(key, 1, nx=True, ex=ttl):
+        return 1 <= cap
+    return client.incr(key) <= cap

@@ -1,17 +1,83 @@
-"""Cumulative time spent per pipeline stage, shared by every worker process through Redis."""
+"""Cumulative time spent per pipeline stage, shared by every worker process through Redis.
+
+Each process adds its measurements up in memory and writes the totals at most once per
+FLUSH_EVERY seconds (and when the worker shuts down): two Redis commands per measured
+block were 7 % of a worker's CPU. `status` sees them up to that much later.
+"""
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
+from celery.signals import worker_process_shutdown, worker_shutdown
 
 from workers.keys import Keys
 
 log = logging.getLogger(__name__)
+
+FLUSH_EVERY = 1.0
+
+
+class _Pending:
+    """This process's measurements not yet written, per Redis key; shared by its threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.totals: dict[str, tuple[redis.Redis, defaultdict[str, float]]] = {}
+        self.last = time.monotonic()
+
+    def add(self, client: redis.Redis, key: str, stage: str, seconds: float, items: int) -> None:
+        with self.lock:
+            fields = self.totals.setdefault(key, (client, defaultdict(float)))[1]
+            fields[f"{stage}:seconds"] += seconds
+            fields[f"{stage}:items"] += items
+            due = time.monotonic() - self.last >= FLUSH_EVERY
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            totals, self.totals, self.last = self.totals, {}, time.monotonic()
+        for key, (client, fields) in totals.items():
+            # A lost Redis must not fail a task: these are statistics, and are dropped.
+            try:
+                pipe = client.pipeline(transaction=False)
+                for field, value in fields.items():
+                    if field.endswith(":items"):
+                        pipe.hincrby(key, field, int(value))
+                    else:
+                        pipe.hincrbyfloat(key, field, value)
+                pipe.execute()
+            except redis.RedisError as exc:
+                log.debug("stage timings not recorded: %s", exc)
+
+
+_pending = _Pending()
+
+
+def _fresh_after_fork() -> None:
+    global _pending
+    _pending = _Pending()  # a prefork child must not write its parent's measurements again
+
+
+def flush_timings(**_signal) -> None:
+    """Write this process's pending measurements now."""
+    _pending.flush()
+
+
+os.register_at_fork(after_in_child=_fresh_after_fork)
+atexit.register(flush_timings)
+# A prefork pool process leaves through os._exit, past atexit; both kinds of worker say so first.
+worker_process_shutdown.connect(flush_timings, weak=False)
+worker_shutdown.connect(flush_timings, weak=False)
 
 
 class StageTimings:
@@ -28,14 +94,7 @@ class StageTimings:
             self._add(stage, time.perf_counter() - start, items)
 
     def _add(self, stage: str, seconds: float, items: int) -> None:
-        # Runs in a `finally`: a lost Redis must not replace the way the measured block ended.
-        try:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hincrbyfloat(self.key, f"{stage}:seconds", seconds)
-            pipe.hincrby(self.key, f"{stage}:items", items)
-            pipe.execute()
-        except redis.RedisError as exc:
-            log.debug("stage timing for %s not recorded: %s", stage, exc)
+        _pending.add(self.redis, self.key, stage, seconds, items)
 
     def summary(self) -> dict[str, dict[str, float]]:
         """{stage: {"seconds": total, "items": n, "ms_per_item": mean}}."""

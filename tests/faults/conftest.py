@@ -135,8 +135,8 @@ class Scenario:
     def client(self) -> redis.Redis:
         return get_redis()
 
-    def start_worker(self, concurrency: int = 2) -> Worker:
-        worker = Worker(self.env, concurrency=concurrency)
+    def start_worker(self, concurrency: int = 2, layout: tuple[int, int] | None = None) -> Worker:
+        worker = Worker(self.env, concurrency=concurrency, layout=layout)
         self.workers.append(worker)
         return worker
 

@@ -34,6 +34,25 @@ def test_pool_process_killed_three_times_mid_crawl(scenario):
             f"{time.monotonic() - started:.1f}s")
 
 
+def test_threads_worker_process_killed_mid_crawl(scenario):
+    """The default layout: one of its threads-pool worker processes SIGKILLed with tasks in flight.
+    Its supervisor starts it again; housekeeping requeues what it held after ORPHAN_GRACE."""
+    worker = scenario.start_worker(layout=(2, 8))
+    urls = scenario.serve(PAGES)
+    started = time.monotonic()
+    scenario.crawl(urls)
+    await_condition(lambda: scenario.indexed() >= PAGES * 0.3, 120, "30% indexed", interval=0.05)
+    victims = pool_children(worker.process.pid)
+    assert len(victims) == 2, victims  # the supervisor's two workers
+    os.kill(victims[0], signal.SIGKILL)
+    scenario.await_indexed(PAGES, 180)
+    assert scenario.indexed() == PAGES and scenario.distinct_urls() == PAGES
+    assert scenario.failures() == []
+    assert worker.process.poll() is None and len(worker.ping()) == 2  # the killed one is back
+    summary(f"threads-pool worker process SIGKILL: {PAGES}/{PAGES} pages indexed once, 0 failures, "
+            f"{time.monotonic() - started:.1f}s")
+
+
 @pytest.mark.slow
 def test_whole_worker_killed_and_replaced(scenario):
     first = scenario.start_worker(concurrency=2)

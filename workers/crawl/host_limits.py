@@ -35,11 +35,12 @@ local max_inline, stale = tonumber(ARGV[6]), tonumber(ARGV[7])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', fmt(now))
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', fmt(now - stale))
 local slot = redis.call('ZSCORE', KEYS[3], ARGV[5])
+local in_line = slot
 if slot then
   slot = tonumber(slot)
 else
-  local stored = tonumber(redis.call('HGET', KEYS[1], 'next') or '0')
-  local backoff = tonumber(redis.call('HGET', KEYS[1], 'backoff') or '0')
+  local rate = redis.call('HMGET', KEYS[1], 'next', 'backoff')
+  local stored, backoff = tonumber(rate[1] or '0'), tonumber(rate[2] or '0')
   slot = math.max(stored, now, backoff)
   redis.call('HSET', KEYS[1], 'next', fmt(slot + interval))
   keep(KEYS[1], math.max(slot + interval, backoff))
@@ -51,16 +52,17 @@ if wait > max_inline then
 elseif redis.call('ZCARD', KEYS[2]) >= limit then
   status = -1
 end
+-- The line's expiry follows its latest slot, so only adding to it can move the expiry.
 if status == 1 then
-  redis.call('ZREM', KEYS[3], ARGV[5])
+  if in_line then redis.call('ZREM', KEYS[3], ARGV[5]) end
   redis.call('ZADD', KEYS[2], fmt(now + lease), ARGV[4])
   local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
   keep(KEYS[2], tonumber(last[2]))
 else
   redis.call('ZADD', KEYS[3], fmt(slot), ARGV[5])
+  local latest = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+  keep(KEYS[3], tonumber(latest[2]) + stale)
 end
-local latest = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
-if latest[2] then keep(KEYS[3], tonumber(latest[2]) + stale) end
 return {status, fmt(wait)}
 """
 

@@ -2,7 +2,9 @@
 
 The limits hold across every worker process, because their state is in
 Redis (workers/politeness.py); Celery's per-worker `rate_limit` would not.
-One `PoliteFetcher` is built per process, as Scrapy builds its middleware once.
+One `PoliteFetcher` is built per process, as Scrapy builds its middleware once, and
+shared by the process's threads: it keeps no state of its own but the robots parses
+(locked) and takes this thread's Session per fetch.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from urllib.parse import urlsplit
 
@@ -58,7 +60,7 @@ class Disallowed(Exception):
 class PoliteFetcher:
     """Network policy, robots.txt and host limits around every fetch."""
 
-    def __init__(self, settings: Settings, client: redis.Redis, session: requests.Session):
+    def __init__(self, settings: Settings, client: redis.Redis, session: Callable[[], requests.Session]):
         self.settings = settings
         self.session = session
         self.robots = RobotsCache(client, settings.index_prefix, settings.user_agent, settings.robots_ttl,
@@ -69,14 +71,18 @@ class PoliteFetcher:
         s = self.settings
         kwargs.setdefault("max_bytes", s.max_page_bytes)
         return fetch(
-            self.session, url, connect_timeout=s.connect_timeout, read_timeout=s.read_timeout,
+            self.session(), url, connect_timeout=s.connect_timeout, read_timeout=s.read_timeout,
             max_redirects=s.max_redirects, policy=profile.policy, **kwargs,
         )
 
-    def _fetch_robots(self, profile: CrawlProfile, robots_url: str) -> tuple[int | None, bytes]:
+    def _fetch_robots(self, profile: CrawlProfile, robots_url: str, extra: bool) -> tuple[int | None, bytes]:
         try:
-            # RFC 9309 2.5: the first 500 KiB are the rules; a longer file is cut, not refused.
-            page = self._fetch(profile, robots_url, html_only=False, max_bytes=ROBOTS_MAX_BYTES, truncate=True)
+            # A request to the host like any other: it takes a slot and a lease (many tasks meeting
+            # a new host at once would otherwise all ask for its robots.txt together).
+            with self._lease(profile, robots_url, 1 / profile.rate, extra=extra):
+                # RFC 9309 2.5: the first 500 KiB are the rules; a longer file is cut, not refused.
+                page = self._fetch(profile, robots_url, html_only=False, max_bytes=ROBOTS_MAX_BYTES,
+                                   truncate=True)
         except PermanentFetchError as exc:
             return (404 if exc.reason in _ROBOTS_UNAVAILABLE else exc.status), b""
         except RetryableFetchError as exc:
@@ -107,15 +113,20 @@ class PoliteFetcher:
         `extra`: a further request of one fetch already holding a lease on this host
         (a redirect within it), which takes a slot but is not refused for that lease.
         """
-        verdict = self.robots.verdict(url, lambda robots_url: self._fetch_robots(profile, robots_url))
+        verdict = self.robots.verdict(url, lambda robots_url: self._fetch_robots(profile, robots_url, extra))
         if verdict.unreachable_for is not None:
             raise Deferred(verdict.unreachable_for, "robots_unreachable",
                            f"{origin(url)}: robots.txt is unreachable; asking again in "
                            f"{verdict.unreachable_for:.0f}s")
         if not verdict.allowed:
             raise Disallowed(f"{url}: disallowed by robots.txt for {self.settings.user_agent}")
+        with self._lease(profile, url, max(1 / profile.rate, verdict.crawl_delay or 0.0), extra=extra):
+            yield
+
+    @contextmanager
+    def _lease(self, profile: CrawlProfile, url: str, interval: float, *, extra: bool) -> Iterator[None]:
+        """The host's next slot and a lease for one request to `url`, or Deferred."""
         host = urlsplit(url).netloc
-        interval = max(1 / profile.rate, verdict.crawl_delay or 0.0)
         limit = profile.concurrency + 1 if extra else profile.concurrency
         turn = self.limiter.take_turn(host, doc_id(url), interval=interval, limit=limit)
         if turn.busy:
@@ -147,7 +158,7 @@ class PoliteFetcher:
 
 @per_process
 def polite_fetcher() -> PoliteFetcher:
-    return PoliteFetcher(get_settings(), get_redis(), get_http())
+    return PoliteFetcher(get_settings(), get_redis(), get_http)
 
 
 def polite_fetch(profile: CrawlProfile, url: str, **kwargs) -> Page:

@@ -8,6 +8,7 @@ it starts, so tasks take only the URL and the crawl ID.
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -98,20 +99,23 @@ class Profiles:
         self.redis, self.settings = client, settings
         self._options: OrderedDict[str, dict] = OrderedDict()
         self._sources: tuple[float, dict[str, Source]] | None = None
+        self._lock = threading.Lock()  # shared by the threads of a threads-pool worker
 
     def profile(self, crawl_id: str | None) -> CrawlProfile:
         options = self._options_of(crawl_id)
         return profile_of(self.settings, options, self._configured() if options.get("source") else {})
 
     def _options_of(self, crawl_id: str | None) -> dict:
-        if crawl_id in self._options:
-            self._options.move_to_end(crawl_id)
-            return self._options[crawl_id]
+        with self._lock:
+            if crawl_id in self._options:
+                self._options.move_to_end(crawl_id)
+                return self._options[crawl_id]
         options = load_options(self.redis, self.settings, crawl_id)
         if options:  # an expired crawl may yet be started again under its ID: not kept
-            self._options[crawl_id] = options
-            while len(self._options) > self.OPTIONS_KEPT:
-                self._options.popitem(last=False)
+            with self._lock:
+                self._options[crawl_id] = options
+                while len(self._options) > self.OPTIONS_KEPT:
+                    self._options.popitem(last=False)
         return options
 
     def _configured(self) -> dict[str, Source]:

@@ -8,6 +8,7 @@ server disallows everything for a while, which for one page means "not now".
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -26,6 +27,7 @@ ROBOTS_MAX_BYTES = 500 * 1024
 # site has had a chance to recover (ROBOTS_ERROR_TTL, default below).
 ROBOTS_ERROR_TTL = 300
 _PARSED_CACHE_SIZE = 256
+_FETCH_LOCKS = 64
 
 _ALLOW_ALL = "allow"
 _UNREACHABLE = "unreachable"
@@ -83,6 +85,10 @@ class RobotsCache:
         self.token = product_token(user_agent)
         self.ttl, self.error_ttl = ttl, error_ttl
         self._parsed: OrderedDict[tuple[str, str], Protego | str] = OrderedDict()
+        self._lock = threading.Lock()  # the threads of a threads-pool worker share the parses
+        # One thread per process fetches an origin's robots.txt while its others wait for the
+        # result; a fixed set of locks, chosen by origin, so the set never grows.
+        self._fetching = [threading.Lock() for _ in range(_FETCH_LOCKS)]
 
     def verdict(self, url: str, fetch_robots: RobotsFetcher) -> RobotsVerdict:
         """Whether `url` may be fetched now, and the crawl delay asked of this agent."""
@@ -106,16 +112,19 @@ class RobotsCache:
     def _rules(self, site: str, key: str, fetch_robots: RobotsFetcher) -> Protego | str:
         entry = self.redis.hgetall(key)
         if not entry:
-            entry = self._fetch(site, key, fetch_robots)
+            with self._fetching[hash(site) % _FETCH_LOCKS]:
+                entry = self.redis.hgetall(key) or self._fetch(site, key, fetch_robots)
         entry = {_text(k): _text(v) for k, v in entry.items()}
         cache_key = (key, entry["fetched_at"])
-        if (rules := self._parsed.get(cache_key)) is None:
-            rules = self._parse(int(entry["status"]) if entry["status"] else None, entry["body"])
+        with self._lock:
+            if (rules := self._parsed.get(cache_key)) is not None:
+                self._parsed.move_to_end(cache_key)
+                return rules
+        rules = self._parse(int(entry["status"]) if entry["status"] else None, entry["body"])
+        with self._lock:
             self._parsed[cache_key] = rules
             while len(self._parsed) > _PARSED_CACHE_SIZE:
                 self._parsed.popitem(last=False)
-        else:
-            self._parsed.move_to_end(cache_key)
         return rules
 
     def _fetch(self, site: str, key: str, fetch_robots: RobotsFetcher) -> dict[str, str]:
