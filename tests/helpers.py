@@ -136,4 +136,8 @@ def write_staged(es, settings, redis_client, entries: list[Staged]) -> int:
     queue = Staging(redis_client, settings.index_prefix)
     for entry in entries:
         queue.put(entry.key, entry.to_json(), trigger_ttl=60)
-    return BatchWriter(es, settings, queue).write(queue.take(100), careful=False).written
+    written = BatchWriter(es, settings, queue).write(queue.take(100), careful=False).written
+    # As an index run does when it ends: a page the worker stages next must start a run at once,
+    # not wait for housekeeping to find the trigger expired.
+    queue.release_trigger()
+    return written
