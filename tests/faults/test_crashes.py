@@ -48,7 +48,8 @@ def test_threads_worker_process_killed_mid_crawl(scenario):
     scenario.await_indexed(PAGES, 180)
     assert scenario.indexed() == PAGES and scenario.distinct_urls() == PAGES
     assert scenario.failures() == []
-    assert worker.process.poll() is None and len(worker.ping()) == 2  # the killed one is back
+    await_condition(lambda: len(worker.ping()) == 2, 60, "the supervisor started the killed worker again")
+    assert worker.process.poll() is None
     summary(f"threads-pool worker process SIGKILL: {PAGES}/{PAGES} pages indexed once, 0 failures, "
             f"{time.monotonic() - started:.1f}s")
 
