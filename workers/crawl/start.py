@@ -20,7 +20,6 @@ from workers.settings import Settings
 from workers.urls import InvalidURL, normalize_url
 
 
-
 @dataclass
 class CrawlPlan:
     crawl_id: str
@@ -55,8 +54,10 @@ def start_crawl(
     tracker = CrawlTracker(get_redis(), settings.index_prefix, plan.crawl_id)
     plan.queued = tracker.add(unique)
     plan.duplicates = len(urls) - len(plan.invalid) - len(plan.queued)
-    for url in plan.queued:
-        fetch_page.apply_async((url, plan.crawl_id))
+    # One producer for the whole batch: a connection acquired per message was most of the cost.
+    with fetch_page.app.producer_or_acquire() as producer:
+        for url in plan.queued:
+            fetch_page.apply_async((url, plan.crawl_id), producer=producer)
     return plan
 
 
