@@ -88,6 +88,9 @@ class StoppableElasticsearch:
     """The session's node when this run started it, else a node of the fault suite's own."""
 
     service: devservices.Service
+    # The session's services by kind, when the node is the session's: its entry follows a
+    # restart, so the session's teardown stops the node that runs, not the one stopped here.
+    session_started: dict | None = None
 
     @property
     def url(self) -> str:
@@ -100,12 +103,14 @@ class StoppableElasticsearch:
         port = int(self.service.url.rsplit(":", 1)[1])
         self.service = devservices.start_elasticsearch(self.service.workdir, port, echo=lambda m: None,
                                                        node_settings=ES_NODE_SETTINGS)
+        if self.session_started is not None:
+            self.session_started["elasticsearch"] = self.service
 
 
 @pytest.fixture(scope="session")
 def fault_elasticsearch(session_services):
     if (managed := session_services["started"].get("elasticsearch")) is not None:
-        yield StoppableElasticsearch(managed)
+        yield StoppableElasticsearch(managed, session_services["started"])
         return
     own = StoppableElasticsearch(devservices.start_elasticsearch(
         Path(tempfile.mkdtemp(prefix="ri-fault-es-")), echo=lambda m: None, node_settings=ES_NODE_SETTINGS))
