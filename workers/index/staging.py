@@ -104,7 +104,7 @@ return 0
 
 class IndexRunner:
     """One index run writes at a time, so an older staged version of a page is never
-    written after a newer one. Held under the run's task ID, renewed per batch."""
+    written after a newer one. Held under the run's task ID, renewed before every bulk request."""
 
     def __init__(self, client: redis.Redis, namespace: str, token: str, ttl: float):
         self.key = Keys(namespace).index_runner

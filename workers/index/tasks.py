@@ -140,7 +140,7 @@ def _drain(task: Task, settings: Settings, queue: Staging, runner: IndexRunner, 
         indices_ready(settings.index_prefix, str(settings.schemas_dir))
         while batch := queue.take(1 if careful else settings.index_batch_size):
             queue.refresh_trigger(TRIGGER_TTL)
-            runner.hold()
+            # BatchWriter renews the lock before each bulk request, and stops if it was lost.
             result = BatchWriter(get_es(), settings, queue, keep_lock=lambda: _keep(runner)).write(
                 batch, careful > 0)
             careful = max(0, careful - 1)

@@ -178,8 +178,10 @@ def _batches(hits: Iterator[dict], size: int, add: Callable[[Batch, dict], None]
 
 def _sources(ctx: Context, state: RunState) -> list[tuple[str, dict, Callable[[Batch, dict], None]]]:
     """(index, query, how a hit joins a batch) for everything a chunk reads."""
+    read_body = body_reader(ctx)
+
     def reparse(batch: Batch, hit: dict) -> None:
-        batch.add_raw(hit, state.target, body_reader(ctx), newer=False)
+        batch.add_raw(hit, state.target, read_body, newer=False)
 
     def copy(batch: Batch, hit: dict) -> None:
         batch.add_copy(hit, state.target)
