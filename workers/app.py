@@ -50,6 +50,8 @@ def celery_config(settings: Settings) -> dict:
         )
     return dict(
         broker_url=settings.redis_url,
+        # Redis, with a fix that keeps a worker alive when Redis goes mid-reconnect (workers/broker.py).
+        broker_transport="workers.broker:Transport",
         # JSON only: a pickle payload on a shared broker is remote code execution.
         task_serializer="json",
         accept_content=["json"],

@@ -12,7 +12,9 @@ A thread in each worker's main process, every HOUSEKEEPING_INTERVAL seconds:
      connection dropped. Without this they would wait for the broker's
      visibility timeout (an hour by default) before anyone saw them again;
    - staged entries with no index run coming (its trigger expired with a lost
-     run) get a new index run.
+     run) get a new index run;
+   - after a worker reconnected to the broker, crawl URLs whose fetch message
+     was lost with the connection are sent again (workers/crawl/reconcile.py).
 
 Requeueing uses kombu's own restore (the same one the visibility timeout uses),
 under kombu's mutex, so a message is put back once. A worker that stalls for
@@ -33,6 +35,7 @@ from kombu.transport.redis import Mutex, MutexHeld
 
 from workers.keys import Keys
 from workers.crawl.parked import Parked
+from workers.crawl.reconcile import FETCH_TASK, Reconciler
 from workers.settings import get_settings
 from workers.index.staging import TRIGGER_TTL, Staging
 
@@ -73,10 +76,13 @@ def held_tags(consumer) -> set[str]:
 
 
 class Sweeper:
-    def __init__(self, app, node: str, held, client: redis.Redis):
+    def __init__(self, app, node: str, held, client: redis.Redis, *, reconnected: bool = False):
         self.app, self.node, self.held, self.redis = app, node, held, client
         self.settings = get_settings()
         self.keys = Keys(self.settings.index_prefix)
+        self.reconciler = Reconciler(client, self.settings.index_prefix, app.conf.task_routes[FETCH_TASK]["queue"])
+        # Set until the request for a reconciliation has reached Redis.
+        self.reconnected = reconnected
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -100,11 +106,16 @@ class Sweeper:
             pipe.expire(key, int(grace))
         pipe.zadd(BROKER_KEYS.consumers, {self.node: now})
         pipe.execute()
+        if self.reconnected:
+            # Once orphans had their grace and went back to their queues, what is missing is lost.
+            self.reconciler.request(now + 2 * grace)
+            self.reconnected = False
         lock_ms = int(self.settings.housekeeping_interval * 1000)
         if self.redis.set(self.keys.housekeeping, self.node, nx=True, px=lock_ms):
             self.requeue_parked()
             self.requeue_orphans(qos, now, grace)
             self.trigger_indexing()
+            self.reconcile(now)
 
     def requeue_parked(self) -> None:
         parked = Parked(self.redis, self.settings.index_prefix)
@@ -138,6 +149,18 @@ class Sweeper:
             log.info("staged entries had no index run coming; started one")
 
 
+    def reconcile(self, now: float) -> None:
+        if not self.reconciler.claim(now):
+            return
+        try:
+            sent = self.reconciler.run(lambda url, crawl_id: self.app.send_task(FETCH_TASK, args=(url, crawl_id)))
+        except Exception:
+            self.reconciler.request(now)  # not done: the next sweep tries again
+            raise
+        if sent:
+            log.warning("sent %d crawl page(s) again whose fetch message was lost with a broker connection", sent)
+
+
 class Housekeeping(bootsteps.StartStopStep):
     """Runs the Sweeper in a thread of the worker's main process (see the module doc)."""
 
@@ -147,13 +170,16 @@ class Housekeeping(bootsteps.StartStopStep):
         super().__init__(parent, **kwargs)
         self.sweeper: Sweeper | None = None
         self.thread: threading.Thread | None = None
+        # The consumer starts this step again each time it reconnects to the broker.
+        self.starts = 0
 
     def start(self, c) -> None:
         settings = get_settings()
         # Its own connections with timeouts: a stalled Redis must not stall this thread for minutes.
         client = redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=settings.redis_timeout,
                                       socket_connect_timeout=settings.redis_timeout)
-        self.sweeper = Sweeper(c.app, c.hostname, lambda: held_tags(c), client)
+        self.starts += 1
+        self.sweeper = Sweeper(c.app, c.hostname, lambda: held_tags(c), client, reconnected=self.starts > 1)
         self.thread = threading.Thread(target=self.sweeper.run, name="housekeeping", daemon=True)
         self.thread.start()
 

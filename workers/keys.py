@@ -122,6 +122,13 @@ class Keys:
         """Lock held for one housekeeping sweep, so workers sweep one at a time. Expires by itself."""
         return f"{self.base}housekeeping"
 
+    @property
+    def reconcile(self) -> str:
+        """String: the time from which a reconciliation of crawls against the broker's messages is
+        due (workers/crawl/reconcile.py). Set by a worker that reconnected to the broker; claimed
+        and removed by the housekeeping sweep that runs it."""
+        return f"{self.base}reconcile"
+
     # --- the rebuild (workers/rebuild/) ---------------------------------------------
 
     @property

@@ -1,0 +1,47 @@
+"""Finding the crawl URLs whose fetch message is nowhere, on a real Redis with real Celery messages."""
+
+import json
+import uuid
+
+from workers.app import app
+from workers.crawl.parked import Parked
+from workers.crawl.progress import INDEXED, CrawlTracker
+from workers.crawl.reconcile import FETCH_TASK, Reconciler, fetch_target
+
+
+def test_only_queued_urls_without_any_message_are_lost(redis_client):
+    namespace, queue, unacked = f"rc-{uuid.uuid4().hex[:6]}-", f"rc-queue-{uuid.uuid4().hex[:6]}", "rc-unacked"
+    urls = [f"http://127.0.0.1:9/{name}" for name in ("queued", "held", "parked", "lost", "done", "other")]
+    tracker = CrawlTracker(redis_client, namespace, "c1")
+    tracker.add(urls)
+    tracker.mark(urls[4], INDEXED)
+    # Real messages, as Celery writes them: one waits in the queue, one a worker holds unacknowledged,
+    # one is for the same URL in another crawl (so it does not count for this one).
+    for url, crawl in ((urls[0], "c1"), (urls[1], "c1"), (urls[5], "c2")):
+        app.send_task(FETCH_TASK, args=(url, crawl), queue=queue)
+    held = redis_client.lrange(queue, 1, 1)[0]  # LPUSH: index 1 is the second message sent
+    redis_client.lrem(queue, 1, held)
+    redis_client.hset(unacked, "tag-1", json.dumps([json.loads(held), "", queue]))
+    Parked(redis_client, namespace).park(urls[2], "c1", 600)
+
+    reconciler = Reconciler(redis_client, namespace, queue, unacked_key=unacked)
+    sent = []
+    try:
+        assert reconciler.run(lambda url, crawl_id: sent.append((url, crawl_id))) == 2
+        assert sorted(sent) == sorted([(urls[3], "c1"), (urls[5], "c1")])
+    finally:
+        redis_client.delete(queue, unacked)
+
+
+def test_a_request_is_claimed_once_and_only_when_due(redis_client):
+    reconciler = Reconciler(redis_client, f"rc-{uuid.uuid4().hex[:6]}-", "unused")
+    reconciler.request(due=100.0)
+    reconciler.request(due=500.0)  # a pending request stands
+    assert not reconciler.claim(now=99.0)
+    assert reconciler.claim(now=100.0)
+    assert not reconciler.claim(now=1000.0)
+
+
+def test_other_tasks_are_not_fetches():
+    message = {"headers": {"task": "workers.tasks.index_pending"}, "body": "", "properties": {}}
+    assert fetch_target(message) is None

@@ -1,0 +1,107 @@
+"""Sending again the fetches whose broker message was lost with a connection.
+
+The Redis transport takes a message off its queue (BRPOP) before the worker has
+written it to the unacknowledged set. If the connection drops in between (Redis
+restarted, a network cut), the message exists nowhere: not queued, not
+unacknowledged, so neither the visibility timeout nor housekeeping's orphan sweep
+can bring it back. A Redis killed outright also loses its last second of writes
+(AOF everysec). The crawl's progress hash still says the URL is queued.
+
+So a worker that reconnects to the broker asks for a reconciliation, due once
+ORPHAN_GRACE has let orphans go back to their queues. Housekeeping then reads
+every message that exists (queued, unacknowledged, parked) in one transaction and
+sends a fetch for each URL an open crawl still has as queued with no message.
+A URL sent twice costs a conditional fetch: tasks are idempotent.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+
+import redis
+
+from workers.crawl.progress import QUEUED
+from workers.keys import Keys
+
+FETCH_TASK = "workers.tasks.fetch_page"
+# Claim the request only once it is due, so exactly one sweep runs it.
+_CLAIM = """
+local due = redis.call('GET', KEYS[1])
+if due and tonumber(due) <= tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+def fetch_target(message: str | bytes | dict) -> tuple[str, str | None] | None:
+    """(url, crawl_id) of a kombu message of fetch_page, None for any other message."""
+    if not isinstance(message, dict):
+        message = json.loads(message)
+    if message.get("headers", {}).get("task") != FETCH_TASK:
+        return None
+    body = message["body"]
+    if message.get("properties", {}).get("body_encoding") == "base64":
+        body = base64.b64decode(body)
+    args, kwargs, _embed = json.loads(body)
+    call = dict(zip(("url", "crawl_id"), args)) | kwargs
+    return call["url"], call.get("crawl_id")
+
+
+class Reconciler:
+    def __init__(self, client: redis.Redis, namespace: str, queue: str, *, unacked_key: str = "unacked"):
+        self.redis, self.keys, self.queue, self.unacked_key = client, Keys(namespace), queue, unacked_key
+        self._claim = client.register_script(_CLAIM)
+
+    def request(self, due: float) -> None:
+        """Ask for a reconciliation from `due` on (an earlier pending request stands)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.keys.reconcile, due, nx=True)
+        pipe.execute()
+
+    def claim(self, now: float) -> bool:
+        return bool(self._claim(keys=[self.keys.reconcile], args=[now]))
+
+    def existing(self) -> set[tuple[str, str | None]]:
+        """(url, crawl_id) of every fetch that has a message, read as one snapshot."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.lrange(self.queue, 0, -1)
+        pipe.hvals(self.unacked_key)
+        pipe.zrange(self.keys.parked, 0, -1)
+        queued, unacked, parked = pipe.execute()
+        targets = {fetch_target(raw) for raw in queued}
+        # kombu keeps an unacknowledged message as [message, exchange, routing key].
+        targets |= {fetch_target(json.loads(raw)[0]) for raw in unacked}
+        targets |= {(p["url"], p.get("crawl_id")) for p in map(json.loads, parked)}
+        return targets
+
+    def open_crawls(self) -> Iterator[str]:
+        prefix = self.keys.crawl("")
+        for key in self.redis.scan_iter(match=f"{prefix}*", count=500):
+            crawl_id = (key.decode() if isinstance(key, bytes) else key)[len(prefix):]
+            if ":" not in crawl_id:
+                yield crawl_id
+
+    def lost(self) -> list[tuple[str, str]]:
+        """(url, crawl_id) of every URL an open crawl has as queued with no message for it."""
+        exists = self.existing()
+        found = []
+        for crawl_id in self.open_crawls():
+            for url, state in self.redis.hscan_iter(self.keys.crawl(crawl_id)):
+                url, state = _text(url), _text(state)
+                if state == QUEUED and (url, crawl_id) not in exists:
+                    found.append((url, crawl_id))
+        return found
+
+    def run(self, send: Callable[[str, str], None]) -> int:
+        lost = self.lost()
+        for url, crawl_id in lost:
+            send(url, crawl_id)
+        return len(lost)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
