@@ -13,8 +13,8 @@ A thread in each worker's main process, every HOUSEKEEPING_INTERVAL seconds:
      visibility timeout (an hour by default) before anyone saw them again;
    - staged entries with no index run coming (its trigger expired with a lost
      run) get a new index run;
-   - after a worker reconnected to the broker, crawl URLs whose fetch message
-     was lost with the connection are sent again (workers/crawl/reconcile.py).
+   - after a worker reconnected to the broker, or died, crawl URLs whose fetch
+     message was lost with it are sent again (workers/crawl/reconcile.py).
 
 Requeueing uses kombu's own restore (the same one the visibility timeout uses),
 under kombu's mutex, so a message is put back once. A worker that stalls for
@@ -76,13 +76,12 @@ def held_tags(consumer) -> set[str]:
 
 
 class Sweeper:
-    def __init__(self, app, node: str, held, client: redis.Redis, *, reconnected: bool = False):
+    def __init__(self, app, node: str, held, client: redis.Redis):
         self.app, self.node, self.held, self.redis = app, node, held, client
         self.settings = get_settings()
         self.keys = Keys(self.settings.index_prefix)
         self.reconciler = Reconciler(client, self.settings.index_prefix, app.conf.task_routes[FETCH_TASK]["queue"])
-        # Set until the request for a reconciliation has reached Redis.
-        self.reconnected = reconnected
+        self.first_tick = True
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -98,6 +97,14 @@ class Sweeper:
         grace = self.settings.orphan_grace
         now = time.time()
         tags = self.held()
+        if self.first_tick:
+            # This node beat before this consumer started: it reconnected to the broker, or an
+            # earlier process of the same name died. Either may have lost a message it had just
+            # taken off a queue (workers/crawl/reconcile.py); once orphans had their grace and
+            # went back to their queues, what is still missing is lost.
+            if self.redis.zscore(BROKER_KEYS.consumers, self.node) is not None:
+                self.reconciler.request(now + 2 * grace)
+            self.first_tick = False
         pipe = self.redis.pipeline()
         key = BROKER_KEYS.consumer(self.node)
         pipe.delete(key)
@@ -106,10 +113,6 @@ class Sweeper:
             pipe.expire(key, int(grace))
         pipe.zadd(BROKER_KEYS.consumers, {self.node: now})
         pipe.execute()
-        if self.reconnected:
-            # Once orphans had their grace and went back to their queues, what is missing is lost.
-            self.reconciler.request(now + 2 * grace)
-            self.reconnected = False
         lock_ms = int(self.settings.housekeeping_interval * 1000)
         if self.redis.set(self.keys.housekeeping, self.node, nx=True, px=lock_ms):
             self.requeue_parked()
@@ -127,7 +130,10 @@ class Sweeper:
 
     def requeue_orphans(self, qos, now: float, grace: float) -> None:
         live = live_workers(self.redis, grace, now)
-        self.redis.zremrangebyscore(BROKER_KEYS.consumers, "-inf", now - 10 * grace)
+        if dead := self.redis.zrangebyscore(BROKER_KEYS.consumers, "-inf", now - grace):
+            # A worker that died and stays dead may have lost a message too (see tick()).
+            self.redis.zrem(BROKER_KEYS.consumers, *dead)
+            self.reconciler.request(now + grace)
         held = self.redis.sunion([BROKER_KEYS.consumer(node) for node in live]) if live else set()
         candidates = self.redis.zrangebyscore(qos.unacked_index_key, "-inf", now - grace)
         orphans = [tag for tag in candidates if tag not in held]
@@ -158,7 +164,8 @@ class Sweeper:
             self.reconciler.request(now)  # not done: the next sweep tries again
             raise
         if sent:
-            log.warning("sent %d crawl page(s) again whose fetch message was lost with a broker connection", sent)
+            log.warning("sent %d crawl page(s) again whose fetch message was lost (a broker connection dropped, "
+                        "or a worker died, as it took the message)", sent)
 
 
 class Housekeeping(bootsteps.StartStopStep):
@@ -170,16 +177,14 @@ class Housekeeping(bootsteps.StartStopStep):
         super().__init__(parent, **kwargs)
         self.sweeper: Sweeper | None = None
         self.thread: threading.Thread | None = None
-        # The consumer starts this step again each time it reconnects to the broker.
-        self.starts = 0
 
     def start(self, c) -> None:
         settings = get_settings()
         # Its own connections with timeouts: a stalled Redis must not stall this thread for minutes.
         client = redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=settings.redis_timeout,
                                       socket_connect_timeout=settings.redis_timeout)
-        self.starts += 1
-        self.sweeper = Sweeper(c.app, c.hostname, lambda: held_tags(c), client, reconnected=self.starts > 1)
+        # The consumer starts this step again each time it reconnects to the broker.
+        self.sweeper = Sweeper(c.app, c.hostname, lambda: held_tags(c), client)
         self.thread = threading.Thread(target=self.sweeper.run, name="housekeeping", daemon=True)
         self.thread.start()
 

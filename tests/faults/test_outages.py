@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytest
 
 from tests.faults.helpers import await_condition, summary
+from tests.test_poison import pool_children
 
 PAGES = 200
 OUTAGE = 30.0
@@ -79,19 +82,31 @@ def test_redis_killed_loses_at_most_a_second_and_a_recrawl_recovers_it(scenario)
             f"the same URLs brought the other {PAGES - before}; {PAGES}/{PAGES} indexed")
 
 
-def test_a_fetch_message_lost_with_the_connection_is_sent_again(scenario):
-    """A message BRPOP took off the queue just as the connection dropped is nowhere in the broker
-    (measured: 1 page in 8 graceful Redis restarts). Reconnected workers have the crawl's queued
-    URLs checked against the messages that exist (workers/crawl/reconcile.py)."""
+
+def cut_connections(scenario, worker) -> None:
+    """Every client's connection closed: the worker's consumer reconnects."""
+    scenario.client().client_kill_filter(_type="normal", skipme=True)
+
+
+def kill_worker_process(scenario, worker) -> None:
+    """The supervisor's worker SIGKILLed: it starts another under the same name."""
+    os.kill(pool_children(worker.process.pid)[0], signal.SIGKILL)
+
+
+@pytest.mark.parametrize("fault", [cut_connections, kill_worker_process])
+def test_a_fetch_message_taken_off_the_queue_and_lost_is_sent_again(scenario, fault):
+    """A message BRPOP took off the queue just as the connection dropped, or just before its worker
+    died, is nowhere in the broker (measured: 1 page in 8 graceful Redis restarts, and one in a
+    threads-worker kill). Housekeeping has the crawl's queued URLs checked against the messages that
+    exist (workers/crawl/reconcile.py)."""
     urls = scenario.serve(20)
     scenario.crawl(urls)
     client = scenario.client()
     assert client.rpop("fetch"), "no worker runs yet, so every message is queued"
-    scenario.start_worker(concurrency=2)
+    worker = scenario.start_worker(layout=(1, 4))
     scenario.await_indexed(19, 60, "every page that still has a message indexed")
-    # Cut every client's connection: the worker's consumer reconnects and asks for a reconciliation.
-    client.client_kill_filter(_type="normal", skipme=True)
-    caught_up = scenario.await_indexed(20, 60, "the page whose message was lost indexed after a reconnect")
+    fault(scenario, worker)
+    caught_up = scenario.await_indexed(20, 60, "the page whose message was lost indexed after the fault")
     assert scenario.indexed() == 20 and scenario.failures() == []
-    summary(f"fetch message lost with a broker connection: sent again and indexed {caught_up:.1f}s after "
-            f"the reconnect; 20/20 indexed")
+    summary(f"fetch message lost, then {fault.__name__.replace('_', ' ')}: sent again and indexed "
+            f"{caught_up:.1f}s after; 20/20 indexed")

@@ -4,11 +4,13 @@ The Redis transport takes a message off its queue (BRPOP) before the worker has
 written it to the unacknowledged set. If the connection drops in between (Redis
 restarted, a network cut), the message exists nowhere: not queued, not
 unacknowledged, so neither the visibility timeout nor housekeeping's orphan sweep
-can bring it back. A Redis killed outright also loses its last second of writes
-(AOF everysec). The crawl's progress hash still says the URL is queued.
+can bring it back. The same goes for a worker killed in between. A Redis killed
+outright also loses its last second of writes (AOF everysec). The crawl's
+progress hash still says the URL is queued.
 
-So a worker that reconnects to the broker asks for a reconciliation, due once
-ORPHAN_GRACE has let orphans go back to their queues. Housekeeping then reads
+So housekeeping asks for a reconciliation when a worker reconnects to the broker,
+restarts under the name of one that died, or stays dead (workers/housekeeping.py),
+due once ORPHAN_GRACE has let orphans go back to their queues. Housekeeping then reads
 every message that exists (queued, unacknowledged, parked) in one transaction and
 sends a fetch for each URL an open crawl still has as queued with no message.
 A URL sent twice costs a conditional fetch: tasks are idempotent.
@@ -86,15 +88,25 @@ class Reconciler:
                 yield crawl_id
 
     def lost(self) -> list[tuple[str, str]]:
-        """(url, crawl_id) of every URL an open crawl has as queued with no message for it."""
+        """(url, crawl_id) of every URL an open crawl has as queued with no message for it.
+
+        A message on its way between lists (taken off the queue and not yet recorded as
+        unacknowledged, or being requeued) is in neither for a moment; so a candidate counts
+        only if a second snapshot, read after the crawls, misses it too and it is still queued.
+        """
         exists = self.existing()
-        found = []
-        for crawl_id in self.open_crawls():
-            for url, state in self.redis.hscan_iter(self.keys.crawl(crawl_id)):
-                url, state = _text(url), _text(state)
-                if state == QUEUED and (url, crawl_id) not in exists:
-                    found.append((url, crawl_id))
-        return found
+        candidates = [(url, crawl_id) for crawl_id in self.open_crawls()
+                      for url, state in self.redis.hscan_iter(self.keys.crawl(crawl_id))
+                      if _text(state) == QUEUED and (_text(url), crawl_id) not in exists]
+        if not candidates:
+            return []
+        exists = self.existing()
+        pipe = self.redis.pipeline(transaction=False)
+        for url, crawl_id in candidates:
+            pipe.hget(self.keys.crawl(crawl_id), url)
+        states = pipe.execute()
+        return [(_text(url), crawl_id) for (url, crawl_id), state in zip(candidates, states, strict=True)
+                if state is not None and _text(state) == QUEUED and (_text(url), crawl_id) not in exists]
 
     def run(self, send: Callable[[str, str], None]) -> int:
         lost = self.lost()
