@@ -100,10 +100,10 @@ class Sweeper:
         if self.first_tick:
             # This node beat before this consumer started: it reconnected to the broker, or an
             # earlier process of the same name died. Either may have lost a message it had just
-            # taken off a queue (workers/crawl/reconcile.py); once orphans had their grace and
-            # went back to their queues, what is still missing is lost.
+            # taken off a queue (workers/crawl/reconcile.py). Orphans need not be requeued first:
+            # unacknowledged, they count as messages that exist.
             if self.redis.zscore(BROKER_KEYS.consumers, self.node) is not None:
-                self.reconciler.request(now + 2 * grace)
+                self.reconciler.request(now)
             self.first_tick = False
         pipe = self.redis.pipeline()
         key = BROKER_KEYS.consumer(self.node)
@@ -133,7 +133,7 @@ class Sweeper:
         if dead := self.redis.zrangebyscore(BROKER_KEYS.consumers, "-inf", now - grace):
             # A worker that died and stays dead may have lost a message too (see tick()).
             self.redis.zrem(BROKER_KEYS.consumers, *dead)
-            self.reconciler.request(now + grace)
+            self.reconciler.request(now)
         held = self.redis.sunion([BROKER_KEYS.consumer(node) for node in live]) if live else set()
         candidates = self.redis.zrangebyscore(qos.unacked_index_key, "-inf", now - grace)
         orphans = [tag for tag in candidates if tag not in held]

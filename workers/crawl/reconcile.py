@@ -10,9 +10,9 @@ progress hash still says the URL is queued.
 
 So housekeeping asks for a reconciliation when a worker reconnects to the broker,
 restarts under the name of one that died, or stays dead (workers/housekeeping.py),
-due once ORPHAN_GRACE has let orphans go back to their queues. Housekeeping then reads
-every message that exists (queued, unacknowledged, parked) in one transaction and
-sends a fetch for each URL an open crawl still has as queued with no message.
+and runs it at its next sweep. It reads every message that exists (queued,
+unacknowledged, parked) in one transaction and sends a fetch for each URL an
+open crawl still has as queued with no message.
 A URL sent twice costs a conditional fetch: tasks are idempotent.
 """
 
