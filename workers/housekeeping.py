@@ -154,7 +154,6 @@ class Sweeper:
             self.app.send_task("workers.tasks.index_pending")
             log.info("staged entries had no index run coming; started one")
 
-
     def reconcile(self, now: float) -> None:
         if not self.reconciler.claim(now):
             return

@@ -12,8 +12,8 @@ So housekeeping asks for a reconciliation when a worker reconnects to the broker
 restarts under the name of one that died, or stays dead (workers/housekeeping.py),
 and runs it at its next sweep. It reads every message that exists (queued,
 unacknowledged, parked) in one transaction and sends a fetch for each URL an
-open crawl still has as queued with no message.
-A URL sent twice costs a conditional fetch: tasks are idempotent.
+open crawl still has as queued with no message. A URL sent twice costs a
+conditional fetch: tasks are idempotent.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from workers.crawl.progress import QUEUED
 from workers.keys import Keys
 
 FETCH_TASK = "workers.tasks.fetch_page"
-# Claim the request only once it is due, so exactly one sweep runs it.
+# Take the request (only once it is due), so exactly one sweep runs it.
 _CLAIM = """
 local due = redis.call('GET', KEYS[1])
 if due and tonumber(due) <= tonumber(ARGV[1]) then
