@@ -277,8 +277,8 @@ def test_defect9_an_unreachable_robots_txt_delays_pages_instead_of_skipping_them
     site = LocalSite()
     try:
         def robots_down_once(req: Request):
-            if req.hit == 1:
-                return 503, {"Content-Type": "text/plain"}, b"maintenance"
+            if req.hit == 1:  # Retry-After keeps the host's back-off short (the default is 30 s)
+                return 503, {"Content-Type": "text/plain", "Retry-After": "1"}, b"maintenance"
             return 200, {"Content-Type": "text/plain"}, b"User-agent: *\nAllow: /\n"
 
         site.routes["/robots.txt"] = robots_down_once
