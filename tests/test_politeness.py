@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 import pytest
 import redis
 
-from workers.crawl.robots import ROBOTS_ERROR_TTL, RobotsCache
+from workers.crawl.errors import RetryableFetchError
 from workers.crawl.host_limits import HostLimiter
+from workers.crawl.polite import DEFAULT_HOST_BACKOFF, PoliteFetcher
+from workers.crawl.profile import adhoc_profile
+from workers.crawl.robots import ROBOTS_ERROR_TTL, RobotsCache
 
 AGENT = "report-ingest/0.1 (+https://github.com/report-ingest/report-ingest)"
 ROBOTS = b"""\
@@ -266,3 +269,20 @@ def test_verdict_is_allowed_and_delay_from_one_fetch(redis_client):
     assert cache.verdict("https://v.test/report.html") == (True, 3.0)
     assert cache.verdict("https://v.test/private/x.html") == (False, 3.0)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize(("retry_after", "backoff"), [(None, DEFAULT_HOST_BACKOFF), (1.0, 1.0)])
+def test_a_503_backs_its_host_off_for_retry_after_or_the_default(settings, redis_client, monkeypatch,
+                                                                retry_after, backoff):
+    fetcher = PoliteFetcher(settings, redis_client, session=lambda: None)
+    monkeypatch.setattr(fetcher, "_fetch_robots", lambda *args, **kwargs: (404, b""))  # no robots.txt
+
+    def busy(*args, **kwargs):
+        raise RetryableFetchError("http_503", "busy", status=503, retry_after=retry_after)
+
+    monkeypatch.setattr(fetcher, "_fetch", busy)
+    host = f"127.0.0.{uuid.uuid4().int % 200 + 2}:8080"
+    with pytest.raises(RetryableFetchError):
+        fetcher.fetch(adhoc_profile(settings, ["127.0.0.0/8"]), f"http://{host}/page")
+    wait = turn(fetcher.limiter, host).wait
+    assert backoff - 1.0 < wait <= backoff
