@@ -124,7 +124,7 @@ class Sweeper:
         parked = Parked(self.redis, self.settings.index_prefix)
         while due := parked.due():
             for _member, kwargs in due:
-                self.app.send_task("workers.tasks.fetch_page", kwargs=kwargs)
+                self.app.send_task(FETCH_TASK, kwargs=kwargs)
             parked.remove([member for member, _kwargs in due])
             log.info("requeued %d parked page(s)", len(due))
 

@@ -125,8 +125,8 @@ class Keys:
     @property
     def reconcile(self) -> str:
         """String: the time from which a reconciliation of crawls against the broker's messages is
-        due (workers/crawl/reconcile.py). Set by a worker that reconnected to the broker; claimed
-        and removed by the housekeeping sweep that runs it."""
+        due (workers/crawl/reconcile.py). Set by housekeeping when a worker reconnected to the
+        broker or died; claimed and removed by the housekeeping sweep that runs it."""
         return f"{self.base}reconcile"
 
     # --- the rebuild (workers/rebuild/) ---------------------------------------------

@@ -60,9 +60,7 @@ class Reconciler:
 
     def request(self, due: float) -> None:
         """Ask for a reconciliation from `due` on (an earlier pending request stands)."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(self.keys.reconcile, due, nx=True)
-        pipe.execute()
+        self.redis.set(self.keys.reconcile, due, nx=True)
 
     def claim(self, now: float) -> bool:
         return bool(self._claim(keys=[self.keys.reconcile], args=[now]))
@@ -83,7 +81,7 @@ class Reconciler:
     def open_crawls(self) -> Iterator[str]:
         prefix = self.keys.crawl("")
         for key in self.redis.scan_iter(match=f"{prefix}*", count=500):
-            crawl_id = (key.decode() if isinstance(key, bytes) else key)[len(prefix):]
+            crawl_id = _text(key)[len(prefix):]
             if ":" not in crawl_id:
                 yield crawl_id
 
