@@ -12,7 +12,7 @@ from redbeat import RedBeatScheduler
 
 from workers.app import DISCOVER_TIME_LIMIT, app
 from workers.crawl.sources import load_sources
-from workers.crawl.start import run_source
+from workers.crawl.discover import run_source
 from workers.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)

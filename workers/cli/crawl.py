@@ -1,27 +1,22 @@
-"""`report-ingest crawl`, `failures` and `retry-failed`, registered on the main group in workers.cli."""
+"""`report-ingest crawl`, registered on the main group in workers.cli.
+
+It imports what enqueueing needs and no more (no parsers, no Elasticsearch client):
+its start-up is on the clock of every crawl a user starts by hand.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
 from workers.cli.errors import fail
-from workers.clients import get_es, get_redis
-from workers.crawl.discover import sitemap_urls
+from workers.clients import get_redis
 from workers.crawl.netpolicy import parse_network
 from workers.crawl.profile import PRIVATE_CIDRS, adhoc_profile
 from workers.crawl.progress import FAILED, GONE, INDEXED, SKIPPED, UNCHANGED, CrawlTracker, watch
-from workers.crawl.sources import SourcesError
-from workers.crawl.start import retry_failures, start_crawl
-from workers.index.failures import recent_failures
-from workers.index.indices import IndexNames
+from workers.crawl.start import start_crawl
 from workers.settings import get_settings
-
-
-def _es_and_names():
-    return get_es(), IndexNames(get_settings().index_prefix)
 
 
 def follow_crawl(crawl_id: str, timeout: float | None) -> None:
@@ -78,6 +73,9 @@ def crawl(urls: tuple[str, ...], sitemaps: tuple[str, ...], wait: bool, timeout:
         allow += [cidr for cidr in PRIVATE_CIDRS if cidr not in allow]
     settings = get_settings()
     targets, errors = list(urls), []
+    if sitemaps:
+        # Only here: reading sitemaps takes the fetch and parse stack, 0.3 s to import.
+        from workers.crawl.discover import sitemap_urls
     for sitemap in sitemaps:
         found = sitemap_urls(settings, adhoc_profile(settings, allow), sitemap)
         errors += found.errors
@@ -99,43 +97,4 @@ def crawl(urls: tuple[str, ...], sitemaps: tuple[str, ...], wait: bool, timeout:
     if wait and plan.queued:
         follow_crawl(plan.crawl_id, timeout)
     if errors or plan.invalid:
-        sys.exit(1)
-
-
-@click.command()
-@click.option("--limit", default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-def failures(limit: int, as_json: bool) -> None:
-    """Show the most recent failures."""
-    rows = recent_failures(*_es_and_names(), limit)
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        click.echo(f"{row['failed_at']}  {row['stage']:6} {row['reason']:18} {row['url']}\n    {row['detail']}")
-    if not rows:
-        click.echo("no failures")
-
-
-@click.command("retry-failed")
-@click.option("--wait/--no-wait", default=True)
-@click.option("--timeout", type=float, default=None)
-def retry_failed(wait: bool, timeout: float | None) -> None:
-    """Crawl every recorded failure again, refetched and reparsed even if unchanged, each under its
-    own source's policy; successes clear their failure record."""
-    settings = get_settings()
-    try:
-        retry = retry_failures(settings, *_es_and_names())
-    except SourcesError as exc:
-        fail(f"cannot retry failures of configured sources: {exc}")
-    for source, count in retry.unknown_sources.items():
-        click.echo(f"error: {count} failures of source {source!r} not retried: no such source in "
-                   f"{settings.sources_file}", err=True)
-    if not retry.plans and not retry.unknown_sources:
-        click.echo("no failures to retry")
-    for plan in retry.plans:
-        click.echo(f"crawl {plan.crawl_id}: queued {len(plan.queued)} failed URLs again", err=True)
-        if wait and plan.queued:
-            follow_crawl(plan.crawl_id, timeout)
-    if retry.unknown_sources:
         sys.exit(1)

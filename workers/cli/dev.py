@@ -15,7 +15,7 @@ import click
 from workers.cli.context import es_and_names
 from workers.cli.crawl import follow_crawl
 from workers.cli.errors import fail
-from workers.crawl.start import run_source
+from workers.crawl.discover import run_source
 from workers.index.indices import ensure_indices
 from workers.settings import get_settings
 

@@ -7,7 +7,7 @@ import click
 from workers.cli.crawl import follow_crawl
 from workers.cli.errors import fail
 from workers.crawl.sources import Source, SourcesError, load_sources
-from workers.crawl.start import run_source
+from workers.crawl.discover import run_source
 from workers.settings import get_settings
 
 

@@ -1,4 +1,5 @@
-"""Finding report URLs: sitemaps (indexes, gzip) and listing pages with pagination."""
+"""Finding report URLs (sitemaps, indexes and gzip included; listing pages with pagination),
+and crawling what a source's discovery found."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup
 
+from workers.clients import get_redis
 from workers.crawl.http import FetchError, Page
 from workers.crawl.polite import Deferred, Disallowed, polite_fetch
-from workers.crawl.profile import CrawlProfile
+from workers.crawl.profile import CrawlProfile, source_profile, sources
+from workers.crawl.start import CrawlPlan, start_crawl
+from workers.crawl.state import CrawlState
 from workers.settings import Settings
 from workers.crawl.sitemap import SitemapError, SitemapWalk, walk_sitemaps
 from workers.crawl.sources import Source
@@ -125,3 +129,14 @@ def discover(settings: Settings, profile: CrawlProfile, source: Source,
         echo(f"{source.name}: {result.listing_pages} listing pages, {len(found)} report URLs")
     result.urls = list(found)
     return result
+
+
+def run_source(settings: Settings, name: str, *, force: bool = False,
+               echo: Callable[[str], None] | None = None) -> tuple[Discovered, CrawlPlan]:
+    """Discover a source's report URLs and crawl those never seen or due for a recheck."""
+
+    source = sources(settings)[name]
+    profile = source_profile(source, force)
+    found = discover(settings, profile, source, **({"echo": echo} if echo else {}))
+    due = found.urls if force else CrawlState(get_redis(), settings.index_prefix).due(found.urls)
+    return found, start_crawl(settings, due, source=name, force=force)

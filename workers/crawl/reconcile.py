@@ -27,6 +27,7 @@ import redis
 from workers.crawl.progress import QUEUED
 from workers.keys import Keys
 
+# Sent by this name wherever importing the task (and the parsers behind it) is not needed.
 FETCH_TASK = "workers.tasks.fetch_page"
 # Take the request (only once it is due), so exactly one sweep runs it.
 _CLAIM = """

@@ -25,6 +25,7 @@ from workers.crawl.parked import Parked
 from workers.crawl.polite import Deferred, Disallowed, polite_fetch
 from workers.crawl.profile import CrawlProfile, profiles
 from workers.crawl.progress import FETCHED, UNCHANGED, CrawlTracker
+from workers.crawl.reconcile import FETCH_TASK
 from workers.crawl.state import CrawlState, UrlState
 from workers.delivery import CONNECTION_ERRORS, delivery_ttl, redelivered_unless_recorded, within_delivery_cap
 from workers.index.tasks import stage
@@ -88,7 +89,7 @@ class PageRun:
         return state
 
 
-@app.task(bind=True, name="workers.tasks.fetch_page")
+@app.task(bind=True, name=FETCH_TASK)
 def fetch_page(self: Task, url: str, crawl_id: str | None = None, robots_deferrals: int = 0) -> str:
     """Fetch `url` politely, parse it, and stage the document, raw page or failure for indexing."""
     settings = get_settings()
