@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
+from workers.crawl.deadlines import Deadline, deadlines
 from workers.crawl.errors import PermanentFetchError, RetryableFetchError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -136,22 +136,16 @@ class Guard:
         self._connections: list[urllib3.connection.HTTPConnection] = []
         self._lock = threading.Lock()
         self.deadline = deadline
-        self._timer = self._new_timer()
-
-    def _new_timer(self) -> threading.Timer:
-        timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), self._expire)
-        timer.daemon = True
-        return timer
+        self._pending: Deadline | None = None
 
     def extend(self, seconds: float) -> None:
         """Move the deadline `seconds` later: a large PDF is given longer than a page."""
         with self._lock:
             if self.expired:
                 return
-            self._timer.cancel()
+            self._stop_clock()
             self.deadline += seconds
-            self._timer = self._new_timer()
-            self._timer.start()
+            self.start()
 
     def vet(self, connection: urllib3.connection.HTTPConnection, sock: socket.socket) -> None:
         ip = parse_ip(sock.getpeername()[0])
@@ -177,10 +171,14 @@ class Guard:
                         pass  # already closed
 
     def start(self) -> None:
-        self._timer.start()
+        self._pending = deadlines.call_at(self.deadline, self._expire)
+
+    def _stop_clock(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
 
     def stop(self) -> None:
-        self._timer.cancel()
+        self._stop_clock()
         with self._lock:
             self._connections.clear()
 
