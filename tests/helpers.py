@@ -131,6 +131,19 @@ class Worker:
         demo.stop_worker(self.process)
 
 
+def pool_children(parent: int) -> list[int]:
+    """The PIDs of `parent`'s child processes (a prefork worker's pool), from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            children.append(int(stat.parent.name))
+    return children
+
+
 def write_staged(es, settings, redis_client, entries: list[Staged]) -> int:
     """Stage `entries` and write them as the index task does; how many were written (not refused)."""
     queue = Staging(redis_client, settings.index_prefix)

@@ -1,29 +1,20 @@
-"""A page that kills the worker process on every delivery is redelivered, then recorded, not looped on."""
+"""A page that kills the worker process on every delivery is redelivered, then recorded, not looped on;
+sent in a batch (fetch_pages), it costs the batch's other pages nothing, and neither does a retry."""
 
 from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import pytest
 
 from tests.corpus import report_page
-from tests.helpers import Worker, cli, point_app_at
+from tests.helpers import Worker, cli, point_app_at, pool_children
 from tests.site import LocalSite, Request, html
-from workers.urls import normalize_url
-
-
-def pool_children(parent: int) -> list[int]:
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent:
-            children.append(int(stat.parent.name))
-    return children
+from workers.clients import get_redis
+from workers.crawl.progress import FAILED, INDEXED, UNCHANGED, CrawlTracker, watch
+from workers.crawl.start import batches, start_crawl
+from workers.urls import doc_id, normalize_url
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +29,14 @@ def worker_and_site(test_env):
             os.kill(pid, signal.SIGKILL)
         return 200, {"Content-Type": "text/html"}, b"<p>never arrives</p>"
 
-    site.routes["/poison"] = kill_the_fetcher
-    site.routes["/fine"] = html(report_page(7).html)
+    def flaky(req: Request):
+        if req.hit == 1:
+            return 503, {"Content-Type": "text/html", "Retry-After": "1"}, b"<h1>busy</h1>"
+        return 200, {"Content-Type": "text/html; charset=utf-8"}, report_page(41).html
+
+    site.routes |= {"/poison": kill_the_fetcher, "/poison-in-batch": kill_the_fetcher, "/flaky": flaky,
+                    "/fine": html(report_page(7).html), "/gone": html(b"", status=404)}
+    site.routes |= {f"/fine-{i}": html(report_page(30 + i).html) for i in range(3)}
     yield worker, site
     site.close()
     worker.stop()
@@ -56,3 +53,44 @@ def test_poison_page_is_recorded_after_capped_redeliveries(worker_and_site, test
     record = es.search(index=names.failures, query={"term": {"url": normalize_url(site.url("/poison"))}})
     assert record["hits"]["hits"][0]["_source"]["reason"] == "poison"
     assert worker.process.poll() is None and worker.ping()  # the worker survived it all
+
+
+def crawl_as_one_batch(settings, monkeypatch, urls: list[str]) -> dict[str, str]:
+    monkeypatch.setattr("workers.crawl.start.MIN_MESSAGES", 1)  # these few URLs, one message
+    assert batches(urls, settings.fetch_batch_max) == [urls]
+    plan = start_crawl(settings, urls, allow_networks=["127.0.0.1/32"])
+    tracker = CrawlTracker(get_redis(), settings.index_prefix, plan.crawl_id)
+    snap = watch(tracker, interval=0.2, timeout=120, echo=lambda _line: None)
+    assert snap.done == snap.total == len(urls)
+    return tracker.states()
+
+
+def test_a_batch_whose_worker_dies_is_split_and_only_the_page_that_killed_it_fails(
+        worker_and_site, settings, monkeypatch, es, names):
+    worker, site = worker_and_site
+    urls = [site.url("/fine-0"), site.url("/poison-in-batch"), site.url("/fine-1")]
+    states = crawl_as_one_batch(settings, monkeypatch, urls)
+    poison, fine = normalize_url(urls[1]), [normalize_url(urls[0]), normalize_url(urls[2])]
+    assert states[poison] == FAILED
+    # A page the batch finished before its worker died is fetched again on its own: unchanged,
+    # if its document was written in between.
+    assert all(states[url] in (INDEXED, UNCHANGED) for url in fine)
+    es.indices.refresh(index=names.reports)
+    assert es.count(index=names.reports, query={"ids": {"values": [doc_id(url) for url in fine]}})["count"] == 2
+    # Once in the batch, then as its own message up to the delivery cap.
+    assert len(site.hits["/poison-in-batch"]) == 1 + settings.max_deliveries
+    es.indices.refresh(index=names.failures)
+    record = es.search(index=names.failures, query={"term": {"url": normalize_url(site.url("/poison-in-batch"))}})
+    assert record["hits"]["hits"][0]["_source"]["reason"] == "poison"
+    assert worker.process.poll() is None and worker.ping()
+
+
+def test_a_page_of_a_batch_is_retried_on_its_own_and_the_rest_goes_on(worker_and_site, settings, monkeypatch):
+    _worker, site = worker_and_site
+    urls = [site.url("/flaky"), site.url("/gone"), site.url("/fine-2")]
+    states = crawl_as_one_batch(settings, monkeypatch, urls)
+    assert states == {normalize_url(urls[0]): INDEXED, normalize_url(urls[1]): FAILED,
+                      normalize_url(urls[2]): INDEXED}
+    first, second = site.hits["/flaky"]
+    assert second - first >= 1.0  # its Retry-After, honoured by the fetch_page sent for it
+    assert len(site.hits["/gone"]) == 1 and len(site.hits["/fine-2"]) == 1

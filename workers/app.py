@@ -86,6 +86,7 @@ def celery_config(settings: Settings) -> dict:
         # Fetching and indexing scale separately: run workers per queue.
         task_routes={
             "workers.tasks.fetch_page": {"queue": FETCH_QUEUE},
+            "workers.tasks.fetch_pages": {"queue": FETCH_QUEUE},
             "workers.tasks.index_pending": {"queue": INDEX_QUEUE},
             "workers.tasks.discover_source": {"queue": FETCH_QUEUE},
             "workers.reindex.*": {"queue": REINDEX_QUEUE},

@@ -13,9 +13,8 @@ from pathlib import Path
 
 from tests.corpus import report_page
 from tests.faults.helpers import summary
-from tests.helpers import cli
+from tests.helpers import cli, pool_children
 from tests.site import RESET, Request, html
-from tests.test_poison import pool_children
 from workers.urls import normalize_url
 
 GOOD = 20

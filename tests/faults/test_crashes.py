@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.faults.helpers import await_condition, summary
-from tests.test_poison import pool_children
+from tests.helpers import pool_children
 
 PAGES = 200
 

@@ -27,8 +27,9 @@ import redis
 from workers.crawl.progress import QUEUED
 from workers.keys import Keys
 
-# Sent by this name wherever importing the task (and the parsers behind it) is not needed.
+# Sent by these names wherever importing the tasks (and the parsers behind them) is not needed.
 FETCH_TASK = "workers.tasks.fetch_page"
+FETCH_BATCH_TASK = "workers.tasks.fetch_pages"
 # Take the request (only once it is due), so exactly one sweep runs it.
 _CLAIM = """
 local due = redis.call('GET', KEYS[1])
@@ -40,18 +41,22 @@ return 0
 """
 
 
-def fetch_target(message: str | bytes | dict) -> tuple[str, str | None] | None:
-    """(url, crawl_id) of a kombu message of fetch_page, None for any other message."""
+def fetch_targets(message: str | bytes | dict) -> list[tuple[str, str | None]]:
+    """(url, crawl_id) of each page a kombu message of fetch_page or fetch_pages names; none for
+    any other message."""
     if not isinstance(message, dict):
         message = json.loads(message)
-    if message.get("headers", {}).get("task") != FETCH_TASK:
-        return None
+    task = message.get("headers", {}).get("task")
+    if task not in (FETCH_TASK, FETCH_BATCH_TASK):
+        return []
     body = message["body"]
     if message.get("properties", {}).get("body_encoding") == "base64":
         body = base64.b64decode(body)
     args, kwargs, _embed = json.loads(body)
-    call = dict(zip(("url", "crawl_id"), args)) | kwargs
-    return call["url"], call.get("crawl_id")
+    first = "url" if task == FETCH_TASK else "urls"
+    call = dict(zip((first, "crawl_id"), args)) | kwargs
+    urls = [call["url"]] if task == FETCH_TASK else call["urls"]
+    return [(url, call.get("crawl_id")) for url in urls]
 
 
 class Reconciler:
@@ -73,9 +78,9 @@ class Reconciler:
         pipe.hvals(self.unacked_key)
         pipe.zrange(self.keys.parked, 0, -1)
         queued, unacked, parked = pipe.execute()
-        targets = {fetch_target(raw) for raw in queued}
+        targets = {target for raw in queued for target in fetch_targets(raw)}
         # kombu keeps an unacknowledged message as [message, exchange, routing key].
-        targets |= {fetch_target(json.loads(raw)[0]) for raw in unacked}
+        targets |= {target for raw in unacked for target in fetch_targets(json.loads(raw)[0])}
         targets |= {(p["url"], p.get("crawl_id")) for p in map(json.loads, parked)}
         return targets
 

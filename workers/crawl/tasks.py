@@ -8,12 +8,20 @@ Every way a task ends leaves a document, a failure record, or a message that
 will be delivered again (workers/delivery.py): errors become failure records,
 connection losses and errors while recording become redeliveries, and a page
 that keeps killing its worker is recorded as poison.
+
+A large crawl sends its URLs in batches (fetch_pages). A batch is a way to pay
+for one message instead of several, nothing more: each page of it ends as it would
+have on its own, and whatever would have sent the page's own message again (a
+retry, a deferral) sends it as a fetch_page. A batch delivered a second time (its
+worker died on it) is split into one fetch_page per URL, so that a page that
+kills its worker is found and recorded as poison on its own.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 
 from celery import Task
 from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded
@@ -25,7 +33,7 @@ from workers.crawl.parked import Parked
 from workers.crawl.polite import Deferred, Disallowed, polite_fetch
 from workers.crawl.profile import CrawlProfile, profiles
 from workers.crawl.progress import FETCHED, UNCHANGED, CrawlTracker
-from workers.crawl.reconcile import FETCH_TASK
+from workers.crawl.reconcile import FETCH_BATCH_TASK, FETCH_TASK
 from workers.crawl.state import CrawlState, UrlState
 from workers.delivery import CONNECTION_ERRORS, delivery_ttl, redelivered_unless_recorded, within_delivery_cap
 from workers.index.tasks import stage
@@ -56,11 +64,23 @@ def defer(settings: Settings, url: str, crawl_id: str | None, seconds: float, **
 
 
 class PageRun:
-    """One delivery of fetch_page: its URL and crawl, and how it records what came of it."""
+    """One page of a delivery (of fetch_page, or one of fetch_pages): its URL and crawl, which
+    attempt this is, and how it records what came of it."""
 
     def __init__(self, task: Task, settings: Settings, url: str, crawl_id: str | None):
         self.task, self.settings, self.url, self.crawl_id = task, settings, url, crawl_id
         self.profile: CrawlProfile | None = None
+        # A batch is always a page's first attempt: its retries go out as fetch_page.
+        self.batched = task.name == FETCH_BATCH_TASK
+        self.attempt = 0 if self.batched else task.request.retries
+
+    def retry(self, countdown: float, exc: Exception) -> str:
+        """Fetch the page again in `countdown` seconds, as its next attempt."""
+        if not self.batched:
+            raise self.task.retry(countdown=countdown, exc=exc, max_retries=self.settings.fetch_max_retries)
+        log.info("%s: attempt %d in %.1fs: %s", self.url, self.attempt + 2, countdown, exc)
+        fetch_page.apply_async((self.url, self.crawl_id), countdown=countdown, retries=self.attempt + 1)
+        return "retrying"
 
     @property
     def source(self) -> str | None:
@@ -74,7 +94,7 @@ class PageRun:
         stage(self.settings, entry)
 
     def failure(self, stage: str, reason: str, detail: str, status: int | None = None) -> Failure:
-        return Failure(self.url, stage, reason, detail, status=status, attempts=self.task.request.retries + 1,
+        return Failure(self.url, stage, reason, detail, status=status, attempts=self.attempt + 1,
                        crawl_id=self.crawl_id, source=self.source)
 
     def fail(self, stage: str, reason: str, detail: str, *, status: int | None = None,
@@ -94,24 +114,60 @@ def fetch_page(self: Task, url: str, crawl_id: str | None = None, robots_deferra
     """Fetch `url` politely, parse it, and stage the document, raw page or failure for indexing."""
     settings = get_settings()
     with redelivered_unless_recorded(self):
-        try:
-            url = normalize_url(url)
-        except InvalidURL as exc:
-            return PageRun(self, settings, url, crawl_id).fail("fetch", "invalid_url", str(exc))
-        run = PageRun(self, settings, url, crawl_id)
-        if not within_delivery_cap(self, get_redis(), Keys(settings.index_prefix), settings.max_deliveries,
-                                   delivery_ttl(settings)):
-            return run.fail("fetch", "poison", f"delivered {settings.max_deliveries} times without finishing "
-                                               "(its worker was lost, or it hit the hard time limit)")
-        try:
-            return _crawl(run, robots_deferrals)
-        except (Retry, Reject, *CONNECTION_ERRORS):
+        return _page(self, settings, url, crawl_id, robots_deferrals)
+
+
+@app.task(bind=True, name=FETCH_BATCH_TASK)
+def fetch_pages(self: Task, urls: list[str], crawl_id: str | None = None) -> str:
+    """fetch_page for each of `urls` in turn, for the price of one message."""
+    settings = get_settings()
+    with redelivered_unless_recorded(self):
+        if not within_delivery_cap(self, get_redis(), Keys(settings.index_prefix), 1, delivery_ttl(settings)):
+            send_fetches(urls, crawl_id)
+            return f"split:{len(urls)}"
+        outcomes: Counter[str] = Counter()
+        for i, url in enumerate(urls):
+            try:
+                outcomes[_page(self, settings, url, crawl_id, capped=False)] += 1
+            except SoftTimeLimitExceeded:
+                # The batch's time is up, not the page's: it and the rest go on, each on its own.
+                send_fetches(urls[i:], crawl_id)
+                outcomes["split"] += len(urls) - i
+                break
+        return " ".join(f"{outcome}:{n}" for outcome, n in sorted(outcomes.items()))
+
+
+def send_fetches(urls: list[str], crawl_id: str | None) -> None:
+    """One fetch_page per URL, through one producer."""
+    with app.producer_or_acquire() as producer:
+        for url in urls:
+            fetch_page.apply_async((url, crawl_id), producer=producer)
+
+
+def _page(task: Task, settings: Settings, url: str, crawl_id: str | None, robots_deferrals: int = 0, *,
+          capped: bool = True) -> str:
+    """One page, from its URL to what it was staged as. `capped`: the delivery counted is this
+    page's own (a fetch_page), which ends as `poison` past the cap."""
+    try:
+        url = normalize_url(url)
+    except InvalidURL as exc:
+        return PageRun(task, settings, url, crawl_id).fail("fetch", "invalid_url", str(exc))
+    run = PageRun(task, settings, url, crawl_id)
+    if capped and not within_delivery_cap(task, get_redis(), Keys(settings.index_prefix), settings.max_deliveries,
+                                          delivery_ttl(settings)):
+        return run.fail("fetch", "poison", f"delivered {settings.max_deliveries} times without finishing "
+                                           "(its worker was lost, or it hit the hard time limit)")
+    try:
+        return _crawl(run, robots_deferrals)
+    except (Retry, Reject, *CONNECTION_ERRORS):
+        raise
+    except SoftTimeLimitExceeded:
+        if run.batched:
             raise
-        except SoftTimeLimitExceeded:
-            return run.fail("fetch", "time_limit", f"{url}: task time limit exceeded")
-        except Exception as exc:  # noqa: BLE001 - a bug must cost one page, recorded, not the crawl
-            log.exception("unexpected error fetching %s", url)
-            return run.fail("fetch", "unexpected_error", f"{exc.__class__.__name__}: {exc}")
+        return run.fail("fetch", "time_limit", f"{url}: task time limit exceeded")
+    except Exception as exc:  # noqa: BLE001 - a bug must cost one page, recorded, not the crawl
+        log.exception("unexpected error fetching %s", url)
+        return run.fail("fetch", "unexpected_error", f"{exc.__class__.__name__}: {exc}")
 
 
 def _profile(run: PageRun) -> CrawlProfile | str:
@@ -125,7 +181,7 @@ def _profile(run: PageRun) -> CrawlProfile | str:
 
 
 def _crawl(run: PageRun, robots_deferrals: int) -> str:
-    settings, url, task = run.settings, run.url, run.task
+    settings, url = run.settings, run.url
     profile = _profile(run)
     if isinstance(profile, str):
         return run.fail("fetch", "source_unavailable", profile)
@@ -154,13 +210,10 @@ def _crawl(run: PageRun, robots_deferrals: int) -> str:
                                skipped=True))
         return "skipped"
     except RetryableFetchError as exc:
-        if task.request.retries < settings.fetch_max_retries:
-            countdown = backoff_seconds(
-                task.request.retries, settings.fetch_backoff_base, settings.fetch_backoff_max, exc.retry_after,
-            )
-            raise task.retry(countdown=countdown, exc=exc, max_retries=settings.fetch_max_retries) from exc
-        return run.fail("fetch", exc.reason, f"gave up after {task.request.retries + 1} attempts: {exc}",
-                        status=exc.status)
+        if run.attempt < settings.fetch_max_retries:
+            return run.retry(backoff_seconds(run.attempt, settings.fetch_backoff_base, settings.fetch_backoff_max,
+                                             exc.retry_after), exc)
+        return run.fail("fetch", exc.reason, f"gave up after {run.attempt + 1} attempts: {exc}", status=exc.status)
     except PermanentFetchError as exc:
         if exc.status in (404, 410) and previous is not None and previous.document_ids:
             run.stage(GoneEntry(url, run.crawl_id, run.source, previous.document_ids, profile.on_gone,
