@@ -44,7 +44,8 @@ STAGES = (
     ("fetch: robots, slot, lease", ("(workers/crawl/polite.py", "(workers/crawl/robots.py",
                                     "(workers/crawl/host_limits.py")),
     ("index", ("index_pending (workers/index/tasks.py", "bulk (elasticsearch/helpers")),
-    ("fetch task: the rest (state, staging, progress, timers)", ("fetch_page (workers/crawl/tasks.py",)),
+    ("fetch task: the rest (state, staging, progress, timers)",
+     ("fetch_page (workers/crawl/tasks.py", "fetch_pages (workers/crawl/tasks.py")),
 )
 FRAMEWORK = "framework (Celery: hand-over, ack, broker I/O; Scrapy: engine, downloader)"
 # Checked in this order on each frame, innermost frame first: the first hit owns the sample.
