@@ -1,4 +1,4 @@
-"""Starting crawls: normalise and de-duplicate URLs, enqueue them, follow their progress.
+"""Starting crawls: normalise and de-duplicate URLs, record them as queued, and send their fetches.
 
 `report-ingest crawl` runs this and nothing heavier: the fetch task is sent by name, so
 starting a crawl imports neither the parsers nor the Elasticsearch client.
