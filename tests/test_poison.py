@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import os
 import signal
+from urllib.parse import urlsplit
 
 import pytest
 
 from tests.corpus import report_page
+from tests.faults.helpers import await_condition
 from tests.helpers import Worker, cli, point_app_at, pool_children
 from tests.site import LocalSite, Request, html
+from workers.app import app
 from workers.clients import get_redis
+from workers.crawl.host_limits import HostLimiter
 from workers.crawl.progress import FAILED, INDEXED, UNCHANGED, CrawlTracker, watch
 from workers.crawl.start import batches, start_crawl
 from workers.urls import doc_id, normalize_url
@@ -94,3 +98,35 @@ def test_a_page_of_a_batch_is_retried_on_its_own_and_the_rest_goes_on(worker_and
     first, second = site.hits["/flaky"]
     assert second - first >= 1.0  # its Retry-After, honoured by the fetch_page sent for it
     assert len(site.hits["/gone"]) == 1 and len(site.hits["/fine-2"]) == 1
+
+
+def test_a_busy_host_defers_the_rest_of_a_batch_as_one_message(worker_and_site, settings, monkeypatch):
+    worker = worker_and_site[0]
+    # A host of its own: the pages killed above left their leases on the shared one until they expire.
+    site = LocalSite(host="127.0.0.2")
+    site.routes |= {f"/page-{i}": html(report_page(50 + i).html) for i in range(3)}
+
+    def sent(task: str) -> int:
+        stats = app.control.inspect(timeout=2.0, destination=worker.nodes).stats() or {}
+        return sum(node["total"].get(task, 0) for node in stats.values())
+
+    # Every lease of the host taken, as by other workers' requests.
+    limiter = HostLimiter(get_redis(), settings.index_prefix, settings.host_max_inline_wait)
+    host = urlsplit(site.base).netloc
+    held = [limiter.take_turn(host, f"elsewhere-{i}", interval=0, limit=settings.default_host_concurrency)
+            for i in range(settings.default_host_concurrency)]
+    assert all(turn.granted for turn in held)
+    singles, batched = sent("workers.tasks.fetch_page"), sent("workers.tasks.fetch_pages")
+    monkeypatch.setattr("workers.crawl.start.MIN_MESSAGES", 1)
+    try:
+        plan = start_crawl(settings, [site.url(f"/page-{i}") for i in range(3)], allow_networks=["127.0.0.2/32"])
+        await_condition(lambda: sent("workers.tasks.fetch_pages") >= batched + 3, timeout=60,
+                        what="the batch deferred, and delivered again, twice")
+        for turn in held:
+            limiter.release(host, turn.token)
+        tracker = CrawlTracker(get_redis(), settings.index_prefix, plan.crawl_id)
+        snap = watch(tracker, interval=0.2, timeout=60, echo=lambda _line: None)
+    finally:
+        site.close()
+    assert snap.counts[INDEXED] == 3
+    assert sent("workers.tasks.fetch_page") == singles  # no page went on alone

@@ -9,12 +9,13 @@ will be delivered again (workers/delivery.py): errors become failure records,
 connection losses and errors while recording become redeliveries, and a page
 that keeps killing its worker is recorded as poison.
 
-A large crawl sends its URLs in batches (fetch_pages). A batch is a way to pay
-for one message instead of several, nothing more: each page of it ends as it would
-have on its own, and whatever would have sent the page's own message again (a
-retry, a deferral) sends it as a fetch_page. A batch delivered a second time (its
-worker died on it) is split into one fetch_page per URL, so that a page that
-kills its worker is found and recorded as poison on its own.
+A large crawl sends its URLs in batches of one host's URLs (fetch_pages). A batch
+is a way to pay for one message instead of several, nothing more: each page of it
+ends as it would have on its own, and a retry sends the page again as a fetch_page.
+A busy host defers the page it was asked for and the rest of the batch together.
+A batch delivered a second time (its worker died on it) is split into one
+fetch_page per URL, so that a page that kills its worker is found and recorded as
+poison on its own.
 """
 
 from __future__ import annotations
@@ -55,12 +56,21 @@ def backoff_seconds(attempt: int, base: float, ceiling: float, retry_after: floa
     return step / 2 + random.uniform(0, step / 2)
 
 
-def defer(settings: Settings, url: str, crawl_id: str | None, seconds: float, **kwargs: int) -> None:
-    """Fetch `url` again in `seconds`: a broker countdown when short, parked in Redis when long."""
-    if seconds <= settings.max_countdown:
-        fetch_page.apply_async((url, crawl_id), kwargs, countdown=seconds)
+# Deferrals for the host's sake, not the page's: a batch's other pages (the same host) wait with it.
+HOST_DEFERRALS = frozenset({"host_busy", "host_slot"})
+
+
+def defer(settings: Settings, urls: list[str], crawl_id: str | None, seconds: float, **kwargs: int) -> None:
+    """Fetch `urls` again in `seconds`: one broker message with a countdown when short, each
+    parked in Redis when long."""
+    if seconds > settings.max_countdown:
+        parked = Parked(get_redis(), settings.index_prefix)
+        for url in urls:
+            parked.park(url, crawl_id, seconds, **kwargs)
+    elif len(urls) == 1:
+        fetch_page.apply_async((urls[0], crawl_id), kwargs, countdown=seconds)
     else:
-        Parked(get_redis(), settings.index_prefix).park(url, crawl_id, seconds, **kwargs)
+        fetch_pages.apply_async((urls, crawl_id), countdown=seconds)
 
 
 class PageRun:
@@ -129,6 +139,11 @@ def fetch_pages(self: Task, urls: list[str], crawl_id: str | None = None) -> str
         for i, url in enumerate(urls):
             try:
                 outcomes[_page(self, settings, url, crawl_id, capped=False)] += 1
+            except Deferred as exc:
+                # The host is busy: the pages left are for it too, and wait for it together.
+                defer(settings, urls[i:], crawl_id, exc.seconds)
+                outcomes["deferred"] += len(urls) - i
+                break
             except SoftTimeLimitExceeded:
                 # The batch's time is up, not the page's: it and the rest go on, each on its own.
                 send_fetches(urls[i:], crawl_id)
@@ -159,7 +174,7 @@ def _page(task: Task, settings: Settings, url: str, crawl_id: str | None, robots
                                            "(its worker was lost, or it hit the hard time limit)")
     try:
         return _crawl(run, robots_deferrals)
-    except (Retry, Reject, *CONNECTION_ERRORS):
+    except (Retry, Reject, Deferred, *CONNECTION_ERRORS):  # Deferred: only a batch's, for fetch_pages
         raise
     except SoftTimeLimitExceeded:
         if run.batched:
@@ -197,12 +212,14 @@ def _crawl(run: PageRun, robots_deferrals: int) -> str:
                                 pdf=PdfLimits(settings.max_pdf_bytes, settings.pdf_read_timeout))
     except Deferred as exc:
         # Not a retry: the page did nothing wrong, its host is just busy or its rules unknown.
+        if run.batched and exc.reason in HOST_DEFERRALS:
+            raise  # for fetch_pages, which defers the rest of the batch with it
         if exc.reason == "robots_unreachable":
             if robots_deferrals >= settings.robots_max_deferrals:
                 return run.fail("robots", "robots_unreachable",
                                 f"{exc} (still unreachable after {robots_deferrals} deferrals)")
             robots_deferrals += 1
-        defer(settings, url, run.crawl_id, exc.seconds,
+        defer(settings, [url], run.crawl_id, exc.seconds,
               **({"robots_deferrals": robots_deferrals} if robots_deferrals else {}))
         return "deferred"
     except Disallowed as exc:
