@@ -1,4 +1,4 @@
-"""The crawl's Celery task: fetch one page politely, parse it, and stage what came of it.
+"""The crawl's Celery tasks: fetch a page (or a batch of them) politely, parse it, stage what came of it.
 
 Tasks take URLs and IDs, never objects, and are idempotent: a document's `_id`
 is a hash of its canonical URL, a raw page's and a failure's the hash of the
