@@ -7,25 +7,19 @@ import sys
 
 import click
 
+from workers.cli.context import es_and_names
 from workers.cli.crawl import follow_crawl
 from workers.cli.errors import fail
-from workers.clients import get_es
 from workers.crawl.sources import SourcesError
 from workers.index.failures import recent_failures, retry_failures
-from workers.index.indices import IndexNames
 from workers.settings import get_settings
-
-
-def _es_and_names():
-    return get_es(), IndexNames(get_settings().index_prefix)
-
 
 @click.command()
 @click.option("--limit", default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def failures(limit: int, as_json: bool) -> None:
     """Show the most recent failures."""
-    rows = recent_failures(*_es_and_names(), limit)
+    rows = recent_failures(*es_and_names(), limit)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -43,7 +37,7 @@ def retry_failed(wait: bool, timeout: float | None) -> None:
     own source's policy; successes clear their failure record."""
     settings = get_settings()
     try:
-        retry = retry_failures(settings, *_es_and_names())
+        retry = retry_failures(settings, *es_and_names())
     except SourcesError as exc:
         fail(f"cannot retry failures of configured sources: {exc}")
     for source, count in retry.unknown_sources.items():
