@@ -14,10 +14,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
-import redis
-
 from workers.crawl.progress import FAILED, GONE, INDEXED, SKIPPED
-from workers.crawl.state import CrawlState
+from workers.crawl.state import UrlState
 from workers.index.raw_pages import STALE_PARTS, raw_actions
 from workers.parse.pdf_document import SOURCE as PDF_SOURCE
 from workers.parse.facets import tier_rank
@@ -164,8 +162,10 @@ class Staged:
         """The crawl progress state of this URL once the entry is written."""
         return self.OUTCOME
 
-    def remember(self, client: redis.Redis, namespace: str) -> None:
-        """What the crawl keeps about the URL once this outcome is in the index (workers/crawl/state.py)."""
+    def remembered(self, state: UrlState, now: float) -> UrlState | None:
+        """What the crawl keeps about the URL once this outcome is in the index
+        (workers/crawl/state.py), from `state`, what it kept before; None: nothing changes."""
+        return None
 
 
 @dataclass
@@ -189,13 +189,12 @@ class DocumentEntry(Staged):
     def document_ids(self) -> list[str]:
         return [d["id"] for d in self.documents]
 
-    def remember(self, client: redis.Redis, namespace: str) -> None:
+    def remembered(self, state: UrlState, now: float) -> UrlState:
         # Validators and content hash only now that the content is in the index, so a failed
         # write can never make the page look unchanged.
-        low, high = self.recheck
-        CrawlState(client, namespace, min_interval=low, max_interval=high).record_indexed(
-            self.url, content_sha256=self.raw.content_sha256, document_ids=self.document_ids,
-            etag=self.raw.etag, last_modified=self.raw.last_modified)
+        return state.indexed(now, self.recheck, content_sha256=self.raw.content_sha256,
+                             document_ids=self.document_ids, etag=self.raw.etag,
+                             last_modified=self.raw.last_modified)
 
     def to_actions(self, names: IndexNames, shadow: str | None) -> list[dict]:
         reports = [index for index in (names.reports, shadow) if index]
@@ -254,9 +253,8 @@ class GoneEntry(Staged):
     def from_dict(cls, data: dict) -> GoneEntry:
         return cls(**{**data, "recheck": tuple(data["recheck"])})
 
-    def remember(self, client: redis.Redis, namespace: str) -> None:
-        low, high = self.recheck
-        CrawlState(client, namespace, min_interval=low, max_interval=high).record_gone(self.url)
+    def remembered(self, state: UrlState, now: float) -> UrlState:
+        return state.gone(now, self.recheck)
 
     def to_actions(self, names: IndexNames, shadow: str | None) -> list[dict]:
         """Its reports deleted or flagged, its raw page marked.

@@ -22,11 +22,19 @@ UNCHANGED, SKIPPED, GONE = "unchanged", "skipped", "gone"
 OPEN_STATES = frozenset({QUEUED, FETCHED})
 # A finished crawl's record is kept this long for `status` and late readers.
 CRAWL_TTL = 7 * 24 * 3600
-_SET_IF_PRESENT = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+
+
+def set_if_present(key: str, url: str, state: str) -> str:
+    """Lua that sets `url`'s state in the crawl hash `key`, only if the URL is part of the crawl
+    (a stray late update must not grow it). Arguments: Lua expressions, such as "KEYS[1]"."""
+    return f"""
+if redis.call('HEXISTS', {key}, {url}) == 1 then
+  redis.call('HSET', {key}, {url}, {state})
 end
 """
+
+
+_SET_IF_PRESENT = set_if_present("KEYS[1]", "ARGV[1]", "ARGV[2]")
 
 
 class CrawlTracker:
@@ -46,9 +54,9 @@ class CrawlTracker:
         added = pipe.execute()[:-1]
         return [url for url, new in zip(urls, added, strict=True) if new]
 
-    def mark(self, url: str, state: str) -> None:
-        # Only URLs that belong to the crawl: a stray late update must not grow it.
-        self._mark(keys=[self.key], args=[url, state])
+    def mark(self, url: str, state: str, pipe: redis.client.Pipeline | None = None) -> None:
+        """Set `url`'s state, if it belongs to the crawl; on `pipe` if given (its caller executes it)."""
+        self._mark(keys=[self.key], args=[url, state], client=pipe)
 
     def counts(self) -> Counter:
         return Counter(self.redis.hvals(self.key))

@@ -47,10 +47,45 @@ class UrlState:
             for key, raw in data.items() if key in names and raw != ""
         })
 
-
     @property
     def document_ids(self) -> list[str]:
         return self.document_id.split() if self.document_id else []
+
+    # What each way a fetch can end changes. `recheck`: the (floor, ceiling) of the interval.
+
+    def unchanged(self, now: float, recheck: tuple[float, float]) -> UrlState:
+        """A 304, or the same bytes as last time: nothing to parse or index."""
+        self.last_fetched, self.status = now, OK
+        return self._reschedule(now, recheck, changed=False)
+
+    def indexed(self, now: float, recheck: tuple[float, float], *, content_sha256: str, document_ids: list[str],
+                etag: str | None, last_modified: str | None, fetched_at: float | None = None) -> UrlState:
+        """New content reached the index: only now are its validators worth sending back."""
+        changed = self.content_sha256 is not None and self.content_sha256 != content_sha256
+        self.last_fetched = fetched_at or now
+        self.last_changed = now if changed or self.content_sha256 is None else self.last_changed
+        self.etag, self.last_modified = etag, last_modified
+        self.content_sha256, self.document_id = content_sha256, " ".join(document_ids)
+        self.status = OK
+        return self._reschedule(now, recheck, changed=changed)
+
+    def gone(self, now: float, recheck: tuple[float, float]) -> UrlState:
+        self.last_fetched, self.status = now, GONE
+        # Validators of a vanished page must not make its return look unchanged.
+        self.etag = self.last_modified = self.content_sha256 = None
+        return self._reschedule(now, recheck, changed=False)
+
+    def _reschedule(self, now: float, recheck: tuple[float, float], changed: bool) -> UrlState:
+        low, high = recheck
+        if self.interval is None:
+            interval = low
+        elif changed:
+            interval = self.interval / 2
+        else:
+            interval = self.interval * 2
+        self.interval = max(low, min(high, interval))
+        self.next_due = now + self.interval
+        return self
 
 
 # Fields stored as numbers (epoch seconds, or seconds for the interval); the rest are text.
@@ -63,8 +98,7 @@ class CrawlState:
         self.redis = client
         self.keys = Keys(namespace)
         self.due_key = self.keys.due
-        self.min_interval = min_interval
-        self.max_interval = max_interval
+        self.recheck = (min_interval, max_interval)
 
     def _key(self, url: str) -> str:
         return self.keys.url_state(doc_id(url))
@@ -73,61 +107,42 @@ class CrawlState:
         data = self.redis.hgetall(self._key(url))
         return UrlState.from_hash(data) if data else None
 
-    def _save(self, state: UrlState) -> UrlState:
-        mapping = {k: ("" if v is None else v) for k, v in asdict(state).items()}
-        # One round trip, no MULTI: were the due time lost, the URL would only look due sooner.
+    def get_many(self, urls: list[str]) -> dict[str, UrlState | None]:
+        """The state of each of `urls` (None: never recorded), in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(self._key(state.url), mapping=mapping)
+        for url in urls:
+            pipe.hgetall(self._key(url))
+        return {url: UrlState.from_hash(data) if data else None for url, data in zip(urls, pipe.execute())}
+
+    def save(self, state: UrlState, pipe: redis.client.Pipeline | None = None) -> UrlState:
+        """Write `state`, on `pipe` if given (its caller executes it), else at once."""
+        mapping = {k: ("" if v is None else v) for k, v in asdict(state).items()}
+        # No MULTI: were the due time lost, the URL would only look due sooner.
+        writes = pipe if pipe is not None else self.redis.pipeline(transaction=False)
+        writes.hset(self._key(state.url), mapping=mapping)
         if state.next_due is not None:
-            pipe.zadd(self.due_key, {state.url: state.next_due})
-        pipe.execute()
+            writes.zadd(self.due_key, {state.url: state.next_due})
+        if pipe is None:
+            writes.execute()
         return state
 
     def _current(self, url: str, now: float) -> UrlState:
         return self.get(url) or UrlState(url=url, first_seen=now)
 
-    def _reschedule(self, state: UrlState, now: float, changed: bool) -> None:
-        if state.interval is None:
-            interval = self.min_interval
-        elif changed:
-            interval = state.interval / 2
-        else:
-            interval = state.interval * 2
-        state.interval = max(self.min_interval, min(self.max_interval, interval))
-        state.next_due = now + state.interval
-
     def record_unchanged(self, url: str) -> UrlState:
-        """A 304, or the same bytes as last time: nothing to parse or index."""
         now = time.time()
-        state = self._current(url, now)
-        state.last_fetched = now
-        state.status = OK
-        self._reschedule(state, now, changed=False)
-        return self._save(state)
+        return self.save(self._current(url, now).unchanged(now, self.recheck))
 
     def record_indexed(self, url: str, *, content_sha256: str, document_ids: list[str],
                        etag: str | None, last_modified: str | None, fetched_at: float | None = None) -> UrlState:
-        """New content reached the index: only now are its validators worth sending back."""
         now = time.time()
-        state = self._current(url, now)
-        changed = state.content_sha256 is not None and state.content_sha256 != content_sha256
-        state.last_fetched = fetched_at or now
-        state.last_changed = now if changed or state.content_sha256 is None else state.last_changed
-        state.etag, state.last_modified = etag, last_modified
-        state.content_sha256, state.document_id = content_sha256, " ".join(document_ids)
-        state.status = OK
-        self._reschedule(state, now, changed=changed)
-        return self._save(state)
+        return self.save(self._current(url, now).indexed(
+            now, self.recheck, content_sha256=content_sha256, document_ids=document_ids, etag=etag,
+            last_modified=last_modified, fetched_at=fetched_at))
 
     def record_gone(self, url: str) -> UrlState:
         now = time.time()
-        state = self._current(url, now)
-        state.last_fetched = now
-        state.status = GONE
-        # Validators of a vanished page must not make its return look unchanged.
-        state.etag = state.last_modified = state.content_sha256 = None
-        self._reschedule(state, now, changed=False)
-        return self._save(state)
+        return self.save(self._current(url, now).gone(now, self.recheck))
 
     def is_due(self, url: str, now: float | None = None) -> bool:
         score = self.redis.zscore(self.due_key, url)

@@ -23,6 +23,8 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from celery import Task
 from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded
@@ -100,8 +102,8 @@ class PageRun:
     def recheck(self) -> tuple[float, float]:
         return self.profile.recheck_min, self.profile.recheck_max
 
-    def stage(self, entry: Staged) -> None:
-        stage(self.settings, entry)
+    def stage(self, entry: Staged, progress: str | None = None) -> None:
+        stage(self.settings, entry, progress)
 
     def failure(self, stage: str, reason: str, detail: str, status: int | None = None) -> Failure:
         return Failure(self.url, stage, reason, detail, status=status, attempts=self.attempt + 1,
@@ -136,9 +138,12 @@ def fetch_pages(self: Task, urls: list[str], crawl_id: str | None = None) -> str
             send_fetches(urls, crawl_id)
             return f"split:{len(urls)}"
         outcomes: Counter[str] = Counter()
+        # Every page's crawl state in one round trip. A page fetched again meanwhile by another
+        # task only looks changed here, and is indexed again: the same IDs, overwritten.
+        known = CrawlState(get_redis(), settings.index_prefix).get_many(urls)
         for i, url in enumerate(urls):
             try:
-                outcomes[_page(self, settings, url, crawl_id, capped=False)] += 1
+                outcomes[_page(self, settings, url, crawl_id, capped=False, known=known)] += 1
             except Deferred as exc:
                 # The host is busy: the pages left are for it too, and wait for it together.
                 defer(settings, urls[i:], crawl_id, exc.seconds)
@@ -160,9 +165,10 @@ def send_fetches(urls: list[str], crawl_id: str | None) -> None:
 
 
 def _page(task: Task, settings: Settings, url: str, crawl_id: str | None, robots_deferrals: int = 0, *,
-          capped: bool = True) -> str:
+          capped: bool = True, known: Mapping[str, UrlState | None] = MappingProxyType({})) -> str:
     """One page, from its URL to what it was staged as. `capped`: the delivery counted is this
-    page's own (a fetch_page), which ends as `poison` past the cap."""
+    page's own (a fetch_page), which ends as `poison` past the cap. `known`: crawl states
+    already read, by URL."""
     try:
         url = normalize_url(url)
     except InvalidURL as exc:
@@ -173,7 +179,7 @@ def _page(task: Task, settings: Settings, url: str, crawl_id: str | None, robots
         return run.fail("fetch", "poison", f"delivered {settings.max_deliveries} times without finishing "
                                            "(its worker was lost, or it hit the hard time limit)")
     try:
-        return _crawl(run, robots_deferrals)
+        return _crawl(run, robots_deferrals, known)
     except (Retry, Reject, Deferred, *CONNECTION_ERRORS):  # Deferred: only a batch's, for fetch_pages
         raise
     except SoftTimeLimitExceeded:
@@ -195,7 +201,7 @@ def _profile(run: PageRun) -> CrawlProfile | str:
         return f"crawl {run.crawl_id}: cannot read {run.settings.sources_file}: {exc}"
 
 
-def _crawl(run: PageRun, robots_deferrals: int) -> str:
+def _crawl(run: PageRun, robots_deferrals: int, known: Mapping[str, UrlState | None]) -> str:
     settings, url = run.settings, run.url
     profile = _profile(run)
     if isinstance(profile, str):
@@ -204,7 +210,7 @@ def _crawl(run: PageRun, robots_deferrals: int) -> str:
     timings = StageTimings(get_redis(), settings.index_prefix)
     state = CrawlState(get_redis(), settings.index_prefix, min_interval=profile.recheck_min,
                        max_interval=profile.recheck_max)
-    previous = None if profile.force else state.get(url)
+    previous = None if profile.force else known[url] if url in known else state.get(url)
     try:
         with timings.measure("fetch"):
             page = polite_fetch(profile, url, etag=previous and previous.etag,
@@ -257,8 +263,8 @@ def _crawl(run: PageRun, robots_deferrals: int) -> str:
     for document in documents:
         indexable(document, page.fetched_at)
     run.stage(DocumentEntry(url, run.crawl_id, run.source, documents, raw, run.recheck,
-                            dropped=_dropped(previous, documents)))
-    return run.finish(FETCHED)
+                            dropped=_dropped(previous, documents)), progress=FETCHED)
+    return FETCHED
 
 
 def _dropped(previous: UrlState | None, documents: list[dict]) -> list[str]:

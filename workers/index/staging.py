@@ -16,11 +16,21 @@ from __future__ import annotations
 
 import redis
 
+from workers.crawl.progress import set_if_present
 from workers.keys import Keys
 
 # A running index task refreshes the trigger per batch; a trigger this old belongs to a lost
 # run, and housekeeping enqueues a new one.
 TRIGGER_TTL = 60
+
+# KEYS: staged hash, index trigger[, crawl hash]; ARGV: entry id, entry, trigger ttl[, url, state].
+# Stages the entry, sets the URL's crawl progress, and returns 1 if the trigger was free.
+_STAGE = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if #KEYS == 3 then""" + set_if_present("KEYS[3]", "ARGV[4]", "ARGV[5]") + """end
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then return 1 end
+return 0
+"""
 
 # Remove a field only if it still holds the value that was written.
 _REMOVE_IF_UNCHANGED = """
@@ -41,15 +51,20 @@ class Staging:
         self.keys = Keys(namespace)
         self.key = self.keys.staged
         self.flag = self.keys.index_trigger
+        self._stage = client.register_script(_STAGE)
         self._remove = client.register_script(_REMOVE_IF_UNCHANGED)
 
-    def put(self, entry_id: str, entry: str, *, trigger_ttl: int) -> bool:
+    def put(self, entry_id: str, entry: str, *, trigger_ttl: int,
+            progress: tuple[str, str, str] | None = None) -> bool:
         """Stage an entry (JSON, workers/records.py); True for the one caller that should enqueue
-        the index task now."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(self.key, entry_id, entry)
-        pipe.set(self.flag, "1", nx=True, ex=trigger_ttl)
-        return bool(pipe.execute()[1])
+        the index task now. `progress`: (crawl ID, URL, state), set in the same step, so the
+        index task can never mark the URL before this does."""
+        keys, args = [self.key, self.flag], [entry_id, entry, trigger_ttl]
+        if progress is not None:
+            crawl_id, url, state = progress
+            keys.append(self.keys.crawl(crawl_id))
+            args += [url, state]
+        return bool(self._stage(keys=keys, args=args))
 
     def take(self, limit: int) -> list[tuple[str, str]]:
         """Up to `limit` staged (id, raw JSON) pairs, oldest order not guaranteed."""

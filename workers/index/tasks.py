@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,6 +26,7 @@ from elasticsearch import Elasticsearch
 from workers.app import INDEX_TIME_LIMIT, app
 from workers.clients import get_es, get_redis
 from workers.crawl.progress import FAILED, CrawlTracker
+from workers.crawl.state import CrawlState, UrlState
 from workers.delivery import CONNECTION_ERRORS, delivery_ttl, redelivered_unless_recorded, within_delivery_cap
 from workers.index.bulk import BulkWriteError, bulk_write
 from workers.index.indices import KINDS, IndexNames, add_new_fields, ensure_indices
@@ -53,9 +55,12 @@ class IndexBackoff(Exception):
     """Elasticsearch is unreachable or overloaded; staged entries wait for the next attempt."""
 
 
-def stage(settings: Settings, entry: Staged) -> None:
-    """Hand an entry to the index task, and make sure one index task is coming."""
-    if Staging(get_redis(), settings.index_prefix).put(entry.key, entry.to_json(), trigger_ttl=TRIGGER_TTL):
+def stage(settings: Settings, entry: Staged, progress: str | None = None) -> None:
+    """Hand an entry to the index task, and make sure one index task is coming. `progress`: the
+    state the URL reaches in its crawl now, set in the same step."""
+    mark = (entry.crawl_id, entry.url, progress) if progress and entry.crawl_id else None
+    if Staging(get_redis(), settings.index_prefix).put(entry.key, entry.to_json(), trigger_ttl=TRIGGER_TTL,
+                                                       progress=mark):
         index_pending.apply_async(countdown=INDEX_BATCH_WINDOW)
 
 
@@ -207,15 +212,29 @@ class BatchWriter:
         if refused:
             self._record_refused({key: entries[key].refused(reason) for key, reason in refused.items()})
         done = [(key, text) for key, text in batch if key not in transient]
-        for key, _text in done:
-            entry = entries[key]
-            if key not in refused:
-                entry.remember(get_redis(), self.settings.index_prefix)
-            if entry.crawl_id:
-                CrawlTracker(get_redis(), self.settings.index_prefix, entry.crawl_id).mark(
-                    entry.url, FAILED if key in refused else entry.outcome())
+        self._remember({key: entries[key] for key, _text in done}, refused)
         return BatchResult(written=len(done) - len(refused), removed=self.queue.remove(done),
                            transient=len(transient), transient_reason=next(iter(transient.values()), ""))
+
+    def _remember(self, written: dict[str, Staged], refused: dict[str, str]) -> None:
+        """The crawl state and progress of the URLs whose entries were written (or refused for
+        good): read in one round trip, written in one."""
+        client, prefix = get_redis(), self.settings.index_prefix
+        state = CrawlState(client, prefix)
+        kept = [entry for key, entry in written.items() if key not in refused]
+        before = state.get_many([entry.url for entry in kept])
+        now = time.time()
+        pipe = client.pipeline(transaction=False)
+        for entry in kept:
+            if after := entry.remembered(before[entry.url] or UrlState(entry.url, first_seen=now), now):
+                state.save(after, pipe)
+        trackers: dict[str, CrawlTracker] = {}
+        for key, entry in written.items():
+            if entry.crawl_id:
+                if entry.crawl_id not in trackers:
+                    trackers[entry.crawl_id] = CrawlTracker(client, prefix, entry.crawl_id)
+                trackers[entry.crawl_id].mark(entry.url, FAILED if key in refused else entry.outcome(), pipe)
+        pipe.execute()
 
     def _bulk(self, actions: list[dict]) -> None:
         s = self.settings
