@@ -19,6 +19,8 @@ from elasticsearch import Elasticsearch, NotFoundError
 from devtools import demo
 from workers.app import app
 from workers.clients import reset_clients
+from workers.crawl.http import Page
+from workers.crawl.polite import PoliteFetcher
 from workers.index.staging import Staging
 from workers.index.tasks import BatchWriter
 from workers.records import Staged
@@ -154,3 +156,21 @@ def write_staged(es, settings, redis_client, entries: list[Staged]) -> int:
     # not wait for housekeeping to find the trigger expired.
     queue.release_trigger()
     return written
+
+
+def offline_fetcher(settings, client, monkeypatch, robots_txt: bytes) -> tuple[PoliteFetcher, list[str]]:
+    """A PoliteFetcher whose robots.txt and pages come from memory, so that all it does with
+    Redis is real and nothing else is; and the list of robots.txt URLs it fetched."""
+    fetcher = PoliteFetcher(settings, client, session=lambda: None)
+    robots_fetched: list[str] = []
+
+    def fetch_robots(_profile, url, _extra):
+        robots_fetched.append(url)
+        return 200, robots_txt
+
+    def fetch(_profile, url, **_kwargs):
+        return Page(url, url, 200, "text/html", None, None, b"<html></html>", "2025-01-01T00:00:00+00:00")
+
+    monkeypatch.setattr(fetcher, "_fetch_robots", fetch_robots)
+    monkeypatch.setattr(fetcher, "_fetch", fetch)
+    return fetcher, robots_fetched

@@ -4,11 +4,15 @@ Each round trip costs a worker thread a turn at the GIL and a wait; counted here
 socket (one packed send per command, or per pipeline), never timed.
 """
 
+import uuid
+
 import pytest
 from redis.connection import AbstractConnection
 
 from tests.corpus import report_page
+from tests.helpers import offline_fetcher
 from workers.crawl.http import Page
+from workers.crawl.profile import adhoc_profile
 from workers.crawl.progress import FAILED, INDEXED, CrawlTracker
 from workers.crawl.state import CrawlState
 from workers.index.indices import ensure_indices
@@ -82,3 +86,16 @@ def test_staging_a_page_sets_its_progress_in_the_same_round_trip(redis_client, r
     assert not queue.put("b", "{}", trigger_ttl=60, progress=("c1", "https://example.org/b", "fetched"))
     assert tracker.states() == {"https://example.org/a": "fetched"}
     assert sorted(key for key, _ in queue.take(10)) == ["a", "b"]
+
+
+def test_a_fetch_from_a_host_whose_robots_txt_was_read_takes_two_round_trips(settings, redis_client, monkeypatch,
+                                                                           round_trips):
+    fetcher, robots_fetched = offline_fetcher(settings, redis_client, monkeypatch, b"User-agent: *\nAllow: /\n")
+    profile = adhoc_profile(settings, ["127.0.0.0/8"])
+    base = f"http://127.0.0.{uuid.uuid4().int % 200 + 2}:8081"
+    fetcher.fetch(profile, f"{base}/trips/1")
+    before = round_trips[0]
+    fetcher.fetch(profile, f"{base}/trips/2")
+    # The turn, taken only if robots.txt is still the one read before; the lease, given back.
+    assert round_trips[0] - before == 2
+    assert robots_fetched == [f"{base}/robots.txt"]

@@ -23,13 +23,16 @@ local function keep(key, until_) redis.call('PEXPIRE', key, math.ceil((until_ - 
 """
 
 # One request's turn at a host, in one step so no slot is ever taken and left unused.
-# KEYS: rate hash {next, backoff}; leases zset token -> expiry; line zset member -> slot.
-# ARGV: interval, limit, lease, token, member, max inline wait, stale (µs except limit).
-# A request finds its slot in the line if it was given one before, else takes the
-# next free one. It goes (1) when the slot is near and a lease is free; otherwise it
-# keeps the slot in the line and comes back: (0) at the slot, or (-1) soon, when
-# every lease is taken. Returns {status, wait}.
+# KEYS: rate hash {next, backoff}; leases zset token -> expiry; line zset member -> slot;
+# optionally the host's robots.txt entry. ARGV: interval, limit, lease, token, member,
+# max inline wait, stale (µs except limit); with the robots.txt entry, the fetched_at
+# the caller's verdict rests on. A request whose verdict rests on a robots.txt no longer
+# current takes nothing (-2). It finds its slot in the line if it was given one before,
+# else takes the next free one. It goes (1) when the slot is near and a lease is free;
+# otherwise it keeps the slot in the line and comes back: (0) at the slot, or (-1) soon,
+# when every lease is taken. Returns {status, wait}.
 _TAKE_TURN = _NOW + """
+if KEYS[4] and redis.call('HGET', KEYS[4], 'fetched_at') ~= ARGV[8] then return {-2, '0'} end
 local interval, limit, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local max_inline, stale = tonumber(ARGV[6]), tonumber(ARGV[7])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', fmt(now))
@@ -100,6 +103,7 @@ class Turn:
     token: str | None  # a concurrency lease, to release when the request is done
     wait: float  # seconds until this request's slot
     busy: bool = False  # every lease is taken: come back soon, the slot is kept
+    stale: bool = False  # the robots.txt verdict it was asked with is out of date: nothing taken
 
     @property
     def granted(self) -> bool:
@@ -126,21 +130,24 @@ class HostLimiter:
         self._back_off = client.register_script(_BACK_OFF)
 
     def take_turn(self, host: str, member: str, *, interval: float, limit: int,
-                  lease: float = 120.0) -> Turn:
+                  lease: float = 120.0, robots: tuple[str, str] | None = None) -> Turn:
         """The turn of request `member` (a stable name, e.g. the URL's hash) at `host`.
 
         A lease expires by itself after `lease` seconds, so a worker that dies
-        mid-request frees its place.
+        mid-request frees its place. `robots`: (Redis key, fetched_at) of the robots.txt
+        the request's verdict rests on; if another fetch of it is current, nothing is taken.
         """
         token = uuid.uuid4().hex
-        status, wait = self._take_turn(
-            keys=[self._key(host, "rate"), self._key(host, "leases"), self._key(host, "line")],
-            args=[_micros(interval), limit, _micros(lease), token, member, _micros(self.max_inline_wait),
-                  _micros(self.STALE_SLOT)],
-        )
+        keys = [self._key(host, "rate"), self._key(host, "leases"), self._key(host, "line")]
+        args = [_micros(interval), limit, _micros(lease), token, member, _micros(self.max_inline_wait),
+                _micros(self.STALE_SLOT)]
+        if robots is not None:
+            keys.append(robots[0])
+            args.append(robots[1])
+        status, wait = self._take_turn(keys=keys, args=args)
         seconds = int(wait) / 1_000_000
         status = int(status)
-        return Turn(token if status == 1 else None, seconds, busy=status == -1)
+        return Turn(token if status == 1 else None, seconds, busy=status == -1, stale=status == -2)
 
     def back_off(self, host: str, seconds: float) -> None:
         """After a 429 or 503: no request to this host before now + seconds (never shortens a backoff)."""

@@ -21,8 +21,8 @@ import requests
 
 from workers.clients import get_http, get_redis, per_process
 from workers.crawl.http import Page, PdfLimits, PermanentFetchError, RetryableFetchError, fetch
-from workers.crawl.robots import ROBOTS_MAX_BYTES, RobotsCache, origin
-from workers.crawl.host_limits import HostLimiter
+from workers.crawl.robots import ROBOTS_MAX_BYTES, RobotsCache, RobotsVerdict, origin
+from workers.crawl.host_limits import HostLimiter, Turn
 from workers.crawl.profile import CrawlProfile
 from workers.settings import Settings, get_settings
 from workers.urls import doc_id
@@ -113,6 +113,19 @@ class PoliteFetcher:
         `extra`: a further request of one fetch already holding a lease on this host
         (a redirect within it), which takes a slot but is not refused for that lease.
         """
+        with self._held(urlsplit(url).netloc, self._robots_and_turn(profile, url, extra)):
+            yield
+
+    def _robots_and_turn(self, profile: CrawlProfile, url: str, extra: bool) -> Turn:
+        """One round trip when this process has read the host's current robots.txt and it allows
+        the URL: the turn is taken only if that robots.txt is still the current one. Otherwise
+        robots.txt is read (or fetched) first."""
+        known = self.robots.known(url)
+        if known is not None and known.verdict.allowed:
+            turn = self._take(profile, url, self._interval(profile, known.verdict), extra=extra,
+                              robots=(known.key, known.fetched_at))
+            if not turn.stale:
+                return turn
         verdict = self.robots.verdict(url, lambda robots_url: self._fetch_robots(profile, robots_url, extra))
         if verdict.unreachable_for is not None:
             raise Deferred(verdict.unreachable_for, "robots_unreachable",
@@ -120,20 +133,34 @@ class PoliteFetcher:
                            f"{verdict.unreachable_for:.0f}s")
         if not verdict.allowed:
             raise Disallowed(f"{url}: disallowed by robots.txt for {self.settings.user_agent}")
-        with self._lease(profile, url, max(1 / profile.rate, verdict.crawl_delay or 0.0), extra=extra):
-            yield
+        return self._take(profile, url, self._interval(profile, verdict), extra=extra)
+
+    @staticmethod
+    def _interval(profile: CrawlProfile, verdict: RobotsVerdict) -> float:
+        return max(1 / profile.rate, verdict.crawl_delay or 0.0)
+
+    def _take(self, profile: CrawlProfile, url: str, interval: float, *, extra: bool,
+              robots: tuple[str, str] | None = None) -> Turn:
+        """The host's next slot and a lease for one request to `url` (or a stale turn), or Deferred."""
+        host = urlsplit(url).netloc
+        limit = profile.concurrency + 1 if extra else profile.concurrency
+        turn = self.limiter.take_turn(host, doc_id(url), interval=interval, limit=limit, robots=robots)
+        if turn.busy:
+            pause = max(turn.wait, random.uniform(0.5, 1.5) * interval)
+            raise Deferred(pause, "host_busy", f"{host}: {profile.concurrency} requests already in flight")
+        if not turn.granted and not turn.stale:
+            raise Deferred(turn.wait, "host_slot", f"{host}: this request's slot is in {turn.wait:.0f}s")
+        return turn
 
     @contextmanager
     def _lease(self, profile: CrawlProfile, url: str, interval: float, *, extra: bool) -> Iterator[None]:
         """The host's next slot and a lease for one request to `url`, or Deferred."""
-        host = urlsplit(url).netloc
-        limit = profile.concurrency + 1 if extra else profile.concurrency
-        turn = self.limiter.take_turn(host, doc_id(url), interval=interval, limit=limit)
-        if turn.busy:
-            pause = max(turn.wait, random.uniform(0.5, 1.5) * interval)
-            raise Deferred(pause, "host_busy", f"{host}: {profile.concurrency} requests already in flight")
-        if not turn.granted:
-            raise Deferred(turn.wait, "host_slot", f"{host}: this request's slot is in {turn.wait:.0f}s")
+        with self._held(urlsplit(url).netloc, self._take(profile, url, interval, extra=extra)):
+            yield
+
+    @contextmanager
+    def _held(self, host: str, turn: Turn) -> Iterator[None]:
+        """Wait for the turn's slot, make the request, give the lease back."""
         try:
             time.sleep(turn.wait)
             try:

@@ -69,13 +69,23 @@ class RobotsVerdict:
     unreachable_for: float | None = None
 
 
+@dataclass(frozen=True)
+class KnownVerdict:
+    """A verdict from the robots.txt this process read last, good while the Redis entry `key`
+    still holds the fetch made at `fetched_at`: the caller checks that in its next step."""
+
+    verdict: RobotsVerdict
+    key: str
+    fetched_at: str
+
+
 class RobotsCache:
     """robots.txt per origin, fetched by whichever worker needs it first and shared in Redis.
 
-    Parses are kept per process, keyed by (Redis key, fetched_at): the Redis entry
-    says which fetch is current, so a refetch by any worker retires the old parse here
-    too. Build one per process; `fetch_robots` is passed per call because it carries
-    the crawl's network policy.
+    Parses are kept per process, each with the `fetched_at` of the Redis entry it was read
+    from: the entry says which fetch is current, so a refetch by any worker retires the old
+    parse here too. Build one per process; `fetch_robots` is passed per call because it
+    carries the crawl's network policy.
     """
 
     def __init__(self, client: redis.Redis, namespace: str, user_agent: str, ttl: int = 3600,
@@ -84,7 +94,7 @@ class RobotsCache:
         self.keys = Keys(namespace)
         self.token = product_token(user_agent)
         self.ttl, self.error_ttl = ttl, error_ttl
-        self._parsed: OrderedDict[tuple[str, str], Protego | str] = OrderedDict()
+        self._parsed: OrderedDict[str, tuple[str, Protego | str]] = OrderedDict()  # key -> (fetched_at, rules)
         self._lock = threading.Lock()  # the threads of a threads-pool worker share the parses
         # One thread per process fetches an origin's robots.txt while its others wait for the
         # result; a fixed set of locks, chosen by origin, so the set never grows.
@@ -97,6 +107,19 @@ class RobotsCache:
         rules = self._rules(site, key, fetch_robots)
         if rules == _UNREACHABLE:
             return RobotsVerdict(False, unreachable_for=max(1.0, self.redis.pttl(key) / 1000))
+        return self._verdict(url, rules)
+
+    def known(self, url: str) -> KnownVerdict | None:
+        """The verdict of the robots.txt this process read last for `url`'s origin, without asking
+        Redis; None if it has read none, or one that was unreachable."""
+        key = self.keys.robots(origin(url))
+        with self._lock:
+            fetched_at, rules = self._parsed.get(key, (None, _UNREACHABLE))
+        if rules == _UNREACHABLE:
+            return None
+        return KnownVerdict(self._verdict(url, rules), key, fetched_at)
+
+    def _verdict(self, url: str, rules: Protego | str) -> RobotsVerdict:
         if rules == _ALLOW_ALL:
             return RobotsVerdict(True)
         return RobotsVerdict(rules.can_fetch(url, self.token), self._crawl_delay(rules))
@@ -115,14 +138,15 @@ class RobotsCache:
             with self._fetching[hash(site) % _FETCH_LOCKS]:
                 entry = self.redis.hgetall(key) or self._fetch(site, key, fetch_robots)
         entry = {_text(k): _text(v) for k, v in entry.items()}
-        cache_key = (key, entry["fetched_at"])
+        fetched_at = entry["fetched_at"]
         with self._lock:
-            if (rules := self._parsed.get(cache_key)) is not None:
-                self._parsed.move_to_end(cache_key)
-                return rules
+            if (cached := self._parsed.get(key)) is not None and cached[0] == fetched_at:
+                self._parsed.move_to_end(key)
+                return cached[1]
         rules = self._parse(int(entry["status"]) if entry["status"] else None, entry["body"])
         with self._lock:
-            self._parsed[cache_key] = rules
+            self._parsed[key] = (fetched_at, rules)
+            self._parsed.move_to_end(key)
             while len(self._parsed) > _PARSED_CACHE_SIZE:
                 self._parsed.popitem(last=False)
         return rules
