@@ -162,7 +162,8 @@ class PoliteFetcher:
     def _held(self, host: str, turn: Turn) -> Iterator[None]:
         """Wait for the turn's slot, make the request, give the lease back."""
         try:
-            time.sleep(turn.wait)
+            if turn.wait > 0:  # time.sleep(0) would still give the GIL away, and wait to get it back
+                time.sleep(turn.wait)
             try:
                 yield
             except RetryableFetchError as exc:
