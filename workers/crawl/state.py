@@ -13,6 +13,7 @@ Recheck intervals adapt: a page that did not change is checked half as often
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
 import redis
@@ -126,23 +127,13 @@ class CrawlState:
             writes.execute()
         return state
 
-    def _current(self, url: str, now: float) -> UrlState:
-        return self.get(url) or UrlState(url=url, first_seen=now)
+    def update(self, url: str, change: Callable[[UrlState, float], UrlState]) -> UrlState:
+        """Read `url`'s state (a new one if it has none), `change` it as of now, and write it."""
+        now = time.time()
+        return self.save(change(self.get(url) or UrlState(url=url, first_seen=now), now))
 
     def record_unchanged(self, url: str) -> UrlState:
-        now = time.time()
-        return self.save(self._current(url, now).unchanged(now, self.recheck))
-
-    def record_indexed(self, url: str, *, content_sha256: str, document_ids: list[str],
-                       etag: str | None, last_modified: str | None, fetched_at: float | None = None) -> UrlState:
-        now = time.time()
-        return self.save(self._current(url, now).indexed(
-            now, self.recheck, content_sha256=content_sha256, document_ids=document_ids, etag=etag,
-            last_modified=last_modified, fetched_at=fetched_at))
-
-    def record_gone(self, url: str) -> UrlState:
-        now = time.time()
-        return self.save(self._current(url, now).gone(now, self.recheck))
+        return self.update(url, lambda state, now: state.unchanged(now, self.recheck))
 
     def is_due(self, url: str, now: float | None = None) -> bool:
         score = self.redis.zscore(self.due_key, url)
