@@ -7,21 +7,25 @@ from workers.app import app
 from workers.crawl.parked import Parked
 from workers.crawl.progress import INDEXED, CrawlTracker
 from workers.crawl.reconcile import FETCH_BATCH_TASK, FETCH_TASK, Reconciler, fetch_targets
+from workers.index.staging import Staging
+from workers.urls import doc_id
 
 
 def test_only_queued_urls_without_any_message_are_lost(redis_client):
     namespace, queue, unacked = f"rc-{uuid.uuid4().hex[:6]}-", f"rc-queue-{uuid.uuid4().hex[:6]}", "rc-unacked"
     urls = [f"http://127.0.0.1:9/{name}" for name in ("queued", "held", "parked", "lost", "done", "other",
-                                                      "batched-1", "batched-2")]
+                                                      "batched-1", "batched-2", "failed-not-yet-indexed")]
     tracker = CrawlTracker(redis_client, namespace, "c1")
     tracker.add(urls)
     tracker.mark(urls[4], INDEXED)
+    # A failure stays "queued" in its crawl until the index task writes it: its message is done.
+    Staging(redis_client, namespace).put(doc_id(urls[8]), "{}", trigger_ttl=60)
     # Real messages, as Celery writes them: one waits in the queue, one a worker holds unacknowledged,
     # one is for the same URL in another crawl (so it does not count for this one).
     for url, crawl in ((urls[0], "c1"), (urls[1], "c1"), (urls[5], "c2")):
         app.send_task(FETCH_TASK, args=(url, crawl), queue=queue)
     held = redis_client.lrange(queue, 1, 1)[0]  # LPUSH: index 1 is the second message sent
-    app.send_task(FETCH_BATCH_TASK, args=(urls[6:], "c1"), queue=queue)  # one message, two pages
+    app.send_task(FETCH_BATCH_TASK, args=(urls[6:8], "c1"), queue=queue)  # one message, two pages
     redis_client.lrem(queue, 1, held)
     redis_client.hset(unacked, "tag-1", json.dumps([json.loads(held), "", queue]))
     Parked(redis_client, namespace).park(urls[2], "c1", 600)

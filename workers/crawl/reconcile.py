@@ -26,6 +26,7 @@ import redis
 
 from workers.crawl.progress import QUEUED
 from workers.keys import Keys
+from workers.urls import doc_id
 
 # Sent by these names wherever importing the tasks (and the parsers behind them) is not needed.
 FETCH_TASK = "workers.tasks.fetch_page"
@@ -92,14 +93,16 @@ class Reconciler:
                 yield crawl_id
 
     def lost(self) -> list[tuple[str, str]]:
-        """(url, crawl_id) of every URL an open crawl has as queued with no message for it.
+        """(url, crawl_id) of every URL an open crawl has as queued with no message for it, and
+        no outcome staged for the index task either (a failure stays "queued" in its crawl until
+        the index task has written it).
 
         A message on its way between lists (taken off the queue and not yet recorded as
         unacknowledged, or being requeued) is in neither for a moment; so a candidate counts
         only if a second snapshot, read after the crawls, misses it too and it is still queued.
         """
         exists = self.existing()
-        candidates = [(url, crawl_id) for crawl_id in self.open_crawls()
+        candidates = [(_text(url), crawl_id) for crawl_id in self.open_crawls()
                       for url, state in self.redis.hscan_iter(self.keys.crawl(crawl_id))
                       if _text(state) == QUEUED and (_text(url), crawl_id) not in exists]
         if not candidates:
@@ -108,9 +111,11 @@ class Reconciler:
         pipe = self.redis.pipeline(transaction=False)
         for url, crawl_id in candidates:
             pipe.hget(self.keys.crawl(crawl_id), url)
-        states = pipe.execute()
-        return [(_text(url), crawl_id) for (url, crawl_id), state in zip(candidates, states, strict=True)
-                if state is not None and _text(state) == QUEUED and (_text(url), crawl_id) not in exists]
+            pipe.hexists(self.keys.staged, doc_id(url))
+        answers = pipe.execute()
+        return [(url, crawl_id) for (url, crawl_id), state, staged
+                in zip(candidates, answers[::2], answers[1::2], strict=True)
+                if state is not None and _text(state) == QUEUED and not staged and (url, crawl_id) not in exists]
 
     def run(self, send: Callable[[str, str], None]) -> int:
         lost = self.lost()

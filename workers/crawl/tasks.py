@@ -135,7 +135,7 @@ def fetch_pages(self: Task, urls: list[str], crawl_id: str | None = None) -> str
     settings = get_settings()
     with redelivered_unless_recorded(self):
         if not within_delivery_cap(self, get_redis(), Keys(settings.index_prefix), 1, delivery_ttl(settings)):
-            send_fetches(urls, crawl_id)
+            send_fetches(urls, crawl_id, self.request.id)
             return f"split:{len(urls)}"
         outcomes: Counter[str] = Counter()
         # Every page's crawl state in one round trip. A page fetched again meanwhile by another
@@ -151,17 +151,23 @@ def fetch_pages(self: Task, urls: list[str], crawl_id: str | None = None) -> str
                 break
             except SoftTimeLimitExceeded:
                 # The batch's time is up, not the page's: it and the rest go on, each on its own.
-                send_fetches(urls[i:], crawl_id)
+                send_fetches(urls[i:], crawl_id, self.request.id, start=i)
                 outcomes["split"] += len(urls) - i
                 break
         return " ".join(f"{outcome}:{n}" for outcome, n in sorted(outcomes.items()))
 
 
-def send_fetches(urls: list[str], crawl_id: str | None) -> None:
-    """One fetch_page per URL, through one producer."""
+def send_fetches(urls: list[str], crawl_id: str | None, batch_id: str, *, start: int = 0) -> None:
+    """One fetch_page per URL of batch `batch_id` from position `start`, through one producer.
+
+    Each gets the task ID `<batch ID>.<position>`. A batch whose worker died after it split
+    (before its message was acknowledged) splits again on its next delivery, and sends the same
+    tasks: each page's delivery count (workers/delivery.py) then covers both copies, and a page
+    that kills its worker is still fetched at most MAX_DELIVERIES times on its own.
+    """
     with app.producer_or_acquire() as producer:
-        for url in urls:
-            fetch_page.apply_async((url, crawl_id), producer=producer)
+        for i, url in enumerate(urls, start):
+            fetch_page.apply_async((url, crawl_id), producer=producer, task_id=f"{batch_id}.{i}")
 
 
 def _page(task: Task, settings: Settings, url: str, crawl_id: str | None, robots_deferrals: int = 0, *,
