@@ -89,6 +89,9 @@ class UrlState:
         return self
 
 
+# How a URL's state changes as of a time (epoch seconds); None: it does not.
+Change = Callable[[UrlState, float], UrlState | None]
+
 # Fields stored as numbers (epoch seconds, or seconds for the interval); the rest are text.
 _TIMES = frozenset({"first_seen", "last_fetched", "last_changed", "interval", "next_due"})
 
@@ -115,22 +118,30 @@ class CrawlState:
             pipe.hgetall(self._key(url))
         return {url: UrlState.from_hash(data) if data else None for url, data in zip(urls, pipe.execute())}
 
-    def save(self, state: UrlState, pipe: redis.client.Pipeline | None = None) -> UrlState:
-        """Write `state`, on `pipe` if given (its caller executes it), else at once."""
-        mapping = {k: ("" if v is None else v) for k, v in asdict(state).items()}
+    def _save(self, state: UrlState, pipe: redis.client.Pipeline) -> None:
         # No MULTI: were the due time lost, the URL would only look due sooner.
-        writes = pipe if pipe is not None else self.redis.pipeline(transaction=False)
-        writes.hset(self._key(state.url), mapping=mapping)
+        pipe.hset(self._key(state.url), mapping={k: ("" if v is None else v) for k, v in asdict(state).items()})
         if state.next_due is not None:
-            writes.zadd(self.due_key, {state.url: state.next_due})
-        if pipe is None:
-            writes.execute()
-        return state
+            pipe.zadd(self.due_key, {state.url: state.next_due})
 
-    def update(self, url: str, change: Callable[[UrlState, float], UrlState]) -> UrlState:
-        """Read `url`'s state (a new one if it has none), `change` it as of now, and write it."""
+    def update_many(self, changes: dict[str, Change], pipe: redis.client.Pipeline) -> dict[str, UrlState | None]:
+        """Each URL's state read (a new one if it has none) and changed as of now by its change in
+        `changes`, all read in one round trip; the writes are queued on `pipe`, which the caller
+        executes. A change that returns None writes nothing. Returns the new states."""
+        before = self.get_many(list(changes))
         now = time.time()
-        return self.save(change(self.get(url) or UrlState(url=url, first_seen=now), now))
+        after = {url: change(before[url] or UrlState(url=url, first_seen=now), now) for url, change in changes.items()}
+        for state in after.values():
+            if state is not None:
+                self._save(state, pipe)
+        return after
+
+    def update(self, url: str, change: Change) -> UrlState:
+        """`url`'s state read (a new one if it has none), changed as of now, and written."""
+        pipe = self.redis.pipeline(transaction=False)
+        state = self.update_many({url: change}, pipe)[url]
+        pipe.execute()
+        return state
 
     def record_unchanged(self, url: str) -> UrlState:
         return self.update(url, lambda state, now: state.unchanged(now, self.recheck))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,7 +25,7 @@ from elasticsearch import Elasticsearch
 from workers.app import INDEX_TIME_LIMIT, app
 from workers.clients import get_es, get_redis
 from workers.crawl.progress import FAILED, CrawlTracker
-from workers.crawl.state import CrawlState, UrlState
+from workers.crawl.state import CrawlState
 from workers.delivery import CONNECTION_ERRORS, delivery_ttl, redelivered_unless_recorded, within_delivery_cap
 from workers.index.bulk import BulkWriteError, bulk_write
 from workers.index.indices import KINDS, IndexNames, add_new_fields, ensure_indices
@@ -220,14 +219,9 @@ class BatchWriter:
         """The crawl state and progress of the URLs whose entries were written (or refused for
         good): read in one round trip, written in one."""
         client, prefix = get_redis(), self.settings.index_prefix
-        state = CrawlState(client, prefix)
-        kept = [entry for key, entry in written.items() if key not in refused]
-        before = state.get_many([entry.url for entry in kept])
-        now = time.time()
         pipe = client.pipeline(transaction=False)
-        for entry in kept:
-            if after := entry.remembered(before[entry.url] or UrlState(entry.url, first_seen=now), now):
-                state.save(after, pipe)
+        CrawlState(client, prefix).update_many(
+            {entry.url: entry.remembered for key, entry in written.items() if key not in refused}, pipe)
         trackers: dict[str, CrawlTracker] = {}
         for key, entry in written.items():
             if entry.crawl_id:
