@@ -14,6 +14,7 @@ from workers.crawl.sources import SourcesError
 from workers.index.failures import recent_failures, retry_failures
 from workers.settings import get_settings
 
+
 @click.command()
 @click.option("--limit", default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
