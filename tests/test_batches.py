@@ -65,16 +65,3 @@ def test_a_batch_delivered_again_is_split_without_fetching(redis_client, monkeyp
     assert tasks.fetch_pages.apply(args=(urls, None), task_id=task_id).get() == "split:3"
     assert fetched == urls and sent == urls
 
-
-def test_a_batch_split_twice_sends_the_same_tasks_twice(redis_client, monkeypatch):
-    """Its worker died after the split, before the batch was acknowledged: the next delivery
-    splits it again into the same task IDs, so each page's delivery count covers both copies."""
-    sent = []
-    monkeypatch.setattr(tasks, "_page", lambda *_a, **_k: "fetched")
-    monkeypatch.setattr(tasks.fetch_page, "apply_async",
-                        lambda args, kwargs=None, **options: sent.append((args[0], options["task_id"])))
-    urls, task_id = [f"http://127.0.0.1:9/{i}" for i in range(3)], uuid.uuid4().hex
-    assert tasks.fetch_pages.apply(args=(urls, None), task_id=task_id).get() == "fetched:3"
-    for _ in range(2):
-        assert tasks.fetch_pages.apply(args=(urls, None), task_id=task_id).get() == "split:3"
-    assert sent[:3] == sent[3:] == [(url, f"{task_id}.{i}") for i, url in enumerate(urls)]

@@ -21,11 +21,11 @@ from workers.crawl.start import batches, start_crawl
 from workers.urls import doc_id, normalize_url
 
 
-@pytest.fixture(scope="module")
-def worker_and_site(test_env):
-    point_app_at(test_env["REDIS_URL"])
-    worker = Worker(test_env, concurrency=1)
-    site = LocalSite()
+def poison_site(worker: Worker, host: str = "127.0.0.1") -> LocalSite:
+    """The pages of these tests, on loopback address `host`. Each page that kills its fetcher
+    leaves the host a lease until it expires: a test that kills on a host of its own never finds
+    every lease taken by those of another."""
+    site = LocalSite(host=host)
 
     def kill_the_fetcher(_req: Request):
         # Stands in for a page that crashes the parser's C code or exhausts memory.
@@ -41,6 +41,14 @@ def worker_and_site(test_env):
     site.routes |= {"/poison": kill_the_fetcher, "/poison-in-batch": kill_the_fetcher, "/flaky": flaky,
                     "/fine": html(report_page(7).html), "/gone": html(b"", status=404)}
     site.routes |= {f"/fine-{i}": html(report_page(30 + i).html) for i in range(3)}
+    return site
+
+
+@pytest.fixture(scope="module")
+def worker_and_site(test_env):
+    point_app_at(test_env["REDIS_URL"])
+    worker = Worker(test_env, concurrency=1)
+    site = poison_site(worker)
     yield worker, site
     site.close()
     worker.stop()
@@ -59,21 +67,43 @@ def test_poison_page_is_recorded_after_capped_redeliveries(worker_and_site, test
     assert worker.process.poll() is None and worker.ping()  # the worker survived it all
 
 
-def crawl_as_one_batch(settings, monkeypatch, urls: list[str]) -> dict[str, str]:
-    monkeypatch.setattr("workers.crawl.start.MIN_MESSAGES", 1)  # these few URLs, one message
-    assert batches(urls, settings.fetch_batch_max) == [urls]
-    plan = start_crawl(settings, urls, allow_networks=["127.0.0.1/32"])
+def crawl(settings, urls: list[str], host: str = "127.0.0.1") -> dict[str, str]:
+    """Crawl `urls` and wait for every one to end; their states."""
+    plan = start_crawl(settings, urls, allow_networks=[f"{host}/32"])
     tracker = CrawlTracker(get_redis(), settings.index_prefix, plan.crawl_id)
     snap = watch(tracker, interval=0.2, timeout=120, echo=lambda _line: None)
     assert snap.done == snap.total == len(urls)
     return tracker.states()
 
 
+def crawl_as_one_batch(settings, monkeypatch, urls: list[str], host: str = "127.0.0.1") -> dict[str, str]:
+    monkeypatch.setattr("workers.crawl.start.MIN_MESSAGES", 1)  # these few URLs, one message
+    assert batches(urls, settings.fetch_batch_max) == [urls]
+    return crawl(settings, urls, host)
+
+
+def test_a_poison_page_sent_twice_is_fetched_no_more_often_than_sent_once(worker_and_site, settings, monkeypatch):
+    """As the reconciliation may send it: a message taken off the queue by a worker busy with a
+    dead pool process, and not yet recorded as unacknowledged, is nowhere to be seen."""
+    site = poison_site(worker_and_site[0], "127.0.0.3")  # see poison_site
+    monkeypatch.setattr("workers.crawl.start.batches", lambda urls, _most: [urls, urls])  # two fetch_page
+    try:
+        states = crawl(settings, [site.url("/poison")], "127.0.0.3")
+    finally:
+        site.close()
+    assert list(states.values()) == [FAILED]
+    assert len(site.hits["/poison"]) == settings.max_deliveries  # the page's count, not each message's
+
+
 def test_a_batch_whose_worker_dies_is_split_and_only_the_page_that_killed_it_fails(
         worker_and_site, settings, monkeypatch, es, names):
-    worker, site = worker_and_site
+    worker = worker_and_site[0]
+    site = poison_site(worker, "127.0.0.4")  # see poison_site
     urls = [site.url("/fine-0"), site.url("/poison-in-batch"), site.url("/fine-1")]
-    states = crawl_as_one_batch(settings, monkeypatch, urls)
+    try:
+        states = crawl_as_one_batch(settings, monkeypatch, urls, "127.0.0.4")
+    finally:
+        site.close()
     poison, fine = normalize_url(urls[1]), [normalize_url(urls[0]), normalize_url(urls[2])]
     assert states[poison] == FAILED
     # A page the batch finished before its worker died is fetched again on its own: unchanged,

@@ -4,7 +4,8 @@ Never as an acknowledged loss. Celery acknowledges a late-ack task that raises,
 so an error raised while recording a failure (Redis gone, say) would drop the
 page silently. Tasks run inside `redelivered_unless_recorded`, which turns
 every such error into a requeue; a page that keeps coming back is caught by
-the delivery counter and recorded as poison.
+the delivery counter and recorded as poison. A fetch counts per page of its
+crawl, whichever message carries it (workers/crawl/tasks.py, PageRun.within_cap).
 """
 
 from __future__ import annotations
@@ -69,13 +70,14 @@ def delivery_ttl(settings: Settings) -> int:
     return settings.visibility_timeout * (settings.max_deliveries + 1)
 
 
-def within_delivery_cap(task: Task, client: redis.Redis, keys: Keys, cap: int, ttl: int) -> bool:
-    """Count this delivery of this attempt; False once it was delivered more than `cap` times.
+def within_delivery_cap(task: Task, client: redis.Redis, keys: Keys, cap: int, ttl: int, *,
+                        key: str | None = None) -> bool:
+    """Count this delivery of this attempt (or under `key`); False once the count is past `cap`.
 
     A task whose worker keeps dying on it (a parser segfault, memory exhaustion,
     the hard time limit) is requeued each time; this is what ends the loop.
     """
-    key = keys.deliveries(task.request.id, task.request.retries)
+    key = key or keys.deliveries(task.request.id, task.request.retries)
     task.request.delivery_key = key
     # The first delivery (nearly all of them) is one command; the count's lifetime starts there.
     if client.set(key, 1, nx=True, ex=ttl):

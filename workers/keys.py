@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workers.urls import doc_id
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -98,6 +100,12 @@ class Keys:
         """Counter of deliveries of one task attempt (poison detection). Written by the task at
         start; expires after the broker could no longer deliver it again."""
         return f"{self.base}deliveries:{task_id}:{retries}"
+
+    def page_deliveries(self, crawl_id: str | None, url: str) -> str:
+        """Counter of one crawl page's deliveries that have not finished, whichever message carried
+        them (poison detection for fetch_page). Incremented by the task at start, decremented when
+        its outcome is staged or it lets the page go (a deferral, a retry); expires like the above."""
+        return f"{self.base}deliveries:page:{crawl_id or '-'}:{doc_id(url)}"
 
     @property
     def parked(self) -> str:

@@ -85,9 +85,32 @@ class PageRun:
         # A batch is always a page's first attempt: its retries go out as fetch_page.
         self.batched = task.name == FETCH_BATCH_TASK
         self.attempt = 0 if self.batched else task.request.retries
+        # The page's delivery count, while this delivery is on it (a fetch_page's, not a batch's).
+        self.delivery: str | None = None
+
+    def within_cap(self) -> bool:
+        """Count this delivery of the page, whichever message carries it (a fetch sent again by
+        the reconciliation, a deferral, a retry); False once MAX_DELIVERIES are on the count."""
+        key = Keys(self.settings.index_prefix).page_deliveries(self.crawl_id, self.url)
+        if not within_delivery_cap(self.task, get_redis(), Keys(self.settings.index_prefix),
+                                   self.settings.max_deliveries, delivery_ttl(self.settings), key=key):
+            return False
+        self.delivery = key
+        return True
+
+    def let_go(self) -> None:
+        """This delivery ends with the page sent on (deferred, or retried): it is off the count."""
+        if self.delivery is not None:
+            get_redis().decr(self.delivery)
+            self._off_count()
+
+    def _off_count(self) -> None:
+        # And a requeue after this (workers/delivery.py) must not take it off a second time.
+        self.delivery = self.task.request.delivery_key = None
 
     def retry(self, countdown: float, exc: Exception) -> str:
         """Fetch the page again in `countdown` seconds, as its next attempt."""
+        self.let_go()
         if not self.batched:
             raise self.task.retry(countdown=countdown, exc=exc, max_retries=self.settings.fetch_max_retries)
         log.info("%s: attempt %d in %.1fs: %s", self.url, self.attempt + 2, countdown, exc)
@@ -103,7 +126,10 @@ class PageRun:
         return self.profile.recheck_min, self.profile.recheck_max
 
     def stage(self, entry: Staged, progress: str | None = None) -> None:
-        stage(self.settings, entry, progress)
+        """Stage what came of the page; the delivery finished, and leaves the count in the same step."""
+        stage(self.settings, entry, progress, self.delivery)
+        if self.delivery is not None:
+            self._off_count()
 
     def failure(self, stage: str, reason: str, detail: str, status: int | None = None) -> Failure:
         return Failure(self.url, stage, reason, detail, status=status, attempts=self.attempt + 1,
@@ -116,8 +142,15 @@ class PageRun:
         return f"failed:{reason}"
 
     def finish(self, state: str) -> str:
+        """The page reached `state` with nothing to stage; the delivery leaves the count."""
+        pipe = get_redis().pipeline(transaction=False)
         if self.crawl_id:
-            CrawlTracker(get_redis(), self.settings.index_prefix, self.crawl_id).mark(self.url, state)
+            CrawlTracker(get_redis(), self.settings.index_prefix, self.crawl_id).mark(self.url, state, pipe)
+        if self.delivery is not None:
+            pipe.decr(self.delivery)
+        pipe.execute()
+        if self.delivery is not None:
+            self._off_count()
         return state
 
 
@@ -135,7 +168,7 @@ def fetch_pages(self: Task, urls: list[str], crawl_id: str | None = None) -> str
     settings = get_settings()
     with redelivered_unless_recorded(self):
         if not within_delivery_cap(self, get_redis(), Keys(settings.index_prefix), 1, delivery_ttl(settings)):
-            send_fetches(urls, crawl_id, self.request.id)
+            send_fetches(urls, crawl_id)
             return f"split:{len(urls)}"
         outcomes: Counter[str] = Counter()
         # Every page's crawl state in one round trip. A page fetched again meanwhile by another
@@ -151,23 +184,22 @@ def fetch_pages(self: Task, urls: list[str], crawl_id: str | None = None) -> str
                 break
             except SoftTimeLimitExceeded:
                 # The batch's time is up, not the page's: it and the rest go on, each on its own.
-                send_fetches(urls[i:], crawl_id, self.request.id, start=i)
+                send_fetches(urls[i:], crawl_id)
                 outcomes["split"] += len(urls) - i
                 break
         return " ".join(f"{outcome}:{n}" for outcome, n in sorted(outcomes.items()))
 
 
-def send_fetches(urls: list[str], crawl_id: str | None, batch_id: str, *, start: int = 0) -> None:
-    """One fetch_page per URL of batch `batch_id` from position `start`, through one producer.
+def send_fetches(urls: list[str], crawl_id: str | None) -> None:
+    """One fetch_page per URL, through one producer.
 
-    Each gets the task ID `<batch ID>.<position>`. A batch whose worker died after it split
-    (before its message was acknowledged) splits again on its next delivery, and sends the same
-    tasks: each page's delivery count (workers/delivery.py) then covers both copies, and a page
-    that kills its worker is still fetched at most MAX_DELIVERIES times on its own.
+    A batch whose worker died after it split (before its message was acknowledged) splits again
+    on its next delivery, and sends each page twice: the page's delivery count is one for all
+    its messages, so a page that kills its worker is still fetched at most MAX_DELIVERIES times.
     """
     with app.producer_or_acquire() as producer:
-        for i, url in enumerate(urls, start):
-            fetch_page.apply_async((url, crawl_id), producer=producer, task_id=f"{batch_id}.{i}")
+        for url in urls:
+            fetch_page.apply_async((url, crawl_id), producer=producer)
 
 
 def _page(task: Task, settings: Settings, url: str, crawl_id: str | None, robots_deferrals: int = 0, *,
@@ -180,8 +212,7 @@ def _page(task: Task, settings: Settings, url: str, crawl_id: str | None, robots
     except InvalidURL as exc:
         return PageRun(task, settings, url, crawl_id).fail("fetch", "invalid_url", str(exc))
     run = PageRun(task, settings, url, crawl_id)
-    if capped and not within_delivery_cap(task, get_redis(), Keys(settings.index_prefix), settings.max_deliveries,
-                                          delivery_ttl(settings)):
+    if capped and not run.within_cap():
         return run.fail("fetch", "poison", f"delivered {settings.max_deliveries} times without finishing "
                                            "(its worker was lost, or it hit the hard time limit)")
     try:
@@ -233,6 +264,7 @@ def _crawl(run: PageRun, robots_deferrals: int, known: Mapping[str, UrlState | N
             robots_deferrals += 1
         defer(settings, [url], run.crawl_id, exc.seconds,
               **({"robots_deferrals": robots_deferrals} if robots_deferrals else {}))
+        run.let_go()
         return "deferred"
     except Disallowed as exc:
         run.stage(FailureEntry(url, run.crawl_id, run.source, run.failure("robots", "robots_disallowed", str(exc)),

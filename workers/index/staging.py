@@ -23,11 +23,13 @@ from workers.keys import Keys
 # run, and housekeeping enqueues a new one.
 TRIGGER_TTL = 60
 
-# KEYS: staged hash, index trigger[, crawl hash]; ARGV: entry id, entry, trigger ttl[, url, state].
-# Stages the entry, sets the URL's crawl progress, and returns 1 if the trigger was free.
+# KEYS: staged hash, index trigger, crawl hash or "", delivery count or "";
+# ARGV: entry id, entry, trigger ttl[, url, state]. Stages the entry, sets the URL's crawl
+# progress, takes the finished delivery off the page's count, and returns 1 if the trigger was free.
 _STAGE = """
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if #KEYS == 3 then""" + set_if_present("KEYS[3]", "ARGV[4]", "ARGV[5]") + """end
+if KEYS[3] ~= '' then""" + set_if_present("KEYS[3]", "ARGV[4]", "ARGV[5]") + """end
+if KEYS[4] ~= '' then redis.call('DECR', KEYS[4]) end
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then return 1 end
 return 0
 """
@@ -55,14 +57,15 @@ class Staging:
         self._remove = client.register_script(_REMOVE_IF_UNCHANGED)
 
     def put(self, entry_id: str, entry: str, *, trigger_ttl: int,
-            progress: tuple[str, str, str] | None = None) -> bool:
+            progress: tuple[str, str, str] | None = None, delivery: str | None = None) -> bool:
         """Stage an entry (JSON, workers/records.py); True for the one caller that should enqueue
         the index task now. `progress`: (crawl ID, URL, state), set in the same step, so the
-        index task can never mark the URL before this does."""
-        keys, args = [self.key, self.flag], [entry_id, entry, trigger_ttl]
+        index task can never mark the URL before this does. `delivery`: a page's delivery count
+        (workers/delivery.py), decremented in the same step: the delivery finished."""
+        keys, args = [self.key, self.flag, "", delivery or ""], [entry_id, entry, trigger_ttl]
         if progress is not None:
             crawl_id, url, state = progress
-            keys.append(self.keys.crawl(crawl_id))
+            keys[2] = self.keys.crawl(crawl_id)
             args += [url, state]
         return bool(self._stage(keys=keys, args=args))
 

@@ -54,12 +54,13 @@ class IndexBackoff(Exception):
     """Elasticsearch is unreachable or overloaded; staged entries wait for the next attempt."""
 
 
-def stage(settings: Settings, entry: Staged, progress: str | None = None) -> None:
+def stage(settings: Settings, entry: Staged, progress: str | None = None, delivery: str | None = None) -> None:
     """Hand an entry to the index task, and make sure one index task is coming. `progress`: the
-    state the URL reaches in its crawl now, set in the same step."""
+    state the URL reaches in its crawl now; `delivery`: the page's delivery count, which this
+    delivery leaves; both in the same step."""
     mark = (entry.crawl_id, entry.url, progress) if progress and entry.crawl_id else None
     if Staging(get_redis(), settings.index_prefix).put(entry.key, entry.to_json(), trigger_ttl=TRIGGER_TTL,
-                                                       progress=mark):
+                                                       progress=mark, delivery=delivery):
         index_pending.apply_async(countdown=INDEX_BATCH_WINDOW)
 
 

@@ -1,0 +1,77 @@
+"""A page's delivery count, against a real Redis: every message that carries the page counts on
+it, and every delivery that finishes leaves it, so only deliveries a worker died in add up to
+MAX_DELIVERIES. A worker that dies on a page, sent twice, is in tests/test_poison.py."""
+
+from __future__ import annotations
+
+import uuid
+from types import SimpleNamespace
+
+import pytest
+
+from workers.crawl import tasks
+from workers.crawl.polite import Deferred
+from workers.crawl.progress import UNCHANGED
+from workers.crawl.reconcile import FETCH_TASK
+from workers.index.staging import Staging
+from workers.keys import Keys
+
+URL = "http://127.0.0.1:9/report"
+
+
+def delivery(settings, crawl_id: str = "c1", url: str = URL) -> tasks.PageRun:
+    """One delivery of a fetch_page message of its own (a task ID never seen before)."""
+    task = SimpleNamespace(name=FETCH_TASK, request=SimpleNamespace(id=uuid.uuid4().hex, retries=0))
+    return tasks.PageRun(task, settings, url, crawl_id)
+
+
+def count(redis_client, settings, crawl_id: str = "c1") -> int:
+    return int(redis_client.get(Keys(settings.index_prefix).page_deliveries(crawl_id, URL)) or 0)
+
+
+@pytest.fixture
+def crawl_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def test_deliveries_of_one_page_count_together_whichever_message_carries_them(settings, redis_client, crawl_id):
+    # Each died (none finished): the original, a copy the reconciliation sent, a deferral's...
+    assert all(delivery(settings, crawl_id).within_cap() for _ in range(settings.max_deliveries))
+    assert not delivery(settings, crawl_id).within_cap()
+    assert delivery(settings, "another crawl").within_cap()  # a crawl counts its own
+
+
+@pytest.mark.parametrize("how", ["let_go", "finish", "stage"])
+def test_a_delivery_that_finishes_leaves_the_count(settings, redis_client, crawl_id, how):
+    staging = Staging(redis_client, settings.index_prefix)
+    for _ in range(settings.max_deliveries + 2):
+        run = delivery(settings, crawl_id)
+        assert run.within_cap()
+        assert run.task.request.delivery_key == run.delivery  # a requeue would take it off
+        if how == "let_go":
+            run.let_go()
+        elif how == "finish":
+            run.finish(UNCHANGED)
+        else:  # as PageRun.stage does, without sending an index task
+            staging.put(f"test-{crawl_id}", "{}", trigger_ttl=1, delivery=run.delivery)
+            run._off_count()
+        assert run.delivery is None and run.task.request.delivery_key is None  # and not a second time
+    assert count(redis_client, settings, crawl_id) == 0
+    staging.remove([(f"test-{crawl_id}", "{}")])
+
+
+def test_a_page_deferred_again_and_again_is_never_poison(settings, redis_client, crawl_id, monkeypatch):
+    deferred = []
+    monkeypatch.setattr(tasks, "profiles", lambda: SimpleNamespace(profile=lambda _c: SimpleNamespace(
+        source=None, recheck_min=1, recheck_max=2, force=True)))
+
+    def busy(*_a, **_k):
+        raise Deferred(0.5, "host_busy", "127.0.0.1:9: every lease taken")
+
+    monkeypatch.setattr(tasks, "polite_fetch", busy)
+    monkeypatch.setattr(tasks, "defer", lambda _s, urls, *_a, **_k: deferred.extend(urls))
+    for _ in range(settings.max_deliveries + 2):
+        run = delivery(settings, crawl_id)
+        assert tasks._page(run.task, settings, URL, crawl_id) == "deferred"
+    assert deferred == [URL] * (settings.max_deliveries + 2)
+    assert count(redis_client, settings, crawl_id) == 0
