@@ -19,7 +19,6 @@ import redis
 from celery import Task
 from celery.exceptions import Reject, Retry
 
-from workers.keys import Keys
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,14 +69,13 @@ def delivery_ttl(settings: Settings) -> int:
     return settings.visibility_timeout * (settings.max_deliveries + 1)
 
 
-def within_delivery_cap(task: Task, client: redis.Redis, keys: Keys, cap: int, ttl: int, *,
-                        key: str | None = None) -> bool:
-    """Count this delivery of this attempt (or under `key`); False once the count is past `cap`.
+def within_delivery_cap(task: Task, client: redis.Redis, key: str, cap: int, ttl: int) -> bool:
+    """Count this delivery on `key` (Keys.deliveries: this attempt of this task, or
+    Keys.page_deliveries: a crawl page's); False once the count is past `cap`.
 
     A task whose worker keeps dying on it (a parser segfault, memory exhaustion,
     the hard time limit) is requeued each time; this is what ends the loop.
     """
-    key = key or keys.deliveries(task.request.id, task.request.retries)
     task.request.delivery_key = key
     # The first delivery (nearly all of them) is one command; the count's lifetime starts there.
     if client.set(key, 1, nx=True, ex=ttl):

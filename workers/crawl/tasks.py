@@ -92,8 +92,8 @@ class PageRun:
         """Count this delivery of the page, whichever message carries it (a fetch sent again by
         the reconciliation, a deferral, a retry); False once MAX_DELIVERIES are on the count."""
         key = Keys(self.settings.index_prefix).page_deliveries(self.crawl_id, self.url)
-        if not within_delivery_cap(self.task, get_redis(), Keys(self.settings.index_prefix),
-                                   self.settings.max_deliveries, delivery_ttl(self.settings), key=key):
+        if not within_delivery_cap(self.task, get_redis(), key, self.settings.max_deliveries,
+                                   delivery_ttl(self.settings)):
             return False
         self.delivery = key
         return True
@@ -167,7 +167,8 @@ def fetch_pages(self: Task, urls: list[str], crawl_id: str | None = None) -> str
     """fetch_page for each of `urls` in turn, for the price of one message."""
     settings = get_settings()
     with redelivered_unless_recorded(self):
-        if not within_delivery_cap(self, get_redis(), Keys(settings.index_prefix), 1, delivery_ttl(settings)):
+        attempt = Keys(settings.index_prefix).deliveries(self.request.id, self.request.retries)
+        if not within_delivery_cap(self, get_redis(), attempt, 1, delivery_ttl(settings)):
             send_fetches(urls, crawl_id)
             return f"split:{len(urls)}"
         outcomes: Counter[str] = Counter()

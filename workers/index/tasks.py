@@ -108,8 +108,9 @@ def index_pending(self: Task) -> int:
             return 0  # another run is writing; it takes what is staged now too
         # Delivered again after its worker died mid-batch: the next batch's worth of entries is
         # written one by one, so an entry that kills the worker is found and recorded as poison.
-        careful = 0 if within_delivery_cap(self, get_redis(), Keys(settings.index_prefix), 1,
-                                           delivery_ttl(settings)) else settings.index_batch_size
+        attempt = Keys(settings.index_prefix).deliveries(self.request.id, self.request.retries)
+        first_delivery = within_delivery_cap(self, get_redis(), attempt, 1, delivery_ttl(settings))
+        careful = 0 if first_delivery else settings.index_batch_size
         try:
             written = _drain(self, settings, queue, runner, careful)
         except LostRunnerLock as exc:  # the run that took over also takes what is staged
