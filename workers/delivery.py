@@ -19,6 +19,7 @@ import redis
 from celery import Task
 from celery.exceptions import Reject, Retry
 
+from workers.keys import Keys
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,9 +70,14 @@ def delivery_ttl(settings: Settings) -> int:
     return settings.visibility_timeout * (settings.max_deliveries + 1)
 
 
+def attempt_key(task: Task, namespace: str) -> str:
+    """The delivery count of this attempt of this task (the message that carries it)."""
+    return Keys(namespace).deliveries(task.request.id, task.request.retries)
+
+
 def within_delivery_cap(task: Task, client: redis.Redis, key: str, cap: int, ttl: int) -> bool:
-    """Count this delivery on `key` (Keys.deliveries: this attempt of this task, or
-    Keys.page_deliveries: a crawl page's); False once the count is past `cap`.
+    """Count this delivery on `key` (`attempt_key`, or Keys.page_deliveries: a crawl page's,
+    whichever message carries it); False once the count is past `cap`.
 
     A task whose worker keeps dying on it (a parser segfault, memory exhaustion,
     the hard time limit) is requeued each time; this is what ends the loop.

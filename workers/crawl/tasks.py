@@ -38,7 +38,8 @@ from workers.crawl.profile import CrawlProfile, profiles
 from workers.crawl.progress import FETCHED, UNCHANGED, CrawlTracker
 from workers.crawl.reconcile import FETCH_BATCH_TASK, FETCH_TASK
 from workers.crawl.state import CrawlState, UrlState
-from workers.delivery import CONNECTION_ERRORS, delivery_ttl, redelivered_unless_recorded, within_delivery_cap
+from workers.delivery import (CONNECTION_ERRORS, attempt_key, delivery_ttl, redelivered_unless_recorded,
+                              within_delivery_cap)
 from workers.index.tasks import stage
 from workers.keys import Keys
 from workers.parse import parse_documents, parse_failure
@@ -102,11 +103,13 @@ class PageRun:
         """This delivery ends with the page sent on (deferred, or retried): it is off the count."""
         if self.delivery is not None:
             get_redis().decr(self.delivery)
-            self._off_count()
+        self._off_count()
 
     def _off_count(self) -> None:
-        # And a requeue after this (workers/delivery.py) must not take it off a second time.
-        self.delivery = self.task.request.delivery_key = None
+        """After the count was decremented: a requeue (workers/delivery.py) must not take this
+        delivery off a second time. A batch's page holds no count, and leaves the batch's alone."""
+        if self.delivery is not None:
+            self.delivery = self.task.request.delivery_key = None
 
     def retry(self, countdown: float, exc: Exception) -> str:
         """Fetch the page again in `countdown` seconds, as its next attempt."""
@@ -128,8 +131,7 @@ class PageRun:
     def stage(self, entry: Staged, progress: str | None = None) -> None:
         """Stage what came of the page; the delivery finished, and leaves the count in the same step."""
         stage(self.settings, entry, progress, self.delivery)
-        if self.delivery is not None:
-            self._off_count()
+        self._off_count()
 
     def failure(self, stage: str, reason: str, detail: str, status: int | None = None) -> Failure:
         return Failure(self.url, stage, reason, detail, status=status, attempts=self.attempt + 1,
@@ -149,8 +151,7 @@ class PageRun:
         if self.delivery is not None:
             pipe.decr(self.delivery)
         pipe.execute()
-        if self.delivery is not None:
-            self._off_count()
+        self._off_count()
         return state
 
 
@@ -167,8 +168,8 @@ def fetch_pages(self: Task, urls: list[str], crawl_id: str | None = None) -> str
     """fetch_page for each of `urls` in turn, for the price of one message."""
     settings = get_settings()
     with redelivered_unless_recorded(self):
-        attempt = Keys(settings.index_prefix).deliveries(self.request.id, self.request.retries)
-        if not within_delivery_cap(self, get_redis(), attempt, 1, delivery_ttl(settings)):
+        if not within_delivery_cap(self, get_redis(), attempt_key(self, settings.index_prefix), 1,
+                                   delivery_ttl(settings)):
             send_fetches(urls, crawl_id)
             return f"split:{len(urls)}"
         outcomes: Counter[str] = Counter()

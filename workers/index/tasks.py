@@ -26,7 +26,8 @@ from workers.app import INDEX_TIME_LIMIT, app
 from workers.clients import get_es, get_redis
 from workers.crawl.progress import FAILED, CrawlTracker
 from workers.crawl.state import CrawlState
-from workers.delivery import CONNECTION_ERRORS, delivery_ttl, redelivered_unless_recorded, within_delivery_cap
+from workers.delivery import (CONNECTION_ERRORS, attempt_key, delivery_ttl, redelivered_unless_recorded,
+                              within_delivery_cap)
 from workers.index.bulk import BulkWriteError, bulk_write
 from workers.index.indices import KINDS, IndexNames, add_new_fields, ensure_indices
 from workers.index.staging import TRIGGER_TTL, IndexRunner, Staging
@@ -108,9 +109,8 @@ def index_pending(self: Task) -> int:
             return 0  # another run is writing; it takes what is staged now too
         # Delivered again after its worker died mid-batch: the next batch's worth of entries is
         # written one by one, so an entry that kills the worker is found and recorded as poison.
-        attempt = Keys(settings.index_prefix).deliveries(self.request.id, self.request.retries)
-        first_delivery = within_delivery_cap(self, get_redis(), attempt, 1, delivery_ttl(settings))
-        careful = 0 if first_delivery else settings.index_batch_size
+        careful = 0 if within_delivery_cap(self, get_redis(), attempt_key(self, settings.index_prefix), 1,
+                                           delivery_ttl(settings)) else settings.index_batch_size
         try:
             written = _drain(self, settings, queue, runner, careful)
         except LostRunnerLock as exc:  # the run that took over also takes what is staged
