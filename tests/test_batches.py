@@ -49,7 +49,7 @@ def test_a_batch_past_its_soft_time_limit_sends_the_page_it_was_on_and_the_rest_
         return "fetched"
 
     monkeypatch.setattr(tasks, "_page", page)
-    monkeypatch.setattr(tasks, "send_fetches", lambda urls, crawl_id, *_a, **_k: sent.extend((u, crawl_id) for u in urls))
+    monkeypatch.setattr(tasks, "send_fetches", lambda urls, crawl_id: sent.extend((u, crawl_id) for u in urls))
     urls = [f"http://127.0.0.1:9/{i}" for i in range(4)]
     assert tasks.fetch_pages.apply(args=(urls, "c1")).get() == "fetched:2 split:2"
     assert done == urls[:2] and sent == [(url, "c1") for url in urls[2:]]
@@ -58,10 +58,9 @@ def test_a_batch_past_its_soft_time_limit_sends_the_page_it_was_on_and_the_rest_
 def test_a_batch_delivered_again_is_split_without_fetching(redis_client, monkeypatch):
     fetched, sent = [], []
     monkeypatch.setattr(tasks, "_page", lambda _t, _s, url, *_a, **_k: fetched.append(url) or "fetched")
-    monkeypatch.setattr(tasks, "send_fetches", lambda urls, *_a, **_k: sent.extend(urls))
+    monkeypatch.setattr(tasks, "send_fetches", lambda urls, crawl_id: sent.extend(urls))
     urls, task_id = [f"http://127.0.0.1:9/{i}" for i in range(3)], uuid.uuid4().hex
     assert tasks.fetch_pages.apply(args=(urls, None), task_id=task_id).get() == "fetched:3"
     # The same message again: its worker died before acknowledging it.
     assert tasks.fetch_pages.apply(args=(urls, None), task_id=task_id).get() == "split:3"
     assert fetched == urls and sent == urls
-
