@@ -9,10 +9,11 @@ builds bulk actions for these indices' documents or guesses an entry's keys.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
+
+import orjson
 
 from workers.crawl.progress import FAILED, GONE, INDEXED, SKIPPED
 from workers.crawl.state import UrlState
@@ -103,7 +104,7 @@ class RawPage:
 
     def to_actions(self, index: str, key: str) -> list[dict]:
         # A PDF may have been stored in more parts last time; the extra ones go.
-        return raw_actions(index, key, asdict(self), max_parts=STALE_PARTS if self.source == PDF_SOURCE else 0)
+        return raw_actions(index, key, vars(self), max_parts=STALE_PARTS if self.source == PDF_SOURCE else 0)
 
 
 def indexable(document: dict, fetched_at: str) -> dict:
@@ -131,14 +132,15 @@ class Staged:
     def key(self) -> str:
         return doc_id(self.url)
 
-    def to_json(self) -> str:
-        return json.dumps({"kind": self.KIND, **asdict(self)}, ensure_ascii=False)
+    def to_json(self) -> bytes:
+        # orjson writes the nested records (RawPage, Failure) itself: no asdict copy of the page.
+        return orjson.dumps({"kind": self.KIND, **vars(self)})
 
     @staticmethod
-    def from_json(key: str, text: str) -> Staged:
+    def from_json(key: str, text: str | bytes) -> Staged:
         """The record staged under `key`; one that cannot be read becomes a failure, so it is seen."""
         try:
-            data = json.loads(text)
+            data = orjson.loads(text)
             kind = _KINDS[data.pop("kind")]
             return kind.from_dict(data)
         except (ValueError, KeyError, TypeError) as exc:

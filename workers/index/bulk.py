@@ -7,12 +7,12 @@ Chunks are sized by count and by bytes, so a batch of large pages never meets a
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+import orjson
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
@@ -68,9 +68,9 @@ def _encode(action: dict) -> _Encoded:
     """The NDJSON lines of one action, serialised once (sizing chunks needs the bytes anyway)."""
     op = action["_op_type"]
     meta = {"_index": action["_index"], "_id": action["_id"]}
-    lines = [json.dumps({op: meta}, separators=(",", ":")).encode()]
+    lines = [orjson.dumps({op: meta})]
     if op != "delete":
-        lines.append(json.dumps(action["_source"], ensure_ascii=False, separators=(",", ":")).encode())
+        lines.append(orjson.dumps(action["_source"]))
     return _Encoded(action, lines)
 
 
