@@ -142,6 +142,7 @@ def make_app(settings: Settings | None = None) -> Celery:
         "workers.crawl.tasks", "workers.index.tasks", "workers.schedule", "workers.rebuild.tasks"])
     # A promise: Celery builds the configuration on first use, not at import.
     app.add_defaults(lambda: celery_config(settings or get_settings()))
+    import workers.heap  # noqa: F401 - connects its signals
     from workers.housekeeping import Housekeeping
     from workers.watchdog import Watchdog
 
