@@ -64,13 +64,19 @@ class _Encoded:
         return sum(len(line) + 1 for line in self.lines)
 
 
+def _dumps(value: dict) -> bytes:
+    # orjson's bytes keep the whole buffer they were written into (4 KB or more for a 50-byte
+    # line): a batch held 70 MB for 9 MB of lines. An exact-size copy costs a memcpy.
+    return memoryview(orjson.dumps(value)).tobytes()
+
+
 def _encode(action: dict) -> _Encoded:
     """The NDJSON lines of one action, serialised once (sizing chunks needs the bytes anyway)."""
     op = action["_op_type"]
     meta = {"_index": action["_index"], "_id": action["_id"]}
-    lines = [orjson.dumps({op: meta})]
+    lines = [_dumps({op: meta})]
     if op != "delete":
-        lines.append(orjson.dumps(action["_source"]))
+        lines.append(_dumps(action["_source"]))
     return _Encoded(action, lines)
 
 
