@@ -56,7 +56,7 @@ class Staging:
         self._stage = client.register_script(_STAGE)
         self._remove = client.register_script(_REMOVE_IF_UNCHANGED)
 
-    def put(self, entry_id: str, entry: str, *, trigger_ttl: int,
+    def put(self, entry_id: str, entry: bytes | str, *, trigger_ttl: int,
             progress: tuple[str, str, str] | None = None, delivery: str | None = None) -> bool:
         """Stage an entry (JSON, workers/records.py); True for the one caller that should enqueue
         the index task now. `progress`: (crawl ID, URL, state), set in the same step, so the
