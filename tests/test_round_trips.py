@@ -84,7 +84,8 @@ def test_staging_a_page_sets_its_progress_in_the_same_round_trip(redis_client, r
     assert round_trips[0] - before == 1
     # A URL that is not part of the crawl is staged, but does not join it.
     assert not queue.put("b", "{}", trigger_ttl=60, progress=("c1", "https://example.org/b", "fetched"))
-    assert tracker.states() == {"https://example.org/a": "fetched"}
+    assert tracker.states(["https://example.org/a", "https://example.org/b"]) == {
+        "https://example.org/a": "fetched", "https://example.org/b": None}
     assert sorted(key for key, _ in queue.take(10)) == ["a", "b"]
 
 

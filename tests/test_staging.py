@@ -66,3 +66,40 @@ def test_watch_reports_final_state_and_stops_on_timeout(redis_client):
     lines.clear()
     assert watch(tracker, echo=lines.append).done == 2
     assert lines == [lines[-1]] and "failed 1" in lines[-1]
+
+
+def test_an_open_crawl_keeps_its_keys_and_a_finished_one_expires_after_crawl_ttl(redis_client, settings):
+    from workers.crawl.profile import save_options
+    from workers.crawl.progress import CRAWL_TTL
+    from workers.keys import Keys
+
+    keys = Keys("stage-f-")
+    save_options(redis_client, settings.model_copy(update={"index_prefix": "stage-f-"}), "c3", {"force": False},
+                 ttl=CRAWL_TTL)
+    tracker = CrawlTracker(redis_client, "stage-f-", "c3")
+    tracker.add(["u1", "u2"])
+    crawl_keys = [keys.crawl("c3"), keys.crawl_counts("c3"), keys.crawl_options("c3")]
+    # A crawl that takes longer than a week (one host at 0.5 req/s) must not lose its options.
+    assert [redis_client.ttl(key) for key in crawl_keys] == [-1, -1, -1]
+    assert redis_client.sismember(keys.open_crawls, "c3")
+    tracker.mark("u1", INDEXED)
+    assert redis_client.ttl(keys.crawl("c3")) == -1
+    tracker.mark("u2", FAILED)
+    assert all(0 < redis_client.ttl(key) <= CRAWL_TTL for key in crawl_keys)
+    assert not redis_client.sismember(keys.open_crawls, "c3")
+    tracker.mark("u2", QUEUED)  # sent again: open once more
+    assert [redis_client.ttl(key) for key in crawl_keys] == [-1, -1, -1]
+    assert tracker.counts() == {INDEXED: 1, QUEUED: 1}
+
+
+def test_counts_of_a_large_crawl_are_read_without_reading_the_crawl(redis_client):
+    tracker = CrawlTracker(redis_client, "stage-g-", "big")
+    urls = [f"https://example.org/{i}" for i in range(5000)]
+    assert len(tracker.add(urls)) == 5000
+    for url in urls[:10]:
+        tracker.mark(url, INDEXED)
+    redis_client.config_resetstat()
+    assert tracker.counts() == {QUEUED: 4990, INDEXED: 10}
+    stats = redis_client.info("commandstats")
+    assert "cmdstat_hvals" not in stats and "cmdstat_hscan" not in stats
+    assert stats["cmdstat_hgetall"]["calls"] == 1

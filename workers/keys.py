@@ -64,14 +64,28 @@ class Keys:
         return f"{self.base}due"
 
     def crawl(self, crawl_id: str) -> str:
-        """Hash URL -> progress state of one crawl. Written by `crawl` and the tasks; read by the
-        progress display and `status`. Expires CRAWL_TTL (7 days) after the crawl started."""
+        """Hash URL -> progress state of one crawl. Written by `crawl` and the tasks; read, a page at
+        a time, by the reconciliation. No expiry while any of its URLs is open; CRAWL_TTL (7 days)
+        after the last one finished, with the crawl's options and counts."""
         return f"{self.base}crawl:{crawl_id}"
 
     def crawl_options(self, crawl_id: str) -> str:
         """The options a crawl was started with (JSON: source, networks, force). Written once by
         `crawl`, read by its tasks and `retry-failed`. Expires with the crawl's progress."""
         return f"{self.base}crawl:{crawl_id}:options"
+
+    def crawl_counts(self, crawl_id: str) -> str:
+        """Hash state -> number of the crawl's URLs in it, plus `open` (queued or fetched), kept by
+        the same scripts that set a URL's state (workers/crawl/progress.py), so progress reads a
+        handful of fields, never the crawl. Expires with the crawl's progress."""
+        return f"{self.base}crawl:{crawl_id}:counts"
+
+    @property
+    def open_crawls(self) -> str:
+        """Set of the IDs of crawls that have URLs not finished. Added to when a crawl gains URLs,
+        removed from by the script that finishes its last one; read by the reconciliation. Its
+        members live as long as their crawls are open."""
+        return f"{self.base}crawls:open"
 
     def robots(self, origin: str) -> str:
         """Hash: one origin's robots.txt (status, body, fetched_at). Written by the first worker

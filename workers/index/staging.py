@@ -16,20 +16,22 @@ from __future__ import annotations
 
 import redis
 
-from workers.crawl.progress import set_if_present
+from workers.crawl.progress import CRAWL_TTL, MARK_FUNCTION, progress_keys
 from workers.keys import Keys
 
 # A running index task refreshes the trigger per batch; a trigger this old belongs to a lost
 # run, and housekeeping enqueues a new one.
 TRIGGER_TTL = 60
 
-# KEYS: staged hash, index trigger, crawl hash or "", delivery count or "";
-# ARGV: entry id, entry, trigger ttl[, url, state]. Stages the entry, sets the URL's crawl
-# progress, takes the finished delivery off the page's count, and returns 1 if the trigger was free.
-_STAGE = """
+# KEYS: staged hash, index trigger, delivery count or "", and when the page belongs to a crawl its
+# progress keys (workers/crawl/progress.py: crawl, counts, options, open crawls);
+# ARGV: entry id, entry, trigger ttl[, crawl ID, url, state, crawl ttl]. Stages the entry, sets the
+# URL's crawl progress, takes the finished delivery off the page's count, and returns 1 if the
+# trigger was free.
+_STAGE = MARK_FUNCTION + """
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if KEYS[3] ~= '' then""" + set_if_present("KEYS[3]", "ARGV[4]", "ARGV[5]") + """end
-if KEYS[4] ~= '' then redis.call('DECR', KEYS[4]) end
+if #KEYS > 3 then mark_progress(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[4], ARGV[5], ARGV[6], ARGV[7]) end
+if KEYS[3] ~= '' then redis.call('DECR', KEYS[3]) end
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then return 1 end
 return 0
 """
@@ -62,11 +64,11 @@ class Staging:
         the index task now. `progress`: (crawl ID, URL, state), set in the same step, so the
         index task can never mark the URL before this does. `delivery`: a page's delivery count
         (workers/delivery.py), decremented in the same step: the delivery finished."""
-        keys, args = [self.key, self.flag, "", delivery or ""], [entry_id, entry, trigger_ttl]
+        keys, args = [self.key, self.flag, delivery or ""], [entry_id, entry, trigger_ttl]
         if progress is not None:
             crawl_id, url, state = progress
-            keys[2] = self.keys.crawl(crawl_id)
-            args += [url, state]
+            keys += progress_keys(self.keys, crawl_id)
+            args += [crawl_id, url, state, CRAWL_TTL]
         return bool(self._stage(keys=keys, args=args))
 
     def take(self, limit: int) -> list[tuple[str, str]]:
