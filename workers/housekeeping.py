@@ -1,10 +1,11 @@
 """What every worker does on the side, so nothing waits for beat or for the visibility timeout.
 
-A thread in each worker's main process, every HOUSEKEEPING_INTERVAL seconds:
+Two threads in each worker's main process, every HOUSEKEEPING_INTERVAL seconds:
 
-1. publishes the broker delivery tags this worker holds (running, reserved,
-   waiting for a countdown) to a key that expires after ORPHAN_GRACE;
-2. then, one worker at a time (a short lock), sweeps:
+1. the heartbeat publishes the broker delivery tags this worker holds (running,
+   reserved, waiting for a countdown) to a key that expires after ORPHAN_GRACE;
+   nothing else runs in its thread, so no sweep can make a live worker look dead;
+2. the sweeper, one worker at a time (a short lock), sweeps:
    - parked pages that are due go back on the fetch queue (workers/parked.py);
    - orphaned messages go back on their queue: delivered more than ORPHAN_GRACE
      ago, unacknowledged, and held by no live worker. That is what a worker
@@ -13,8 +14,10 @@ A thread in each worker's main process, every HOUSEKEEPING_INTERVAL seconds:
      visibility timeout (an hour by default) before anyone saw them again;
    - staged entries with no index run coming (its trigger expired with a lost
      run) get a new index run;
-   - after a worker reconnected to the broker, or died, crawl URLs whose fetch
-     message was lost with it are sent again (workers/crawl/reconcile.py).
+   and, outside the lock, runs a slice of the reconciliation it holds: after a
+   worker reconnected to the broker, or died, crawl URLs whose fetch message was
+   lost with it are sent again (workers/crawl/reconcile.py), in steps of bounded
+   work under a lease, whatever the size of the crawls.
 
 Requeueing uses kombu's own restore (the same one the visibility timeout uses),
 under kombu's mutex, so a message is put back once. A worker that stalls for
@@ -27,6 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 
 import redis
 from celery import bootsteps
@@ -40,6 +44,8 @@ from workers.settings import get_settings
 from workers.index.staging import TRIGGER_TTL, Staging
 
 log = logging.getLogger(__name__)
+# How long a reconciliation stays with the worker running it after its last step; then another takes it over.
+RECONCILE_LEASE = 30.0
 
 # Worker heartbeats are per broker database, whatever the index prefix: orphans are a broker matter.
 BROKER_KEYS = Keys("")
@@ -81,44 +87,57 @@ class Sweeper:
         self.settings = get_settings()
         self.keys = Keys(self.settings.index_prefix)
         self.reconciler = Reconciler(client, self.settings.index_prefix, app.conf.task_routes[FETCH_TASK]["queue"])
-        self.first_tick = True
+        self.reconciling: Iterator[list[tuple[str, str]]] | None = None
+        self.reconcile_sent = 0
+        self.first_beat = True
         self.stopped = threading.Event()
 
-    def run(self) -> None:
+    def beat_forever(self) -> None:
+        """The heartbeat, in a thread of its own: no sweep or reconciliation, however long, delays it
+        past ORPHAN_GRACE (other workers would take this one for dead and requeue what it runs)."""
+        self._every_interval(self.beat)
+
+    def sweep_forever(self) -> None:
         with self.app.connection_for_write() as connection:
             qos = connection.default_channel.qos
-            while not self.stopped.wait(self.settings.housekeeping_interval):
-                try:
-                    self.tick(qos)
-                except Exception as exc:  # noqa: BLE001 - housekeeping must outlive any outage
-                    log.warning("housekeeping skipped a round: %s", exc)
+            self._every_interval(lambda: self.sweep(qos))
 
-    def tick(self, qos) -> None:
-        grace = self.settings.orphan_grace
+    def _every_interval(self, work) -> None:
+        while not self.stopped.wait(self.settings.housekeeping_interval):
+            try:
+                work()
+            except Exception as exc:  # noqa: BLE001 - housekeeping must outlive any outage
+                log.warning("housekeeping skipped a round: %s", exc)
+
+    def beat(self) -> None:
+        """Publish the delivery tags this worker holds, and that it is alive."""
         now = time.time()
         tags = self.held()
-        if self.first_tick:
+        if self.first_beat:
             # This node beat before this consumer started: it reconnected to the broker, or an
             # earlier process of the same name died. Either may have lost a message it had just
             # taken off a queue (workers/crawl/reconcile.py). Orphans need not be requeued first:
             # unacknowledged, they count as messages that exist.
             if self.redis.zscore(BROKER_KEYS.consumers, self.node) is not None:
                 self.reconciler.request(now)
-            self.first_tick = False
+            self.first_beat = False
         pipe = self.redis.pipeline()
         key = BROKER_KEYS.consumer(self.node)
         pipe.delete(key)
         if tags:
             pipe.sadd(key, *tags)
-            pipe.expire(key, int(grace))
+            pipe.expire(key, int(self.settings.orphan_grace))
         pipe.zadd(BROKER_KEYS.consumers, {self.node: now})
         pipe.execute()
+
+    def sweep(self, qos) -> None:
+        now = time.time()
         lock_ms = int(self.settings.housekeeping_interval * 1000)
         if self.redis.set(self.keys.housekeeping, self.node, nx=True, px=lock_ms):
             self.requeue_parked()
-            self.requeue_orphans(qos, now, grace)
+            self.requeue_orphans(qos, now, self.settings.orphan_grace)
             self.trigger_indexing()
-            self.reconcile(now)
+        self.reconcile(now)
 
     def requeue_parked(self) -> None:
         parked = Parked(self.redis, self.settings.index_prefix)
@@ -155,16 +174,32 @@ class Sweeper:
             log.info("staged entries had no index run coming; started one")
 
     def reconcile(self, now: float) -> None:
-        if not self.reconciler.claim(now):
+        """Run a slice of the reconciliation this worker holds, or claim one that is due: steps of
+        bounded work (workers/crawl/reconcile.py) for at most half an interval, so the sweep goes on."""
+        lease = RECONCILE_LEASE
+        if self.reconciling is None:
+            if not self.reconciler.claim(now, self.node, lease):
+                return
+            self.reconciling = self.reconciler.lost_fetches()
+            self.reconcile_sent = 0
+        elif not self.reconciler.renew(self.node, lease):
+            self.reconciling = None  # our lease expired: another worker runs it from the start
             return
+        deadline = time.monotonic() + self.settings.housekeeping_interval / 2
         try:
-            sent = self.reconciler.run(lambda url, crawl_id: self.app.send_task(FETCH_TASK, args=(url, crawl_id)))
+            while time.monotonic() < deadline:
+                for url, crawl_id in next(self.reconciling):
+                    self.app.send_task(FETCH_TASK, args=(url, crawl_id))
+                    self.reconcile_sent += 1
+        except StopIteration:
+            self.reconciling = None
+            self.reconciler.end(self.node)
+            if self.reconcile_sent:
+                log.warning("sent %d crawl page(s) again whose fetch message was lost (a broker connection "
+                            "dropped, or a worker died, as it took the message)", self.reconcile_sent)
         except Exception:
-            self.reconciler.request(now)  # not done: the next sweep tries again
+            self.reconciling = None  # the lease expires and the claimed run is taken up again
             raise
-        if sent:
-            log.warning("sent %d crawl page(s) again whose fetch message was lost (a broker connection dropped, "
-                        "or a worker died, as it took the message)", sent)
 
 
 class Housekeeping(bootsteps.StartStopStep):
@@ -175,7 +210,7 @@ class Housekeeping(bootsteps.StartStopStep):
     def __init__(self, parent, **kwargs):
         super().__init__(parent, **kwargs)
         self.sweeper: Sweeper | None = None
-        self.thread: threading.Thread | None = None
+        self.threads: list[threading.Thread] = []
 
     def start(self, c) -> None:
         settings = get_settings()
@@ -184,14 +219,16 @@ class Housekeeping(bootsteps.StartStopStep):
                                       socket_connect_timeout=settings.redis_timeout)
         # The consumer starts this step again each time it reconnects to the broker.
         self.sweeper = Sweeper(c.app, c.hostname, lambda: held_tags(c), client)
-        self.thread = threading.Thread(target=self.sweeper.run, name="housekeeping", daemon=True)
-        self.thread.start()
+        self.threads = [threading.Thread(target=self.sweeper.beat_forever, name="heartbeat", daemon=True),
+                        threading.Thread(target=self.sweeper.sweep_forever, name="housekeeping", daemon=True)]
+        for thread in self.threads:
+            thread.start()
 
     def stop(self, c) -> None:
         if self.sweeper is not None:
             self.sweeper.stopped.set()
-        if self.thread is not None:
-            self.thread.join(timeout=10)
-        self.sweeper = self.thread = None
+        for thread in self.threads:
+            thread.join(timeout=10)
+        self.sweeper, self.threads = None, []
 
     shutdown = stop

@@ -151,6 +151,19 @@ class Keys:
         broker or died; claimed and removed by the housekeeping sweep that runs it."""
         return f"{self.base}reconcile"
 
+    @property
+    def reconcile_claimed(self) -> str:
+        """String: the request a reconciliation is running for, moved here from `reconcile` when a
+        worker claims it, deleted when the run ends. No expiry: a run whose worker died (its lease
+        expired) is started again from here by another worker."""
+        return f"{self.base}reconcile:claimed"
+
+    @property
+    def reconcile_lease(self) -> str:
+        """Lock (string: node name) of the worker running a reconciliation, renewed by every step;
+        expires RECONCILE_LEASE after the last one."""
+        return f"{self.base}reconcile:lease"
+
     # --- the rebuild (workers/rebuild/) ---------------------------------------------
 
     @property

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
 import redis
 
@@ -39,3 +40,10 @@ class Parked:
 
     def size(self) -> int:
         return self.redis.zcard(self.key)
+
+    def scan(self, page: int) -> Iterator[list[tuple[str, str | None]]]:
+        """(url, crawl ID) of every parked page, a page of at most about `page` at a time."""
+        cursor = None
+        while cursor != 0:
+            cursor, members = self.redis.zscan(self.key, cursor or 0, count=page)
+            yield [(task["url"], task.get("crawl_id")) for task in map(json.loads, (m for m, _score in members))]
