@@ -86,7 +86,7 @@ def test_staging_a_page_sets_its_progress_in_the_same_round_trip(redis_client, r
     assert not queue.put("b", "{}", trigger_ttl=60, progress=("c1", "https://example.org/b", "fetched"))
     assert tracker.states(["https://example.org/a", "https://example.org/b"]) == {
         "https://example.org/a": "fetched", "https://example.org/b": None}
-    assert sorted(key for key, _ in queue.take(10)) == ["a", "b"]
+    assert sorted(taken.key for taken in queue.take(10)) == ["a", "b"]
 
 
 def test_a_fetch_from_a_host_whose_robots_txt_was_read_takes_two_round_trips(settings, redis_client, monkeypatch,

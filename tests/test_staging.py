@@ -11,10 +11,10 @@ def test_remove_only_what_was_written(redis_client):
     assert stage.put("a", json.dumps({"v": 1}), trigger_ttl=60)  # first entry: this caller triggers indexing
     assert not stage.put("b", json.dumps({"v": 1}), trigger_ttl=60)
     batch = stage.take(10)
-    assert sorted(k for k, _ in batch) == ["a", "b"]
+    assert sorted(taken.key for taken in batch) == ["a", "b"]
     stage.put("a", json.dumps({"v": 2}), trigger_ttl=60)  # restaged while the batch was being written
     assert stage.remove(batch) == 1
-    assert [(k, json.loads(v)) for k, v in stage.take(10)] == [("a", {"v": 2})]
+    assert [(taken.key, json.loads(taken.text)) for taken in stage.take(10)] == [("a", {"v": 2})]
 
 
 def test_take_respects_limit(redis_client):
@@ -103,3 +103,46 @@ def test_counts_of_a_large_crawl_are_read_without_reading_the_crawl(redis_client
     stats = redis_client.info("commandstats")
     assert "cmdstat_hvals" not in stats and "cmdstat_hscan" not in stats
     assert stats["cmdstat_hgetall"]["calls"] == 1
+
+
+def test_staged_bytes_follow_every_put_overwrite_and_remove(redis_client):
+    stage = Staging(redis_client, "stage-h-")
+    stage.put("a", "x" * 100, trigger_ttl=60)
+    stage.put("b", "y" * 50, trigger_ttl=60)
+    stage.put("a", "z" * 30, trigger_ttl=60)  # a newer fetch of the same URL replaces the older entry
+    assert stage.bytes() == 80
+    assert stage.remove(stage.take(10)) == 2
+    assert (stage.bytes(), stage.size()) == (0, 0)
+
+
+def test_take_is_bounded_by_bytes_but_always_takes_one(redis_client):
+    stage = Staging(redis_client, "stage-i-")
+    for name in ("a", "b", "c"):
+        stage.put(name, name * 1000, trigger_ttl=60)
+    assert len(stage.take(10, max_bytes=2500)) == 2
+    assert len(stage.take(10, max_bytes=10)) == 1  # an entry larger than the budget goes alone
+
+
+def test_entries_staged_before_their_crawls_were_listed_are_still_taken(redis_client):
+    stage = Staging(redis_client, "stage-j-")
+    redis_client.hset(stage.key, "old", json.dumps({"kind": "failure", "url": "https://example.org/old"}))
+    assert [taken.key for taken in stage.take(10)] == ["old"]
+    assert stage.bytes() > 0
+
+
+def test_a_url_staged_by_two_crawls_finishes_in_both(redis_client, settings, es):
+    from workers.index.indices import IndexNames, ensure_indices
+    from workers.index.tasks import BatchWriter
+    from workers.records import Failure, FailureEntry
+
+    ensure_indices(es, IndexNames(settings.index_prefix), settings.schemas_dir)
+    url = "https://example.org/two-crawls"
+    trackers = [CrawlTracker(redis_client, settings.index_prefix, crawl) for crawl in ("crawl-a", "crawl-b")]
+    stage = Staging(redis_client, settings.index_prefix)
+    for tracker in trackers:  # crawl B's fetch of the URL replaces crawl A's staged entry
+        tracker.add([url])
+        entry = FailureEntry(url, tracker.crawl_id, None, Failure(url, "fetch", "http_500", "server error",
+                                                                  crawl_id=tracker.crawl_id))
+        stage.put(entry.key, entry.to_json(), trigger_ttl=60, crawl_id=tracker.crawl_id)
+    BatchWriter(es, settings, stage).write(stage.take(10), careful=False)
+    assert [tracker.states([url])[url] for tracker in trackers] == [FAILED, FAILED]

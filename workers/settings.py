@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     # (the longest indexing may lag behind the cluster's recovery).
     index_backoff_max: float = Field(default=60.0, gt=0)
     index_batch_size: int = Field(default=500, gt=0)
+    # ... and at most this many bytes of staged entries (one entry over it goes alone): the index
+    # worker holds a batch in memory, and a staged PDF is about 3x the PDF.
+    index_batch_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    # Backpressure: while the staged entries weigh more than this (Elasticsearch down or slow),
+    # fetches wait for indexing to catch up, up to STAGING_WAIT seconds in their worker slot, then
+    # parked (never dropped). Keep it well under Redis's maxmemory (README: sizing Redis).
+    staging_max_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    staging_wait: float = Field(default=30.0, ge=0)
     # Hits reachable with from/size: the reports index's index.max_result_window. `search`
     # pages beyond it with search_after.
     search_max_window: int = Field(default=10_000, gt=0)

@@ -40,6 +40,7 @@ from workers.crawl.reconcile import FETCH_BATCH_TASK, FETCH_TASK
 from workers.crawl.state import CrawlState, UrlState
 from workers.delivery import (CONNECTION_ERRORS, attempt_key, delivery_ttl, redelivered_unless_recorded,
                               within_delivery_cap)
+from workers.index.staging import Staging
 from workers.index.tasks import stage
 from workers.keys import Keys
 from workers.parse import parse_documents, parse_failure
@@ -59,14 +60,18 @@ def backoff_seconds(attempt: int, base: float, ceiling: float, retry_after: floa
     return step / 2 + random.uniform(0, step / 2)
 
 
-# Deferrals for the host's sake, not the page's: a batch's other pages (the same host) wait with it.
-HOST_DEFERRALS = frozenset({"host_busy", "host_slot"})
+# Deferrals for the host's sake, or the whole crawl's, not the page's: a batch's other pages wait with it.
+HOST_DEFERRALS = frozenset({"host_busy", "host_slot", "staging_full"})
+# Deferrals parked whatever their length: a fetch waiting for indexing to catch up must not sit in a
+# worker as a countdown (Celery holds those without limit), nor loop through the queue.
+PARKED_DEFERRALS = frozenset({"staging_full"})
 
 
-def defer(settings: Settings, urls: list[str], crawl_id: str | None, seconds: float, **kwargs: int) -> None:
-    """Fetch `urls` again in `seconds`: one broker message with a countdown when short, each
-    parked in Redis when long."""
-    if seconds > settings.max_countdown:
+def defer(settings: Settings, urls: list[str], crawl_id: str | None, deferred: Deferred, **kwargs: int) -> None:
+    """Fetch `urls` again in `deferred.seconds`: one broker message with a countdown when short,
+    each parked in Redis when long."""
+    seconds = deferred.seconds
+    if seconds > settings.max_countdown or deferred.reason in PARKED_DEFERRALS:
         parked = Parked(get_redis(), settings.index_prefix)
         for url in urls:
             parked.park(url, crawl_id, seconds, **kwargs)
@@ -181,7 +186,7 @@ def fetch_pages(self: Task, urls: list[str], crawl_id: str | None = None) -> str
                 outcomes[_page(self, settings, url, crawl_id, capped=False, known=known)] += 1
             except Deferred as exc:
                 # The host is busy: the pages left are for it too, and wait for it together.
-                defer(settings, urls[i:], crawl_id, exc.seconds)
+                defer(settings, urls[i:], crawl_id, exc)
                 outcomes["deferred"] += len(urls) - i
                 break
             except SoftTimeLimitExceeded:
@@ -251,6 +256,7 @@ def _crawl(run: PageRun, robots_deferrals: int, known: Mapping[str, UrlState | N
                        max_interval=profile.recheck_max)
     previous = None if profile.force else known[url] if url in known else state.get(url)
     try:
+        _room_to_stage(settings)
         with timings.measure("fetch"):
             page = polite_fetch(profile, url, etag=previous and previous.etag,
                                 last_modified=previous and previous.last_modified,
@@ -264,8 +270,7 @@ def _crawl(run: PageRun, robots_deferrals: int, known: Mapping[str, UrlState | N
                 return run.fail("robots", "robots_unreachable",
                                 f"{exc} (still unreachable after {robots_deferrals} deferrals)")
             robots_deferrals += 1
-        defer(settings, [url], run.crawl_id, exc.seconds,
-              **({"robots_deferrals": robots_deferrals} if robots_deferrals else {}))
+        defer(settings, [url], run.crawl_id, exc, **({"robots_deferrals": robots_deferrals} if robots_deferrals else {}))
         run.let_go()
         return "deferred"
     except Disallowed as exc:
@@ -305,6 +310,16 @@ def _crawl(run: PageRun, robots_deferrals: int, known: Mapping[str, UrlState | N
     run.stage(DocumentEntry(url, run.crawl_id, run.source, documents, raw, run.recheck,
                             dropped=_dropped(previous, documents)), progress=FETCHED)
     return FETCHED
+
+
+def _room_to_stage(settings: Settings) -> None:
+    """Backpressure: while the staged entries are over STAGING_MAX_BYTES (Elasticsearch down or slow),
+    wait up to STAGING_WAIT for the index run to catch up, then defer the page (parked)."""
+    if not Staging(get_redis(), settings.index_prefix).wait_for_room(settings.staging_max_bytes,
+                                                                     settings.staging_wait):
+        raise Deferred(max(settings.staging_wait, 1.0) * 2, "staging_full",
+                       f"staged entries over STAGING_MAX_BYTES ({settings.staging_max_bytes} bytes): "
+                       "waiting for indexing to catch up")
 
 
 def _dropped(previous: UrlState | None, documents: list[dict]) -> list[str]:

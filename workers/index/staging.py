@@ -7,6 +7,11 @@ fetch of the same URL) is not removed, so nothing is lost and nothing is
 written twice by accident; a crash between write and remove only rewrites the
 same IDs.
 
+Beside the entries, the crawls waiting for each (so a URL staged by two crawls
+finishes in both) and their bytes: fetches wait while the bytes are over
+STAGING_MAX_BYTES (workers/crawl/tasks.py), and an index run takes a batch
+bounded by count and bytes, sizes read first.
+
 A trigger key says an index run is queued or running, so staging a thousand
 pages enqueues one index task, not a thousand. It expires by itself, so a lost
 index task is replaced (workers/housekeeping.py) rather than waited for.
@@ -14,39 +19,65 @@ index task is replaced (workers/housekeeping.py) rather than waited for.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 import redis
 
 from workers.crawl.progress import CRAWL_TTL, MARK_FUNCTION, progress_keys
 from workers.keys import Keys
+from workers.records import Staged
 
 # A running index task refreshes the trigger per batch; a trigger this old belongs to a lost
 # run, and housekeeping enqueues a new one.
 TRIGGER_TTL = 60
 
-# KEYS: staged hash, index trigger, delivery count or "", and when the page belongs to a crawl its
-# progress keys (workers/crawl/progress.py: crawl, counts, options, open crawls);
-# ARGV: entry id, entry, trigger ttl[, crawl ID, url, state, crawl ttl]. Stages the entry, sets the
-# URL's crawl progress, takes the finished delivery off the page's count, and returns 1 if the
-# trigger was free.
+# KEYS: staged hash, its crawls, its bytes, index trigger, delivery count or "", and when the page
+# belongs to a crawl its progress keys (workers/crawl/progress.py: crawl, counts, options, open
+# crawls); ARGV: entry id, entry, trigger ttl, crawl ID or ""[, url, state, crawl ttl]. Stages the
+# entry (adding its crawl to those waiting for it: an entry of another crawl for the same URL
+# replaces it, and the index run finishes the URL in each), keeps the bytes staged, sets the URL's
+# crawl progress, takes the finished delivery off the page's count, and returns 1 if the trigger
+# was free.
 _STAGE = MARK_FUNCTION + """
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if #KEYS > 3 then mark_progress(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[4], ARGV[5], ARGV[6], ARGV[7]) end
-if KEYS[3] ~= '' then redis.call('DECR', KEYS[3]) end
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then return 1 end
+local id, entry, crawl_id = ARGV[1], ARGV[2], ARGV[4]
+redis.call('INCRBY', KEYS[3], string.len(entry) - redis.call('HSTRLEN', KEYS[1], id))
+redis.call('HSET', KEYS[1], id, entry)
+local crawls = redis.call('HGET', KEYS[2], id) or ''
+if crawl_id ~= '' and not string.find(' ' .. crawls .. ' ', ' ' .. crawl_id .. ' ', 1, true) then
+  crawls = (crawls == '') and crawl_id or (crawls .. ' ' .. crawl_id)
+end
+redis.call('HSET', KEYS[2], id, crawls)
+if #KEYS > 5 then mark_progress(KEYS[6], KEYS[7], KEYS[8], KEYS[9], crawl_id, ARGV[5], ARGV[6], ARGV[7]) end
+if KEYS[5] ~= '' then redis.call('DECR', KEYS[5]) end
+if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[3]) then return 1 end
 return 0
 """
 
-# Remove a field only if it still holds the value that was written.
+# KEYS: staged hash, its crawls, its bytes, index attempts; ARGV: id, entry, ... Removes an entry only
+# if it still holds the value that was written.
 _REMOVE_IF_UNCHANGED = """
 local removed = 0
 for i = 1, #ARGV, 2 do
   if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
     removed = removed + redis.call('HDEL', KEYS[1], ARGV[i])
+    redis.call('DECRBY', KEYS[3], string.len(ARGV[i + 1]))
     redis.call('HDEL', KEYS[2], ARGV[i])
+    redis.call('HDEL', KEYS[4], ARGV[i])
   end
 end
 return removed
 """
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A staged entry as an index run took it: its ID, its JSON, and every crawl waiting for it
+    (the crawl of each fetch that staged this URL since it was last written)."""
+
+    key: str
+    text: str
+    crawls: tuple[str, ...] = ()
 
 
 class Staging:
@@ -54,41 +85,89 @@ class Staging:
         self.redis = client
         self.keys = Keys(namespace)
         self.key = self.keys.staged
+        self.crawls_key, self.bytes_key = self.keys.staged_crawls, self.keys.staged_bytes
         self.flag = self.keys.index_trigger
         self._stage = client.register_script(_STAGE)
         self._remove = client.register_script(_REMOVE_IF_UNCHANGED)
 
     def put(self, entry_id: str, entry: bytes | str, *, trigger_ttl: int,
-            progress: tuple[str, str, str] | None = None, delivery: str | None = None) -> bool:
-        """Stage an entry (JSON, workers/records.py); True for the one caller that should enqueue
-        the index task now. `progress`: (crawl ID, URL, state), set in the same step, so the
-        index task can never mark the URL before this does. `delivery`: a page's delivery count
-        (workers/delivery.py), decremented in the same step: the delivery finished."""
-        keys, args = [self.key, self.flag, delivery or ""], [entry_id, entry, trigger_ttl]
+            progress: tuple[str, str, str] | None = None, crawl_id: str | None = None,
+            delivery: str | None = None) -> bool:
+        """Stage an entry (JSON, workers/records.py) for `crawl_id`'s page; True for the one caller
+        that should enqueue the index task now. `progress`: (crawl ID, URL, state), set in the same
+        step, so the index task can never mark the URL before this does. `delivery`: a page's
+        delivery count (workers/delivery.py), decremented in the same step: the delivery finished."""
+        crawl_id = progress[0] if progress is not None else crawl_id
+        keys = [self.key, self.crawls_key, self.bytes_key, self.flag, delivery or ""]
+        args = [entry_id, entry, trigger_ttl, crawl_id or ""]
         if progress is not None:
-            crawl_id, url, state = progress
+            _crawl_id, url, state = progress
             keys += progress_keys(self.keys, crawl_id)
-            args += [crawl_id, url, state, CRAWL_TTL]
+            args += [url, state, CRAWL_TTL]
         return bool(self._stage(keys=keys, args=args))
 
-    def take(self, limit: int) -> list[tuple[str, str]]:
-        """Up to `limit` staged (id, raw JSON) pairs, oldest order not guaranteed."""
+    def take(self, limit: int, max_bytes: int | None = None) -> list[Taken]:
+        """Up to `limit` staged entries, and no more than `max_bytes` of them (but always one), in no
+        particular order. Their sizes are read before the entries, so a batch of large PDFs is never
+        read whole into the worker."""
         # HSCAN may answer a page with no items and a cursor to go on: empty only at cursor 0.
-        items: dict[str, str] = {}
+        crawls: dict[str, str] = {}
         cursor = 0
         while True:
-            cursor, page = self.redis.hscan(self.key, cursor, count=limit)
-            items.update(page)
-            if cursor == 0 or len(items) >= limit:
-                return list(items.items())[:limit]
+            cursor, page = self.redis.hscan(self.crawls_key, cursor, count=limit)
+            crawls.update(page)
+            if cursor == 0 or len(crawls) >= limit:
+                break
+        ids = list(crawls)[:limit]
+        if not ids:
+            return self._adopt_unlisted(limit) and self.take(limit, max_bytes)
+        pipe = self.redis.pipeline(transaction=False)
+        for entry_id in ids:
+            pipe.hstrlen(self.key, entry_id)
+        chosen, total = [], 0
+        for entry_id, size in zip(ids, pipe.execute(), strict=True):
+            if chosen and max_bytes is not None and total + size > max_bytes:
+                break
+            chosen.append(entry_id)
+            total += size
+        return [Taken(entry_id, text, tuple(crawls[entry_id].split()))
+                for entry_id, text in zip(chosen, self.redis.hmget(self.key, chosen), strict=True) if text is not None]
 
-    def remove(self, items: list[tuple[str, str]]) -> int:
+    def _adopt_unlisted(self, limit: int) -> int:
+        """Entries staged before entries had their crawls listed and their bytes counted (an upgrade
+        with pages staged) are listed now, a page at a time; how many were."""
+        if not self.redis.hlen(self.key):
+            return 0
+        _cursor, page = self.redis.hscan(self.key, 0, count=limit)
+        pipe = self.redis.pipeline(transaction=False)
+        for entry_id, text in page.items():
+            pipe.hsetnx(self.crawls_key, entry_id, Staged.from_json(entry_id, text).crawl_id or "")
+            pipe.incrby(self.bytes_key, len(text.encode()))
+        pipe.execute()
+        return len(page)
+
+    def remove(self, items: list[Taken]) -> int:
         if not items:
             return 0
-        return self._remove(keys=[self.key, self.keys.index_attempts], args=[x for pair in items for x in pair])
+        return self._remove(keys=[self.key, self.crawls_key, self.bytes_key, self.keys.index_attempts],
+                            args=[x for item in items for x in (item.key, item.text)])
 
     def size(self) -> int:
-        return self.redis.hlen(self.key)
+        return self.redis.hlen(self.crawls_key)
+
+    def bytes(self) -> int:
+        """What the staged entries weigh, kept by the scripts that stage and remove them."""
+        return int(self.redis.get(self.bytes_key) or 0)
+
+    def wait_for_room(self, max_bytes: int, wait: float, poll: float = 1.0) -> bool:
+        """True once the staged entries weigh at most `max_bytes`; False if they still weigh more
+        after `wait` seconds. One GET a poll: a fetch waiting here costs Redis nothing to speak of."""
+        deadline = time.monotonic() + wait
+        while self.bytes() > max_bytes:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+        return True
 
     def claim_trigger(self, ttl: int) -> bool:
         """True for the one caller that should enqueue the index task now."""

@@ -30,7 +30,7 @@ from workers.delivery import (CONNECTION_ERRORS, attempt_key, delivery_ttl, rede
                               within_delivery_cap)
 from workers.index.bulk import BulkWriteError, bulk_write
 from workers.index.indices import KINDS, IndexNames, add_new_fields, ensure_indices
-from workers.index.staging import TRIGGER_TTL, IndexRunner, Staging
+from workers.index.staging import TRIGGER_TTL, IndexRunner, Staging, Taken
 from workers.keys import Keys
 from workers.records import Failure, FailureEntry, Staged
 from workers.settings import Settings, get_settings
@@ -61,7 +61,7 @@ def stage(settings: Settings, entry: Staged, progress: str | None = None, delive
     delivery leaves; both in the same step."""
     mark = (entry.crawl_id, entry.url, progress) if progress and entry.crawl_id else None
     if Staging(get_redis(), settings.index_prefix).put(entry.key, entry.to_json(), trigger_ttl=TRIGGER_TTL,
-                                                       progress=mark, delivery=delivery):
+                                                       progress=mark, crawl_id=entry.crawl_id, delivery=delivery):
         index_pending.apply_async(countdown=INDEX_BATCH_WINDOW)
 
 
@@ -144,7 +144,7 @@ def _drain(task: Task, settings: Settings, queue: Staging, runner: IndexRunner, 
     written = 0
     try:
         indices_ready(settings.index_prefix, str(settings.schemas_dir))
-        while batch := queue.take(1 if careful else settings.index_batch_size):
+        while batch := queue.take(1 if careful else settings.index_batch_size, settings.index_batch_max_bytes):
             queue.refresh_trigger(TRIGGER_TTL)
             # BatchWriter renews the lock before each bulk request, and stops if it was lost.
             result = BatchWriter(get_es(), settings, queue, keep_lock=lambda: _keep(runner)).write(
@@ -185,8 +185,8 @@ class BatchWriter:
         self.es, self.settings, self.queue, self.keep_lock = es, settings, queue, keep_lock
         self.names = IndexNames(settings.index_prefix)
 
-    def write(self, batch: list[tuple[str, str]], careful: bool) -> BatchResult:
-        entries = {key: Staged.from_json(key, text) for key, text in batch}
+    def write(self, batch: list[Taken], careful: bool) -> BatchResult:
+        entries = {taken.key: Staged.from_json(taken.key, taken.text) for taken in batch}
         if careful:
             for key, entry in entries.items():
                 if self.queue.count_attempt(key) > self.settings.max_deliveries:
@@ -212,24 +212,24 @@ class BatchWriter:
         refused = {key: reason for key, reason in refused.items() if key not in transient}
         if refused:
             self._record_refused({key: entries[key].refused(reason) for key, reason in refused.items()})
-        done = [(key, text) for key, text in batch if key not in transient]
-        self._remember({key: entries[key] for key, _text in done}, refused)
+        done = [taken for taken in batch if taken.key not in transient]
+        self._remember({taken.key: (entries[taken.key], taken.crawls) for taken in done}, refused)
         return BatchResult(written=len(done) - len(refused), removed=self.queue.remove(done),
                            transient=len(transient), transient_reason=next(iter(transient.values()), ""))
 
-    def _remember(self, written: dict[str, Staged], refused: dict[str, str]) -> None:
+    def _remember(self, written: dict[str, tuple[Staged, tuple[str, ...]]], refused: dict[str, str]) -> None:
         """The crawl state and progress of the URLs whose entries were written (or refused for
-        good): read in one round trip, written in one."""
+        good), in every crawl that waited for them: read in one round trip, written in one."""
         client, prefix = get_redis(), self.settings.index_prefix
         pipe = client.pipeline(transaction=False)
         CrawlState(client, prefix).update_many(
-            {entry.url: entry.remembered for key, entry in written.items() if key not in refused}, pipe)
+            {entry.url: entry.remembered for key, (entry, _crawls) in written.items() if key not in refused}, pipe)
         trackers: dict[str, CrawlTracker] = {}
-        for key, entry in written.items():
-            if entry.crawl_id:
-                if entry.crawl_id not in trackers:
-                    trackers[entry.crawl_id] = CrawlTracker(client, prefix, entry.crawl_id)
-                trackers[entry.crawl_id].mark(entry.url, FAILED if key in refused else entry.outcome(), pipe)
+        for key, (entry, crawls) in written.items():
+            for crawl_id in dict.fromkeys([*crawls, entry.crawl_id] if entry.crawl_id else crawls):
+                if crawl_id not in trackers:
+                    trackers[crawl_id] = CrawlTracker(client, prefix, crawl_id)
+                trackers[crawl_id].mark(entry.url, FAILED if key in refused else entry.outcome(), pipe)
         pipe.execute()
 
     def _bulk(self, actions: list[dict]) -> None:
