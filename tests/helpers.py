@@ -89,11 +89,11 @@ def point_app_at(broker_url: str) -> None:
     app.amqp._producer_pool = None
 
 
-def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run `report-ingest ARGS` as a user would, in a child process."""
+def cli(env: dict[str, str], *args: str, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run `report-ingest ARGS` as a user would, in a child process (`input` on its standard input)."""
     return subprocess.run(
         [sys.executable, "-m", "workers.cli", *args], env={**os.environ, **env}, cwd=REPO,
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True, text=True, timeout=timeout, input=input,
     )
 
 

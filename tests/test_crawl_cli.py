@@ -133,7 +133,7 @@ def test_defect17_crawl_options_store_the_networks(env, settings, redis_client):
     from workers.crawl.profile import load_profile, save_options
 
     plan = start_crawl(settings, [], allow_networks=[f"{HOST}/32"])
-    assert plan.queued == []  # nothing valid: nothing stored, nothing queued
+    assert plan.queued == 0  # nothing valid: nothing stored, nothing queued
     from workers.crawl.tasks import fetch_page  # noqa: F401 - start_crawl needs the app configured
 
     crawl_id = "networks0test"

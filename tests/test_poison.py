@@ -60,7 +60,7 @@ def crawl(settings, urls: list[str], host: str = "127.0.0.1") -> dict[str, str]:
     tracker = CrawlTracker(get_redis(), settings.index_prefix, plan.crawl_id)
     snap = watch(tracker, interval=0.2, timeout=120, echo=lambda _line: None)
     assert snap.done == snap.total == len(urls)
-    return tracker.states(plan.queued)
+    return tracker.states([normalize_url(url) for url in urls])
 
 
 def crawl_as_one_batch(settings, monkeypatch, urls: list[str], host: str = "127.0.0.1") -> dict[str, str]:

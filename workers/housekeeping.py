@@ -14,6 +14,7 @@ Two threads in each worker's main process, every HOUSEKEEPING_INTERVAL seconds:
      visibility timeout (an hour by default) before anyone saw them again;
    - staged entries with no index run coming (its trigger expired with a lost
      run) get a new index run;
+   - a crawl start that stopped half way asks for a reconciliation;
    and, outside the lock, runs a slice of the reconciliation it holds: after a
    worker reconnected to the broker, or died, crawl URLs whose fetch message was
    lost with it are sent again (workers/crawl/reconcile.py), in steps of bounded
@@ -40,6 +41,7 @@ from kombu.transport.redis import Mutex, MutexHeld
 from workers.keys import Keys
 from workers.crawl.parked import Parked
 from workers.crawl.reconcile import FETCH_TASK, Reconciler
+from workers.crawl.starts import CrawlStarts
 from workers.settings import get_settings
 from workers.index.staging import TRIGGER_TTL, Staging
 
@@ -137,7 +139,18 @@ class Sweeper:
             self.requeue_parked()
             self.requeue_orphans(qos, now, self.settings.orphan_grace)
             self.trigger_indexing()
+            self.recover_starts(now)
         self.reconcile(now)
+
+    def recover_starts(self, now: float) -> None:
+        """A crawl start that stopped half way (its lease ran out) may have recorded URLs as queued
+        without sending them: the reconciliation sends them (workers/crawl/start.py)."""
+        starts = CrawlStarts(self.redis, self.settings.index_prefix)
+        if stopped := starts.stopped(now):
+            self.reconciler.request(now)
+            for crawl_id in stopped:
+                starts.release(crawl_id)
+            log.warning("crawl start(s) %s stopped before they finished; reconciling", ", ".join(stopped))
 
     def requeue_parked(self) -> None:
         parked = Parked(self.redis, self.settings.index_prefix)

@@ -32,6 +32,19 @@ class Keys:
         return f"{self.base}staged"
 
     @property
+    def staged_crawls(self) -> str:
+        """Hash doc-id -> the IDs of the crawls waiting for its staged entry (space-separated), one
+        field per entry of `staged`, written and removed with it; index runs list entries from it
+        without reading them. No expiry: it leaves with its entry."""
+        return f"{self.base}staged:crawls"
+
+    @property
+    def staged_bytes(self) -> str:
+        """Integer: the bytes of every entry of `staged`, kept by the scripts that stage and remove
+        entries; fetches wait while it is over STAGING_MAX_BYTES. No expiry: a counter of one key."""
+        return f"{self.base}staged:bytes"
+
+    @property
     def index_trigger(self) -> str:
         """String, set while an index run is queued or running, so one is enqueued, not one per page.
         Set by whoever stages first; refreshed by the running index task; expires after
@@ -73,6 +86,13 @@ class Keys:
         """The options a crawl was started with (JSON: source, networks, force). Written once by
         `crawl`, read by its tasks and `retry-failed`. Expires with the crawl's progress."""
         return f"{self.base}crawl:{crawl_id}:options"
+
+    @property
+    def crawl_starts(self) -> str:
+        """Sorted set of the IDs of crawls being started, by the time their start's lease runs out
+        (workers/crawl/start.py). Written by the start at each step and removed when it finishes;
+        housekeeping removes a start whose lease ran out and asks for a reconciliation."""
+        return f"{self.base}crawls:starting"
 
     def crawl_counts(self, crawl_id: str) -> str:
         """Hash state -> number of the crawl's URLs in it, plus `open` (queued or fetched), kept by

@@ -49,5 +49,5 @@ def discover_source(name: str) -> dict:
     found, plan = run_source(get_settings(), name)
     for error in found.errors:
         log.warning("%s: %s", name, error)
-    return {"source": name, "found": len(found.urls), "queued": len(plan.queued), "crawl_id": plan.crawl_id,
+    return {"source": name, "found": len(found.urls), "queued": plan.queued, "crawl_id": plan.crawl_id,
             "errors": len(found.errors)}

@@ -6,7 +6,11 @@ its start-up is on the clock of every crawl a user starts by hand.
 
 from __future__ import annotations
 
+import itertools
 import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import IO
 
 import click
 
@@ -15,7 +19,8 @@ from workers.clients import get_redis
 from workers.crawl.netpolicy import parse_network
 from workers.crawl.profile import PRIVATE_CIDRS, adhoc_profile
 from workers.crawl.progress import FAILED, GONE, INDEXED, SKIPPED, UNCHANGED, CrawlTracker, watch
-from workers.crawl.start import start_crawl
+from workers.crawl.start import CrawlPlan, start_crawl
+from workers.progress_line import ProgressPrinter, rate
 from workers.settings import get_settings
 
 
@@ -47,9 +52,19 @@ class CIDR(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+def url_lines(file: IO[str]) -> Iterator[str]:
+    """The URLs of a list, one a line, read as they are needed; blank lines and # comments skipped."""
+    for line in file:
+        if (text := line.strip()) and not text.startswith("#"):
+            yield text
+
+
 @click.command()
 @click.argument("urls", nargs=-1)
 @click.option("--sitemap", "sitemaps", multiple=True, help="Also crawl every page listed in this sitemap.")
+@click.option("--from-file", "url_file", type=click.File("r"), default=None, metavar="FILE",
+              help="Also crawl the URLs listed in FILE, one a line (- for standard input), read as they are "
+                   "enqueued: a list of any length costs the memory of a thousand URLs.")
 @click.option("--wait/--no-wait", default=True, help="Follow progress until the crawl drains.")
 @click.option("--timeout", type=float, default=None, help="Stop following after this many seconds.")
 @click.option("--allow-network", "networks", type=CIDR(), multiple=True, metavar="CIDR",
@@ -58,8 +73,8 @@ class CIDR(click.ParamType):
 @click.option("--allow-private-networks", is_flag=True,
               help="Deprecated: --allow-network for every loopback, RFC 1918 and unique-local IPv6 network.")
 @click.option("--force", is_flag=True, help="Fetch and index again even if a page looks unchanged.")
-def crawl(urls: tuple[str, ...], sitemaps: tuple[str, ...], wait: bool, timeout: float | None,
-          networks: tuple[str, ...], allow_private_networks: bool, force: bool) -> None:
+def crawl(urls: tuple[str, ...], sitemaps: tuple[str, ...], url_file: IO[str] | None, wait: bool,
+          timeout: float | None, networks: tuple[str, ...], allow_private_networks: bool, force: bool) -> None:
     """Fetch, parse and index report pages.
 
     Every argument that is not an http(s) URL, and every sitemap or sitemap entry
@@ -72,7 +87,8 @@ def crawl(urls: tuple[str, ...], sitemaps: tuple[str, ...], wait: bool, timeout:
                    "Name what the crawl needs with --allow-network CIDR.", err=True)
         allow += [cidr for cidr in PRIVATE_CIDRS if cidr not in allow]
     settings = get_settings()
-    targets, errors = list(urls), []
+    targets: list[Iterable[str]] = [urls]
+    errors: list[str] = []
     if sitemaps:
         # Only here: reading sitemaps takes the fetch and parse stack, 0.3 s to import.
         from workers.crawl.discover import sitemap_urls
@@ -80,21 +96,29 @@ def crawl(urls: tuple[str, ...], sitemaps: tuple[str, ...], wait: bool, timeout:
         found = sitemap_urls(settings, adhoc_profile(settings, allow), sitemap)
         errors += found.errors
         click.echo(f"sitemap {sitemap}: {len(found.urls)} URLs", err=True)
-        targets += found.urls
+        targets.append(found.urls)
     for error in errors:
         click.echo(f"error: {error}", err=True)
-    if not targets:
-        fail("nothing to crawl: give URLs or --sitemap")
-    plan = start_crawl(settings, targets, allow_networks=allow, force=force)
+    if url_file is not None:
+        targets.append(url_lines(url_file))
+    elif not any(targets):
+        fail("nothing to crawl: give URLs, --sitemap or --from-file")
+    started, show = time.monotonic(), ProgressPrinter(lambda line: click.echo(line, err=True))
+
+    def enqueued(plan: CrawlPlan, final: bool = False) -> None:
+        show(f"crawl {plan.crawl_id}: queued {plan.queued} URLs ({plan.duplicates} duplicates dropped, "
+             f"{plan.invalid_count} invalid) | {rate(plan.queued, time.monotonic() - started):.0f} URLs/s", final)
+
+    plan = start_crawl(settings, itertools.chain.from_iterable(targets), allow_networks=allow, force=force,
+                       progress=enqueued)
     for reason in plan.invalid:
         click.echo(f"error: {reason}", err=True)
-    if not plan.queued:
+    if plan.invalid_count > len(plan.invalid):
+        click.echo(f"error: ... and {plan.invalid_count - len(plan.invalid)} more invalid URLs", err=True)
+    if not plan.queued and not plan.duplicates:
         fail("nothing to crawl: none of the arguments is an http(s) URL")
-    click.echo(
-        f"crawl {plan.crawl_id}: queued {len(plan.queued)} URLs "
-        f"({plan.duplicates} duplicates dropped, {len(plan.invalid)} invalid)", err=True,
-    )
+    enqueued(plan, final=True)
     if wait and plan.queued:
         follow_crawl(plan.crawl_id, timeout)
-    if errors or plan.invalid:
+    if errors or plan.invalid_count:
         sys.exit(1)

@@ -47,7 +47,7 @@ def retry_failed(wait: bool, timeout: float | None) -> None:
     if not retry.plans and not retry.unknown_sources:
         click.echo("no failures to retry")
     for plan in retry.plans:
-        click.echo(f"crawl {plan.crawl_id}: queued {len(plan.queued)} failed URLs again", err=True)
+        click.echo(f"crawl {plan.crawl_id}: queued {plan.queued} failed URLs again", err=True)
         if wait and plan.queued:
             follow_crawl(plan.crawl_id, timeout)
     if retry.unknown_sources:

@@ -53,6 +53,6 @@ def sources_run(name: str, wait: bool, timeout: float | None, force: bool) -> No
     for error in found.errors:
         click.echo(f"  {error}", err=True)
     click.echo(f"{name}: {len(found.urls)} report URLs from {found.listing_pages} listing pages and "
-               f"{found.sitemaps} sitemaps; {len(plan.queued)} new or due", err=True)
+               f"{found.sitemaps} sitemaps; {plan.queued} new or due", err=True)
     if wait and plan.queued:
         follow_crawl(plan.crawl_id, timeout)

@@ -2,70 +2,99 @@
 
 `report-ingest crawl` runs this and nothing heavier: the fetch task is sent by name, so
 starting a crawl imports neither the parsers nor the Elasticsearch client.
+
+A start streams: its URLs are read, recorded and sent START_CHUNK at a time, so a list of a
+million URLs costs the memory of a chunk. A URL is recorded as queued before its message is
+sent; a start that stops in between (Ctrl-C, a broker error, a task's time limit) would leave
+URLs queued with no message. So a start holds a lease while it runs (workers/crawl/starts.py): one whose
+lease ran out without finishing gets a reconciliation from housekeeping, which sends what the
+start did not (workers/crawl/reconcile.py).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from urllib.parse import urlsplit
 
 from workers.app import app
+from workers.batching import chunked
 from workers.clients import get_redis
 from workers.crawl.profile import save_options
 from workers.crawl.progress import CRAWL_TTL, CrawlTracker
 from workers.crawl.reconcile import FETCH_BATCH_TASK, FETCH_TASK
+from workers.crawl.starts import CrawlStarts
 from workers.settings import Settings
 from workers.urls import InvalidURL, normalize_url
 
 # A crawl is cut into at least this many messages (if it has the URLs), so that many pages can
 # be fetched at once; only beyond that do messages carry several URLs (workers/crawl/tasks.py).
 MIN_MESSAGES = 64
+# URLs normalised, recorded and sent per step of a start.
+START_CHUNK = 1000
+# Invalid URLs whose reasons a plan keeps (the rest are counted): a file of garbage stays small.
+INVALID_KEPT = 100
 
 
 @dataclass
 class CrawlPlan:
     crawl_id: str
-    queued: list[str] = field(default_factory=list)
+    queued: int = 0
     duplicates: int = 0
-    invalid: list[str] = field(default_factory=list)  # why each invalid URL was refused
+    invalid: list[str] = field(default_factory=list)  # why each invalid URL was refused (the first ones)
+    invalid_count: int = 0
+
+    def refuse(self, reason: str) -> None:
+        self.invalid_count += 1
+        if len(self.invalid) < INVALID_KEPT:
+            self.invalid.append(reason)
 
 
 def start_crawl(
-    settings: Settings, urls: list[str], *, source: str | None = None,
+    settings: Settings, urls: Iterable[str], *, source: str | None = None,
     allow_networks: Sequence[str] = (), force: bool = False, crawl_id: str | None = None,
+    progress: Callable[[CrawlPlan], None] | None = None,
 ) -> CrawlPlan:
-    """Enqueue a fetch of each distinct normalised URL; return what was queued.
+    """Enqueue a fetch of each distinct normalised URL of `urls` (read as it goes); return the counts.
 
     The crawl's options (its source, or for an ad-hoc crawl the non-public
     networks it may reach, as CIDRs; `force` to ignore validators and content
-    hashes) are stored under its ID for the tasks.
+    hashes) are stored under its ID for the tasks. `progress` is called after each step.
     """
-
     plan = CrawlPlan(crawl_id or uuid.uuid4().hex[:12])
-    unique: dict[str, None] = {}
-    for raw in urls:
-        try:
-            unique.setdefault(normalize_url(raw), None)
-        except InvalidURL as exc:
-            plan.invalid.append(str(exc))
-    if not unique:
-        return plan
-    save_options(get_redis(), settings, plan.crawl_id, {
-        "source": source, "allow_networks": list(allow_networks), "force": force,
-    }, ttl=CRAWL_TTL)
-    tracker = CrawlTracker(get_redis(), settings.index_prefix, plan.crawl_id)
-    plan.queued = tracker.add(unique)
-    plan.duplicates = len(urls) - len(plan.invalid) - len(plan.queued)
+    client = get_redis()
+    tracker, starts = CrawlTracker(client, settings.index_prefix, plan.crawl_id), None
     # One producer for all the messages: a connection acquired per message was most of the cost.
     with app.producer_or_acquire() as producer:
-        for batch in batches(plan.queued, settings.fetch_batch_max):
-            if len(batch) == 1:
-                app.send_task(FETCH_TASK, (batch[0], plan.crawl_id), producer=producer)
-            else:
-                app.send_task(FETCH_BATCH_TASK, (batch, plan.crawl_id), producer=producer)
+        for chunk in chunked(urls, START_CHUNK):
+            canonical = []
+            for raw in chunk:
+                try:
+                    canonical.append(normalize_url(raw))
+                except InvalidURL as exc:
+                    plan.refuse(str(exc))
+            if not canonical:
+                continue
+            if starts is None:
+                save_options(client, settings, plan.crawl_id, {
+                    "source": source, "allow_networks": list(allow_networks), "force": force,
+                }, ttl=CRAWL_TTL)
+                starts = CrawlStarts(client, settings.index_prefix)
+            starts.hold(plan.crawl_id)
+            added = tracker.add(dict.fromkeys(canonical))
+            plan.queued += len(added)
+            plan.duplicates += len(canonical) - len(added)
+            for batch in batches(added, settings.fetch_batch_max):
+                if len(batch) == 1:
+                    app.send_task(FETCH_TASK, (batch[0], plan.crawl_id), producer=producer)
+                else:
+                    app.send_task(FETCH_BATCH_TASK, (batch, plan.crawl_id), producer=producer)
+            if progress is not None:
+                progress(plan)
+    if starts is not None:
+        starts.release(plan.crawl_id)
     return plan
 
 

@@ -1,0 +1,73 @@
+"""Starting a crawl streams its URLs, and a start stopped half way is finished by housekeeping."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import cli, point_app_at
+from tests.site import LocalSite
+from tests.test_reliability import indexed_count, serve_reports
+from workers.app import app
+from workers.crawl import start, starts
+from workers.crawl.progress import INDEXED, QUEUED, CrawlTracker, watch
+from workers.crawl.start import start_crawl
+
+EXTRA_ENV = {"HOUSEKEEPING_INTERVAL": "0.5"}
+
+
+def test_a_start_reads_its_urls_a_chunk_at_a_time(redis_client, settings, test_env, monkeypatch):
+    point_app_at(test_env["REDIS_URL"])
+    monkeypatch.setattr(start, "START_CHUNK", 10)
+    read = 0
+
+    def urls():
+        nonlocal read
+        for i in range(25):
+            read += 1
+            yield f"https://example.org/stream/{i}"
+
+    seen = []
+    plan = start_crawl(settings, urls(), progress=lambda plan: seen.append((plan.queued, read)))
+    try:
+        assert seen == [(10, 10), (20, 20), (25, 25)]  # each step sent before the next was read
+        assert (plan.queued, plan.duplicates) == (25, 0)
+    finally:
+        redis_client.delete("fetch")
+
+
+def test_crawl_from_file_reads_urls_one_a_line_with_comments_and_errors(test_env, redis_client):
+    lines = "# reports to crawl\nhttps://example.org/a\n\nhttps://example.org/a\nnot-a-url\nhttps://example.org/b\n"
+    result = cli(test_env, "crawl", "--from-file", "-", "--no-wait", input=lines)
+    redis_client.delete("fetch")
+    assert result.returncode == 1, result.stderr  # the invalid line
+    assert "queued 2 URLs (1 duplicates dropped, 1 invalid)" in result.stderr
+    assert "error: not an http(s) URL: 'not-a-url'" in result.stderr
+
+
+def test_a_start_stopped_half_way_is_finished_by_housekeeping(worker, settings, redis_client, es, names,
+                                                              monkeypatch):
+    site = LocalSite()
+    try:
+        urls = serve_reports(site, 950, 4)
+        monkeypatch.setattr(start, "START_CHUNK", 2)
+        monkeypatch.setattr(starts, "START_LEASE", 1.0)
+        sent = []
+        real_send = app.send_task
+
+        def send_then_lose_the_broker(*args, **kwargs):
+            if len(sent) == 2:  # the second step's URLs are recorded as queued, their messages never sent
+                raise ConnectionError("broker connection lost")
+            sent.append(args)
+            return real_send(*args, **kwargs)
+
+        monkeypatch.setattr(app, "send_task", send_then_lose_the_broker)
+        with pytest.raises(ConnectionError):
+            start_crawl(settings, urls, allow_networks=["127.0.0.1/32"], crawl_id="stopped-start")
+        monkeypatch.setattr(app, "send_task", real_send)
+        tracker = CrawlTracker(redis_client, settings.index_prefix, "stopped-start")
+        assert tracker.counts()[QUEUED] + tracker.counts()[INDEXED] == 4
+        snap = watch(tracker, interval=0.2, timeout=90, echo=lambda _line: None)
+        assert snap.counts == {INDEXED: 4}
+        assert indexed_count(es, names, urls) == 4
+    finally:
+        site.close()
