@@ -138,6 +138,35 @@ def scaling_problems(compose: dict[str, Any], name: str) -> list[str]:
     return problems
 
 
+REDIS_UNITS = {"": 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+
+def default_value(value: str) -> str:
+    """`value` as compose gives it when no variable is set: ${NAME:-default} is its default."""
+    return re.sub(r"\$\{\w+:?-([^}]*)\}", r"\1", str(value))
+
+
+def redis_memory_problems(compose: dict[str, Any]) -> list[str]:
+    """Redis must be capped with no eviction (evicting would drop queues, locks and crawl options), and
+    the workers' staging budget must leave room under the cap for the queues and crawl state."""
+    problems = []
+    staging = {int(default_value(environment(service)["STAGING_MAX_BYTES"]))
+               for service in services(compose).values() if "STAGING_MAX_BYTES" in environment(service)}
+    for name, service in services(compose).items():
+        if not str(service.get("image", "")).startswith("redis:"):
+            continue
+        command = [default_value(part) for part in service.get("command") or []]
+        options = dict(zip(command[1::2], command[2::2])) if command[:1] == ["redis-server"] else {}
+        if options.get("--maxmemory-policy") != "noeviction":
+            problems.append(f"{name}: Redis must run with --maxmemory-policy noeviction")
+        cap = re.fullmatch(r"(\d+)([kmg]?b?)", options.get("--maxmemory", "").lower())
+        if cap is None:
+            problems.append(f"{name}: Redis has no --maxmemory cap")
+        elif not staging or max(staging) * 4 > int(cap[1]) * REDIS_UNITS[cap[2]]:
+            problems.append(f"{name}: STAGING_MAX_BYTES must be set, at most a quarter of --maxmemory")
+    return problems
+
+
 def dockerfile_problems(dockerfile: str) -> list[str]:
     instructions = [line.strip() for line in re.sub(r"\\\n", " ", dockerfile).splitlines()]
     instructions = [line for line in instructions if line and not line.startswith("#")]
@@ -227,6 +256,10 @@ def test_worker_scales(compose) -> None:
     assert scaling_problems(compose, "worker") == []
 
 
+def test_redis_is_capped_without_eviction_and_staging_fits_under_the_cap(compose) -> None:
+    assert redis_memory_problems(compose) == []
+
+
 def test_dockerfile_is_multi_stage_and_not_root() -> None:
     assert dockerfile_problems(DOCKERFILE.read_text(encoding="utf-8")) == []
 
@@ -294,6 +327,14 @@ def test_the_checks_reject_a_bad_compose_file() -> None:
         "worker: container_name is fixed, so replicas would clash",
         "worker: publishes host port 5555, which only one replica can bind",
     ]
+    assert redis_memory_problems(bad) == [
+        "db: Redis must run with --maxmemory-policy noeviction",
+        "db: Redis has no --maxmemory cap",
+    ]
+    capped = {"services": {"db": {"image": "redis:7.4.6", "command": [
+        "redis-server", "--maxmemory", "${REDIS_MAXMEMORY:-1gb}", "--maxmemory-policy", "noeviction"]},
+        "worker": {"environment": {"STAGING_MAX_BYTES": "${STAGING_MAX_BYTES:-536870912}"}}}}
+    assert redis_memory_problems(capped) == ["db: STAGING_MAX_BYTES must be set, at most a quarter of --maxmemory"]
 
 
 def test_the_dockerfile_check_rejects_a_single_stage_root_image() -> None:
