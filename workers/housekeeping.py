@@ -15,6 +15,7 @@ Two threads in each worker's main process, every HOUSEKEEPING_INTERVAL seconds:
    - staged entries with no index run coming (its trigger expired with a lost
      run) get a new index run;
    - a crawl start that stopped half way asks for a reconciliation;
+   - a page of URL states of the old layout moves to the packed one (until none is left);
    and, outside the lock, runs a slice of the reconciliation it holds: after a
    worker reconnected to the broker, or died, crawl URLs whose fetch message was
    lost with it are sent again (workers/crawl/reconcile.py), in steps of bounded
@@ -41,6 +42,7 @@ from kombu.transport.redis import Mutex, MutexHeld
 from workers.keys import Keys
 from workers.crawl.parked import Parked
 from workers.crawl.reconcile import FETCH_TASK, Reconciler
+from workers.crawl.state import CrawlState
 from workers.crawl.starts import CrawlStarts
 from workers.settings import get_settings
 from workers.index.staging import TRIGGER_TTL, Staging
@@ -140,6 +142,7 @@ class Sweeper:
             self.requeue_orphans(qos, now, self.settings.orphan_grace)
             self.trigger_indexing()
             self.recover_starts(now)
+            CrawlState(self.redis, self.settings.index_prefix).move_legacy()
         self.reconcile(now)
 
     def recover_starts(self, now: float) -> None:

@@ -67,13 +67,21 @@ class Keys:
     # --- the crawl ------------------------------------------------------------------
 
     def url_state(self, url_id: str) -> str:
-        """Hash: what the crawler knows of one URL (validators, content hash, document ids, recheck
-        interval). Written by fetch tasks and the index task; read by fetch tasks. No expiry."""
+        """String: what the crawler knows of one URL (validators, content hash, document ids, recheck
+        interval, next due time), packed (workers/crawl/state.py). Written by fetch tasks and the
+        index task; read by fetch tasks and discovery. Expires URL_STATE_TTL (at least three
+        recheck intervals) after its last write: a URL nothing crawls any more is forgotten."""
+        return f"{self.base}url:{url_id}"
+
+    def legacy_url_state(self, url_id: str) -> str:
+        """Hash: a URL's state as stored before the packed layout; moved to `url_state` when
+        written again or by housekeeping, then deleted."""
         return f"{self.base}urlstate:{url_id}"
 
     @property
-    def due(self) -> str:
-        """Sorted set of URLs by next recheck time, written with each url_state, read by discovery."""
+    def legacy_due(self) -> str:
+        """Sorted set of URLs by next recheck time, of the layout before the packed one: the URLs
+        whose `legacy_url_state` is still to move. Emptied by housekeeping."""
         return f"{self.base}due"
 
     def crawl(self, crawl_id: str) -> str:

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     fetch_batch_max: int = Field(default=8, ge=1)
     recheck_min: float = Field(default=86400.0, gt=0)
     recheck_max: float = Field(default=30 * 86400.0, gt=0)
+    # What the crawler knows of a URL lives this long after its last fetch (and at least three of
+    # its recheck intervals): a URL that no source lists and no crawl asks for any more is forgotten.
+    url_state_ttl: float = Field(default=90 * 86400.0, gt=0)
 
     bulk_chunk_size: int = Field(default=200, gt=0)
     # Bulk requests stay well under Elasticsearch's http.max_content_length (100 MB).

@@ -3,8 +3,18 @@
 Kept in Redis rather than Elasticsearch: every fetch reads and writes it, it
 must be visible to all workers at once (Elasticsearch is only near-real-time,
 so a URL fetched a second ago could still look due), and updates are single
-atomic hash writes. One hash per URL, plus a sorted set of URLs by next due
-time for discovery.
+writes. One string per URL, a JSON array of the fields in a fixed order (about
+250 bytes a URL in Redis, measured in docs/scale.md; a hash with the URL in it
+took 1.2 KB, and a sorted set of due times 184 B more), read in one MGET for a
+batch or a sitemap's URLs.
+
+Every write gives the URL's state URL_STATE_TTL (at least three recheck
+intervals) to live: a URL that no source lists and no crawl asks for any more
+is never fetched again, and its state goes by itself.
+
+States written before this layout (a hash per URL and a sorted set of due times)
+are still read, and moved to it when written again or, a page at a time, by
+housekeeping (`move_legacy`).
 
 Recheck intervals adapt: a page that did not change is checked half as often
 (up to a ceiling), a page that changed twice as often (down to a floor).
@@ -12,14 +22,21 @@ Recheck intervals adapt: a page that did not change is checked half as often
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from dataclasses import dataclass, fields
+
+import orjson
 
 import redis
 
-from workers.urls import doc_id
+from workers.batching import chunked
 from workers.keys import Keys
+from workers.settings import get_settings
+from workers.urls import doc_id
 
 OK, GONE = "ok", "gone"
 
@@ -39,14 +56,6 @@ class UrlState:
     status: str | None = None
     interval: float | None = None
     next_due: float | None = None
-
-    @classmethod
-    def from_hash(cls, data: dict[str, str]) -> UrlState:
-        names = {f.name for f in fields(cls)}
-        return cls(**{
-            key: float(raw) if key in _TIMES else raw
-            for key, raw in data.items() if key in names and raw != ""
-        })
 
     @property
     def document_ids(self) -> list[str]:
@@ -92,37 +101,111 @@ class UrlState:
 # How a URL's state changes as of a time (epoch seconds); None: it does not.
 Change = Callable[[UrlState, float], UrlState | None]
 
-# Fields stored as numbers (epoch seconds, or seconds for the interval); the rest are text.
+# The fields stored, in this order (the URL is the key's; times are whole seconds).
+_STORED = ("first_seen", "last_fetched", "last_changed", "interval", "next_due", "status", "etag",
+           "last_modified", "content_sha256", "document_id")
 _TIMES = frozenset({"first_seen", "last_fetched", "last_changed", "interval", "next_due"})
+# Read in steps of this many keys: a sitemap of 50,000 URLs is not one command.
+MGET_PAGE = 1000
+# How often a process looks again whether states of the old layout are left.
+LEGACY_CHECK = 600.0
+
+
+def pack(state: UrlState) -> bytes:
+    """The stored form: the fields of _STORED, trailing empty ones left out, each as short as it
+    goes back exactly: times in whole seconds, after the first as seconds since it; a content
+    hash in base64; a Last-Modified date as its epoch; a document ID that is the URL's own (a
+    page's one document) left out, an empty one stored as ""."""
+    data = {name: getattr(state, name) for name in _STORED}
+    first = int(data["first_seen"])
+    for name in _TIMES - {"first_seen", "interval"}:
+        data[name] = None if data[name] is None else int(data[name]) - first
+    data["first_seen"] = first
+    data["interval"] = None if data["interval"] is None else int(data["interval"])
+    data["content_sha256"] = _short_hash(data["content_sha256"])
+    data["last_modified"] = _epoch_if_exact(data["last_modified"])
+    document = data["document_id"]
+    data["document_id"] = None if document == doc_id(state.url) else ("" if document is None else document)
+    values = list(data.values())
+    while values and values[-1] is None:
+        values.pop()
+    return orjson.dumps(values)
+
+
+def unpack(url: str, raw: str | bytes) -> UrlState:
+    values = orjson.loads(raw)
+    data = dict(zip(_STORED, values + [None] * (len(_STORED) - len(values))))
+    first = data["first_seen"]
+    for name in _TIMES - {"first_seen", "interval"}:
+        data[name] = None if data[name] is None else first + data[name]
+    data = {name: float(value) if name in _TIMES and value is not None else value for name, value in data.items()}
+    data["content_sha256"] = _long_hash(data["content_sha256"])
+    if isinstance(data["last_modified"], int):
+        data["last_modified"] = format_datetime(datetime.fromtimestamp(data["last_modified"], UTC), usegmt=True)
+    document = data["document_id"]
+    data["document_id"] = doc_id(url) if document is None else (document or None)
+    return UrlState(url=url, **data)
+
+
+def _short_hash(sha256: str | None) -> str | None:
+    if sha256 is not None and len(sha256) == 64:
+        try:
+            return base64.b64encode(bytes.fromhex(sha256)).decode().rstrip("=")
+        except ValueError:
+            pass
+    return sha256
+
+
+def _long_hash(stored: str | None) -> str | None:
+    return base64.b64decode(stored + "=").hex() if stored is not None and len(stored) == 43 else stored
+
+
+def _epoch_if_exact(http_date: str | None) -> str | int | None:
+    """An HTTP date as its epoch when it reads back to the very same text (sent back as it came in
+    If-Modified-Since); otherwise the text."""
+    try:
+        when = parsedate_to_datetime(http_date) if http_date else None
+    except (TypeError, ValueError):
+        return http_date
+    if when is None or when.tzinfo is None or format_datetime(when.astimezone(UTC), usegmt=True) != http_date:
+        return http_date
+    return int(when.timestamp())
 
 
 class CrawlState:
     def __init__(self, client: redis.Redis, namespace: str, *, min_interval: float = 86400.0,
-                 max_interval: float = 30 * 86400.0):
+                 max_interval: float = 30 * 86400.0, ttl: float | None = None):
         self.redis = client
         self.keys = Keys(namespace)
-        self.due_key = self.keys.due
         self.recheck = (min_interval, max_interval)
+        self.ttl = ttl if ttl is not None else get_settings().url_state_ttl
 
-    def _key(self, url: str) -> str:
-        return self.keys.url_state(doc_id(url))
+    def key(self, url: str) -> str:
+        # The document ID's 16 bytes in base64: 10 bytes of Redis a URL less than its hex.
+        return self.keys.url_state(base64.urlsafe_b64encode(bytes.fromhex(doc_id(url))).decode().rstrip("="))
 
     def get(self, url: str) -> UrlState | None:
-        data = self.redis.hgetall(self._key(url))
-        return UrlState.from_hash(data) if data else None
+        return self.get_many([url])[url]
 
     def get_many(self, urls: list[str]) -> dict[str, UrlState | None]:
-        """The state of each of `urls` (None: never recorded), in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        for url in urls:
-            pipe.hgetall(self._key(url))
-        return {url: UrlState.from_hash(data) if data else None for url, data in zip(urls, pipe.execute())}
+        """The state of each of `urls` (None: never recorded), in one round trip a thousand."""
+        found: dict[str, UrlState | None] = {}
+        for chunk in chunked(urls, MGET_PAGE):
+            found.update((url, unpack(url, raw) if raw else None)
+                         for url, raw in zip(chunk, self.redis.mget([self.key(url) for url in chunk]), strict=True))
+        if missing := [url for url, state in found.items() if state is None and self._legacy_left()]:
+            found.update(self._legacy(missing))
+        return found
 
     def _save(self, state: UrlState, pipe: redis.client.Pipeline) -> None:
-        # No MULTI: were the due time lost, the URL would only look due sooner.
-        pipe.hset(self._key(state.url), mapping={k: ("" if v is None else v) for k, v in asdict(state).items()})
-        if state.next_due is not None:
-            pipe.zadd(self.due_key, {state.url: state.next_due})
+        pipe.set(self.key(state.url), pack(state), px=self._lifetime_ms(state))
+        if self._legacy_left():
+            pipe.delete(self.keys.legacy_url_state(doc_id(state.url)))
+            pipe.zrem(self.keys.legacy_due, state.url)
+
+    def _lifetime_ms(self, state: UrlState) -> int:
+        # Long enough that a URL rechecked at its longest interval is never forgotten between checks.
+        return int(1000 * max(self.ttl, 3 * (state.interval or 0)))
 
     def update_many(self, changes: dict[str, Change], pipe: redis.client.Pipeline) -> dict[str, UrlState | None]:
         """Each URL's state read (a new one if it has none) and changed as of now by its change in
@@ -146,14 +229,48 @@ class CrawlState:
     def record_unchanged(self, url: str) -> UrlState:
         return self.update(url, lambda state, now: state.unchanged(now, self.recheck))
 
-    def is_due(self, url: str, now: float | None = None) -> bool:
-        score = self.redis.zscore(self.due_key, url)
-        return score is None or score <= (now or time.time())
-
     def due(self, urls: list[str], now: float | None = None) -> list[str]:
         """Those of `urls` never seen, or whose next check is due."""
-        if not urls:
-            return []
         now = now or time.time()
-        scores = self.redis.zmscore(self.due_key, urls)
-        return [u for u, s in zip(urls, scores, strict=True) if s is None or s <= now]
+        states = self.get_many(urls)
+        return [url for url in urls if (state := states[url]) is None or state.next_due is None
+                or state.next_due <= now]
+
+    # --- states of the old layout (a hash per URL, a sorted set of due times) ----------------
+
+    def _legacy_left(self) -> bool:
+        checked = _LEGACY.get(self.keys.namespace)
+        if checked is None or time.monotonic() - checked[0] > LEGACY_CHECK:
+            checked = _LEGACY[self.keys.namespace] = (time.monotonic(), bool(self.redis.exists(self.keys.legacy_due)))
+        return checked[1]
+
+    def _legacy(self, urls: list[str]) -> dict[str, UrlState | None]:
+        pipe = self.redis.pipeline(transaction=False)
+        for url in urls:
+            pipe.hgetall(self.keys.legacy_url_state(doc_id(url)))
+        return {url: _from_hash(url, data) if data else None for url, data in zip(urls, pipe.execute(), strict=True)}
+
+    def move_legacy(self, page: int = 500) -> int:
+        """Move up to `page` states of the old layout to the new one (a newer state is kept); how many
+        were left to move before this step. Housekeeping calls it until none are left."""
+        urls = self.redis.zrange(self.keys.legacy_due, 0, page - 1)
+        if urls:
+            states = self._legacy(urls)
+            pipe = self.redis.pipeline(transaction=False)
+            for url, state in states.items():
+                if state is not None:
+                    pipe.set(self.key(url), pack(state), px=self._lifetime_ms(state), nx=True)
+                pipe.delete(self.keys.legacy_url_state(doc_id(url)))
+            pipe.zrem(self.keys.legacy_due, *urls)
+            pipe.execute()
+        return len(urls)
+
+
+# Per namespace: when this process last looked whether old-layout states are left, and the answer.
+_LEGACY: dict[str, tuple[float, bool]] = {}
+
+
+def _from_hash(url: str, data: dict[str, str]) -> UrlState:
+    names = {f.name for f in fields(UrlState)}
+    return UrlState(**{**{key: float(raw) if key in _TIMES else raw
+                          for key, raw in data.items() if key in names and raw != ""}, "url": url})
