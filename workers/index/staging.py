@@ -22,11 +22,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import orjson
 import redis
 
 from workers.crawl.progress import CRAWL_TTL, MARK_FUNCTION, progress_keys
 from workers.keys import Keys
-from workers.records import Staged
 
 # A running index task refreshes the trigger per batch; a trigger this old belongs to a lost
 # run, and housekeeping enqueues a new one.
@@ -141,7 +141,7 @@ class Staging:
         _cursor, page = self.redis.hscan(self.key, 0, count=limit)
         pipe = self.redis.pipeline(transaction=False)
         for entry_id, text in page.items():
-            pipe.hsetnx(self.crawls_key, entry_id, Staged.from_json(entry_id, text).crawl_id or "")
+            pipe.hsetnx(self.crawls_key, entry_id, _crawl_of(text))
             pipe.incrby(self.bytes_key, len(text.encode()))
         pipe.execute()
         return len(page)
@@ -217,3 +217,12 @@ class IndexRunner:
 
     def release(self) -> None:
         self._release(keys=[self.key], args=[self.token])
+
+
+def _crawl_of(text: str) -> str:
+    """The crawl a staged entry's JSON names ("" for none, or JSON that cannot be read: the index
+    run records such an entry as corrupt)."""
+    try:
+        return orjson.loads(text).get("crawl_id") or ""
+    except (orjson.JSONDecodeError, AttributeError):
+        return ""
