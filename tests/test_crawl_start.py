@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import cli, point_app_at
-from tests.site import LocalSite
+from tests.site import LocalSite, html
 from tests.test_reliability import indexed_count, serve_reports
 from workers.app import app
 from workers.crawl import start, starts
@@ -71,3 +71,20 @@ def test_a_start_stopped_half_way_is_finished_by_housekeeping(worker, settings, 
         assert indexed_count(es, names, urls) == 4
     finally:
         site.close()
+
+
+def test_crawl_sitemap_streams_its_urls_and_reports_its_errors(test_env, redis_client):
+    site = LocalSite()
+    try:
+        locs = "".join(f"<url><loc>{site.url(f'/r/{i}.html')}</loc></url>" for i in range(3))
+        site.routes["/sitemap.xml"] = html(f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{locs}'
+                                           "<url><loc>not a url</loc></url></urlset>", content_type="application/xml")
+        result = cli(test_env, "crawl", "--sitemap", site.url("/sitemap.xml"), "--no-wait",
+                     "--allow-network", "127.0.0.1/32")
+    finally:
+        site.close()
+        redis_client.delete("fetch")
+    assert result.returncode == 1, result.stderr  # the bad <loc>
+    assert f"sitemap {site.url('/sitemap.xml')}: 3 URLs" in result.stderr
+    assert "queued 3 URLs (0 duplicates dropped, 0 invalid)" in result.stderr
+    assert "invalid <loc> 'not a url'" in result.stderr

@@ -110,3 +110,30 @@ def test_defect10_a_host_backing_off_delays_the_walk_but_loses_none_of_it(test_e
     found = discover(settings, source_profile(source), source, echo=lambda _m: None)
     assert sorted(found.urls) == sorted(normalize_url(site.url(f"/r/busy{i}.html")) for i in (1, 2, 3))
     assert len(found.errors) == 1 and "busy-503" in found.errors[0] and "HTTP 503" in found.errors[0]
+
+
+def test_discovery_stops_reading_sitemaps_once_it_has_max_pages(settings, site):
+    from workers.crawl.discover import discover
+    from workers.crawl.profile import source_profile
+
+    b = site.base
+    site.routes[f"/many-index.xml"] = html(sitemap_index(*(f"{b}/many-{i}.xml" for i in range(20))), content_type=XML)
+    for i in range(20):
+        site.routes[f"/many-{i}.xml"] = html(urlset(*(f"{b}/r/m{i}-{j}.html" for j in range(5))), content_type=XML)
+    source = Source(name="many", allowed_hosts=[site.host], allow_private_networks=[f"{site.host}/32"],
+                    sitemaps=[f"{b}/many-index.xml"], discovery={"max_pages": 7}, schedule="every 1h", rate=1000)
+    found = discover(settings, source_profile(source), source, echo=lambda _m: None)
+    assert len(found.urls) == 7
+    assert sorted(path for path in site.hits if path.startswith("/many-") and path != "/many-index.xml") == [
+        "/many-0.xml", "/many-1.xml"]
+
+
+def test_discovery_past_its_wait_budget_fetches_nothing_more(settings, site, source, monkeypatch):
+    from workers.crawl import discover as discovery
+    from workers.crawl.profile import source_profile
+
+    monkeypatch.setattr(discovery, "DISCOVERY_WAIT_BUDGET", 0.0)
+    hits = sum(len(times) for times in site.hits.values())
+    found = discovery.discover(settings, source_profile(source), source, echo=lambda _m: None)
+    assert found.urls == [] and sum(len(times) for times in site.hits.values()) == hits
+    assert all("wait budget" in line for line in found.errors) and len(found.errors) == 3

@@ -2,7 +2,7 @@ import gzip
 
 import pytest
 
-from workers.crawl.sitemap import SitemapError, parse_sitemap, walk_sitemaps
+from workers.crawl.sitemap import ERRORS_KEPT, BudgetSpent, SitemapError, parse_sitemap, walk_sitemaps
 
 NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
 
@@ -48,7 +48,7 @@ def test_walk_follows_indexes_once():
         return docs[url]
 
     walk = walk_sitemaps(u("root"), fetch)
-    assert (walk.urls, walk.sitemaps, walk.errors) == ([u("p1"), u("p2"), u("p3")], 4, [])
+    assert (list(walk), walk.found, walk.sitemaps, walk.errors) == ([u("p1"), u("p2"), u("p3")], 3, 4, [])
     assert sorted(fetched) == [u("root"), u("s1"), u("s2"), u("s3")]
 
 
@@ -60,7 +60,7 @@ def test_walk_records_each_bad_entry_and_goes_on():
                 u("ok"): urlset(u("p1"), "p2", u("p3"))}[url]
 
     walk = walk_sitemaps(u("root"), fetch)
-    assert walk.urls == [u("p1"), u("p3")]
+    assert list(walk) == [u("p1"), u("p3")]
     assert walk.errors == [
         f"sitemap {u('down')}: not fetched: HTTP 503",
         "sitemap 'ftp://a.test/s': not an http(s) URL: 'ftp://a.test/s' has scheme ftp:",
@@ -70,4 +70,34 @@ def test_walk_records_each_bad_entry_and_goes_on():
 
 def test_walk_stops_at_the_cap_and_says_so():
     walk = walk_sitemaps(u("s0"), lambda url: index(u(f"s{int(url[-1]) + 1}")), max_sitemaps=3)
+    assert list(walk) == []
     assert walk.sitemaps == 3 and walk.errors == [f"sitemap {u('s0')}: stopped after 3 sitemaps, 1 not read"]
+
+
+def test_a_reader_that_stops_early_stops_the_fetching():
+    fetched = []
+
+    def fetch(url):
+        fetched.append(url)
+        return index(*(u(f"s{i}") for i in range(50))) if url == u("root") else urlset(url + "/p1", url + "/p2")
+
+    walk = walk_sitemaps(u("root"), fetch)
+    assert [url for url, _ in zip(walk, range(3))] == [u("s0/p1"), u("s0/p2"), u("s1/p1")]
+    assert fetched == [u("root"), u("s0"), u("s1")]
+
+
+def test_a_walk_keeps_the_first_errors_and_counts_the_rest():
+    walk = walk_sitemaps(u("root"), lambda url: urlset(*(f"bad {i}" for i in range(ERRORS_KEPT + 5))))
+    assert list(walk) == []
+    assert (len(walk.errors), walk.errors_left_out) == (ERRORS_KEPT, 5)
+
+
+def test_a_walk_whose_time_is_up_stops_and_says_so():
+    def fetch(url):
+        if url != u("root"):
+            raise BudgetSpent("discovery's wait budget (20 min) is spent")
+        return index(u("s1"), u("s2"))
+
+    walk = walk_sitemaps(u("root"), fetch)
+    assert list(walk) == []
+    assert walk.errors == [f"sitemap {u('root')}: discovery's wait budget (20 min) is spent; 2 sitemaps not read"]

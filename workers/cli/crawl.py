@@ -92,16 +92,11 @@ def crawl(urls: tuple[str, ...], sitemaps: tuple[str, ...], url_file: IO[str] | 
     if sitemaps:
         # Only here: reading sitemaps takes the fetch and parse stack, 0.3 s to import.
         from workers.crawl.discover import sitemap_urls
-    for sitemap in sitemaps:
-        found = sitemap_urls(settings, adhoc_profile(settings, allow), sitemap)
-        errors += found.errors
-        click.echo(f"sitemap {sitemap}: {len(found.urls)} URLs", err=True)
-        targets.append(found.urls)
-    for error in errors:
-        click.echo(f"error: {error}", err=True)
+    walks = [sitemap_urls(settings, adhoc_profile(settings, allow), sitemap) for sitemap in sitemaps]
+    targets += walks  # read as they are enqueued
     if url_file is not None:
         targets.append(url_lines(url_file))
-    elif not any(targets):
+    elif not urls and not sitemaps:
         fail("nothing to crawl: give URLs, --sitemap or --from-file")
     started, show = time.monotonic(), ProgressPrinter(lambda line: click.echo(line, err=True))
 
@@ -111,6 +106,13 @@ def crawl(urls: tuple[str, ...], sitemaps: tuple[str, ...], url_file: IO[str] | 
 
     plan = start_crawl(settings, itertools.chain.from_iterable(targets), allow_networks=allow, force=force,
                        progress=enqueued)
+    for walk in walks:
+        click.echo(f"sitemap {walk.start}: {walk.found} URLs", err=True)
+        errors += walk.errors
+        if walk.errors_left_out:
+            errors.append(f"sitemap {walk.start}: ... and {walk.errors_left_out} more errors")
+    for error in errors:
+        click.echo(f"error: {error}", err=True)
     for reason in plan.invalid:
         click.echo(f"error: {reason}", err=True)
     if plan.invalid_count > len(plan.invalid):

@@ -18,7 +18,7 @@ from workers.crawl.profile import CrawlProfile, source_profile, sources
 from workers.crawl.start import CrawlPlan, start_crawl
 from workers.crawl.state import CrawlState
 from workers.settings import Settings
-from workers.crawl.sitemap import SitemapError, SitemapWalk, walk_sitemaps
+from workers.crawl.sitemap import BudgetSpent, SitemapError, SitemapWalk, walk_sitemaps
 from workers.crawl.sources import Source
 from workers.urls import normalize_url
 
@@ -40,8 +40,11 @@ class Discovered:
 def patient_fetch(settings: Settings, profile: CrawlProfile, url: str, until: float, *,
                   html_only: bool = True) -> Page:
     """A polite fetch that waits out a busy or backing-off host (until `until`, monotonic)
-    instead of giving up: discovery has no queue to come back through later."""
+    instead of giving up: discovery has no queue to come back through later. Past `until` it
+    fetches nothing (a wait for a slot inside the fetch counts against it too)."""
     while True:
+        if time.monotonic() >= until:
+            raise BudgetSpent(f"discovery's wait budget ({DISCOVERY_WAIT_BUDGET / 60:.0f} min) is spent")
         try:
             return polite_fetch(profile, url, html_only=html_only)
         except Deferred as exc:
@@ -52,7 +55,8 @@ def patient_fetch(settings: Settings, profile: CrawlProfile, url: str, until: fl
 
 def sitemap_urls(settings: Settings, profile: CrawlProfile, sitemap: str,
                  until: float | None = None) -> SitemapWalk:
-    """Every page URL the sitemap lists, with one error line per sitemap or <loc> that failed."""
+    """The walk of every page URL the sitemap lists (read as it is iterated), with one error line
+    per sitemap or <loc> that failed; it stops when the wait budget is spent."""
     until = time.monotonic() + DISCOVERY_WAIT_BUDGET if until is None else until
 
     def body(url: str) -> bytes:
@@ -102,8 +106,10 @@ def discover(settings: Settings, profile: CrawlProfile, source: Source,
     until = time.monotonic() + DISCOVERY_WAIT_BUDGET
     for sitemap in source.sitemaps:
         walk = sitemap_urls(settings, profile, sitemap, until)
-        for url in walk.urls:
+        for url in walk:
             keep(url)
+            if len(found) >= rules.max_pages:
+                break  # and no more of its sitemaps are fetched
         result.sitemaps += walk.sitemaps
         result.errors += walk.errors
 
@@ -116,6 +122,9 @@ def discover(settings: Settings, profile: CrawlProfile, source: Source,
         seen.add(url)
         try:
             page = patient_fetch(settings, profile, url, until)
+        except BudgetSpent as exc:
+            result.errors.append(f"listing {url}: {exc}; {len(todo) + 1} listing pages not read")
+            break
         except (FetchError, Deferred, Disallowed) as exc:
             result.errors.append(f"listing {url}: not fetched: {_why(exc, url)}")
             continue
