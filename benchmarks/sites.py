@@ -100,7 +100,7 @@ http {{
     tcp_nodelay on;
     keepalive_requests 1000000;
     client_body_temp_path {dir}/body;
-    server {{ listen 127.0.0.1:{port}; root {root}; }}
+    server {{ listen 127.0.0.1:{port}; root {root};{locations} }}
 }}
 """
 
@@ -118,7 +118,7 @@ def _nginx(root: Path, workdir: Path) -> tuple[subprocess.Popen, int] | None:
 
     port = free_port()
     conf = workdir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=workdir, port=port, root=root))
+    conf.write_text(NGINX_CONF.format(dir=workdir, port=port, root=root, locations=""))
     process = subprocess.Popen([binary, "-e", str(workdir / "error.log"), "-p", str(workdir), "-c", str(conf)],
                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     import requests

@@ -92,7 +92,7 @@ class Sweeper:
         self.keys = Keys(self.settings.index_prefix)
         self.reconciler = Reconciler(client, self.settings.index_prefix, app.conf.task_routes[FETCH_TASK]["queue"])
         self.reconciling: Iterator[list[tuple[str, str]]] | None = None
-        self.reconcile_sent = 0
+        self.reconcile_sent, self.reconcile_started = 0, 0.0
         self.first_beat = True
         self.stopped = threading.Event()
 
@@ -197,7 +197,7 @@ class Sweeper:
             if not self.reconciler.claim(now, self.node, lease):
                 return
             self.reconciling = self.reconciler.lost_fetches()
-            self.reconcile_sent = 0
+            self.reconcile_sent, self.reconcile_started = 0, time.monotonic()
         elif not self.reconciler.renew(self.node, lease):
             self.reconciling = None  # our lease expired: another worker runs it from the start
             return
@@ -210,9 +210,10 @@ class Sweeper:
         except StopIteration:
             self.reconciling = None
             self.reconciler.end(self.node)
-            if self.reconcile_sent:
-                log.warning("sent %d crawl page(s) again whose fetch message was lost (a broker connection "
-                            "dropped, or a worker died, as it took the message)", self.reconcile_sent)
+            log.log(logging.WARNING if self.reconcile_sent else logging.INFO,
+                    "reconciliation ended in %.1fs: sent %d crawl page(s) again whose fetch message was lost (a "
+                    "broker connection dropped, or a worker died, as it took the message)",
+                    time.monotonic() - self.reconcile_started, self.reconcile_sent)
         except Exception:
             self.reconciling = None  # the lease expires and the claimed run is taken up again
             raise
