@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from bs4 import Tag
 
+from .article import main_text, vote
 from .base import Extract, first_heading, report_blocks, strip_site_name
 from .dates import parse_date
 from .labels import Labelled, find_labelled
@@ -93,7 +94,7 @@ class GenericParser:
             country_names=[*(p for p in _TITLE_SPLIT.split(title or "") if p), *countries],
             series_texts=[title] if title else [],
             language=_value(labelled, "language"),
-            blocks=report_blocks(page),
+            blocks=vote(report_blocks(page), main_text(page.html, page.url)),
         )
 
 
