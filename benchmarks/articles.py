@@ -31,7 +31,7 @@ from typing import Any
 
 from bs4 import BeautifulSoup
 
-from workers.parse import ParseError, article, parse_page
+from workers.parse import ParseError, parse_page
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "article-extraction-benchmark"
 CONTENT_TYPE = "text/html; charset=utf-8"
@@ -112,6 +112,8 @@ def main() -> None:
         return
     import trafilatura
 
+    from workers.parse.article import OPTIONS
+
     corpus = pages(CORPUS)
     mine: dict[str, dict[str, str]] = {}
     theirs: dict[str, dict[str, str]] = {}
@@ -127,7 +129,7 @@ def main() -> None:
         mine[key] = {"articleBody": text or ""}
         if not args.no_trafilatura:
             theirs[key] = {"articleBody": trafilatura_body(url, body)}
-            theirs_fast[key] = {"articleBody": trafilatura_body(url, body, **article.OPTIONS)}
+            theirs_fast[key] = {"articleBody": trafilatura_body(url, body, **OPTIONS)}
         ratios.append(cpu_ratio(url, body, args.rounds))
         if done % 20 == 0 or done == len(corpus):
             elapsed = time.monotonic() - began
