@@ -15,7 +15,7 @@ from .content import Block
 from .subject import subject_country
 from .tree import Page, norm
 
-PARSER_VERSION = "2.0.0"
+PARSER_VERSION = "2.1.0"
 _MIN_SUMMARY_CHARS = 60
 _PROFILE_HEADING = re.compile(r"trafficking\s+profile", re.I)
 
