@@ -149,8 +149,8 @@ def main() -> None:
     if args.misses:
         truth = json.loads((CORPUS / "ground-truth.json").read_text())
         scored = sorted((page_f1(CORPUS, truth[k]["articleBody"], mine[k]["articleBody"]), k) for k in mine)
-        for f1, key in scored[:args.misses]:
-            print(f"  {f1:.3f} {key[:12]} {truth[key]['url'][:90]}")
+        for score, key in scored[:args.misses]:
+            print(f"  {score:.3f} {key[:12]} {truth[key]['url'][:90]}")
 
 
 def _version() -> str:
