@@ -13,10 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from . import countries
-from .countries import Country
-from . import facets
+from . import countries, facets
 from .content import Block
+from .countries import Country
 from .facets import TIER_VALUE, sentences, tier_name
 
 _TIER = re.compile(TIER_VALUE, re.I)
@@ -36,7 +35,7 @@ _REPORTING = re.compile(
     r"recogni[sz]ed|recogni[sz]es|highlighted|highlights|critici[sz]ed|assessed|assesses|moved|put|puts)\b",
     re.I)
 # Series names in a report page's lead are the page's series; later ones are references.
-LEAD_BLOCKS = 3
+_LEAD_BLOCKS = 3
 
 
 def placements(lines: Iterable[str]) -> list[tuple[str, Country]]:
@@ -84,7 +83,7 @@ def series_lines(blocks: list[Block]) -> list[str]:
     A source cited in passing ("a tier rating from the annual Trafficking in Persons
     Report") is not what the page is."""
     out = []
-    for block in blocks[:LEAD_BLOCKS]:
+    for block in blocks[:_LEAD_BLOCKS]:
         for sentence in sentences(block.text):
             if any(facets.year_near(sentence, m) or _REPORTING.match(sentence, m.end())
                    for m in facets.series_matches(sentence)):
