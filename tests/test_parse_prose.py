@@ -10,8 +10,8 @@ from workers.parse.generic import _dateline
 from workers.parse.subject import subject_country
 
 
-def placed(text: str) -> list[tuple[str, str]]:
-    return [(tier, country.iso2) for tier, country in prose.placements([text])]
+def placed(text: str) -> list[tuple[str, str | None]]:
+    return [(tier, country.iso2 if country else None) for tier, country in prose.placements([text])]
 
 
 @pytest.mark.parametrize(
@@ -24,6 +24,10 @@ def placed(text: str) -> list[tuple[str, str]]:
         ("The State Department's annual TIP report ranked Ghana on Tier 1, while Nigeria remained "
          "on Tier 2 and Mali was downgraded to Tier 3.", [("Tier 1", "GH"), ("Tier 2", "NG"), ("Tier 3", "ML")]),
         ("In the report, Taiwan retained its Tier 1 ranking for the twelfth consecutive year.", [("Tier 1", "TW")]),
+        ("The US has ranked Kenya as a Tier 2 country again.", [("Tier 2", "KE")]),
+        ("Vietnam\u2019s ranking slipped to the Tier 2 Watch List.", [("Tier 2 Watch List", "VN")]),
+        ("The country was downgraded to Tier 3 for failing to act.", [("Tier 3", None)]),
+        ("Ghana faces a downgrade to Tier 3 next year.", []),
     ],
 )
 def test_a_sentence_places_the_country_its_clause_names(sentence: str, expected: list) -> None:
@@ -44,6 +48,12 @@ def test_the_subjects_tier_not_the_neighbours() -> None:
              "Nigeria remained on Tier 2, while Ghana was upgraded to Tier 1."]
     assert prose.tier_for(lines, countries.lookup("Ghana")) == "Tier 1"
     assert prose.tier_for(lines, countries.lookup("Senegal")) is None
+    assert prose.tier_for(lines, None) is None
+
+
+def test_the_country_is_the_pages_own() -> None:
+    lines = ["Officials in Accra welcomed the report.", "The country was upgraded to Tier 1."]
+    assert prose.tier_for(lines, countries.lookup("Ghana")) == "Tier 1"
     assert prose.tier_for(lines, None) is None
 
 

@@ -21,10 +21,13 @@ from .facets import TIER_VALUE, sentences, tier_name
 _TIER = re.compile(TIER_VALUE, re.I)
 # The verbs a placement is written with, in the tenses news use.
 _PLACING = re.compile(
-    r"\b(?:plac|rank|rat|upgrad|downgrad|mov|elevat|demot|list|classif|return|restor|promot)\w*"
+    r"\b(?:plac|rank|rat|upgrad|downgrad|mov|elevat|demot|list|classif|return|restor|promot|improv|climb|"
+    r"slipp|slid|jump)\w*"
     r"|\b(?:kept|keeps?|remain\w*|stay\w*|retain\w*|maintain\w*|put|puts|dropped|fell|rose|is|was|are|were)\b",
     re.I)
 _HYPOTHETICAL = re.compile(r"\b(?:would|could|otherwise|waiver|unless|if|risks?|faces?|may|might|should)\b", re.I)
+# "The country was downgraded to Tier 3": the page's own country, when the page has one.
+_THE_COUNTRY = re.compile(r"\bthe\s+country\b", re.I)
 # Where one placement ends and the next begins inside a sentence.
 _CLAUSE = re.compile(r";|,\s*(?:while|whereas|but|and)\b|\s(?:while|whereas)\s|\.\s")
 _FROM = re.compile(r"\bfrom\s+(?:the\s+)?$", re.I)
@@ -38,9 +41,10 @@ _REPORTING = re.compile(
 _LEAD_BLOCKS = 3
 
 
-def placements(lines: Iterable[str]) -> list[tuple[str, Country]]:
-    """(tier, country) for every placement written as a sentence, in order."""
-    found: list[tuple[str, Country]] = []
+def placements(lines: Iterable[str]) -> list[tuple[str, Country | None]]:
+    """(tier, country) for every placement written as a sentence, in order; the country is
+    None where the sentence says "the country"."""
+    found: list[tuple[str, Country | None]] = []
     for line in lines:
         if not _TIER.search(line):
             continue
@@ -49,8 +53,8 @@ def placements(lines: Iterable[str]) -> list[tuple[str, Country]]:
     return found
 
 
-def _placed(sentence: str) -> list[tuple[str, Country]]:
-    out = []
+def _placed(sentence: str) -> list[tuple[str, Country | None]]:
+    out: list[tuple[str, Country | None]] = []
     named = countries.mentions(sentence)
     for match in _TIER.finditer(sentence):
         before = sentence[:match.start()]
@@ -63,6 +67,8 @@ def _placed(sentence: str) -> list[tuple[str, Country]]:
         placed = [country for end, country in named if start <= end <= match.start()]
         if placed:
             out.append((tier_name(match.group("tier")), placed[-1]))
+        elif _THE_COUNTRY.search(clause):
+            out.append((tier_name(match.group("tier")), None))
     return out
 
 
@@ -73,7 +79,8 @@ def tier_for(lines: list[str], subject: Country | None) -> str | None:
         return None
     if facets.tier_statements(lines):
         return facets.tier_for(lines, subject)
-    return next((tier for tier, country in placements(lines) if country.iso2 == subject.iso2), None)
+    return next((tier for tier, country in placements(lines)
+                 if country is None or country.iso2 == subject.iso2), None)
 
 
 def series_lines(blocks: list[Block]) -> list[str]:
