@@ -66,6 +66,7 @@ def test_series_come_from_lead_sentences_that_name_the_report_not_from_a_citatio
     lead = [Block("The State Department's annual TIP report ranked Ghana on Tier 1.", False),
             Block("On 19 July 2022, the Department released the 2022 Trafficking in Persons Report.", False)]
     assert prose.series_lines(lead) == [b.text for b in lead]
+    assert prose.series_lines([Block("See the Country Reports on Human Rights Practices for 2022.", False)])
     cited = [Block("This entry gives the tier rating from the annual Trafficking in Persons Report.", False)]
     assert prose.series_lines(cited) == []
 
@@ -75,6 +76,7 @@ def test_series_come_from_lead_sentences_that_name_the_report_not_from_a_citatio
     [
         ("WASHINGTON, June 24, 2021 \u2014 The Chairman welcomed the report.", "2021-06-24"),
         ("ACCRA, Ghana, 24 June 2021 \u2013 The Ministry said the report was fair.", "2021-06-24"),
+        ("Thursday, June 24, 2021", "2021-06-24"),
         ("In June 24, 2021 remarks, the minister spoke.", None),
     ],
 )

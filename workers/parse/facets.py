@@ -205,8 +205,8 @@ def series_matches(text: str) -> list[re.Match[str]]:
 
 def year_near(text: str, match: re.Match[str]) -> int | None:
     """The year printed next to a series name: "2019 Trafficking in Persons Report",
-    "Freedom in the World 2020"."""
-    year = _YEAR.search(text[max(0, match.start() - 12):match.end() + 8])
+    "Freedom in the World 2020", "Country Reports on Human Rights Practices for 2022"."""
+    year = _YEAR.search(text[max(0, match.start() - 12):match.end() + 10])
     return int(year.group(1)) if year else None
 
 

@@ -66,6 +66,8 @@ _DATELINE = re.compile(r"^[A-Z][A-Z.'\- ]{1,40}(?:,\s*[A-Z][\w.' -]{1,30}?)?,\s*
                        r"(?P<date>[A-Z][a-z]{2,8}\.?\s+\d{1,2},?\s+\d{4}|\d{1,2}\s+[A-Z][a-z]{2,8}\.?\s+\d{4})"
                        r"\s*(?:[\u2014\u2013-]|--)")
 _DATELINE_BLOCKS = 2
+# "Tuesday, June 24, 2021": a line this short holding a date is the date of the text.
+_MAX_DATE_LINE = 32
 _PERSON = re.compile(r"^[A-Z][\w.'\u2019-]*(?:\s+[A-Z][\w.'\u2019-]*){0,4}$")
 _BY_PREFIX = re.compile(r"^(?:posted\s+by|written\s+by|by|author|von|par)\s*:?\s+", re.I)
 
@@ -113,10 +115,15 @@ class GenericParser:
 
 
 def _dateline(blocks: list[Block]) -> str | None:
-    """The date of a press release or wire story's dateline: "WASHINGTON, June 24, 2021 —"."""
+    """The date of a press release or wire story's dateline ("WASHINGTON, June 24, 2021 —"),
+    or a line at the top of the text that is only a date ("June 24, 2021")."""
     for block in blocks[:_DATELINE_BLOCKS]:
-        if not block.heading and (match := _DATELINE.match(block.text)):
+        if block.heading:
+            continue
+        if match := _DATELINE.match(block.text):
             return parse_date(match.group("date"))
+        if len(block.text) <= _MAX_DATE_LINE and (when := parse_date(block.text)):
+            return when
     return None
 
 
