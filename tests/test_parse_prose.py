@@ -96,6 +96,12 @@ def test_an_embassy_names_who_speaks_not_what_the_page_is_about() -> None:
     assert subject_country([], "U.S. Embassy welcomes Ghana\u2019s upgrade", lead).iso2 == "GH"
 
 
+def test_the_united_states_as_publisher_is_not_the_pages_country() -> None:
+    lead = [Block("The United States Department of State upgraded Ghana to Tier 1 on Monday, citing more "
+                  "prosecutions.", False)]
+    assert subject_country([], "Trafficking report out", lead).iso2 == "GH"
+
+
 def test_a_table_of_countries_is_about_none_of_them() -> None:
     rows = [Block(t, False) for t in ("Brunei", "Tier 2 Watch List", "Cambodia", "Tier 3", "Laos", "Tier 2")]
     assert subject_country([], "Cambodia among the worst performers", rows) is None

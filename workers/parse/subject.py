@@ -21,10 +21,13 @@ _MIN_LEAD = 60
 # More lines than this that are only a country name make a list of countries.
 _MAX_COUNTRY_LINES = 2
 _URL_WORD = re.compile(r"[/_.\-]+")
-# "U.S. Embassy in Ghana", "Embassy of Nepal", "the Ghana Embassy", "Permanent Mission of Fiji to".
+# "U.S. Embassy in Ghana", "Embassy of Nepal", "the Ghana Embassy", "Permanent Mission of Fiji to",
+# "the United States Department of State": who speaks or publishes, not what the page is about.
 _MISSION = re.compile(r"(?:\b[A-Z][\w.]*(?:\s+[A-Z][\w.]*)?\s+)?"
                       r"(?:Embassy|Consulate(?:\s+General)?|High\s+Commission|(?:Permanent\s+)?Mission)\b"
-                      r"(?:\s+(?:of|in|to)\s+(?:the\s+)?[A-Z][\w'\u2019.-]*(?:\s+[A-Z][\w'\u2019.-]*){0,2})?")
+                      r"(?:\s+(?:of|in|to)\s+(?:the\s+)?[A-Z][\w'\u2019.-]*(?:\s+[A-Z][\w'\u2019.-]*){0,2})?"
+                      r"|\bUnited\s+States(?:\s+of\s+America)?(?:['\u2019]s?)?\s+(?=(?:Department|State\s+Department|"
+                      r"[Gg]overnment|Congress|Secretary|Ambassador|Embassy)\b)")
 _PARENTHETICAL = re.compile(r"\s*\([^)]*\)\s*$")
 
 
