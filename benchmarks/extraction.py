@@ -8,8 +8,14 @@ Fixtures are in two sets: "heldout" (expectations written before the parser was
 changed, never used to tune it) and "dev" (written while working on the rules).
 
 --trafilatura also scores trafilatura (main text, metadata) and htmldate (dates) on
-the same expectations, for the fields they produce; install them first
-(`.venv/bin/pip install trafilatura`), they are not a dependency of the project.
+the same expectations, for the fields they produce (trafilatura is a dependency, for
+the main text of generic pages; htmldate comes with it).
+
+--articles compares title, publication date, author and language on the 181 pages of the
+article-extraction benchmark (`../shared/corpora/`, skipped when absent). Its ground
+truth holds only the article text, so the reference is what trafilatura (title, author),
+htmldate (original date) and the page's declared `lang` say: the count is how often our
+field agrees with theirs, and the rows where they differ are listed with --misses.
 """
 
 from __future__ import annotations
@@ -84,6 +90,53 @@ def theirs(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def article_pages() -> list[tuple[str, bytes]]:
+    from articles import CORPUS, pages
+
+    if not (CORPUS / "ground-truth.json").exists():
+        print(f"skipped: corpus not found at {CORPUS}")
+        return []
+    return [(url, body) for _, url, body in pages(CORPUS)]
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(a) and bool(b) and " ".join(str(a).split()).casefold() == " ".join(str(b).split()).casefold()
+
+
+def articles_table(misses: bool) -> None:
+    """How often our title, date, author and language agree with trafilatura, htmldate and lang."""
+    import lxml.html
+    import trafilatura
+    from htmldate import find_date
+
+    fields = ("title", "publication_date", "author", "language")
+    agree = dict.fromkeys(fields, 0)
+    stated = dict.fromkeys(fields, 0)
+    corpus = article_pages()
+    for url, body in corpus:
+        html = body.decode("utf-8", "replace")
+        try:
+            doc = parse_page(body, url, "text/html; charset=utf-8")
+        except Exception:  # noqa: BLE001 - a refused page agrees on nothing
+            doc = {}
+        meta = trafilatura.bare_extraction(html, url=url, with_metadata=True, fast=True)
+        meta = meta.as_dict() if meta is not None else {}
+        lang = lxml.html.fromstring(body).get("lang") or ""
+        ref = {"title": meta.get("title"), "author": meta.get("author"),
+               "publication_date": find_date(html, url=url, original_date=True, extensive_search=False,
+                                             outputformat="%Y-%m-%d"),
+               "language": lang.split("-")[0].lower() or None}
+        for field in fields:
+            stated[field] += ref[field] is not None
+            right = _same(doc.get(field), ref[field])
+            agree[field] += right
+            if misses and ref[field] is not None and not right:
+                print(f"  differ {field:17} ours {str(doc.get(field))[:50]!r} theirs {str(ref[field])[:50]!r} {url[:60]}")
+    print(f"\nbenchmark pages: our field = the reference's (of {len(corpus)} pages; reference stated)")
+    for field in fields:
+        print(f"| {field} | {agree[field]}/{stated[field]} |")
+
+
 def table(extractor: Callable[[dict[str, Any]], dict[str, Any]], fields: tuple[str, ...],
           misses: bool) -> dict[str, dict[str, list[int]]]:
     """field -> set -> [right, total]."""
@@ -124,7 +177,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--misses", action="store_true", help="list every wrong field")
     parser.add_argument("--trafilatura", action="store_true", help="also score trafilatura + htmldate")
+    parser.add_argument("--articles", action="store_true",
+                        help="compare title, date, author, language on the article-extraction benchmark")
     args = parser.parse_args()
+    if args.articles:
+        articles_table(args.misses)
+        return
     show("report-ingest parser", table(ours, FIELDS, args.misses), FIELDS)
     if args.trafilatura:
         fields = ("title", "publisher", "author", "publication_date", "last_updated", "language", "body")

@@ -37,8 +37,8 @@ def test_help_lists_every_command():
 
 def test_the_crawl_command_starts_without_the_parsers_or_the_elasticsearch_client():
     # Its start-up is on the clock of every crawl started by hand; these took it from 1.1 s to 2.1 s.
-    heavy = ("elasticsearch", "elastic_transport", "bs4", "lxml", "pypdfium2", "workers.parse", "workers.crawl.tasks",
-             "workers.index.tasks")
+    heavy = ("elasticsearch", "elastic_transport", "bs4", "lxml", "pypdfium2", "trafilatura", "workers.parse",
+             "workers.crawl.tasks", "workers.index.tasks")
     probe = ("import sys, workers.cli.crawl; "
              f"print(sorted({{m.split('.')[0] if not m.startswith('workers') else m for m in sys.modules "
              f"if m.startswith({heavy!r})}}))")

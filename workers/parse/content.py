@@ -44,7 +44,7 @@ _MAX_BOLD_HEADING = 120
 # Share of all paragraph text the chosen container must hold.
 _CONTAINER_SHARE = 0.75
 # A paragraph is counted towards a container only with this much text of its own.
-_MIN_PARAGRAPH = 25
+MIN_PARAGRAPH = 25
 # Text next to the container joins it only if it reads as prose: paragraphs this long.
 _MIN_PROSE = 80
 # A paragraph whose text is mostly link text is a menu, a "read also" or a tag list.
@@ -98,7 +98,7 @@ def main_container(page: Page) -> Tag:
     total = 0
     for para in page.tags(*_PARAGRAPH_TAGS):
         size = len(text_of(para)) - link_chars.get(id(para), 0)
-        if size < _MIN_PARAGRAPH:
+        if size < MIN_PARAGRAPH:
             continue
         total += size
         paragraphs.append((para, size))

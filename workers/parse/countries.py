@@ -190,10 +190,17 @@ def _text_pattern() -> re.Pattern[str]:
 def find_in_text(text: str) -> list[Country]:
     """Countries named in running text, in order of first mention."""
     seen: dict[str, Country] = {}
+    for _, country in mentions(text):
+        seen.setdefault(country.iso2, country)
+    return list(seen.values())
+
+
+def mentions(text: str) -> list[tuple[int, Country]]:
+    """Every country name in running text with where it ends, in order."""
+    found = []
     forms = _text_names()
     for match in _text_pattern().finditer(text):
-        surface = match.group(0).replace("\u2019", "'")
-        code = forms.get(surface)
-        if code and code not in seen and (country := _by_code(code)):
-            seen[code] = country
-    return list(seen.values())
+        code = forms.get(match.group(0).replace("\u2019", "'"))
+        if code and (country := _by_code(code)):
+            found.append((match.end(), country))
+    return found

@@ -9,13 +9,13 @@ from urllib.parse import urljoin, urlsplit
 
 from workers.urls import InvalidURL, doc_id, normalize_url
 
-from . import facets, language, publishers
+from . import facets, language, prose, publishers
 from .base import Extract
 from .content import Block
 from .subject import subject_country
 from .tree import Page, norm
 
-PARSER_VERSION = "2.0.0"
+PARSER_VERSION = "2.1.0"
 _MIN_SUMMARY_CHARS = 60
 _PROFILE_HEADING = re.compile(r"trafficking\s+profile", re.I)
 
@@ -25,7 +25,7 @@ def build(page: Page, found: Extract, source: str, raw: bytes) -> dict[str, Any]
     blocks = _without_title(found.blocks, title)
     sections = _sections(blocks)
     body = "\n\n".join(b.text for b in blocks)
-    subject = subject_country(found.country_names, title, blocks)
+    subject = subject_country(found.country_names, title, blocks, page.url)
     narrative = next((s["text"] for s in sections if _PROFILE_HEADING.search(s["heading"])), body)
     sents = facets.sentences(narrative)
     canonical = _canonical(page)
@@ -42,7 +42,7 @@ def build(page: Page, found: Extract, source: str, raw: bytes) -> dict[str, Any]
         "report_series": facets.series_from(*found.series_texts),
         "report_year": facets.year_from(*found.series_texts),
         "country": subject.as_dict() if subject else None,
-        "tier": facets.tier_for([*(t for t in [title] if t), *(b.text for b in blocks)], subject),
+        "tier": prose.tier_for([*(t for t in [title] if t), *(b.text for b in blocks)], subject),
         "citation": norm(found.citation) or None,
         "summary": _summary(blocks, page.first_meta("description", "og:description"), body),
         "body": body or None,

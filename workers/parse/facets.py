@@ -12,21 +12,21 @@ from collections.abc import Iterable
 from . import countries
 from .countries import Country
 
-_TIER_VALUE = (r"(?P<tier>tier\s+(?:1|2|3|i{1,3})(?:\s*[-\u2013]?\s*watch\s*-?\s*list)?"
+TIER_VALUE = (r"(?P<tier>tier\s+(?:1|2|3|i{1,3})(?:\s*[-\u2013]?\s*watch\s*-?\s*list)?"
                r"|(?:tier\s+)?special\s+case)")
 _DASH = r"\s*[-\u2013\u2014:]\s*"
 # Tier statements TIP pages print as a label, not narrative mentioning a tier. Each form
 # captures the country it names, if any: "Mali (Tier 2)", "THAILAND: TIER 2",
 # "SPECIAL CASE: YEMEN", a line that is only "Tier 2 Watch List".
 _TIER_FORMS = (
-    re.compile(rf"(?:^(?P<country>[^()]{{0,60}}?)\s*)?\(\s*{_TIER_VALUE}\s*\)", re.I),
-    re.compile(rf"^(?P<country>[^:()]{{2,60}}):\s*{_TIER_VALUE}\s*$", re.I),
-    re.compile(rf"^{_TIER_VALUE}\s*:\s*(?P<country>[^:()]{{2,60}})$", re.I),
-    re.compile(rf"^(?:tier\s+(?:ranking|placement|rating)\s*:?\s*)?{_TIER_VALUE}\s*$", re.I),
+    re.compile(rf"(?:^(?P<country>[^()]{{0,60}}?)\s*)?\(\s*{TIER_VALUE}\s*\)", re.I),
+    re.compile(rf"^(?P<country>[^:()]{{2,60}}):\s*{TIER_VALUE}\s*$", re.I),
+    re.compile(rf"^{TIER_VALUE}\s*:\s*(?P<country>[^:()]{{2,60}})$", re.I),
+    re.compile(rf"^(?:tier\s+(?:ranking|placement|rating)\s*:?\s*)?{TIER_VALUE}\s*$", re.I),
 )
 # Inside a long entry: "tier rating: Tier 3 - Burma does not fully meet the minimum standards".
 _TIER_RATING = re.compile(
-    rf"\btier\s+(?:rating|ranking|placement)\s*:\s*{_TIER_VALUE}(?:{_DASH}"
+    rf"\btier\s+(?:rating|ranking|placement)\s*:\s*{TIER_VALUE}(?:{_DASH}"
     r"(?P<country>(?:the\s+)?[A-Z][\w'\u2019 .,-]{1,60}?)\s+(?:does|did|is|was|has|fully)\b)?", re.I)
 _MAX_TIER_LINE = 120
 # Every tier statement holds one of these words; most lines hold neither.
@@ -44,7 +44,10 @@ _SERIES_FORMS = {
     "Freedom in the World": r"freedom\s+in\s+the\s+world",
     "Freedom on the Net": r"freedom\s+on\s+the\s+net",
     "Freedom of the Press": r"freedom\s+of\s+the\s+press",
-    "Amnesty International Report": r"amnesty\s+international\s+(?:annual\s+)?report",
+    # Amnesty's annual report is titled "The State of the World's Human Rights 2022/23".
+    "Amnesty International Report": r"amnesty\s+international\s+(?:annual\s+)?report|"
+                                    r"state\s+of\s+the\s+world['\u2019]s\s+human\s+rights",
+    "Global Slavery Index": r"global\s+slavery\s+index",
     "World Report": r"(?<!international )\bworld\s+report",
 }
 SERIES = tuple(_SERIES_FORMS)
@@ -114,7 +117,7 @@ def tier_statements(lines: Iterable[str]) -> list[tuple[str, str | None]]:
         if len(line) <= _MAX_TIER_LINE:
             for form in _TIER_FORMS:
                 if match := form.search(line):
-                    found.append((_tier_name(match.group("tier")), _named(match)))
+                    found.append((tier_name(match.group("tier")), _named(match)))
                     break
             else:
                 found.extend(_ratings(line))
@@ -124,7 +127,7 @@ def tier_statements(lines: Iterable[str]) -> list[tuple[str, str | None]]:
 
 
 def _ratings(line: str) -> list[tuple[str, str | None]]:
-    return [(_tier_name(m.group("tier")), _named(m)) for m in _TIER_RATING.finditer(line)]
+    return [(tier_name(m.group("tier")), _named(m)) for m in _TIER_RATING.finditer(line)]
 
 
 def _named(match: re.Match[str]) -> str | None:
@@ -163,7 +166,7 @@ def _country_named(text: str | None) -> Country | None:
     return mentioned[0] if len(mentioned) == 1 else None
 
 
-def _tier_name(raw: str) -> str:
+def tier_name(raw: str) -> str:
     words = raw.lower().split()
     if "special" in words:
         return "Special Case"
@@ -190,18 +193,30 @@ def series_from(*texts: str | None) -> str | None:
     return None
 
 
+def series_match(text: str) -> re.Match[str] | None:
+    """Where the text names a series, if it does (the first series that matches)."""
+    return next((m for _, pattern in _SERIES if (m := pattern.search(text))), None)
+
+
+def series_matches(text: str) -> list[re.Match[str]]:
+    """Every place the text names a series."""
+    return [m for _, pattern in _SERIES for m in pattern.finditer(text)]
+
+
+def year_near(text: str, match: re.Match[str]) -> int | None:
+    """The year printed next to a series name: "2019 Trafficking in Persons Report",
+    "Freedom in the World 2020", "Country Reports on Human Rights Practices for 2022"."""
+    year = _YEAR.search(text[max(0, match.start() - 12):match.end() + 10])
+    return int(year.group(1)) if year else None
+
+
 def year_from(*texts: str | None) -> int | None:
     """The report's year as printed in its title or eyebrow (not the publication date)."""
     for text in texts:
         if not text:
             continue
-        for name, pattern in _SERIES:
-            if match := pattern.search(text):
-                # The year belongs to the series name next to it: "2019 Trafficking in
-                # Persons Report", "Freedom in the World 2020".
-                near = text[max(0, match.start() - 12):match.end() + 8]
-                if year := _YEAR.search(near):
-                    return int(year.group(1))
+        if (match := series_match(text)) and (near := year_near(text, match)):
+            return near
         if year := _YEAR.search(text):
             return int(year.group(1))
     return None

@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 
 from bs4 import Tag
 
+from .article import main_text, vote
 from .base import Extract, first_heading, report_blocks, strip_site_name
+from .content import Block
 from .dates import parse_date
+from .prose import series_lines
 from .labels import Labelled, find_labelled
 from .publishers import site_name
-from .tree import Page, norm, text_of
+from .tree import Page, norm, previous_element, spaced_text, text_of
 
 _PUBLISHED = ("article:published_time", "datepublished", "citation_publication_date",
               "dc.date.issued", "dcterms.issued", "dc.date", "date", "pubdate", "publish-date")
@@ -47,6 +50,8 @@ _DATE_CLASS = re.compile(r"(?:^|\s)(?:entry-date|post-date|posted-on|published|p
                          r"story-date|date-published)(?:\s|$)")
 # hCard names and bylines: <span class="author vcard"><a class="url fn n">, class="byline".
 _AUTHOR_CLASS = re.compile(r"byline|author")
+# WordPress themes print "By <name> | <date> | Topics: ..." in the post's meta line.
+_POST_META_CLASS = re.compile(r"(?:^|\s)(?:entry|post)-meta(?:\s|$)")
 _NAME_CLASS = re.compile(r"(?:^|\s)fn(?:\s|$)")
 _CARD_CLASS = re.compile(r"vcard|author")
 _AUTHOR_REL = re.compile(r"(?:^|\s)author(?:\s|$)")
@@ -55,6 +60,14 @@ _POSTED = re.compile(r"^\s*(?:posted|published)\s+on\b|^\s*publié\s+le\b|^\s*ve
                      re.I)
 _POSTED_BY = re.compile(r"\bby\s+(?P<who>[A-Z][\w.'\u2019-]*(?:\s+[A-Z][\w.'\u2019-]*){0,3})")
 _MAX_POSTED_LINE = 120
+_MAX_EYEBROW = 120
+# "WASHINGTON, June 24, 2021 —", "ACCRA, Ghana, 24 June 2021 –": a place in capitals, a date, a dash.
+_DATELINE = re.compile(r"^[A-Z][A-Z.'\- ]{1,40}(?:,\s*[A-Z][\w.' -]{1,30}?)?,\s*"
+                       r"(?P<date>[A-Z][a-z]{2,8}\.?\s+\d{1,2},?\s+\d{4}|\d{1,2}\s+[A-Z][a-z]{2,8}\.?\s+\d{4})"
+                       r"\s*(?:[\u2014\u2013-]|--)")
+_DATELINE_BLOCKS = 2
+# "Tuesday, June 24, 2021": a line this short holding a date is the date of the text.
+_MAX_DATE_LINE = 32
 _PERSON = re.compile(r"^[A-Z][\w.'\u2019-]*(?:\s+[A-Z][\w.'\u2019-]*){0,4}$")
 _BY_PREFIX = re.compile(r"^(?:posted\s+by|written\s+by|by|author|von|par)\s*:?\s+", re.I)
 
@@ -64,6 +77,9 @@ class GenericParser:
 
     def extract(self, page: Page, forced: bool) -> Extract:
         heading = first_heading(page, "h1")
+        # The line over the headline often names the series: "Global Slavery Index 2023".
+        above = previous_element(heading) if heading is not None else None
+        eyebrow = spaced_text(above) if above is not None and len(spaced_text(above)) <= _MAX_EYEBROW else None
         site = page.first_meta("og:site_name")
         title = page.first_meta("og:title") or text_of(heading) or strip_site_name(
             text_of(page.first("title")), site)
@@ -83,18 +99,32 @@ class GenericParser:
         publisher = _value(labelled, "publisher") or site or own_name
         page.remove([*(el for pair in labelled.values() for el in pair.elements), *posted.lines])
         countries = labelled["countries"].values if "countries" in labelled else []
+        blocks = vote(report_blocks(page), main_text(page.html, page.url))
         return Extract(
             title=strip_site_name(title, site, own_name),
             publisher=publisher,
             author=author,
-            publication_date=published,
+            publication_date=published or _dateline(blocks),
             last_updated=parse_date(page.first_meta(*_MODIFIED)) or parse_date(
                 _value(labelled, "last_updated")),
             country_names=[*(p for p in _TITLE_SPLIT.split(title or "") if p), *countries],
-            series_texts=[title] if title else [],
+            series_texts=[t for t in (title, text_of(page.first("title")), eyebrow) if t] + series_lines(blocks),
             language=_value(labelled, "language"),
-            blocks=report_blocks(page),
+            blocks=blocks,
         )
+
+
+def _dateline(blocks: list[Block]) -> str | None:
+    """The date of a press release or wire story's dateline ("WASHINGTON, June 24, 2021 —"),
+    or a line at the top of the text that is only a date ("June 24, 2021")."""
+    for block in blocks[:_DATELINE_BLOCKS]:
+        if block.heading:
+            continue
+        if match := _DATELINE.match(block.text):
+            return parse_date(match.group("date"))
+        if len(block.text) <= _MAX_DATE_LINE and (when := parse_date(block.text)):
+            return when
+    return None
 
 
 def _value(labelled: dict[str, Labelled], field: str) -> str | None:
@@ -150,4 +180,5 @@ def _author_elements(page: Page) -> list[Tag]:
     """rel=author links, hCard names, then anything classed as byline or author."""
     cards = [el for el in page.with_attr("class", _NAME_CLASS)
              if any(_CARD_CLASS.search(p.attrs.get("class") or "") for p in el.parents)]
-    return [*page.with_attr("rel", _AUTHOR_REL), *cards, *page.with_attr("class", _AUTHOR_CLASS)]
+    return [*page.with_attr("rel", _AUTHOR_REL), *cards, *page.with_attr("class", _AUTHOR_CLASS),
+            *(el for el in page.with_attr("class", _POST_META_CLASS) if _BYLINE.match(text_of(el)))]

@@ -74,6 +74,8 @@ class Page:
     url: str
     soup: BeautifulSoup
     root: Tag
+    # The text the soup was built from, for extractors that read the page with their own parser.
+    html: str = ""
     # Every element in document order, as built; removed ones are skipped by `tags`.
     elements: list[Tag] = field(default_factory=list)
     removed: set[int] = field(default_factory=set)
@@ -143,10 +145,11 @@ def parse_tree(text: str, url: str) -> Page:
             # like a URL is still a page: bs4's advice on both would only fill worker logs.
             warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
             warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
-            soup = BeautifulSoup(_CONTROL.sub("", text), "lxml", multi_valued_attributes=None)
+            text = _CONTROL.sub("", text)
+            soup = BeautifulSoup(text, "lxml", multi_valued_attributes=None)
     except (ParserRejectedMarkup, ValueError, LookupError) as exc:
         raise ParseError("no HTML content", "no_html_content") from exc
-    page = Page(url=url, soup=soup, root=soup)
+    page = Page(url=url, soup=soup, root=soup, html=text)
     invisible = []
     for el in soup.descendants:
         if not isinstance(el, Tag):
