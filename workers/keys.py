@@ -32,11 +32,12 @@ class Keys:
         return f"{self.base}staged"
 
     @property
-    def staged_crawls(self) -> str:
-        """Hash doc-id -> the IDs of the crawls waiting for its staged entry (space-separated), one
-        field per entry of `staged`, written and removed with it; index runs list entries from it
-        without reading them. No expiry: it leaves with its entry."""
-        return f"{self.base}staged:crawls"
+    def staged_meta(self) -> str:
+        """Hash doc-id -> its staged entry's version and the IDs of the crawls waiting for it
+        ("VERSION CRAWL..."), one field per entry of `staged`, written and removed with it; index
+        runs list entries from it without reading them, and remove an entry only at the version
+        they wrote. No expiry: it leaves with its entry."""
+        return f"{self.base}staged:meta"
 
     @property
     def staged_bytes(self) -> str:
