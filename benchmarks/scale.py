@@ -178,6 +178,12 @@ def main() -> None:
     client, settings = get_redis(), get_settings()
     slowlog, report = Slowlog(client), []
 
+    workers: list[Worker] = []
+
+    def start_worker(worker_env: dict) -> Worker:
+        workers.append(Worker(worker_env, layout=layout))
+        return workers[-1]
+
     def say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
         report.append(line)
@@ -185,7 +191,7 @@ def main() -> None:
     layout = (os.cpu_count() or 2, 16)
     try:
         # 1. the small crawl alone
-        worker = Worker(env, layout=layout)
+        worker = start_worker(env)
         start = time.monotonic()
         plan = start_crawl(settings, (f"{base}/r/{i:07d}.html" for i in range(10_000_000, 10_000_000 + args.small)),
                            allow_networks=["127.0.0.1/32"])
@@ -207,7 +213,7 @@ def main() -> None:
 
         # 3. the big crawl's first pages, then a progress watcher and `status` running with it
         tracker = CrawlTracker(client, settings.index_prefix, crawl_id)
-        worker = Worker(env, layout=layout)
+        worker = start_worker(env)
         big_rate = args.small / wait_done(tracker, args.small, timeout=3600)
         say(f"big crawl, first {args.small} pages: {big_rate:.0f} pages/s = "
                       f"{big_rate / small_rate:.2f}x the small crawl's; slowest command: {slowlog.take()}")
@@ -240,7 +246,7 @@ def main() -> None:
         client.config_set("maxmemory", cap)
         client.config_set("maxmemory-policy", "noeviction")
         outage_env = {**env, "STAGING_MAX_BYTES": str(128 * 2**20)}
-        worker = Worker(outage_env, layout=layout)
+        worker = start_worker(outage_env)
         es = next((service for service in started if service.name == "elasticsearch"), None)
         if es is None:
             raise SystemExit("the outage needs the Elasticsearch this benchmark started (unset ELASTICSEARCH_URL)")
@@ -262,6 +268,8 @@ def main() -> None:
                       f"{dict(counts)}{failure_reasons(settings)}; Redis peak {peak / 2**20:.0f} MB under its cap "
                       f"of {cap / 2**20:.0f} MB; slowest command: {slowlog.take()}")
     finally:
+        for each in workers:
+            each.stop()
         nginx.terminate()
         for service in started:
             service.stop()
