@@ -1,0 +1,242 @@
+"""Across editions: history, diff, tiers and export, on a real crawl of two editions.
+
+Unit tests cover the pure parts (moves, section and paragraph matching, word diffs, the
+matrix, terminal styles); one module-scoped crawl of the demo site's editions
+(devtools/editions.py: Ghana and Peru, 2023 and 2024, plus a mirror copy of
+Ghana 2024 that states another tier) by a real worker into real Elasticsearch backs the
+end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from devtools import editions
+from tests.helpers import cli
+from tests.site import LocalSite, html
+from workers.cli.style import Style
+from workers.editions.diff import diff_documents, diff_paragraphs, heading_key, match_sections, word_diff
+from workers.editions.matrix import table, to_csv
+from workers.editions.moves import tier_move
+
+MIRROR = "/mirror/ghana-2024.html"
+
+
+# --- pure functions -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("before", "after", "move"), [
+    (2.0, 2.5, "down"), (2.5, 2.0, "up"), (3.0, 3.0, "same"), (None, 2.0, "unknown"), (2.0, None, "unknown")])
+def test_tier_move_compares_ranks_and_never_guesses(before, after, move) -> None:
+    assert tier_move(before, after) == move
+
+
+def test_the_first_edition_is_new() -> None:
+    assert tier_move(None, 1.0, first=True) == "new"
+
+
+def test_headings_match_whatever_their_case_punctuation_or_tier() -> None:
+    assert heading_key("THAILAND: TIER 2") == heading_key("Thailand: Tier 2 Watch List") == "thailand"
+    old = [("PRESCRIBED RECOMMENDATIONS", []), ("PROSECUTION", []), ("Gone section", [])]
+    new = [("Prosecution.", []), ("Prescribed Recommendation", []), ("Brand new", [])]
+    assert match_sections(old, new) == [(1, 0), (0, 1), (None, 2), (2, None)]
+
+
+def test_paragraphs_added_removed_reworded_moved_and_unchanged() -> None:
+    old = ["Alpha stays.", "Victims identified: 631 in 2018 by the police.", "Dropped paragraph here.",
+           "Moved paragraph text."]
+    new = ["Moved paragraph text.", "Alpha stays.", "Victims identified: 700 in 2019 by the police.",
+           "An entirely new statement."]
+    result = diff_paragraphs(old, new, "H")
+    assert result.as_dict() == {
+        "heading": "H", "added": ["An entirely new statement."], "removed": ["Dropped paragraph here."],
+        "changed": [{"from": "Victims identified: 631 in 2018 by the police.",
+                     "to": "Victims identified: 700 in 2019 by the police."}],
+        "unchanged": 2}
+
+
+def test_a_document_without_sections_is_compared_by_its_body() -> None:
+    old = {"title": "T", "body": "One.\n\nTwo words here."}
+    new = {"title": "T", "body": "One.\n\nTwo words here.\n\nThree."}
+    [section] = diff_documents(old, new)
+    assert (section.heading, section.added, section.unchanged) == ("T", ["Three."], 2)
+
+
+def test_word_diff_keeps_spaces_and_marks_only_changed_words() -> None:
+    runs = word_diff("identified 631 victims in 2018.", "identified 700 victims in 2019.")
+    assert runs == [("equal", "identified "), ("delete", "631"), ("insert", "700"), ("equal", " victims in "),
+                    ("delete", "2018"), ("insert", "2019"), ("equal", ".")]
+    assert Style(tty=False).word_diff(runs) == "identified [-631-]{+700+} victims in [-2018-]{+2019+}."
+    assert "\x1b[" in Style(tty=True).word_diff(runs)
+
+
+def test_highlights_are_emphasis_on_a_terminal_and_plain_elsewhere() -> None:
+    fragment = "forced <em>labor</em> in <em>fishing</em>"
+    assert Style(tty=False).highlight(fragment) == "forced labor in fishing"
+    assert Style(tty=True).highlight(fragment) == "forced \x1b[1mlabor\x1b[0m in \x1b[1mfishing\x1b[0m"
+
+
+def test_tiers_table_and_csv_mark_moves_and_conflicts() -> None:
+    rows = [{"country": "GH", "name": "Ghana", "series": "S", "year": 2023, "tier": "Tier 2", "move": "new",
+             "conflict": False},
+            {"country": "GH", "name": "Ghana", "series": "S", "year": 2024, "tier": "Tier 2 Watch List",
+             "move": "down", "conflict": True},
+            {"country": "PE", "name": "Peru", "series": "S", "year": 2024, "tier": "Tier 2", "move": "up",
+             "conflict": False}]
+    lines = table(rows).splitlines()
+    assert lines[0].split() == ["country", "2023", "2024"]
+    assert lines[1].split() == ["Ghana", "(GH)", "2", "2WL↓!"]
+    assert lines[2].split() == ["Peru", "(PE)", "2↑"]
+    assert list(csv.reader(to_csv(rows).splitlines())) == [
+        ["country", "name", "series", "2023", "2024"], ["GH", "Ghana", "S", "2", "2WL↓!"], ["PE", "Peru", "S", "", "2↑"]]
+
+
+# --- a crawl of two editions --------------------------------------------------------------
+
+
+def _mirror_of_ghana_2024() -> bytes:
+    """The 2024 Ghana chapter republished elsewhere with another tier: a second copy that disagrees."""
+    return editions.page("Ghana", 2024).replace("GHANA: TIER 2 WATCH LIST", "GHANA: TIER 3")
+
+
+@pytest.fixture(scope="module")
+def edition_site():
+    site = LocalSite()
+    for path, body in editions.pages().items():
+        site.routes[path] = html(body)
+    site.routes[MIRROR] = html(_mirror_of_ghana_2024())
+    yield site
+    site.close()
+
+
+@pytest.fixture(scope="module")
+def crawled(edition_site, worker, test_env, es, names):
+    # The mirror first: between copies on hosts of no publisher, the newest fetch is the best copy.
+    batches = [[edition_site.url(MIRROR)], [edition_site.url(path) for path in editions.pages()]]
+    for urls in batches:
+        run = cli(test_env, "crawl", *urls, "--allow-network", "127.0.0.1/32", "--timeout", "90", timeout=120)
+        assert run.returncode == 0, run.stdout + run.stderr
+    es.indices.refresh(index=names.reports)
+    assert es.count(index=names.reports)["count"] == 5
+    return edition_site
+
+
+def _json(test_env, *args):
+    run = cli(test_env, *args)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return json.loads(run.stdout)
+
+
+def test_history_lists_editions_oldest_first_with_moves_copies_and_conflicts(test_env, crawled) -> None:
+    series = "Trafficking in Persons Report"
+    ghana = _json(test_env, "history", "Ghana", "--json")
+    assert ghana == [
+        {"year": 2023, "series": series, "tier": "Tier 2", "move": "new", "copies": 1, "conflict": False,
+         "url": crawled.url("/editions/ghana-2023.html")},
+        {"year": 2024, "series": series, "tier": "Tier 2 Watch List", "move": "down", "copies": 2,
+         "conflict": True, "url": crawled.url("/editions/ghana-2024.html")},
+    ]
+    assert _json(test_env, "history", "GH", "--json") == ghana == _json(test_env, "history", "gha", "--json")
+    peru = _json(test_env, "history", "PE", "--series", series, "--json")
+    assert [(row["year"], row["tier"], row["move"]) for row in peru] == [
+        (2023, "Tier 2 Watch List", "new"), (2024, "Tier 2", "up")]
+    text = cli(test_env, "history", "Ghana")
+    assert "2024  Trafficking in Persons Report  Tier 2 Watch List" in text.stdout
+    assert "! copies disagree" in text.stdout and "\x1b[" not in text.stdout
+
+
+def test_history_of_an_unknown_country_says_so(test_env, crawled) -> None:
+    run = cli(test_env, "history", "Atlantis")
+    assert run.returncode == 1
+    assert "unknown country 'Atlantis'" in run.stderr
+
+
+def test_diff_lists_exact_paragraphs_per_section(test_env, crawled) -> None:
+    result = _json(test_env, "diff", "Ghana", "2023", "2024", "--json")
+    assert result["country"] == "GH" and result["tier_move"] == "down"
+    assert result["from"] == {"year": 2023, "tier": "Tier 2", "url": crawled.url("/editions/ghana-2023.html")}
+    assert result["to"] == {"year": 2024, "tier": "Tier 2 Watch List",
+                            "url": crawled.url("/editions/ghana-2024.html")}
+    sections = {s["heading"]: s for s in result["sections"]}
+    assert list(sections) == ["GHANA: TIER 2 WATCH LIST", "Prescribed Recommendations", "PROSECUTION",
+                              "PROTECTION", "TRAFFICKING PROFILE"]
+    assert [len(sections["GHANA: TIER 2 WATCH LIST"][k]) for k in ("added", "removed", "changed")] == [0, 0, 1]
+    assert sections["Prescribed Recommendations"] == {
+        "heading": "Prescribed Recommendations", "added": [], "removed": [], "changed": [], "unchanged": 1}
+    assert sections["PROSECUTION"] == {
+        "heading": "PROSECUTION", "added": ["Courts convicted no traffickers during the reporting period."],
+        "removed": [], "unchanged": 1,
+        "changed": [{"from": "The government initiated 41 investigations and prosecuted 23 defendants in 2022.",
+                     "to": "The government initiated 29 investigations and prosecuted 11 defendants in 2023."}]}
+    assert sections["PROTECTION"] == {
+        "heading": "PROTECTION", "added": [], "changed": [], "unchanged": 1,
+        "removed": ["The government operated two shelters for child victims of trafficking."]}
+    text = cli(test_env, "diff", "Ghana", "2023", "2024").stdout
+    assert "tier: Tier 2 -> Tier 2 Watch List (down)" in text
+    assert "  ~ The government initiated [-41-]{+29+} investigations and prosecuted [-23-]{+11-}" not in text
+    assert "  ~ The government initiated [-41-]{+29+} investigations and prosecuted [-23-]{+11+} defendants in " \
+           "[-2022-]{+2023+}." in text
+
+
+def test_diff_of_a_missing_edition_names_the_ones_there_are(test_env, crawled) -> None:
+    run = cli(test_env, "diff", "Peru", "2019", "2024")
+    assert run.returncode == 1
+    assert "no 2019 edition (editions: 2023, 2024)" in run.stderr
+
+
+def test_tiers_matrix_has_one_cell_per_report(test_env, crawled) -> None:
+    cells = _json(test_env, "tiers", "--format", "json")
+    assert [(c["country"], c["year"], c["tier"], c["move"], c["conflict"]) for c in cells] == [
+        ("GH", 2023, "Tier 2", "new", False), ("GH", 2024, "Tier 2 Watch List", "down", True),
+        ("PE", 2023, "Tier 2 Watch List", "new", False), ("PE", 2024, "Tier 2", "up", False)]
+    africa = _json(test_env, "tiers", "--format", "json", "--region", "Africa", "--from", "2024")
+    assert [(c["country"], c["year"], c["move"]) for c in africa] == [("GH", 2024, "down")]
+    rows = list(csv.reader(cli(test_env, "tiers", "--format", "csv").stdout.splitlines()))
+    assert rows[1:] == [["GH", "Ghana", "Trafficking in Persons Report", "2", "2WL↓!"],
+                        ["PE", "Peru", "Trafficking in Persons Report", "2WL", "2↑"]]
+
+
+def test_export_writes_every_hit_past_the_result_window(test_env, crawled, es, names, tmp_path) -> None:
+    # A result window of 2 hits: the export must page past it, as it would past 10,000.
+    es.indices.put_settings(index=names.reports, settings={"index.max_result_window": 2})
+    env = {**test_env, "SEARCH_MAX_WINDOW": "2"}
+    out = tmp_path / "hits.csv"
+    run = cli(env, "search", "--export", "csv", "--output", str(out))
+    assert run.returncode == 0, run.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["title", "publisher", "series", "year", "country", "tier", "url", "page_link",
+                             "fetched_at", "report_key"]
+    assert sorted(row["report_key"] for row in rows) == [
+        "trafficking-in-persons-2023-GHA", "trafficking-in-persons-2023-PER", "trafficking-in-persons-2024-GHA",
+        "trafficking-in-persons-2024-PER"]
+    ghana = next(row for row in rows if row["report_key"] == "trafficking-in-persons-2024-GHA")
+    assert (ghana["title"], ghana["country"], ghana["tier"], ghana["year"]) == (
+        "2024 Trafficking in Persons Report: Ghana", "Ghana", "Tier 2 Watch List", "2024")
+    assert ghana["url"] == crawled.url("/editions/ghana-2024.html") and ghana["fetched_at"]
+    assert "exported 4/4 reports" in run.stderr and run.stdout.startswith("wrote 4 reports to ")
+    copies = tmp_path / "copies.jsonl"
+    run = cli(env, "search", "Ghana", "--all-copies", "--export", "jsonl", "--output", str(copies))
+    assert run.returncode == 0, run.stderr
+    assert sorted(json.loads(line)["url"] for line in copies.read_text().splitlines()) == sorted(
+        [crawled.url("/editions/ghana-2023.html"), crawled.url("/editions/ghana-2024.html"),
+         crawled.url(MIRROR)])
+
+
+def test_the_demo_site_serves_the_editions_in_its_sitemap() -> None:
+    import urllib.request
+
+    from devtools.demo import serve_demo_site
+
+    server = serve_demo_site(port=0)
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        sitemap = urllib.request.urlopen(f"{base}/sitemap.xml", timeout=5).read().decode()
+        assert all(f"<loc>{base}{path}</loc>" in sitemap for path in editions.pages())
+        with urllib.request.urlopen(f"{base}/editions/peru-2024.html", timeout=5) as response:
+            assert response.read() == editions.pages()["/editions/peru-2024.html"]
+    finally:
+        server.shutdown()
+        server.server_close()
