@@ -64,8 +64,9 @@ def path(country: str, year: int) -> str:
     return f"/editions/{country.lower()}-{year}.html"
 
 
-def page(country: str, year: int) -> str:
-    sections = EDITIONS[(country, year)]
+def page(country: str, year: int, sections: list[tuple[str, list[str]]] | None = None) -> str:
+    """The State Department chapter page of an edition (`sections`: other text than its own)."""
+    sections = EDITIONS[(country, year)] if sections is None else sections
     body = "\n".join(f"<p><strong>{escape(heading)}</strong></p>\n" + "\n".join(f"<p>{escape(p)}</p>" for p in paras)
                      for heading, paras in sections)
     report = f"{year} Trafficking in Persons Report"
