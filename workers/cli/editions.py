@@ -1,5 +1,6 @@
 """`report-ingest history`, `diff` and `tiers`: one country's report across editions, and every
-country's tiers across years. Read-only; the logic is in workers/editions/."""
+country's tiers across years. Read-only; the logic is in workers/editions/, imported when a
+command runs, so `--help` needs neither pydantic nor the Elasticsearch client."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import json
 
 import click
 
-from workers.cli.context import es_and_names
 from workers.cli.errors import fail
 from workers.cli.style import Style
 
@@ -25,6 +25,7 @@ def _json(data) -> None:
 def history(country: str, series: str | None, as_json: bool) -> None:
     """One row per edition of COUNTRY's report (a name or an ISO code), oldest first: year, tier,
     its move against the previous edition, the best copy's URL, copies and conflicts."""
+    from workers.cli.context import es_and_names
     from workers.editions.read import history as read_history
 
     es, names = es_and_names()
@@ -76,6 +77,7 @@ def _print_diff(result: dict, style: Style) -> None:
 def diff(country: str, years: tuple[int, ...], series: str | None, as_json: bool) -> None:
     """What changed in COUNTRY's report between YEAR_A and YEAR_B: the tier, and per section the
     paragraphs added, removed and reworded (word by word), and how many are unchanged."""
+    from workers.cli.context import es_and_names
     from workers.editions.compare import compare
 
     if len(years) != 2:
@@ -100,6 +102,7 @@ def diff(country: str, years: tuple[int, ...], series: str | None, as_json: bool
 def tiers(series: str | None, year_from: int | None, year_to: int | None, region: str | None, fmt: str) -> None:
     """The country x year matrix of tiers: one report per cell (copies collapsed), moves and
     conflicts marked."""
+    from workers.cli.context import es_and_names
     from workers.editions.matrix import cells, table, to_csv
     from workers.editions.read import edition_query, editions, with_moves
 
