@@ -23,6 +23,14 @@ from workers.editions.matrix import table, to_csv
 from workers.editions.moves import tier_move
 
 MIRROR = "/mirror/ghana-2024.html"
+# A page revised in place: the same URL, one paragraph reworded in its second version.
+REVISED = "/revised/kenya-2024.html"
+KENYA = [("KENYA: TIER 2", ["The Government of Kenya does not fully meet the minimum standards; therefore Kenya "
+                            "remained on Tier 2."]),
+         ("PROTECTION", ["The government identified 300 victims and referred them to care.",
+                         "Shelters for adult victims remained underfunded."])]
+KENYA_REVISED = [KENYA[0], ("PROTECTION", ["The government identified 340 victims and referred them to care.",
+                                           KENYA[1][1][1]])]
 
 
 # --- pure functions -------------------------------------------------------------------
@@ -108,6 +116,8 @@ def edition_site():
     for path, body in editions.pages().items():
         site.routes[path] = html(body)
     site.routes[MIRROR] = html(_mirror_of_ghana_2024())
+    site.revised = editions.page("Kenya", 2024, KENYA)
+    site.routes[REVISED] = lambda _req: (200, {"Content-Type": "text/html; charset=utf-8"}, site.revised.encode())
     yield site
     site.close()
 
@@ -115,12 +125,13 @@ def edition_site():
 @pytest.fixture(scope="module")
 def crawled(edition_site, worker, test_env, es, names):
     # The mirror first: between copies on hosts of no publisher, the newest fetch is the best copy.
-    batches = [[edition_site.url(MIRROR)], [edition_site.url(path) for path in editions.pages()]]
+    batches = [[edition_site.url(MIRROR)], [edition_site.url(path) for path in editions.pages()]
+               + [edition_site.url(REVISED)]]
     for urls in batches:
         run = cli(test_env, "crawl", *urls, "--allow-network", "127.0.0.1/32", "--timeout", "90", timeout=120)
         assert run.returncode == 0, run.stdout + run.stderr
     es.indices.refresh(index=names.reports)
-    assert es.count(index=names.reports)["count"] == 5
+    assert es.count(index=names.reports)["count"] == 6
     return edition_site
 
 
@@ -191,11 +202,13 @@ def test_tiers_matrix_has_one_cell_per_report(test_env, crawled) -> None:
     cells = _json(test_env, "tiers", "--format", "json")
     assert [(c["country"], c["year"], c["tier"], c["move"], c["conflict"]) for c in cells] == [
         ("GH", 2023, "Tier 2", "new", False), ("GH", 2024, "Tier 2 Watch List", "down", True),
-        ("PE", 2023, "Tier 2 Watch List", "new", False), ("PE", 2024, "Tier 2", "up", False)]
+        ("KE", 2024, "Tier 2", "new", False), ("PE", 2023, "Tier 2 Watch List", "new", False),
+        ("PE", 2024, "Tier 2", "up", False)]
     africa = _json(test_env, "tiers", "--format", "json", "--region", "Africa", "--from", "2024")
-    assert [(c["country"], c["year"], c["move"]) for c in africa] == [("GH", 2024, "down")]
+    assert [(c["country"], c["year"], c["move"]) for c in africa] == [("GH", 2024, "down"), ("KE", 2024, "new")]
     rows = list(csv.reader(cli(test_env, "tiers", "--format", "csv").stdout.splitlines()))
     assert rows[1:] == [["GH", "Ghana", "Trafficking in Persons Report", "2", "2WL↓!"],
+                        ["KE", "Kenya", "Trafficking in Persons Report", "", "2"],
                         ["PE", "Peru", "Trafficking in Persons Report", "2WL", "2↑"]]
 
 
@@ -211,18 +224,70 @@ def test_export_writes_every_hit_past_the_result_window(test_env, crawled, es, n
                              "fetched_at", "report_key"]
     assert sorted(row["report_key"] for row in rows) == [
         "trafficking-in-persons-2023-GHA", "trafficking-in-persons-2023-PER", "trafficking-in-persons-2024-GHA",
-        "trafficking-in-persons-2024-PER"]
+        "trafficking-in-persons-2024-KEN", "trafficking-in-persons-2024-PER"]
     ghana = next(row for row in rows if row["report_key"] == "trafficking-in-persons-2024-GHA")
     assert (ghana["title"], ghana["country"], ghana["tier"], ghana["year"]) == (
         "2024 Trafficking in Persons Report: Ghana", "Ghana", "Tier 2 Watch List", "2024")
     assert ghana["url"] == crawled.url("/editions/ghana-2024.html") and ghana["fetched_at"]
-    assert "exported 4/4 reports" in run.stderr and run.stdout.startswith("wrote 4 reports to ")
+    assert "exported 5/5 reports" in run.stderr and run.stdout.startswith("wrote 5 reports to ")
     copies = tmp_path / "copies.jsonl"
     run = cli(env, "search", "Ghana", "--all-copies", "--export", "jsonl", "--output", str(copies))
     assert run.returncode == 0, run.stderr
     assert sorted(json.loads(line)["url"] for line in copies.read_text().splitlines()) == sorted(
         [crawled.url("/editions/ghana-2023.html"), crawled.url("/editions/ghana-2024.html"),
          crawled.url(MIRROR)])
+
+
+def test_a_page_revised_in_place_keeps_its_previous_version_and_a_rebuild_keeps_it(
+        test_env, crawled, es, names) -> None:
+    url = crawled.url(REVISED)
+    crawl = ("crawl", url, "--allow-network", "127.0.0.1/32", "--timeout", "60")
+    assert "revisions" not in _json(test_env, "history", "Kenya", "--json")[0]
+    crawled.revised = editions.page("Kenya", 2024, KENYA_REVISED)
+    assert cli(test_env, *crawl).returncode == 0
+    assert cli(test_env, *crawl).returncode == 0  # unchanged now: no second version
+    [row] = _json(test_env, "history", "Kenya", "--json")
+    assert len(row["revisions"]) == 1
+    result = _json(test_env, "diff", url, "--json")
+    assert result["tier_move"] == "same" and result["revisions"] == row["revisions"]
+    assert [(s["heading"], s["changed"], s["unchanged"]) for s in result["sections"]] == [
+        ("KENYA: TIER 2", [], 1),
+        ("PROTECTION", [{"from": KENYA[1][1][0], "to": KENYA_REVISED[1][1][0]}], 1)]
+    text = cli(test_env, "diff", url).stdout
+    assert "  ~ The government identified [-300-]{+340+} victims and referred them to care." in text
+    # A rebuild reads pages, never their versions: the report is the page's current text, and
+    # the version is still there.
+    rebuild = cli(test_env, "reindex", timeout=180)
+    assert rebuild.returncode == 0, rebuild.stdout + rebuild.stderr
+    assert len(_json(test_env, "history", "Kenya", "--json")[0]["revisions"]) == 1
+    [hit] = es.search(index=names.reports, query={"term": {"country.iso2": "KE"}})["hits"]["hits"]
+    assert "340 victims" in hit["_source"]["body"]
+
+
+def test_versions_past_revisions_kept_are_deleted(es, names, test_env) -> None:
+    from workers.index.revisions import revision_actions, revision_id
+    from workers.records import RawPage
+
+    key, index = "rev-probe", names.raw_pages
+    stored = {"url": "http://127.0.0.1/x", "fetched_at": "2026-01-04T00:00:00+00:00", "content_sha256": "d",
+              "body": "", "gone": False}
+    es.index(index=index, id=key, document=stored)
+    for day in (1, 2, 3):
+        fetched = f"2026-01-0{day}T00:00:00+00:00"
+        es.index(index=index, id=revision_id(key, fetched), document={**stored, "fetched_at": fetched,
+                                                                       "revision_of": key})
+    es.indices.refresh(index=index)
+    new = RawPage("http://127.0.0.1/x", "http://127.0.0.1/x", 200, "text/html", None, None,
+                  "2026-01-05T00:00:00+00:00", "e", 0, "")
+    actions = [action for _key, action in revision_actions(es, index, {key: new}, kept=2)]
+    assert actions[0]["_id"] == revision_id(key, stored["fetched_at"])
+    assert actions[0]["_source"]["revision_of"] == key and "gone" not in actions[0]["_source"]
+    # Kept: the version written now and the newest older one (day 3); days 2 and 1 go.
+    assert [(a["_op_type"], a["_id"]) for a in actions[1:]] == [
+        ("delete", revision_id(key, "2026-01-02T00:00:00+00:00")),
+        ("delete", revision_id(key, "2026-01-01T00:00:00+00:00"))]
+    unchanged = RawPage(**{**vars(new), "content_sha256": "d"})
+    assert list(revision_actions(es, index, {key: unchanged}, kept=2)) == []
 
 
 def test_the_demo_site_serves_the_editions_in_its_sitemap() -> None:

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # Hits reachable with from/size: the reports index's index.max_result_window. `search`
     # pages beyond it with search_after.
     search_max_window: int = Field(default=10_000, gt=0)
+    # Earlier versions of a page kept when its content changes, so a narrative revised in place
+    # can be diffed (`report-ingest diff URL`); 0 keeps none.
+    revisions_kept: int = Field(default=3, ge=0)
 
     @field_validator("index_prefix")
     @classmethod

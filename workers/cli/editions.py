@@ -28,9 +28,11 @@ def history(country: str, series: str | None, as_json: bool) -> None:
     from workers.cli.context import es_and_names
     from workers.editions.read import history as read_history
 
+    from workers.settings import get_settings
+
     es, names = es_and_names()
     try:
-        found = read_history(es, names.reports, country, series)
+        found = read_history(es, names, country, series, kept=get_settings().revisions_kept)
     except LookupError as exc:
         fail(str(exc))
     if as_json:
@@ -46,17 +48,21 @@ def history(country: str, series: str | None, as_json: bool) -> None:
         mark = f"  ! {CONFLICT}" if row["conflict"] else ""
         click.echo(f"{row['year']}  {row['series']}  {style.strong(row['tier'] or '-'):<20} {row['move']:<8}"
                    f"{row['copies']} cop{'y' if row['copies'] == 1 else 'ies'}{mark}\n      {row['url']}")
-        for revised in edition.revisions:
-            click.echo(f"      revised: {revised}")
+        if edition.revisions:
+            click.echo("      earlier versions fetched: " + ", ".join(edition.revisions))
 
 
 def _print_diff(result: dict, style: Style) -> None:
     from workers.editions.diff import word_diff
 
     old, new = result["from"], result["to"]
-    click.echo(f"{result['country']} {result['series']}: {old['year']} -> {new['year']}")
+    if "url" in result:  # two versions of one page
+        click.echo(f"{result['url']}: fetched {old['fetched_at']} -> {new['fetched_at']}")
+    else:
+        click.echo(f"{result['country']} {result['series']}: {old['year']} -> {new['year']}")
     click.echo(f"tier: {old['tier'] or '-'} -> {new['tier'] or '-'} ({result['tier_move']})")
-    click.echo(f"  {old['url']}\n  {new['url']}")
+    if "url" not in result:
+        click.echo(f"  {old['url']}\n  {new['url']}")
     for section in result["sections"]:
         counts = (f"{len(section['added'])} added, {len(section['removed'])} removed, "
                   f"{len(section['changed'])} changed, {section['unchanged']} unchanged")
@@ -71,20 +77,29 @@ def _print_diff(result: dict, style: Style) -> None:
 
 @click.command()
 @click.argument("country")
-@click.argument("years", nargs=-1, type=int, required=True)
+@click.argument("years", nargs=-1, type=int)
 @click.option("--series", help="The series, when the country has several for these years.")
 @click.option("--json", "as_json", is_flag=True, help="Print the difference as JSON.")
 def diff(country: str, years: tuple[int, ...], series: str | None, as_json: bool) -> None:
     """What changed in COUNTRY's report between YEAR_A and YEAR_B: the tier, and per section the
-    paragraphs added, removed and reworded (word by word), and how many are unchanged."""
+    paragraphs added, removed and reworded (word by word), and how many are unchanged.
+    `diff URL` compares the last two fetched versions of one page."""
     from workers.cli.context import es_and_names
-    from workers.editions.compare import compare
 
-    if len(years) != 2:
-        fail("give two years: report-ingest diff COUNTRY YEAR_A YEAR_B")
+    is_url = country.startswith(("http://", "https://"))
+    if len(years) != (0 if is_url else 2):
+        fail("give two years (report-ingest diff COUNTRY YEAR_A YEAR_B) or one URL (report-ingest diff URL)")
     es, names = es_and_names()
     try:
-        result = compare(es, names.reports, country, years[0], years[1], series)
+        if is_url:
+            from workers.editions.revised import compare_versions
+            from workers.settings import get_settings
+
+            result = compare_versions(es, names, country, get_settings().revisions_kept)
+        else:
+            from workers.editions.compare import compare
+
+            result = compare(es, names.reports, country, years[0], years[1], series)
     except LookupError as exc:
         fail(str(exc))
     if as_json:

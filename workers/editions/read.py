@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from elasticsearch import Elasticsearch
 
 from workers.editions.moves import tier_move
+from workers.index.indices import IndexNames
+from workers.index.revisions import revisions_of
 from workers.search.copies import MAX_COPIES, best_first
+from workers.urls import doc_id
 
 # Buckets per request; each carries up to MAX_COPIES copies of a few fields.
 PAGE = 200
@@ -121,6 +124,18 @@ def with_moves(found: list[Edition]) -> list[Edition]:
     return found
 
 
-def history(es: Elasticsearch, index: str, country: str, series: str | None = None) -> list[Edition]:
-    """One country's editions, oldest first (by series when there are several), with moves."""
-    return with_moves(list(editions(es, index, edition_query(country=country, series=series))))
+def page_key(copy: dict) -> str:
+    """The ID of the raw page a copy was read from (a PDF chapter's is the whole PDF's)."""
+    return doc_id(copy.get("container_url") or copy["url"])
+
+
+def history(es: Elasticsearch, names: IndexNames, country: str, series: str | None = None,
+            kept: int = 0) -> list[Edition]:
+    """One country's editions, oldest first (by series when there are several), with moves, and
+    the fetch dates of the best copy's earlier versions (up to `kept`, workers/index/revisions.py)."""
+    found = with_moves(list(editions(es, names.reports, edition_query(country=country, series=series))))
+    if kept:
+        versions = revisions_of(es, names.raw_pages, [page_key(e.best) for e in found], kept)
+        for edition in found:
+            edition.revisions = [v["fetched_at"] for v in versions.get(page_key(edition.best), [])]
+    return found

@@ -30,9 +30,10 @@ from workers.delivery import (CONNECTION_ERRORS, attempt_key, delivery_ttl, rede
                               within_delivery_cap)
 from workers.index.bulk import BulkWriteError, bulk_write
 from workers.index.indices import KINDS, IndexNames, add_new_fields, ensure_indices
+from workers.index.revisions import revision_actions
 from workers.index.staging import TRIGGER_TTL, IndexRunner, Staging
 from workers.keys import Keys
-from workers.records import Failure, FailureEntry, Staged
+from workers.records import DocumentEntry, Failure, FailureEntry, Staged
 from workers.settings import Settings, get_settings
 from workers.timings import StageTimings
 
@@ -200,6 +201,10 @@ class BatchWriter:
             for action in entry.to_actions(self.names, shadow):
                 owner[id(action)] = key
                 actions.append(action)
+        raws = {key: entry.raw for key, entry in entries.items() if isinstance(entry, DocumentEntry) and entry.raw}
+        for key, action in revision_actions(self.es, self.names.raw_pages, raws, self.settings.revisions_kept):
+            owner[id(action)] = key
+            actions.append(action)
         refused: dict[str, str] = {}
         transient: dict[str, str] = {}
         try:
