@@ -399,30 +399,20 @@ def dashboard() -> dict[str, Any]:
         for panel in panels
         for reference in panel["embeddableConfig"]["attributes"]["references"]
     ]
-    panels.append(
-        {
-            "version": PANEL_VERSION,
-            "type": "search",
-            "gridData": {"x": 0, "y": 43, "w": 48, "h": 18, "i": "recent-reports"},
-            "panelIndex": "recent-reports",
-            "title": "Recent reports",
-            "embeddableConfig": {"enhancements": {}},
-            "panelRefName": "panel_recent-reports",
-        }
-    )
-    references.append({"type": "search", "id": SEARCH_ID, "name": "recent-reports:panel_recent-reports"})
-    panels.append(
-        {
-            "version": PANEL_VERSION,
-            "type": "search",
-            "gridData": {"x": 0, "y": 61, "w": 48, "h": 15, "i": "new-editions"},
-            "panelIndex": "new-editions",
-            "title": "New editions (last 30 days)",
-            "embeddableConfig": {"enhancements": {}},
-            "panelRefName": "panel_new-editions",
-        }
-    )
-    references.append({"type": "search", "id": NEW_EDITIONS_ID, "name": "new-editions:panel_new-editions"})
+    for panel_id, title, search_id, y, h in (("recent-reports", "Recent reports", SEARCH_ID, 43, 18),
+                                             ("new-editions", "New editions (last 30 days)", NEW_EDITIONS_ID, 61, 15)):
+        panels.append(
+            {
+                "version": PANEL_VERSION,
+                "type": "search",
+                "gridData": {"x": 0, "y": y, "w": 48, "h": h, "i": panel_id},
+                "panelIndex": panel_id,
+                "title": title,
+                "embeddableConfig": {"enhancements": {}},
+                "panelRefName": f"panel_{panel_id}",
+            }
+        )
+        references.append({"type": "search", "id": search_id, "name": f"{panel_id}:panel_{panel_id}"})
     controls = {
         control_id: {
             "order": order,
