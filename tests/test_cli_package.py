@@ -17,7 +17,7 @@ from workers.kibana import kibana_session
 from workers.settings import Settings
 
 DOCUMENTED = {"setup", "kibana-setup", "services", "demo", "worker", "beat", "sources", "crawl", "failures",
-              "retry-failed", "status", "search", "conflicts", "parse", "reindex", "indices", "history", "diff", "tiers"}
+              "retry-failed", "status", "search", "conflicts", "parse", "reindex", "indices", "history", "diff", "tiers", "alerts"}
 
 
 def test_every_command_is_registered_under_its_own_name():

@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import csv
 import json
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
 from devtools import editions
+from devtools.services import free_port
+from tests.faults.helpers import await_condition
 from tests.helpers import cli
 from tests.site import LocalSite, html
 from workers.cli.style import Style
@@ -23,6 +29,10 @@ from workers.editions.matrix import table, to_csv
 from workers.editions.moves import tier_move
 
 MIRROR = "/mirror/ghana-2024.html"
+# Watches: Peru's reports to a local webhook (down when the crawl runs), Kenya's to the log.
+WATCHES = Path(tempfile.mkdtemp(prefix="ri-watches-")) / "watches.yaml"
+EXTRA_ENV = {"WATCHES_FILE": str(WATCHES), "WEBHOOK_BACKOFF_BASE": "0.5", "WEBHOOK_BACKOFF_MAX": "2",
+             "WEBHOOK_TIMEOUT": "2", "HOOK_TOKEN": "t0ken"}
 # A page revised in place: the same URL, one paragraph reworded in its second version.
 REVISED = "/revised/kenya-2024.html"
 KENYA = [("KENYA: TIER 2", ["The Government of Kenya does not fully meet the minimum standards; therefore Kenya "
@@ -110,6 +120,55 @@ def _mirror_of_ghana_2024() -> bytes:
     return editions.page("Ghana", 2024).replace("GHANA: TIER 2 WATCH LIST", "GHANA: TIER 3")
 
 
+class Receiver:
+    """A webhook on a port of its own, started and stopped by the test; every POST it took."""
+
+    def __init__(self) -> None:
+        self.port, self.bodies, self.server = free_port(), [], None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.bodies.append((dict(self.headers), json.loads(body)))
+                self.send_response(204)
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    receiver = Receiver()
+    WATCHES.write_text(f"""watches:
+  - name: peru
+    countries: [Peru]
+    webhook: {receiver.url}
+    secret_header: X-Hook-Token
+    secret_env: HOOK_TOKEN
+    allow_networks: [127.0.0.1/32]
+  - name: kenya
+    countries: [KE]
+""")
+    yield receiver
+    receiver.stop()
+
+
 @pytest.fixture(scope="module")
 def edition_site():
     site = LocalSite()
@@ -123,10 +182,12 @@ def edition_site():
 
 
 @pytest.fixture(scope="module")
-def crawled(edition_site, worker, test_env, es, names):
+def crawled(edition_site, receiver, worker, test_env, es, names):
     # The mirror first: between copies on hosts of no publisher, the newest fetch is the best copy.
-    batches = [[edition_site.url(MIRROR)], [edition_site.url(path) for path in editions.pages()]
-               + [edition_site.url(REVISED)]]
+    # Peru 2023 too, so that Peru 2024's alert has its edition to move against.
+    first = [MIRROR, editions.path("Peru", 2023)]
+    batches = [[edition_site.url(path) for path in first],
+               [edition_site.url(path) for path in [*editions.pages(), REVISED] if path not in first]]
     for urls in batches:
         run = cli(test_env, "crawl", *urls, "--allow-network", "127.0.0.1/32", "--timeout", "90", timeout=120)
         assert run.returncode == 0, run.stdout + run.stderr
@@ -288,6 +349,39 @@ def test_versions_past_revisions_kept_are_deleted(es, names, test_env) -> None:
         ("delete", revision_id(key, "2026-01-01T00:00:00+00:00"))]
     unchanged = RawPage(**{**vars(new), "content_sha256": "d"})
     assert list(revision_actions(es, index, {key: unchanged}, kept=2)) == []
+
+
+def _alerts(test_env, watch: str) -> list[dict]:
+    return sorted((a for a in _json(test_env, "alerts", "--json") if a["watch"] == watch),
+                  key=lambda a: a["report_key"])
+
+
+def test_a_watch_alerts_once_per_new_report_and_delivers_after_the_receiver_comes_back(
+        test_env, crawled, receiver) -> None:
+    # The receiver was down all through the crawl: both alerts are pending, tried and failed.
+    pending = await_condition(lambda: [a for a in _alerts(test_env, "peru") if a["attempts"] >= 1] or None,
+                              30, "both alerts tried")
+    assert [(a["report_key"], a["event"], a["tier"], a["move"], a["status"]) for a in _alerts(test_env, "peru")] == [
+        ("trafficking-in-persons-2023-PER", "new", "Tier 2 Watch List", "new", "pending"),
+        ("trafficking-in-persons-2024-PER", "new", "Tier 2", "up", "pending")]
+    assert "ConnectionError" in pending[0]["last_error"]
+    assert [(a["report_key"], a["status"]) for a in _alerts(test_env, "kenya")] == [
+        ("trafficking-in-persons-2024-KEN", "sent")]  # to the log
+    receiver.start()
+    await_condition(lambda: len(receiver.bodies) >= 2 and all(a["status"] == "sent" for a in _alerts(test_env, "peru")),
+                    30, "both alerts delivered")
+    by_key = {body["report_key"]: (headers, body) for headers, body in receiver.bodies}
+    assert len(receiver.bodies) == len(by_key) == 2
+    headers, body = by_key["trafficking-in-persons-2024-PER"]
+    assert headers["X-Hook-Token"] == "t0ken"
+    assert {k: body[k] for k in ("watch", "event", "tier", "move", "title", "country", "year", "url")} == {
+        "watch": "peru", "event": "new", "tier": "Tier 2", "move": "up", "title": "2024 Trafficking in Persons Report: Peru",
+        "country": "Peru", "year": 2024, "url": crawled.url(editions.path("Peru", 2024))}
+    # A recrawl that finds the pages unchanged alerts no one.
+    run = cli(test_env, "crawl", *(crawled.url(editions.path("Peru", y)) for y in (2023, 2024)),
+              "--allow-network", "127.0.0.1/32", "--timeout", "60")
+    assert run.returncode == 0, run.stderr
+    assert len(_alerts(test_env, "peru")) == 2 and len(receiver.bodies) == 2
 
 
 def test_the_demo_site_serves_the_editions_in_its_sitemap() -> None:

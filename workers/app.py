@@ -139,7 +139,8 @@ class App(Celery):
 
 def make_app(settings: Settings | None = None) -> Celery:
     app = App("report_ingest", task_cls=Task, include=[
-        "workers.crawl.tasks", "workers.index.tasks", "workers.schedule", "workers.rebuild.tasks"])
+        "workers.crawl.tasks", "workers.index.tasks", "workers.schedule", "workers.rebuild.tasks",
+        "workers.watches.tasks"])
     # A promise: Celery builds the configuration on first use, not at import.
     app.add_defaults(lambda: celery_config(settings or get_settings()))
     import workers.heap  # noqa: F401 - connects its signals

@@ -32,6 +32,7 @@ COMMANDS = {
     "history": ("workers.cli.editions:history", "One row per edition of COUNTRY's report"),
     "diff": ("workers.cli.editions:diff", "What changed in COUNTRY's report between YEAR_A and YEAR_B"),
     "tiers": ("workers.cli.editions:tiers", "The country x year matrix of tiers"),
+    "alerts": ("workers.cli.watches:alerts", "List the alerts watches raised"),
     "parse": ("workers.cli.parse:parse", "Parse one saved page and print its document as JSON."),
     "reindex": ("workers.cli.rebuild:reindex", "Rebuild the reports index from stored raw pages"),
     "indices": ("workers.cli.rebuild:indices", "List physical indices"),

@@ -36,6 +36,8 @@ from workers.keys import Keys
 from workers.records import DocumentEntry, Failure, FailureEntry, Staged
 from workers.settings import Settings, get_settings
 from workers.timings import StageTimings
+from workers.watches.alerts import raise_alerts
+from workers.watches.tasks import send_alerts
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +221,10 @@ class BatchWriter:
             self._record_refused({key: entries[key].refused(reason) for key, reason in refused.items()})
         done = [(key, text) for key, text in batch if key not in transient]
         self._remember({key: entries[key] for key, _text in done}, refused)
+        # Before the entries leave staging: an alert check that fails leaves them to be written again.
+        send_alerts(raise_alerts(self.es, self.settings, [document for key, _text in done if key not in refused
+                                                          and isinstance(entries[key], DocumentEntry)
+                                                          for document in entries[key].documents]))
         return BatchResult(written=len(done) - len(refused), removed=self.queue.remove(done),
                            transient=len(transient), transient_reason=next(iter(transient.values()), ""))
 
