@@ -9,7 +9,9 @@ holding the demo site's four editions (devtools/editions.py). Commands and the b
 while the load of a shared machine drifts. Two figures per command, both medians: the wall
 clock (what a user waits, inflated by other processes on a busy machine) and the CPU time of
 the command's process (user + system, what it would wait on an idle core, plus the round
-trips to the services). Figures in docs/editions.md.
+trips to the services). `--before DIR`: a checkout of another commit (`git archive COMMIT | tar -x
+-C DIR`), whose commands run in the same rounds for a before/after comparison (the ones it lacks
+show as n/a). Figures in docs/editions.md.
 """
 
 from __future__ import annotations
@@ -75,40 +77,57 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall and CPU seconds of one run."""
+def _run(args: list[str], env: dict[str, str], repo: Path = REPO) -> tuple[float, float] | None:
+    """Wall and CPU seconds of one run; None for a command the `--before` checkout lacks."""
     start, cpu = time.perf_counter(), _cpu()
-    done = subprocess.run([sys.executable, *args], env=env, cwd=REPO, capture_output=True, text=True)
+    # The checkout's own package first: the editable install points at this one.
+    done = subprocess.run([sys.executable, *args], env={**env, "PYTHONPATH": str(repo)}, cwd=repo,
+                          capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if done.returncode:
-        raise SystemExit(f"{' '.join(args)} failed: {done.stderr[-500:]}")
+        if repo != REPO and "No such command" in done.stderr:
+            return None
+        raise SystemExit(f"{' '.join(args)} failed in {repo}: {done.stderr[-500:]}")
     return elapsed, _cpu() - cpu
+
+
+def _medians(values: list[tuple[float, float] | None]) -> tuple[float, float, float] | None:
+    """Median wall, max wall and median CPU seconds."""
+    if any(v is None for v in values):
+        return None
+    return (statistics.median(w for w, _c in values), max(w for w, _c in values),
+            statistics.median(c for _w, c in values))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--before", type=Path, help="a checkout of the commit to compare with")
     args = parser.parse_args()
     env, started = _services()
     env["INDEX_PREFIX"] = "bench-cli-"
     try:
         _load_editions(env)
         full_env = {**os.environ, **env}
-        times: dict[str, list[tuple[float, float]]] = {" ".join(c): [] for c in COMMANDS}
-        base: list[tuple[float, float]] = []
+        repos = {"now": REPO, **({"before": args.before.resolve()} if args.before else {})}
+        times: dict[tuple[str, str], list] = {(label, " ".join(c)): [] for c in COMMANDS for label in repos}
+        base: list = []
         for _ in range(args.rounds):
             base.append(_run(BASELINE, full_env))
             for command in COMMANDS:
-                times[" ".join(command)].append(_run(["-m", "workers.cli", *command], full_env))
+                for label, repo in repos.items():
+                    times[(label, " ".join(command))].append(_run(["-m", "workers.cli", *command], full_env, repo))
         b = statistics.median(wall for wall, _cpu in base)
         print(f"load average at the end: {os.getloadavg()[0]:.2f}; python -c pass: {b * 1000:.0f} ms wall, "
               f"{statistics.median(cpu for _wall, cpu in base) * 1000:.0f} ms CPU")
-        print(f"{'command':32} {'wall':>8} {'max':>8} {'x pass':>7} {'CPU':>8}")
-        for name, values in times.items():
-            wall = statistics.median(w for w, _c in values)
-            cpu = statistics.median(c for _w, c in values)
-            print(f"{name:32} {wall * 1000:6.0f}ms {max(w for w, _c in values) * 1000:6.0f}ms {wall / b:7.1f} "
-                  f"{cpu * 1000:6.0f}ms")
+        print(f"{'':7}{'command':28} {'wall':>8} {'max':>8} {'x pass':>7} {'CPU':>8}")
+        for (label, name), values in times.items():
+            found = _medians(values)
+            if found is None:
+                print(f"{label:7}{name:28} {'n/a':>8}")
+                continue
+            wall, most, cpu = found
+            print(f"{label:7}{name:28} {wall * 1000:6.0f}ms {most * 1000:6.0f}ms {wall / b:7.1f} {cpu * 1000:6.0f}ms")
     finally:
         for service in reversed(started):
             service.stop()
