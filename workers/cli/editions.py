@@ -46,7 +46,8 @@ def history(country: str, series: str | None, as_json: bool) -> None:
     for edition in found:
         row = edition.row()
         mark = f"  ! {CONFLICT}" if row["conflict"] else ""
-        click.echo(f"{row['year']}  {row['series']}  {style.strong(row['tier'] or '-'):<20} {row['move']:<8}"
+        tier = style.strong(f"{row['tier'] or '-':<20}")  # padded before styling: escapes have no width
+        click.echo(f"{row['year']}  {row['series']}  {tier} {row['move']:<8}"
                    f"{row['copies']} cop{'y' if row['copies'] == 1 else 'ies'}{mark}\n      {row['url']}")
         if edition.revisions:
             click.echo("      earlier versions fetched: " + ", ".join(edition.revisions))
