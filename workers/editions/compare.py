@@ -6,7 +6,7 @@ from elasticsearch import Elasticsearch
 
 from workers.editions.diff import diff_documents
 from workers.editions.moves import tier_move
-from workers.editions.read import Edition, edition_query, editions
+from workers.editions.read import Edition, country_editions
 
 _TEXT_FIELDS = ["title", "body", "sections"]
 
@@ -38,7 +38,7 @@ def compare(es: Elasticsearch, index: str, country: str, year_a: int, year_b: in
             series: str | None = None) -> dict:
     """The `diff --json` contract for the best copies of two editions."""
     # All of the country's editions (a few dozen at most), so a missing year can name those there are.
-    found = list(editions(es, index, edition_query(country=country, series=series)))
+    found = country_editions(es, index, country, series)
     if series is None and len({e.series for e in found}) > 1:
         # Only series that have both years can be compared; one such series is the answer.
         both = [s for s in {e.series for e in found} if {e.year for e in found if e.series == s} >= {year_a, year_b}]

@@ -62,13 +62,17 @@ class Edition:
                 **({"revisions": self.revisions} if self.revisions else {})}
 
 
-def country_filter(country: str) -> dict:
-    """ISO 3166 alpha-2 or alpha-3 code, or a name in any spelling the country table knows."""
+def country_filter(country: str, *, table: bool = False) -> dict:
+    """ISO 3166 alpha-2 or alpha-3 code, or a name: as stored (any case), or with `table` in any
+    spelling the parsers' country table knows ("Burma" for Myanmar). The table is asked only when
+    the stored names do not match: loading it loads the parsers (BeautifulSoup, lxml), 0.2 s."""
     value = country.strip()
     if len(value) in (2, 3) and value.isalpha():
         field_name = "country.iso2" if len(value) == 2 else "country.iso3"
         return {"term": {field_name: value.upper()}}
-    from workers.parse.countries import lookup  # the country table loads only for a name
+    if not table:
+        return {"term": {"country.name": {"value": value, "case_insensitive": True}}}
+    from workers.parse.countries import lookup
 
     found = lookup(value)
     if found is None:
@@ -76,11 +80,19 @@ def country_filter(country: str) -> dict:
     return {"term": {"country.iso2": found.iso2}}
 
 
+def country_editions(es: Elasticsearch, index: str, country: str, series: str | None = None) -> list[Edition]:
+    """One country's editions, by code or by name (as stored first, then through the country table)."""
+    found = list(editions(es, index, edition_query(country=country, series=series)))
+    if not found and not (len(country.strip()) in (2, 3) and country.strip().isalpha()):
+        found = list(editions(es, index, edition_query(country=country, series=series, table=True)))
+    return found
+
+
 def edition_query(*, country: str | None = None, series: str | None = None, year_from: int | None = None,
-                  year_to: int | None = None, region: str | None = None) -> dict:
+                  year_to: int | None = None, region: str | None = None, table: bool = False) -> dict:
     filters: list[dict] = [{"exists": {"field": f}} for f in ("country.iso2", "report_series", "report_year")]
     if country:
-        filters.append(country_filter(country))
+        filters.append(country_filter(country, table=table))
     if series:
         filters.append({"term": {"report_series": series}})
     if region:
@@ -133,7 +145,7 @@ def history(es: Elasticsearch, names: IndexNames, country: str, series: str | No
             kept: int = 0) -> list[Edition]:
     """One country's editions, oldest first (by series when there are several), with moves, and
     the fetch dates of the best copy's earlier versions (up to `kept`, workers/index/revisions.py)."""
-    found = with_moves(list(editions(es, names.reports, edition_query(country=country, series=series))))
+    found = with_moves(country_editions(es, names.reports, country, series))
     if kept:
         versions = revisions_of(es, names.raw_pages, [page_key(e.best) for e in found], kept)
         for edition in found:
