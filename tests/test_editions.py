@@ -273,6 +273,13 @@ def test_tiers_matrix_has_one_cell_per_report(test_env, crawled) -> None:
                         ["PE", "Peru", "Trafficking in Persons Report", "2WL", "2↑"]]
 
 
+def test_search_shows_highlights_as_plain_text_when_not_on_a_terminal(test_env, crawled) -> None:
+    run = cli(test_env, "search", "defendants")
+    assert run.returncode == 0, run.stderr
+    assert "prosecuted 23 defendants" in run.stdout
+    assert "<em>" not in run.stdout and "\x1b[" not in run.stdout
+
+
 def test_export_writes_every_hit_past_the_result_window(test_env, crawled, es, names, tmp_path) -> None:
     # A result window of 2 hits: the export must page past it, as it would past 10,000.
     es.indices.put_settings(index=names.reports, settings={"index.max_result_window": 2})
