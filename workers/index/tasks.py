@@ -22,7 +22,7 @@ from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
 from elasticsearch import Elasticsearch
 
-from workers.app import INDEX_TIME_LIMIT, app
+from workers.app import INDEX_TIME_LIMIT, RAISE_ALERTS_TASK, app
 from workers.clients import get_es, get_redis
 from workers.crawl.progress import FAILED, CrawlTracker
 from workers.crawl.state import CrawlState
@@ -36,8 +36,6 @@ from workers.keys import Keys
 from workers.records import DocumentEntry, Failure, FailureEntry, Staged
 from workers.settings import Settings, get_settings
 from workers.timings import StageTimings
-from workers.watches.alerts import raise_alerts
-from workers.watches.tasks import send_alerts
 
 log = logging.getLogger(__name__)
 
@@ -221,10 +219,8 @@ class BatchWriter:
             self._record_refused({key: entries[key].refused(reason) for key, reason in refused.items()})
         done = [(key, text) for key, text in batch if key not in transient]
         self._remember({key: entries[key] for key, _text in done}, refused)
-        # Before the entries leave staging: an alert check that fails leaves them to be written again.
-        send_alerts(raise_alerts(self.es, self.settings, [document for key, _text in done if key not in refused
-                                                          and isinstance(entries[key], DocumentEntry)
-                                                          for document in entries[key].documents]))
+        self._hand_to_watches([document["id"] for key, _text in done if key not in refused
+                               and isinstance(entries[key], DocumentEntry) for document in entries[key].documents])
         return BatchResult(written=len(done) - len(refused), removed=self.queue.remove(done),
                            transient=len(transient), transient_reason=next(iter(transient.values()), ""))
 
@@ -242,6 +238,12 @@ class BatchWriter:
                     trackers[entry.crawl_id] = CrawlTracker(client, prefix, entry.crawl_id)
                 trackers[entry.crawl_id].mark(entry.url, FAILED if key in refused else entry.outcome(), pipe)
         pipe.execute()
+
+    def _hand_to_watches(self, document_ids: list[str]) -> None:
+        """The written reports, to the watches (when there are any) before the entries leave
+        staging: a message that cannot be sent leaves them to be written, and handed over, again."""
+        if self.settings.watches_file is not None and document_ids:
+            app.send_task(RAISE_ALERTS_TASK, args=[document_ids])
 
     def _bulk(self, actions: list[dict]) -> None:
         s = self.settings

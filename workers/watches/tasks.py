@@ -1,4 +1,10 @@
-"""`deliver_alert`: one alert to its webhook, retried until it is delivered.
+"""`raise_alerts`: the reports an index batch wrote, checked against the watches; `deliver_alert`:
+one alert to its webhook, retried until it is delivered.
+
+The index task sends `raise_alerts` the IDs it wrote, by name (RAISE_ALERTS_TASK), before its
+entries leave staging; the check reads the documents back (a GET is real-time) and raises the
+alerts (workers/watches/alerts.py). While Elasticsearch is unreachable it is retried with the
+same back-off as a webhook, and a worker lost mid-check delivers it again (late acknowledgement).
 
 The POST goes through the crawl's vetted session under the watch's network policy (checked
 before connecting and on the connected socket, as a fetch is: workers/crawl/netpolicy.py), so
@@ -16,13 +22,16 @@ import time
 
 import requests
 from celery import Task
+from elasticsearch import ConnectionError as ESConnectionError
+from elasticsearch import ConnectionTimeout
 
-from workers.app import app
+from workers.app import RAISE_ALERTS_TASK, app
 from workers.clients import get_es, get_http
 from workers.crawl.errors import PermanentFetchError, RetryableFetchError
 from workers.crawl.netpolicy import guarded
 from workers.settings import Settings, get_settings
-from workers.watches.alerts import SENT, Alert, alerts_index, current_watches, now_iso
+from workers.index.indices import IndexNames
+from workers.watches.alerts import SENT, Alert, alerts_index, current_watches, now_iso, raise_alerts
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +82,19 @@ def deliver_alert(self: Task, alert_id: str) -> str:
     es.update(index=index, id=alert_id, doc={"status": SENT, "attempts": alert.attempts + 1, "last_error": None,
                                              "sent_at": now_iso()})
     return SENT
+
+
+@app.task(bind=True, name=RAISE_ALERTS_TASK, max_retries=None)
+def raise_alerts_for(self: Task, document_ids: list[str]) -> int:
+    """Raise (and send on their way) the alerts the reports `document_ids` raise; how many."""
+    settings, es = get_settings(), get_es()
+    try:
+        found = es.mget(index=IndexNames(settings.index_prefix).reports, ids=document_ids)["docs"]
+        raised = raise_alerts(es, settings, [doc["_source"] for doc in found if doc.get("found")])
+    except (ESConnectionError, ConnectionTimeout) as exc:
+        raise self.retry(countdown=backoff(self.request.retries, settings), exc=exc) from exc
+    send_alerts(raised)
+    return len(raised)
 
 
 def send_alerts(alerts: list[Alert]) -> None:
