@@ -280,6 +280,19 @@ def test_search_shows_highlights_as_plain_text_when_not_on_a_terminal(test_env, 
     assert "<em>" not in run.stdout and "\x1b[" not in run.stdout
 
 
+def test_a_watch_query_is_read_as_search_reads_it(es, names, crawled) -> None:
+    from workers.watches.alerts import _query_matches
+    from workers.watches.config import Watch
+
+    every = [hit["_id"] for hit in es.search(index=names.reports, size=20, source=False)["hits"]["hits"]]
+    ghana_2024 = {hit["_id"] for hit in es.search(index=names.reports, source=False, query={
+        "term": {"report_key": "trafficking-in-persons-2024-GHA"}})["hits"]["hits"]}
+    assert len(ghana_2024) == 2  # the State Department's page and the mirror
+    assert _query_matches(es, names.reports, Watch(name="q", query='"convicted no traffickers"'), every) == ghana_2024
+    # Not valid query syntax (an unclosed quote): its words, as `search` does.
+    assert _query_matches(es, names.reports, Watch(name="q", query='"convicted no'), every) == ghana_2024
+
+
 def test_export_writes_every_hit_past_the_result_window(test_env, crawled, es, names, tmp_path) -> None:
     # A result window of 2 hits: the export must page past it, as it would past 10,000.
     es.indices.put_settings(index=names.reports, settings={"index.max_result_window": 2})

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
-from elasticsearch import ApiError, Elasticsearch, helpers
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, helpers
 
 from workers.editions.moves import NEW, tier_move
 from workers.editions.read import edition_query, editions
@@ -137,11 +137,19 @@ def _filters_match(watch: Watch, doc: dict) -> bool:
 
 
 def _query_matches(es: Elasticsearch, reports: str, watch: Watch, ids: list[str]) -> set[str]:
+    """The documents among `ids` that the watch's query matches, read as `search` reads a query:
+    its syntax, or its words when it is not valid syntax (an unclosed quote)."""
     from workers.search.faceted import SEARCH_FIELDS
 
-    query = {"bool": {"filter": [{"ids": {"values": ids}}], "must": [{"query_string": {
-        "query": watch.query, "fields": SEARCH_FIELDS, "default_operator": "AND", "lenient": True}}]}}
-    return {hit["_id"] for hit in es.search(index=reports, query=query, size=len(ids), source=False)["hits"]["hits"]}
+    def matching(kind: str) -> set[str]:
+        query = {"bool": {"filter": [{"ids": {"values": ids}}], "must": [{kind: {
+            "query": watch.query, "fields": SEARCH_FIELDS, "default_operator": "AND", "lenient": True}}]}}
+        return {hit["_id"] for hit in es.search(index=reports, query=query, size=len(ids), source=False)["hits"]["hits"]}
+
+    try:
+        return matching("query_string")
+    except BadRequestError:
+        return matching("simple_query_string")
 
 
 def _copies(es: Elasticsearch, reports: str, key: str, written: list[dict]) -> list[dict]:
