@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from devtools import editions
 from workers.settings import REPO_ROOT
 
 DEMO_SITE = REPO_ROOT / "deploy" / "demo-site" / "pages"
@@ -23,13 +24,15 @@ DEMO_PORT = 8765
 
 
 def _site_handler(directory: Path, pdfs: Path) -> type[BaseHTTPRequestHandler]:
-    """Serve the pages listed in the site's manifest, each with its own Content-Type, the PDFs, and
-    a sitemap of both."""
+    """Serve the pages listed in the site's manifest, each with its own Content-Type, the PDFs, the
+    two editions of two countries (devtools/editions.py), and a sitemap of all of them."""
     manifest = json.loads((directory / "manifest.json").read_text())
     types = {f"/pages/{entry['file']}": entry.get("content_type") for entry in manifest}
-    files = {path: directory / path.removeprefix("/pages/") for path in types}
+    files: dict[str, Path | bytes] = {path: directory / path.removeprefix("/pages/") for path in types}
     for pdf in sorted(pdfs.glob("*.pdf")):
         types[f"/pdf/{pdf.name}"], files[f"/pdf/{pdf.name}"] = "application/pdf", pdf
+    for path, body in editions.pages().items():
+        types[path], files[path] = "text/html; charset=utf-8", body
 
     class Handler(BaseHTTPRequestHandler):
         # Headers and body in one segment: no 40 ms delayed-ACK stall per response.
@@ -46,7 +49,8 @@ def _site_handler(directory: Path, pdfs: Path) -> type[BaseHTTPRequestHandler]:
                         f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{locs}</urlset>').encode()
                 self._send(200, "application/xml", body)
             elif self.path in types:
-                self._send(200, types[self.path], files[self.path].read_bytes())
+                found = files[self.path]
+                self._send(200, types[self.path], found if isinstance(found, bytes) else found.read_bytes())
             else:
                 self._send(404, "text/html", b"<h1>Not found</h1>")
 

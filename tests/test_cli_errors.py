@@ -18,6 +18,8 @@ SECRET = "s3cret-pass"
 COMMANDS = {
     "status": (["status"], "Redis"),
     "search": (["search", "forced labor"], "Elasticsearch"),
+    "history": (["history", "Ghana"], "Elasticsearch"),
+    "alerts": (["alerts"], "Elasticsearch"),
     "crawl": (["crawl", "http://127.0.0.1:9/report.html", "--no-wait"], "Redis"),
     "failures": (["failures"], "Elasticsearch"),
     "retry-failed": (["retry-failed", "--no-wait"], "Elasticsearch"),

@@ -222,7 +222,24 @@ def test_dashboard_has_the_panels_the_issue_asks_for(objects) -> None:
         "Exploitation types",
         "Top publishers",
         "Recent reports",
+        "Tier moves",
+        "New editions (last 30 days)",
     }
+
+
+def test_tier_moves_are_each_countrys_rank_minus_the_year_before(objects) -> None:
+    [(where, lens)] = [(w, l) for w, l in lens_documents(objects) if l["title"] == "Tier moves"]
+    [layer] = lens["state"]["datasourceStates"]["formBased"]["layers"].values()
+    columns = layer["columns"]
+    assert [c["operationType"] for c in columns.values()] == ["terms", "date_histogram", "average", "differences"]
+    assert columns["move"]["references"] == ["rank"] and columns["rank"]["sourceField"] == "tier_rank", where
+
+
+def test_new_editions_are_those_published_in_the_last_30_days(objects) -> None:
+    search = next(obj for obj in objects if obj["id"] == "report-ingest-new-editions")
+    source = json.loads(search["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
+    assert source["query"] == {"query": "publication_date >= now-30d", "language": "kuery"}
+    assert search["attributes"]["sort"] == [["publication_date", "desc"]]
 
 
 def test_countries_per_tier_per_year_counts_reports_not_copies(objects) -> None:
@@ -396,7 +413,7 @@ def test_setup_reports_objects_the_import_rejected(kibana: FakeKibana) -> None:
         },
     )
 
-    with pytest.raises(KibanaSetupError, match="imported 2 of 3") as caught:
+    with pytest.raises(KibanaSetupError, match="imported 2 of 4") as caught:
         run_setup(settings_for(kibana.url), [])
     assert caught.value.errors == [
         "dashboard/report-ingest-tip-overview 'Trafficking in Persons overview': missing_references index-pattern/gone"

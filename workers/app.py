@@ -29,6 +29,9 @@ INDEX_TIME_LIMIT = 600
 DISCOVER_TIME_LIMIT = 1800
 # Rebuild chunks (workers/rebuild/tasks.py) run up to this long.
 CHUNK_TIME_LIMIT = 1800
+# The index task hands written reports to the watches (workers/watches/tasks.py) by this name,
+# so the index stage never imports them.
+RAISE_ALERTS_TASK = "workers.tasks.raise_alerts"
 # Beat wakes at least this often (seconds), so second-level test schedules fire on time;
 # its Redis lock outlives a few missed wake-ups before another beat may take over.
 BEAT_MAX_LOOP = 1
@@ -139,7 +142,8 @@ class App(Celery):
 
 def make_app(settings: Settings | None = None) -> Celery:
     app = App("report_ingest", task_cls=Task, include=[
-        "workers.crawl.tasks", "workers.index.tasks", "workers.schedule", "workers.rebuild.tasks"])
+        "workers.crawl.tasks", "workers.index.tasks", "workers.schedule", "workers.rebuild.tasks",
+        "workers.watches.tasks"])
     # A promise: Celery builds the configuration on first use, not at import.
     app.add_defaults(lambda: celery_config(settings or get_settings()))
     import workers.heap  # noqa: F401 - connects its signals

@@ -17,13 +17,11 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, TypeVar
 
-import redis
-import requests
-
 if TYPE_CHECKING:
+    import redis
+    import requests
     from elasticsearch import Elasticsearch
 
-from workers.crawl.netpolicy import vetted_session
 from workers.settings import Settings, get_settings
 
 
@@ -71,6 +69,8 @@ def get_es() -> Elasticsearch:
 
 @per_process
 def get_redis() -> redis.Redis:
+    import redis  # imported here, like Elasticsearch above: read-only commands that never reach Redis start sooner
+
     settings = get_settings()
     return redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=settings.redis_timeout,
                                 socket_connect_timeout=settings.redis_timeout)
@@ -83,6 +83,8 @@ def get_http() -> requests.Session:
     """This thread's Session (built on first use; rebuilt after fork and by `reset_clients`)."""
     session = getattr(_threads, "http", None)
     if session is None:
+        from workers.crawl.netpolicy import vetted_session  # requests and urllib3: for fetching only
+
         session = _threads.http = vetted_session()
         session.headers["User-Agent"] = get_settings().user_agent
     return session

@@ -97,6 +97,16 @@ class Settings(BaseSettings):
     # Hits reachable with from/size: the reports index's index.max_result_window. `search`
     # pages beyond it with search_after.
     search_max_window: int = Field(default=10_000, gt=0)
+    # Earlier versions of a page kept when its content changes, so a narrative revised in place
+    # can be diffed (`report-ingest diff URL`); 0 keeps none.
+    revisions_kept: int = Field(default=3, ge=0)
+
+    # Watches (workers/watches/config.py): none without a file.
+    watches_file: Path | None = None
+    # A webhook that fails is tried again, forever, at most this far apart: an alert is never dropped.
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_backoff_base: float = Field(default=2.0, gt=0)
+    webhook_backoff_max: float = Field(default=600.0, gt=0)
 
     @field_validator("index_prefix")
     @classmethod

@@ -20,6 +20,7 @@ OUTPUT = Path(__file__).with_name("report-ingest.ndjson")
 
 DATA_VIEW_ID = "report-ingest-reports"
 SEARCH_ID = "report-ingest-recent-reports"
+NEW_EDITIONS_ID = "report-ingest-new-editions"
 DASHBOARD_ID = "report-ingest-tip-overview"
 CORE_MIGRATION_VERSION = "8.8.0"
 PANEL_VERSION = "8.11.0"
@@ -131,6 +132,41 @@ def saved_search() -> dict[str, Any]:
             },
         },
     }
+
+
+def new_editions() -> dict[str, Any]:
+    """Editions published in the last 30 days, newest first: what `report-ingest history` would
+    show as the latest row, for every country at once."""
+    search = saved_search()
+    search["id"] = NEW_EDITIONS_ID
+    search["attributes"].update(
+        title="New editions (last 30 days)",
+        description="Reports published in the last 30 days, newest first, with their tier and URL.",
+        columns=["report_year", "country.name", "tier", "report_series", "publisher", "url"],
+        kibanaSavedObjectMeta={"searchSourceJSON": _json({
+            "query": {"query": "publication_date >= now-30d", "language": "kuery"}, "filter": [],
+            "indexRefName": "kibanaSavedObjectMeta.searchSourceJSON.index"})},
+    )
+    return search
+
+
+def date_histogram(field: str, label: str, interval: str) -> dict[str, Any]:
+    return {
+        "label": label,
+        "customLabel": True,
+        "dataType": "date",
+        "operationType": "date_histogram",
+        "sourceField": field,
+        "isBucketed": True,
+        "scale": "interval",
+        "params": {"interval": interval, "includeEmptyRows": False, "dropPartials": False},
+    }
+
+
+def differences(of: str, label: str) -> dict[str, Any]:
+    """Lens's time-series function: each bucket's `of` minus the previous bucket's."""
+    return {"label": label, "customLabel": True, "dataType": "number", "operationType": "differences",
+            "isBucketed": False, "scale": "ratio", "references": [of], "params": {}}
 
 
 def terms(field: str, label: str, *, size: int, data_type: str = "string", by: str | None = None) -> dict[str, Any]:
@@ -330,6 +366,23 @@ def lens_panels() -> list[dict[str, Any]]:
             },
             visualization=datatable("publishers", ["publisher", "reports", "latest"]),
         ),
+        lens_panel(
+            "tier-moves",
+            "Tier moves",
+            "Each country's tier rank per publication year and its change against the year before: "
+            "negative is a move up (a better tier), positive a move down. `report-ingest tiers` shows "
+            "the same per report year.",
+            grid=(0, 28, 48, 15),
+            visualization_type="lnsDatatable",
+            layer="tier-moves",
+            columns={
+                "country": terms("country.name", "Country", size=250),
+                "year": date_histogram("publication_date", "Published", "1y"),
+                "rank": metric("average", "tier_rank", "Tier rank"),
+                "move": differences("rank", "Move (- up, + down)"),
+            },
+            visualization=datatable("tier-moves", ["country", "year", "rank", "move"]),
+        ),
     ]
 
 
@@ -346,18 +399,20 @@ def dashboard() -> dict[str, Any]:
         for panel in panels
         for reference in panel["embeddableConfig"]["attributes"]["references"]
     ]
-    panels.append(
-        {
-            "version": PANEL_VERSION,
-            "type": "search",
-            "gridData": {"x": 0, "y": 28, "w": 48, "h": 18, "i": "recent-reports"},
-            "panelIndex": "recent-reports",
-            "title": "Recent reports",
-            "embeddableConfig": {"enhancements": {}},
-            "panelRefName": "panel_recent-reports",
-        }
-    )
-    references.append({"type": "search", "id": SEARCH_ID, "name": "recent-reports:panel_recent-reports"})
+    for panel_id, title, search_id, y, h in (("recent-reports", "Recent reports", SEARCH_ID, 43, 18),
+                                             ("new-editions", "New editions (last 30 days)", NEW_EDITIONS_ID, 61, 15)):
+        panels.append(
+            {
+                "version": PANEL_VERSION,
+                "type": "search",
+                "gridData": {"x": 0, "y": y, "w": 48, "h": h, "i": panel_id},
+                "panelIndex": panel_id,
+                "title": title,
+                "embeddableConfig": {"enhancements": {}},
+                "panelRefName": f"panel_{panel_id}",
+            }
+        )
+        references.append({"type": "search", "id": search_id, "name": f"{panel_id}:panel_{panel_id}"})
     controls = {
         control_id: {
             "order": order,
@@ -408,7 +463,7 @@ def dashboard() -> dict[str, Any]:
 
 def saved_objects() -> list[dict[str, Any]]:
     # Referenced objects first, so that a reader of the file meets them before their users.
-    return [data_view(), saved_search(), dashboard()]
+    return [data_view(), saved_search(), new_editions(), dashboard()]
 
 
 def render() -> str:

@@ -1,8 +1,9 @@
 """The `report-ingest` command: the group, and where each of its commands lives.
 
-Commands live in modules by topic and import what they need at the top; the
-queries behind them live in the modules that own the data, so a command only
-reads and formats.
+Commands live in modules by topic and import what they need when they run (the read-only
+ones answer within half a second, start-up included: benchmarks/cli_startup.py); the
+queries behind them live in the modules that own the data, so a command only reads and
+formats.
 """
 
 from __future__ import annotations
@@ -13,30 +14,35 @@ import click
 
 from workers.cli.errors import ServiceErrors, quiet_transport
 
+# name -> (where the command is, what `--help` lists it as: the opening of its own help).
 COMMANDS = {
-    "setup": "workers.cli.setup:setup",
-    "kibana-setup": "workers.cli.setup:kibana_setup",
-    "services": "workers.cli.dev:services",
-    "demo": "workers.cli.dev:demo",
-    "worker": "workers.cli.run:worker",
-    "beat": "workers.cli.run:beat",
-    "sources": "workers.cli.sources:sources",
-    "crawl": "workers.cli.crawl:crawl",
-    "failures": "workers.cli.failures:failures",
-    "retry-failed": "workers.cli.failures:retry_failed",
-    "status": "workers.cli.status:status",
-    "search": "workers.cli.search:search",
-    "conflicts": "workers.cli.search:conflicts",
-    "parse": "workers.cli.parse:parse",
-    "reindex": "workers.cli.rebuild:reindex",
-    "indices": "workers.cli.rebuild:indices",
+    "setup": ("workers.cli.setup:setup", "Install index templates and create the indices and aliases."),
+    "kibana-setup": ("workers.cli.setup:kibana_setup", "Import the Kibana data view, saved search and dashboard."),
+    "services": ("workers.cli.dev:services", "Start, stop or show local Redis and Elasticsearch."),
+    "demo": ("workers.cli.dev:demo", "Offline demo"),
+    "worker": ("workers.cli.run:worker", "Run Celery workers on the fetch, index and reindex queues"),
+    "beat": ("workers.cli.run:beat", "Run the Celery beat scheduler."),
+    "sources": ("workers.cli.sources:sources", "Configured sources"),
+    "crawl": ("workers.cli.crawl:crawl", "Fetch, parse and index report pages"),
+    "failures": ("workers.cli.failures:failures", "Show the most recent failures."),
+    "retry-failed": ("workers.cli.failures:retry_failed", "Crawl every recorded failure again"),
+    "status": ("workers.cli.status:status", "Queue depths, staged entries, parked pages, live workers"),
+    "search": ("workers.cli.search:search", "Full-text search with facet filters"),
+    "conflicts": ("workers.cli.search:conflicts", "Reports whose copies disagree on tier or year"),
+    "history": ("workers.cli.editions:history", "One row per edition of COUNTRY's report"),
+    "diff": ("workers.cli.editions:diff", "What changed in COUNTRY's report between YEAR_A and YEAR_B"),
+    "tiers": ("workers.cli.editions:tiers", "The country x year matrix of tiers"),
+    "alerts": ("workers.cli.watches:alerts", "List the alerts watches raised"),
+    "parse": ("workers.cli.parse:parse", "Parse one saved page and print its document as JSON."),
+    "reindex": ("workers.cli.rebuild:reindex", "Rebuild the reports index from stored raw pages"),
+    "indices": ("workers.cli.rebuild:indices", "List physical indices"),
 }
 
 
 class Commands(ServiceErrors):
-    """Imports a command's module only when that command runs (or help lists it): all of them
-    together pull in Celery, Elasticsearch and the parsers, which took `report-ingest parse`
-    or `--help` from 0.4 s to 1.3 s to start."""
+    """Imports a command's module only when that command runs: all of them together pull in
+    Celery, Elasticsearch and the parsers, which took `report-ingest parse` or `--help` from 0.4 s
+    to 1.3 s to start. `--help` lists the commands from COMMANDS, importing none of them."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -44,8 +50,12 @@ class Commands(ServiceErrors):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        module, attribute = COMMANDS[name].split(":")
+        module, attribute = COMMANDS[name][0].split(":")
         return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
 
 
 @click.group(cls=Commands)

@@ -13,8 +13,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
-from workers.settings import get_settings
-
 START = "start it with `report-ingest services up`"
 # Commands whose log output is an operator's to read: the transport's retry warnings stay on.
 LOGGING_COMMANDS = frozenset({"worker", "beat"})
@@ -45,6 +43,8 @@ def service_error(exc: BaseException) -> str | None:
     import elasticsearch
     import kombu.exceptions
     import redis.exceptions
+
+    from workers.settings import get_settings  # pydantic: not needed to print `--help`
 
     settings = get_settings()
     redis_at = f"Redis at {redact(settings.redis_url)}"

@@ -6,10 +6,7 @@ import json
 
 import click
 
-from workers.cli.context import es_and_names
-from workers.search import Filters, run_search
-from workers.search.conflicts import find_conflicts
-from workers.settings import get_settings
+from workers.cli.style import Style
 
 
 @click.command()
@@ -28,23 +25,39 @@ from workers.settings import get_settings
 @click.option("--all-copies", is_flag=True,
               help="Every copy of a report as its own hit (default: one hit per report, copies under it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--export", "export_format", type=click.Choice(["csv", "jsonl"]),
+              help="Write every hit (all pages, in report key order) with citation columns to --output.")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), help="The file --export writes.")
 def search(query: str, country, tier, year, year_from, year_to, publisher, role, exploitation,
-           sort: str, page: int, per_page: int, all_copies: bool, as_json: bool) -> None:
+           sort: str, page: int, per_page: int, all_copies: bool, as_json: bool, export_format: str | None,
+           output: str | None) -> None:
     """Full-text search with facet filters; prints hits and facet counts."""
+    from workers.cli.context import es_and_names
+    from workers.search.faceted import Filters, run_search
+    from workers.settings import get_settings
+
     filters = Filters(list(country), list(tier), list(year), year_from, year_to,
                       list(publisher), list(role), list(exploitation))
     es, names = es_and_names()
+    window = get_settings().search_max_window
+    if export_format:
+        if not output:
+            raise click.UsageError("--export needs --output FILE")
+        _export(es, names.reports, query, filters, all_copies, export_format, output, window)
+        return
     result = run_search(es, names.reports, query, filters, page=page, per_page=per_page, sort=sort,
-                        all_copies=all_copies, window=get_settings().search_max_window)
+                        all_copies=all_copies, window=window)
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return
+    style = Style.for_stdout()
     click.echo(f"{result['total']} {'copies' if all_copies else 'reports'}")
     for hit in result["hits"]:
-        click.echo(f"\n{hit.get('title')}  [{hit.get('tier') or '-'}] score {hit['score'] or 0:.2f}\n  {hit.get('url')}")
+        click.echo(f"\n{style.strong(hit.get('title') or '')}  [{hit.get('tier') or '-'}] score {hit['score'] or 0:.2f}"
+                   f"\n  {hit.get('url')}")
         fragments = list(dict.fromkeys(f for frags in hit["highlight"].values() for f in frags))
         if fragments:
-            click.echo("  ... " + " ... ".join(fragments[:2]).replace("\n", " "))
+            click.echo("  ... " + " ... ".join(style.highlight(f) for f in fragments[:2]).replace("\n", " "))
         for copy in hit["copies"]:
             click.echo(f"  also at: {copy['url']}")
     for facet, counts in result["facets"].items():
@@ -52,10 +65,32 @@ def search(query: str, country, tier, year, year_from, year_to, publisher, role,
             click.echo(f"\n{facet}: " + ", ".join(f"{k} ({v})" for k, v in counts.items()))
 
 
+def _export(es, index: str, query: str, filters, all_copies: bool, fmt: str, output: str, window: int) -> None:
+    from workers.progress_line import ProgressPrinter, rate_and_eta
+    from workers.search.export import MAX_PAGE, Writer, export, walk
+    from workers.search.faceted import run_search, search_body
+
+    total = run_search(es, index, query, filters, per_page=1, all_copies=all_copies, window=window)["total"]
+    unit = "copies" if all_copies else "reports"
+    printer = ProgressPrinter(lambda line: click.echo(line, err=True))
+
+    def progress(done: int, total: int, elapsed: float, final: bool) -> None:
+        printer(f"exported {done}/{total} {unit} | {rate_and_eta(done, total, elapsed, unit)}", final)
+
+    rows = walk(es, index, search_body(es, index, query, filters, all_copies=all_copies), all_copies=all_copies,
+                page=min(MAX_PAGE, window))
+    with open(output, "w", encoding="utf-8", newline="") as out:
+        written = export(rows, Writer(out, fmt), total, progress)
+    click.echo(f"wrote {written} {unit} to {output} ({fmt})")
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the conflicts as JSON.")
 def conflicts(as_json: bool) -> None:
     """Reports whose copies disagree on tier or year, with the URL of each copy."""
+    from workers.cli.context import es_and_names
+    from workers.search.conflicts import find_conflicts
+
     es, names = es_and_names()
     found = find_conflicts(es, names.reports)
     if as_json:

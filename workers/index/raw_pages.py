@@ -23,12 +23,13 @@ PART_CHARS = 4 * 1024 * 1024
 # A PDF rewritten shorter deletes its parts past the new count up to this many (96 MiB of PDF,
 # beyond MAX_PDF_BYTES's default): an overwrite leaves no stale part behind.
 STALE_PARTS = 32
-# Queries over raw pages match pages, never their further parts.
-NOT_A_PART = {"bool": {"must_not": [{"exists": {"field": "part_of"}}]}}
+# Queries over raw pages match pages, never their further parts or earlier versions
+# (workers/index/revisions.py).
+NOT_A_PART = {"bool": {"must_not": [{"exists": {"field": "part_of"}}, {"exists": {"field": "revision_of"}}]}}
 
 
 def pages_only(query: dict) -> dict:
-    """`query` over raw pages, their further parts left out."""
+    """`query` over raw pages, their further parts and earlier versions left out."""
     return {"bool": {"filter": [query, NOT_A_PART]}}
 
 

@@ -22,7 +22,7 @@ from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
 from elasticsearch import Elasticsearch
 
-from workers.app import INDEX_TIME_LIMIT, app
+from workers.app import INDEX_TIME_LIMIT, RAISE_ALERTS_TASK, app
 from workers.clients import get_es, get_redis
 from workers.crawl.progress import FAILED, CrawlTracker
 from workers.crawl.state import CrawlState
@@ -30,9 +30,10 @@ from workers.delivery import (CONNECTION_ERRORS, attempt_key, delivery_ttl, rede
                               within_delivery_cap)
 from workers.index.bulk import BulkWriteError, bulk_write
 from workers.index.indices import KINDS, IndexNames, add_new_fields, ensure_indices
+from workers.index.revisions import revision_actions
 from workers.index.staging import TRIGGER_TTL, IndexRunner, Staging, Taken
 from workers.keys import Keys
-from workers.records import Failure, FailureEntry, Staged
+from workers.records import DocumentEntry, Failure, FailureEntry, Staged
 from workers.settings import Settings, get_settings
 from workers.timings import StageTimings
 
@@ -200,6 +201,10 @@ class BatchWriter:
             for action in entry.to_actions(self.names, shadow):
                 owner[id(action)] = key
                 actions.append(action)
+        raws = {key: entry.raw for key, entry in entries.items() if isinstance(entry, DocumentEntry) and entry.raw}
+        for key, action in revision_actions(self.es, self.names.raw_pages, raws, self.settings.revisions_kept):
+            owner[id(action)] = key
+            actions.append(action)
         refused: dict[str, str] = {}
         transient: dict[str, str] = {}
         try:
@@ -214,6 +219,9 @@ class BatchWriter:
             self._record_refused({key: entries[key].refused(reason) for key, reason in refused.items()})
         done = [taken for taken in batch if taken.key not in transient]
         self._remember({taken.key: (entries[taken.key], taken.crawls) for taken in done}, refused)
+        self._hand_to_watches([document["id"] for taken in done if taken.key not in refused
+                               and isinstance(entries[taken.key], DocumentEntry)
+                               for document in entries[taken.key].documents])
         return BatchResult(written=len(done) - len(refused), removed=self.queue.remove(done),
                            transient=len(transient), transient_reason=next(iter(transient.values()), ""))
 
@@ -231,6 +239,12 @@ class BatchWriter:
                     trackers[crawl_id] = CrawlTracker(client, prefix, crawl_id)
                 trackers[crawl_id].mark(entry.url, FAILED if key in refused else entry.outcome(), pipe)
         pipe.execute()
+
+    def _hand_to_watches(self, document_ids: list[str]) -> None:
+        """The written reports, to the watches (when there are any) before the entries leave
+        staging: a message that cannot be sent leaves them to be written, and handed over, again."""
+        if self.settings.watches_file is not None and document_ids:
+            app.send_task(RAISE_ALERTS_TASK, args=[document_ids])
 
     def _bulk(self, actions: list[dict]) -> None:
         s = self.settings

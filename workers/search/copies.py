@@ -22,6 +22,8 @@ PUBLISHER_HOSTS: dict[str, tuple[str, ...]] = {
     "Amnesty International": ("amnesty.org",),
     "UNHCR": ("unhcr.org", "refworld.org"),
 }
+# Copies listed under one hit; a report is rarely mirrored more often.
+MAX_COPIES = 20
 # The fields a copy is listed with under the hit that stands for its report.
 COPY_FIELDS = ("id", "url", "source", "publisher", "fetched_at", "tier", "report_year", "page_start")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")

@@ -1,0 +1,46 @@
+"""`diff URL`: the last two fetched versions of one page (the page and its newest kept revision,
+workers/index/revisions.py), parsed again with the parser that read the page, and compared."""
+
+from __future__ import annotations
+
+import base64
+
+from elasticsearch import Elasticsearch, NotFoundError
+
+from workers.editions.diff import diff_documents
+from workers.editions.moves import tier_move
+from workers.index.indices import IndexNames
+from workers.index.revisions import revisions_of
+from workers.parse import parse_page
+from workers.parse.facets import tier_rank
+from workers.parse.pdf_document import SOURCE as PDF_SOURCE
+from workers.urls import doc_id, normalize_url
+
+
+def _parsed(source: dict, url: str, parser: str | None) -> dict:
+    return parse_page(base64.b64decode(source["body"]), url, source.get("content_type"), parser=parser)
+
+
+def _side(source: dict, document: dict) -> dict:
+    return {"fetched_at": source["fetched_at"], "tier": document.get("tier"), "year": document.get("report_year")}
+
+
+def compare_versions(es: Elasticsearch, names: IndexNames, url: str, kept: int) -> dict:
+    """The `diff URL --json` contract: the page, the two versions compared and what changed."""
+    key = doc_id(normalize_url(url))
+    try:
+        current = es.get(index=names.raw_pages, id=key)["_source"]
+    except NotFoundError:
+        raise LookupError(f"{url} was never fetched") from None
+    versions = revisions_of(es, names.raw_pages, [key], kept).get(key)
+    if not versions:
+        raise LookupError(f"{url} has one fetched version (fetched {current['fetched_at']}): nothing to compare")
+    if current.get("source") == PDF_SOURCE:
+        raise LookupError(f"{url} is a PDF: its versions are kept, but compare them by edition (diff COUNTRY A B)")
+    previous = es.get(index=names.raw_pages, id=versions[0]["_id"])["_source"]
+    parser = current.get("source")
+    old, new = _parsed(previous, url, parser), _parsed(current, url, parser)
+    return {"url": url, "from": _side(previous, old), "to": _side(current, new),
+            "tier_move": tier_move(tier_rank(old.get("tier")), tier_rank(new.get("tier"))),
+            "sections": [s.as_dict() for s in diff_documents(old, new)],
+            "revisions": [v["fetched_at"] for v in versions]}
