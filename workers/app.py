@@ -14,9 +14,11 @@ import celery
 import redis
 from celery import Celery
 from celery.backends.base import DisabledBackend
+from celery.signals import after_setup_logger, after_setup_task_logger
 
-from workers.settings import Settings, get_settings
 from workers.keys import Keys
+from workers.redaction import redact_logs
+from workers.settings import Settings, get_settings
 
 FETCH_QUEUE = "fetch"
 INDEX_QUEUE = "index"
@@ -137,6 +139,10 @@ class App(Celery):
         return super().send_task(name, args, kwargs, **options)
 
 
+def _redact_logs(logger, **_kwargs) -> None:
+    redact_logs(logger)  # a signed URL's token in a retry's reason, a task's error, urllib3's warnings
+
+
 def make_app(settings: Settings | None = None) -> Celery:
     app = App("report_ingest", task_cls=Task, include=[
         "workers.crawl.tasks", "workers.index.tasks", "workers.schedule", "workers.rebuild.tasks"])
@@ -146,6 +152,8 @@ def make_app(settings: Settings | None = None) -> Celery:
     from workers.housekeeping import Housekeeping
     from workers.watchdog import Watchdog
 
+    after_setup_logger.connect(_redact_logs, weak=False)
+    after_setup_task_logger.connect(_redact_logs, weak=False)
     app.steps["consumer"].add(Housekeeping)
     app.steps["worker"].add(Watchdog)
     return app

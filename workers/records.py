@@ -20,6 +20,7 @@ from workers.crawl.state import UrlState
 from workers.index.raw_pages import STALE_PARTS, raw_actions
 from workers.parse.pdf_document import SOURCE as PDF_SOURCE
 from workers.parse.facets import tier_rank
+from workers.redaction import redact_text, redact_url
 from workers.search.copies import report_key
 from workers.urls import doc_id
 
@@ -56,7 +57,8 @@ class Failure:
     failed_at: str = field(default_factory=now_iso)
 
     def __post_init__(self) -> None:
-        self.detail = self.detail[:DETAIL_CHARS]
+        # A failure record is shown and kept apart from the page: no credential of a signed URL in it.
+        self.url, self.detail = redact_url(self.url), redact_text(self.detail)[:DETAIL_CHARS]
 
     def to_source(self) -> dict:
         record = asdict(self)

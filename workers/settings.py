@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     # PDFs (full reports run to 30 MB) have their own cap, and this much longer to arrive.
     max_pdf_bytes: int = Field(default=60 * 1024 * 1024, gt=0)
     pdf_read_timeout: float = Field(default=120.0, gt=0)
+    # Text extraction stops past this many pages, or this long, so a hostile PDF cannot hold a
+    # worker until its hard time limit (a full TIP report has about 600 pages, read in seconds).
+    pdf_max_pages: int = Field(default=3000, ge=1)
+    pdf_parse_seconds: float = Field(default=60.0, gt=0)
     max_redirects: int = Field(default=5, ge=0)
     # Fetch retries on connection errors, 5xx and 429, then the page lands in failures.
     fetch_max_retries: int = Field(default=4, ge=0)
