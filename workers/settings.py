@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     robots_ttl: int = Field(default=3600, ge=1)
     # An unreachable robots.txt (5xx, 429, timeout) is asked again after this long; its pages wait.
     robots_error_ttl: int = Field(default=300, ge=1)
+    # A host's Retry-After holds back all its pages at most this long (what it asked for is
+    # recorded beside): a date years ahead must not stall the host for good.
+    host_backoff_max: float = Field(default=6 * 3600.0, gt=0)
     # A page waits in its worker slot for its host's next request slot at most this long ...
     host_max_inline_wait: float = Field(default=30.0, ge=0)
     # ... and is re-enqueued with a broker countdown at most this far ahead; longer waits
