@@ -25,7 +25,8 @@ INDEX_QUEUE = "index"
 # Rebuilds run on their own workers, so a long reindex never delays the crawl.
 REINDEX_QUEUE = "reindex"
 
-FETCH_TIME_LIMIT = 120
+# A fetch's time beyond its network deadlines: parsing a page, staging it, bookkeeping.
+FETCH_MARGIN = 15.0
 INDEX_TIME_LIMIT = 600
 # Discovery walks listing pages and sitemaps at the host's polite rate: minutes, not seconds.
 DISCOVER_TIME_LIMIT = 1800
@@ -37,9 +38,23 @@ BEAT_MAX_LOOP = 1
 BEAT_LOCK_TIMEOUT = 30
 
 
+def fetch_time_limits(settings: Settings) -> tuple[float, float]:
+    """A fetch task's (soft, hard) time limits: room for the slowest fetch the settings allow.
+
+    robots.txt, then up to MAX_REDIRECTS hops and the last one, each after waiting up to
+    HOST_MAX_INLINE_WAIT for its host's slot; the last hop a PDF, which adds PDF_READ_TIMEOUT
+    to its deadline and PDF_PARSE_SECONDS to read its text. A soft limit shorter than that
+    ends a slow large PDF as `time_limit` every time (it was 105 s for a 145 s PDF hop).
+    """
+    s = settings
+    hop = s.host_max_inline_wait + s.connect_timeout + s.read_timeout
+    soft = hop * (s.max_redirects + 2) + s.pdf_read_timeout + s.pdf_parse_seconds + FETCH_MARGIN
+    return soft, soft + FETCH_MARGIN
+
+
 def longest_hold(settings: Settings) -> float:
     """The longest a worker may hold a message unacknowledged: a task's hard limit, or a countdown."""
-    longest_task = max(FETCH_TIME_LIMIT, INDEX_TIME_LIMIT, DISCOVER_TIME_LIMIT, CHUNK_TIME_LIMIT)
+    longest_task = max(fetch_time_limits(settings)[1], INDEX_TIME_LIMIT, DISCOVER_TIME_LIMIT, CHUNK_TIME_LIMIT)
     return longest_task + max(settings.fetch_backoff_max, settings.max_countdown)
 
 
@@ -83,8 +98,8 @@ def celery_config(settings: Settings) -> dict:
         # On SIGTERM, give running tasks this long to finish before they are requeued.
         worker_soft_shutdown_timeout=30.0,
         # A hung task must not hold a worker slot forever (in a threads pool: workers/watchdog.py).
-        task_soft_time_limit=FETCH_TIME_LIMIT - 15,
-        task_time_limit=FETCH_TIME_LIMIT,
+        task_soft_time_limit=fetch_time_limits(settings)[0],
+        task_time_limit=fetch_time_limits(settings)[1],
         # Fetching and indexing scale separately: run workers per queue.
         task_routes={
             "workers.tasks.fetch_page": {"queue": FETCH_QUEUE},

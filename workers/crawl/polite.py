@@ -145,7 +145,10 @@ class PoliteFetcher:
         """The host's next slot and a lease for one request to `url` (or a stale turn), or Deferred."""
         host = urlsplit(url).netloc
         limit = profile.concurrency + 1 if extra else profile.concurrency
-        turn = self.limiter.take_turn(host, doc_id(url), interval=interval, limit=limit, robots=robots)
+        s = self.settings
+        # The lease lasts as long as the request may: a PDF's hop is given PDF_READ_TIMEOUT more.
+        lease = s.host_max_inline_wait + s.connect_timeout + s.read_timeout + s.pdf_read_timeout
+        turn = self.limiter.take_turn(host, doc_id(url), interval=interval, limit=limit, lease=lease, robots=robots)
         if turn.busy:
             pause = max(turn.wait, random.uniform(0.5, 1.5) * interval)
             raise Deferred(pause, "host_busy", f"{host}: {profile.concurrency} requests already in flight")
