@@ -51,6 +51,29 @@ def redelivered_unless_recorded(task: Task) -> Iterator[None]:
         raise Reject(f"{exc.__class__.__name__}: {exc}", requeue=True) from exc
 
 
+def uncount_lua(key: str) -> str:
+    """Lua that takes one finished delivery off the count `key` (a Lua expression), only while the
+    count exists: a DECR after it expired made it again, at -1 and with no expiry, for good."""
+    return f"""
+if tonumber(redis.call('GET', {key}) or '0') > 0 then redis.call('DECR', {key}) end
+"""
+
+
+# KEYS[1] count; ARGV[1] its lifetime (s). One delivery more; the count's lifetime starts with
+# its first, and a count without one (made by an older DECR) is given one.
+_COUNT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 or redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+_UNCOUNT = uncount_lua("KEYS[1]")
+
+
+def uncount(client, key: str) -> None:
+    """Take one finished delivery off the count `key`; `client` may be a pipeline."""
+    client.eval(_UNCOUNT, 1, key)
+
+
 def _uncount(task: Task) -> None:
     """A requeue we chose is not a delivery lost to a dying worker: take it off the poison count.
     Best effort: with Redis gone it stays counted, which only brings the cap one delivery nearer."""
@@ -60,7 +83,7 @@ def _uncount(task: Task) -> None:
     from workers.clients import get_redis
 
     try:
-        get_redis().decr(key)
+        uncount(get_redis(), key)
     except redis.RedisError:
         pass
 
@@ -83,7 +106,4 @@ def within_delivery_cap(task: Task, client: redis.Redis, key: str, cap: int, ttl
     the hard time limit) is requeued each time; this is what ends the loop.
     """
     task.request.delivery_key = key
-    # The first delivery (nearly all of them) is one command; the count's lifetime starts there.
-    if client.set(key, 1, nx=True, ex=ttl):
-        return 1 <= cap
-    return client.incr(key) <= cap
+    return client.eval(_COUNT, 1, key, ttl) <= cap

@@ -38,7 +38,7 @@ from workers.crawl.profile import CrawlProfile, profiles
 from workers.crawl.progress import FETCHED, UNCHANGED, CrawlTracker
 from workers.crawl.reconcile import FETCH_BATCH_TASK, FETCH_TASK
 from workers.crawl.state import CrawlState, UrlState
-from workers.delivery import (CONNECTION_ERRORS, attempt_key, delivery_ttl, redelivered_unless_recorded,
+from workers.delivery import (CONNECTION_ERRORS, attempt_key, delivery_ttl, redelivered_unless_recorded, uncount,
                               within_delivery_cap)
 from workers.index.tasks import stage
 from workers.keys import Keys
@@ -102,7 +102,7 @@ class PageRun:
     def let_go(self) -> None:
         """This delivery ends with the page sent on (deferred, or retried): it is off the count."""
         if self.delivery is not None:
-            get_redis().decr(self.delivery)
+            uncount(get_redis(), self.delivery)
         self._off_count()
 
     def _off_count(self) -> None:
@@ -149,7 +149,7 @@ class PageRun:
         if self.crawl_id:
             CrawlTracker(get_redis(), self.settings.index_prefix, self.crawl_id).mark(self.url, state, pipe)
         if self.delivery is not None:
-            pipe.decr(self.delivery)
+            uncount(pipe, self.delivery)
         pipe.execute()
         self._off_count()
         return state

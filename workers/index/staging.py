@@ -17,6 +17,7 @@ from __future__ import annotations
 import redis
 
 from workers.crawl.progress import set_if_present
+from workers.delivery import uncount_lua
 from workers.keys import Keys
 
 # A running index task refreshes the trigger per batch; a trigger this old belongs to a lost
@@ -29,7 +30,7 @@ TRIGGER_TTL = 60
 _STAGE = """
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if KEYS[3] ~= '' then""" + set_if_present("KEYS[3]", "ARGV[4]", "ARGV[5]") + """end
-if KEYS[4] ~= '' then redis.call('DECR', KEYS[4]) end
+if KEYS[4] ~= '' then""" + uncount_lua("KEYS[4]") + """end
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then return 1 end
 return 0
 """
