@@ -18,9 +18,8 @@ from pathlib import Path
 
 from celery import Task
 from celery.signals import worker_ready
+from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
-from elasticsearch import ConnectionTimeout
-from elasticsearch import Elasticsearch
 
 from workers.app import INDEX_TIME_LIMIT, app
 from workers.clients import get_es, get_redis
@@ -143,7 +142,12 @@ def _keep(runner: IndexRunner) -> None:
 def _drain(task: Task, settings: Settings, queue: Staging, runner: IndexRunner, careful: int) -> int:
     written = 0
     try:
-        indices_ready(settings.index_prefix, str(settings.schemas_dir))
+        try:
+            indices_ready(settings.index_prefix, str(settings.schemas_dir))
+        except ApiError as exc:
+            # 401/403 (credentials, privileges), 429, 503: nothing can be written until it passes,
+            # and requeued at once the run would take the same first batch in a tight loop.
+            raise IndexBackoff(f"readiness check refused: HTTP {exc.meta.status} {exc.message}") from exc
         while batch := queue.take(1 if careful else settings.index_batch_size):
             queue.refresh_trigger(TRIGGER_TTL)
             # BatchWriter renews the lock before each bulk request, and stops if it was lost.
@@ -245,8 +249,15 @@ class BatchWriter:
         except BulkWriteError as exc:
             if any(error.transient for error in exc.result.errors):
                 raise IndexBackoff(str(exc)) from exc
-            self._bulk([self._failure_action(error.action["_id"], records[error.action["_id"]].minimal(error.reason))
-                        for error in exc.result.errors])
+            try:
+                self._bulk([self._failure_action(error.action["_id"],
+                                                 records[error.action["_id"]].minimal(error.reason))
+                            for error in exc.result.errors])
+            except BulkWriteError as minimal:
+                # The entries stay staged, and the run waits for whatever refuses them to end
+                # (a write block, a broken mapping), instead of coming back at once.
+                log.error("failure records refused even in their minimal form: %s", minimal)
+                raise IndexBackoff(f"failure records refused even in their minimal form: {minimal}") from minimal
 
     def _failure_action(self, key: str, record: Failure) -> dict:
         return {"_op_type": "index", "_index": self.names.failures, "_id": key, "_source": record.to_source()}
