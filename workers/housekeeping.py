@@ -121,12 +121,9 @@ class Sweeper:
             self.reconcile(now)
 
     def requeue_parked(self) -> None:
-        parked = Parked(self.redis, self.settings.index_prefix)
-        while due := parked.due():
-            for _member, kwargs in due:
-                self.app.send_task(FETCH_TASK, kwargs=kwargs)
-            parked.remove([member for member, _kwargs in due])
-            log.info("requeued %d parked page(s)", len(due))
+        if sent := Parked(self.redis, self.settings.index_prefix).requeue_due(
+                lambda kwargs: self.app.send_task(FETCH_TASK, kwargs=kwargs)):
+            log.info("requeued %d parked page(s)", sent)
 
     def requeue_orphans(self, qos, now: float, grace: float) -> None:
         live = live_workers(self.redis, grace, now)
