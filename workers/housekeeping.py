@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import redis
 from celery import bootsteps
 from celery.worker import state
 from kombu.transport.redis import Mutex, MutexHeld
 
+from workers import redis_clock
 from workers.keys import Keys
 from workers.crawl.parked import Parked
 from workers.crawl.reconcile import FETCH_TASK, Reconciler
@@ -46,8 +46,24 @@ BROKER_KEYS = Keys("")
 
 
 def live_workers(client: redis.Redis, grace: float, now: float | None = None) -> list[str]:
-    """Node names of the workers whose housekeeping beat within the last `grace` seconds."""
-    return client.zrangebyscore(BROKER_KEYS.consumers, (time.time() if now is None else now) - grace, "+inf")
+    """Node names of the workers whose housekeeping beat within the last `grace` seconds of Redis's
+    clock (`now`, or Redis's time)."""
+    return client.zrangebyscore(BROKER_KEYS.consumers, (redis_clock.sync(client) if now is None else now) - grace,
+                                "+inf")
+
+
+def beat(client: redis.Redis, node: str, tags: set[str], grace: float) -> float:
+    """Publish the delivery tags `node` holds and its heartbeat, on Redis's clock; Redis's time."""
+    now = redis_clock.sync(client)
+    pipe = client.pipeline()
+    key = BROKER_KEYS.consumer(node)
+    pipe.delete(key)
+    if tags:
+        pipe.sadd(key, *tags)
+        pipe.expire(key, int(grace))
+    pipe.zadd(BROKER_KEYS.consumers, {node: now})
+    pipe.execute()
+    return now
 
 
 def held_tags(consumer) -> set[str]:
@@ -95,7 +111,7 @@ class Sweeper:
 
     def tick(self, qos) -> None:
         grace = self.settings.orphan_grace
-        now = time.time()
+        now = redis_clock.sync(self.redis)
         tags = self.held()
         if self.first_tick:
             # This node beat before this consumer started: it reconnected to the broker, or an
@@ -105,14 +121,7 @@ class Sweeper:
             if self.redis.zscore(BROKER_KEYS.consumers, self.node) is not None:
                 self.reconciler.request(now)
             self.first_tick = False
-        pipe = self.redis.pipeline()
-        key = BROKER_KEYS.consumer(self.node)
-        pipe.delete(key)
-        if tags:
-            pipe.sadd(key, *tags)
-            pipe.expire(key, int(grace))
-        pipe.zadd(BROKER_KEYS.consumers, {self.node: now})
-        pipe.execute()
+        now = beat(self.redis, self.node, tags, grace)
         lock_ms = int(self.settings.housekeeping_interval * 1000)
         if self.redis.set(self.keys.housekeeping, self.node, nx=True, px=lock_ms):
             self.requeue_parked()
