@@ -49,3 +49,36 @@ def test_parked_pages_that_could_not_be_sent_are_put_back(parked):
     assert parked.size() == 2  # the two not sent
     assert parked.requeue_due(lambda kwargs: sent.append(kwargs["url"])) == 2
     assert sorted(sent) == URLS and parked.size() == 0
+
+
+def test_a_sweep_holds_its_lock_until_it_ends_and_one_round_more(settings, redis_client):
+    """The sweep lock lasted one round and was never renewed: a sweep slower than that overlapped
+    the next one, which sent due parked pages a second time."""
+    from types import SimpleNamespace
+
+    from workers.app import app
+    from workers.housekeeping import Sweeper
+    from workers.keys import Keys
+
+    lock = Keys(settings.index_prefix).housekeeping
+    round_ms = settings.housekeeping_interval * 1000
+    during = []
+
+    def send_task(_name, kwargs=None, **_options):
+        # Mid-sweep: the lock outlasts a round, so a sweep this slow is not overlapped.
+        during.append((redis_client.pttl(lock), redis_client.get(lock)))
+
+    Parked(redis_client, settings.index_prefix).park(URLS[0], "c1", 0)
+    sweeper = Sweeper(SimpleNamespace(conf=app.conf, send_task=send_task), "sweeper@test", set, redis_client)
+    other = Sweeper(SimpleNamespace(conf=app.conf, send_task=send_task), "other@test", set, redis_client)
+    with app.connection_for_write() as connection:
+        qos = connection.default_channel.qos
+        sweeper.tick(qos)
+        assert len(during) == 1 and during[0][0] > round_ms and during[0][1].startswith("sweeper@test:")
+        assert 0 < redis_client.pttl(lock) <= round_ms  # kept one more round, then anyone may sweep
+        Parked(redis_client, settings.index_prefix).park(URLS[1], "c1", 0)
+        other.tick(qos)
+        assert len(during) == 1  # not this round
+        redis_client.delete(lock)
+        other.tick(qos)
+        assert len(during) == 2

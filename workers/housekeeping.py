@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 
 import redis
 from celery import bootsteps
@@ -91,6 +92,43 @@ def held_tags(consumer) -> set[str]:
     raise RuntimeError("could not read the worker's held messages")
 
 
+class LostSweepLock(Exception):
+    """The sweep's lock lapsed or another sweeper took it: this sweep stops where it is."""
+
+
+# KEYS[1] lock; ARGV token, ms. Renews the lock only while this sweep holds it.
+_KEEP_IF_OURS = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+class SweepLock:
+    """Held by one sweep from its start to its end, so sweeps never overlap: taken for `hold`
+    seconds, renewed for as long again before each step, then kept one more `round_`, so the
+    workers sweep one at a time, a round apart. (It lasted one round and was never renewed:
+    a slow sweep overlapped the next one, which sent due parked pages a second time.)"""
+
+    def __init__(self, client: redis.Redis, key: str, node: str, hold: float, round_: float):
+        self.redis, self.key = client, key
+        self.token = f"{node}:{uuid.uuid4().hex}"
+        self.hold_ms, self.round_ms = int(hold * 1000), int(round_ * 1000)
+
+    def take(self) -> bool:
+        return bool(self.redis.set(self.key, self.token, nx=True, px=self.hold_ms))
+
+    def keep(self) -> None:
+        if not self.redis.eval(_KEEP_IF_OURS, 1, self.key, self.token, self.hold_ms):
+            raise LostSweepLock("the housekeeping sweep lock lapsed; another worker sweeps now")
+
+    def finish(self) -> None:
+        # Best effort: a lock that cannot be shortened lapses by itself.
+        try:
+            self.redis.eval(_KEEP_IF_OURS, 1, self.key, self.token, self.round_ms)
+        except redis.RedisError as exc:
+            log.warning("could not hand back the sweep lock (%s); it lapses by itself", exc)
+
+
 class Sweeper:
     def __init__(self, app, node: str, held, client: redis.Redis):
         self.app, self.node, self.held, self.redis = app, node, held, client
@@ -122,12 +160,19 @@ class Sweeper:
                 self.reconciler.request(now)
             self.first_tick = False
         now = beat(self.redis, self.node, tags, grace)
-        lock_ms = int(self.settings.housekeeping_interval * 1000)
-        if self.redis.set(self.keys.housekeeping, self.node, nx=True, px=lock_ms):
-            self.requeue_parked()
-            self.requeue_orphans(qos, now, grace)
-            self.trigger_indexing()
-            self.reconcile(now)
+        interval = self.settings.housekeeping_interval
+        lock = SweepLock(self.redis, self.keys.housekeeping, self.node, hold=max(grace, interval), round_=interval)
+        if lock.take():
+            try:
+                self.requeue_parked()
+                lock.keep()
+                self.requeue_orphans(qos, now, grace)
+                lock.keep()
+                self.trigger_indexing()
+                lock.keep()
+                self.reconcile(now)
+            finally:
+                lock.finish()
 
     def requeue_parked(self) -> None:
         if sent := Parked(self.redis, self.settings.index_prefix).requeue_due(

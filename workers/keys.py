@@ -127,7 +127,8 @@ class Keys:
 
     @property
     def housekeeping(self) -> str:
-        """Lock held for one housekeeping sweep, so workers sweep one at a time. Expires by itself."""
+        """Lock (string: the sweeper's token) held for one housekeeping sweep from start to end, and
+        one round more, so workers sweep one at a time. Renewed before each step; expires by itself."""
         return f"{self.base}housekeeping"
 
     @property
