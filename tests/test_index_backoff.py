@@ -13,7 +13,8 @@ from celery.exceptions import Retry
 from elasticsearch import Elasticsearch
 
 from workers.index import tasks
-from workers.index.staging import IndexRunner, Staging
+from workers.index.runner import IndexRunner
+from workers.index.staging import Staging
 from workers.records import Failure, FailureEntry
 
 URL = "http://127.0.0.1:9/refused"

@@ -375,7 +375,7 @@ def test_an_oversized_robots_txt_is_read_up_to_500_kib_not_treated_as_an_outage(
 
 def test_one_index_run_writes_at_a_time_and_a_redelivered_run_takes_its_own_lock_over(redis_client, settings):
     """Two index runs writing at once could write an older staged version of a page after a newer one."""
-    from workers.index.staging import IndexRunner
+    from workers.index.runner import IndexRunner
 
     namespace = f"{settings.index_prefix}runner-"
     first = IndexRunner(redis_client, namespace, "task-a", ttl=30)
@@ -392,7 +392,7 @@ def test_a_lost_index_run_blocks_no_other_once_its_lock_lapses_and_never_writes_
     """Measured: a run cut off by a Redis restart kept its lock for 300 s, and every run
     housekeeping started meanwhile found it held and indexed nothing."""
     from workers.index.indices import ensure_indices
-    from workers.index.staging import IndexRunner
+    from workers.index.runner import IndexRunner
     from workers.index.tasks import BatchWriter, LostRunnerLock, _keep
 
     ensure_indices(es, names, settings.schemas_dir)

@@ -104,36 +104,3 @@ class Staging:
         """One more attempt at writing this entry alone; the count so far."""
         return self.redis.hincrby(self.keys.index_attempts, entry_id, 1)
 
-
-# KEYS[1] lock; ARGV token, ttl (ms). Taken when free or already ours: a run redelivered
-# after its worker died takes its own lock over instead of waiting for it to expire.
-_TAKE_IF_FREE_OR_OURS = """
-local holder = redis.call('GET', KEYS[1])
-if (not holder) or holder == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"""
-_RELEASE_IF_OURS = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
-class IndexRunner:
-    """One index run writes at a time, so an older staged version of a page is never
-    written after a newer one. Held under the run's task ID, renewed before every bulk request."""
-
-    def __init__(self, client: redis.Redis, namespace: str, token: str, ttl: float):
-        self.key = Keys(namespace).index_runner
-        self.token, self.ttl_ms = token, int(ttl * 1000)
-        self._take = client.register_script(_TAKE_IF_FREE_OR_OURS)
-        self._release = client.register_script(_RELEASE_IF_OURS)
-
-    def hold(self) -> bool:
-        """Take (or renew) the lock; False if another run holds it."""
-        return bool(self._take(keys=[self.key], args=[self.token, self.ttl_ms]))
-
-    def release(self) -> None:
-        self._release(keys=[self.key], args=[self.token])
