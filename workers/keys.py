@@ -58,6 +58,13 @@ class Keys:
         interval). Written by fetch tasks and the index task; read by fetch tasks. No expiry."""
         return f"{self.base}urlstate:{url_id}"
 
+    def document_urls(self, document_id: str) -> str:
+        """Set of the URLs whose last indexed fetch made this document (several addresses of one
+        canonical page), so a 404 on one of them deletes it only once none serves it. Written by
+        the index task with the crawl state (workers/index/serving.py); removed when it empties.
+        One member per URL and document; no expiry, like the URL's state."""
+        return f"{self.base}docurls:{document_id}"
+
     @property
     def due(self) -> str:
         """Sorted set of URLs by next recheck time, written with each url_state, read by discovery."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,11 +27,13 @@ from workers.crawl.progress import FAILED, CrawlTracker
 from workers.crawl.state import CrawlState
 from workers.delivery import (CONNECTION_ERRORS, attempt_key, delivery_ttl, redelivered_unless_recorded,
                               within_delivery_cap)
-from workers.index.bulk import BulkWriteError, bulk_write
+from workers.index.bulk import BulkResult, BulkWriteError, bulk_write
 from workers.index.indices import KINDS, IndexNames, add_new_fields, ensure_indices
-from workers.index.staging import TRIGGER_TTL, IndexRunner, Staging
+from workers.index.runner import IndexRunner, runner_ttl
+from workers.index.serving import ServingUrls
+from workers.index.staging import TRIGGER_TTL, Staging
 from workers.keys import Keys
-from workers.records import Failure, FailureEntry, Staged
+from workers.records import DocumentEntry, Failure, FailureEntry, GoneEntry, Staged
 from workers.settings import Settings, get_settings
 from workers.timings import StageTimings
 
@@ -40,10 +42,6 @@ log = logging.getLogger(__name__)
 # Seconds the index task waits after the first staged page, so pages arriving
 # together are written in one bulk request rather than one each.
 INDEX_BATCH_WINDOW = 1.0
-# The index runner lock is renewed before every bulk request, each of which gives up after
-# ELASTICSEARCH_TIMEOUT: this many timeouts without a renewal means the run is lost, and its lock
-# expires soon enough for housekeeping's next run to take over.
-INDEX_RUNNER_TIMEOUTS = 3
 
 
 class LostRunnerLock(Exception):
@@ -102,8 +100,7 @@ def index_pending(self: Task) -> int:
     settings = get_settings()
     with redelivered_unless_recorded(self):
         queue = Staging(get_redis(), settings.index_prefix)
-        runner = IndexRunner(get_redis(), settings.index_prefix, self.request.id,
-                             INDEX_RUNNER_TIMEOUTS * settings.elasticsearch_timeout)
+        runner = IndexRunner(get_redis(), settings.index_prefix, self.request.id, runner_ttl(settings))
         if not runner.hold():
             return 0  # another run is writing; it takes what is staged now too
         # Delivered again after its worker died mid-batch: the next batch's worth of entries is
@@ -197,6 +194,11 @@ class BatchWriter:
                     entries[key] = FailureEntry(entry.url, entry.crawl_id, entry.source, Failure(
                         entry.url, "index", "poison", "its index run was lost every time it was written",
                         crawl_id=entry.crawl_id, source=entry.source))
+        serving = ServingUrls(get_redis(), self.settings.index_prefix)
+        for key, entry in entries.items():
+            if isinstance(entry, GoneEntry):
+                # Only what no other address of the same page still serves goes.
+                entries[key] = replace(entry, document_ids=serving.release(entry.url, entry.document_ids))
         owner: dict[int, str] = {}
         actions = []
         shadow = shadow_index(self.settings)
@@ -208,26 +210,35 @@ class BatchWriter:
         transient: dict[str, str] = {}
         try:
             with StageTimings(get_redis(), self.settings.index_prefix).measure("index", items=len(entries)):
-                self._bulk(actions)
+                result = self._bulk(actions)
         except BulkWriteError as exc:
+            result = exc.result
             for error in exc.result.errors:
                 (transient if error.transient else refused)[owner[id(error.action)]] = \
                     f"{error.status} {error.reason}"
+        # The index holds a newer fetch of these (written late, out of order): the crawl state keeps
+        # that fetch's validators, not these older ones.
+        superseded = {owner[id(action)] for action in result.superseded}
         refused = {key: reason for key, reason in refused.items() if key not in transient}
         if refused:
             self._record_refused({key: entries[key].refused(reason) for key, reason in refused.items()})
         done = [(key, text) for key, text in batch if key not in transient]
-        self._remember({key: entries[key] for key, _text in done}, refused)
+        self._remember({key: entries[key] for key, _text in done}, refused, superseded)
         return BatchResult(written=len(done) - len(refused), removed=self.queue.remove(done),
                            transient=len(transient), transient_reason=next(iter(transient.values()), ""))
 
-    def _remember(self, written: dict[str, Staged], refused: dict[str, str]) -> None:
+    def _remember(self, written: dict[str, Staged], refused: dict[str, str], superseded: set[str]) -> None:
         """The crawl state and progress of the URLs whose entries were written (or refused for
-        good): read in one round trip, written in one."""
+        good, or found a newer fetch already written): read in one round trip, written in one."""
         client, prefix = get_redis(), self.settings.index_prefix
         pipe = client.pipeline(transaction=False)
         CrawlState(client, prefix).update_many(
-            {entry.url: entry.remembered for key, entry in written.items() if key not in refused}, pipe)
+            {entry.url: entry.remembered for key, entry in written.items()
+             if key not in refused and key not in superseded}, pipe)
+        serving = ServingUrls(client, prefix)
+        for key, entry in written.items():
+            if isinstance(entry, DocumentEntry) and key not in refused and key not in superseded:
+                serving.serve(entry.url, entry.document_ids, entry.dropped, pipe)
         trackers: dict[str, CrawlTracker] = {}
         for key, entry in written.items():
             if entry.crawl_id:
@@ -236,9 +247,9 @@ class BatchWriter:
                 trackers[entry.crawl_id].mark(entry.url, FAILED if key in refused else entry.outcome(), pipe)
         pipe.execute()
 
-    def _bulk(self, actions: list[dict]) -> None:
+    def _bulk(self, actions: list[dict]) -> BulkResult:
         s = self.settings
-        bulk_write(self.es, actions, chunk_size=s.bulk_chunk_size, max_bytes=s.bulk_max_bytes,
+        return bulk_write(self.es, actions, chunk_size=s.bulk_chunk_size, max_bytes=s.bulk_max_bytes,
                    max_retries=s.bulk_max_retries, before_chunk=self.keep_lock)
 
     def _record_refused(self, records: dict[str, Failure]) -> None:
