@@ -11,6 +11,7 @@ crawl, whichever message carries it (workers/crawl/tasks.py, PageRun.within_cap)
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -59,9 +60,15 @@ if tonumber(redis.call('GET', {key}) or '0') > 0 then redis.call('DECR', {key}) 
 """
 
 
-# KEYS[1] count; ARGV[1] its lifetime (s). One delivery more; the count's lifetime starts with
-# its first, and a count without one (made by an older DECR) is given one.
+# KEYS[1] count; ARGV[1] its lifetime (s), ARGV[2] '1': leave a count above zero as it is, and
+# return it negated (the page was in flight when a worker died: see within_delivery_cap). One
+# delivery more; the count's lifetime starts with its first, and a count without one (made by an
+# older DECR) is given one.
 _COUNT = """
+if ARGV[2] == '1' then
+  local before = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if before > 0 then return -before end
+end
 local n = redis.call('INCR', KEYS[1])
 if n == 1 or redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
@@ -98,12 +105,27 @@ def attempt_key(task: Task, namespace: str) -> str:
     return Keys(namespace).deliveries(task.request.id, task.request.retries)
 
 
-def within_delivery_cap(task: Task, client: redis.Redis, key: str, cap: int, ttl: int) -> bool:
+# Deliveries of pages that were in flight when a worker process died run one at a time in each
+# process (see within_delivery_cap).
+SUSPECTS = threading.Lock()
+
+
+def within_delivery_cap(task: Task, client: redis.Redis, key: str, cap: int, ttl: int, *,
+                        unless_suspect: bool = False) -> bool | None:
     """Count this delivery on `key` (`attempt_key`, or Keys.page_deliveries: a crawl page's,
     whichever message carries it); False once the count is past `cap`.
 
     A task whose worker keeps dying on it (a parser segfault, memory exhaustion,
     the hard time limit) is requeued each time; this is what ends the loop.
+
+    `unless_suspect`: None, and nothing counted, when the count is above zero. In a threads-pool
+    worker a process that dies takes every delivery in flight in it with it, each counted;
+    delivered again side by side, the same pages would share the next deaths too, and three
+    would make them all `poison`. The caller runs such a delivery holding SUSPECTS, and counts
+    it then: the next death is charged to the page that causes it, not to those waiting beside it.
     """
+    counted = client.eval(_COUNT, 1, key, ttl, "1" if unless_suspect else "0")
+    if counted < 0:
+        return None
     task.request.delivery_key = key
-    return client.eval(_COUNT, 1, key, ttl) <= cap
+    return counted <= cap
