@@ -4,7 +4,7 @@ A thread in each worker's main process, every HOUSEKEEPING_INTERVAL seconds:
 
 1. publishes the broker delivery tags this worker holds (running, reserved,
    waiting for a countdown) to a key that expires after ORPHAN_GRACE;
-2. then, one worker at a time (a short lock), sweeps:
+2. then, one worker at a time (a lock held for the whole sweep, SweepLock), sweeps:
    - parked pages that are due go back on the fetch queue (workers/parked.py);
    - orphaned messages go back on their queue: delivered more than ORPHAN_GRACE
      ago, unacknowledged, and held by no live worker. That is what a worker
