@@ -51,14 +51,17 @@ def test_parked_pages_that_could_not_be_sent_are_put_back(parked):
     assert sorted(sent) == URLS and parked.size() == 0
 
 
-def test_a_sweep_holds_its_lock_until_it_ends_and_one_round_more(settings, redis_client):
+def test_a_sweep_holds_its_lock_until_it_ends_and_one_round_more(test_env, settings, redis_client):
     """The sweep lock lasted one round and was never renewed: a sweep slower than that overlapped
     the next one, which sent due parked pages a second time."""
     from types import SimpleNamespace
 
+    from tests.helpers import point_app_at
     from workers.app import app
     from workers.housekeeping import Sweeper
     from workers.keys import Keys
+
+    point_app_at(test_env["REDIS_URL"])
 
     lock = Keys(settings.index_prefix).housekeeping
     round_ms = settings.housekeeping_interval * 1000
