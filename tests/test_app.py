@@ -32,6 +32,18 @@ def test_delivery_guarantees():
     assert conf.task_time_limit and conf.task_soft_time_limit < conf.task_time_limit
 
 
+def test_fetch_time_limits_fit_the_slowest_fetch_the_settings_allow():
+    """A PDF hop may take CONNECT_TIMEOUT + READ_TIMEOUT + PDF_READ_TIMEOUT (145 s by default), and its
+    text PDF_PARSE_SECONDS more: a soft limit of 105 s ended every slow large PDF as `time_limit`."""
+    for settings in (Settings(_env_file=None), Settings(_env_file=None, pdf_read_timeout=400, max_redirects=0)):
+        conf = celery_config(settings)
+        pdf_hop = settings.connect_timeout + settings.read_timeout + settings.pdf_read_timeout
+        robots = settings.connect_timeout + settings.read_timeout
+        assert conf["task_soft_time_limit"] >= robots + pdf_hop + settings.pdf_parse_seconds \
+            + (settings.max_redirects + 2) * settings.host_max_inline_wait
+        assert conf["task_soft_time_limit"] < conf["task_time_limit"] < settings.visibility_timeout
+
+
 def test_a_visibility_timeout_shorter_than_a_task_is_refused():
     settings = Settings(_env_file=None, visibility_timeout=600)
     with pytest.raises(ValueError, match="VISIBILITY_TIMEOUT"):

@@ -61,6 +61,36 @@ def test_a_delivery_that_finishes_leaves_the_count(settings, redis_client, crawl
     staging.remove(staging.take(100))
 
 
+@pytest.mark.parametrize("how", ["let_go", "finish", "stage", "requeue"])
+def test_a_delivery_that_finishes_after_its_count_expired_leaves_no_key(settings, redis_client, crawl_id, how,
+                                                                        monkeypatch):
+    """A DECR after the count expired made it again at -1, with no expiry: a key leaked per page."""
+    monkeypatch.setattr(index_pending, "apply_async", lambda *_a, **_k: None)
+    key = Keys(settings.index_prefix).page_deliveries(crawl_id, URL)
+    run = delivery(settings, crawl_id)
+    assert run.within_cap() and 0 < redis_client.ttl(key)
+    redis_client.delete(key)  # as if it expired while the page was fetched
+    if how == "let_go":
+        run.let_go()
+    elif how == "finish":
+        run.finish(UNCHANGED)
+    elif how == "stage":
+        run.fail("fetch", "http_404", "gone")
+        staging = Staging(redis_client, settings.index_prefix)
+        staging.remove(staging.take(100))
+    else:
+        from workers.delivery import _uncount
+        _uncount(run.task)
+    assert redis_client.exists(key) == 0
+
+
+def test_a_count_left_without_an_expiry_gets_one_on_its_next_delivery(settings, redis_client, crawl_id):
+    key = Keys(settings.index_prefix).page_deliveries(crawl_id, URL)
+    redis_client.set(key, -1)  # what an old DECR after expiry left
+    assert delivery(settings, crawl_id).within_cap()
+    assert 0 < redis_client.ttl(key)
+
+
 def test_a_page_deferred_again_and_again_is_never_poison(settings, redis_client, crawl_id, monkeypatch):
     deferred = []
     monkeypatch.setattr(tasks, "profiles", lambda: SimpleNamespace(profile=lambda _c: SimpleNamespace(

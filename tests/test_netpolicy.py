@@ -59,6 +59,9 @@ ANSWERS = {
     "alibaba.test": ("100.100.100.200", "metadata_address"),
     "azure.test": ("168.63.129.16", "metadata_address"),
     "nat64.test": ("64:ff9b::a9fe:a9fe", "link_local_address"),
+    "sixtofour.test": ("2002:a9fe:a9fe::", "link_local_address"),  # 6to4 of 169.254.169.254
+    "teredo.test": ("2001:0:4136:e378:8000:63bf:5601:5601", "link_local_address"),  # client 169.254.169.254
+    "oracle.test": ("192.0.0.192", "metadata_address"),
 }
 
 
@@ -153,3 +156,17 @@ def test_proxy_environment_variables_are_ignored(site, monkeypatch):
         assert dict(proxy.hits) == {}
     finally:
         proxy.close()
+
+
+def test_6to4_and_teredo_addresses_are_judged_as_the_ipv4_address_they_embed():
+    strict, private = NetworkPolicy(), OPEN_POLICY
+    assert strict.refusal(ipaddress.ip_address("2002:808:808::1")) is None  # 6to4 of 8.8.8.8: public
+    assert strict.refusal(ipaddress.ip_address("2002:a00:1::")) == "private_address"  # of 10.0.0.1
+    assert strict.refusal(ipaddress.ip_address("2002:7f00:1::")) == "private_address"  # of 127.0.0.1
+    assert private.refusal(ipaddress.ip_address("2002:a9fe:a9fe::")) == "link_local_address"
+    assert private.refusal(ipaddress.ip_address("2002:c000:00c0::")) == "metadata_address"  # 192.0.0.192
+
+
+def test_ietf_protocol_assignments_are_not_public():
+    assert NetworkPolicy().refusal(ipaddress.ip_address("192.0.0.8")) == "private_address"
+    assert OPEN_POLICY.refusal(ipaddress.ip_address("192.0.0.192")) == "metadata_address"

@@ -16,6 +16,8 @@ from workers.parse.pdf import (
     PDF_CORRUPT,
     PDF_ENCRYPTED,
     PDF_NO_TEXT,
+    PDF_TOO_MANY_PAGES,
+    PDF_TOO_SLOW,
     PDF_TRUNCATED,
     PdfError,
     extract_text,
@@ -232,3 +234,16 @@ def test_pdf_error_survives_pickling_with_its_reason() -> None:
 def test_bad_url_is_a_parse_error(report) -> None:
     with pytest.raises(ParseError, match="bad URL"):
         parse_pdf(report, "ftp://example.org/r.pdf")
+
+
+def test_pdf_text_extraction_is_bounded_by_pages_and_time(report) -> None:
+    """A hostile PDF (thousands of pages, pages that take long to read) ends as a failure record
+    with its reason, not by holding its worker until the hard time limit."""
+    pages = len(pages_of(report))
+    with pytest.raises(PdfError) as err:
+        extract_text(report, max_pages=pages - 1)
+    assert err.value.reason == PDF_TOO_MANY_PAGES and f"{pages} pages" in err.value.detail
+    with pytest.raises(PdfError) as err:
+        extract_text(report, max_seconds=-1)  # the deadline has passed before the first page
+    assert err.value.reason == PDF_TOO_SLOW
+    assert len(extract_text(report, max_pages=pages).pages) == pages

@@ -9,6 +9,7 @@ import pytest
 from tests.corpus import report_page
 from tests.helpers import cli
 from tests.site import Request, LocalSite, html
+from workers.records import fetch_version
 from workers.urls import doc_id, normalize_url
 
 GOOD_PAGES = 52
@@ -140,12 +141,15 @@ def test_second_crawl_adds_no_duplicates(first_crawl, site, es, names, test_env)
     result = cli(test_env, "crawl", *again, "--allow-private-networks", "--timeout", "60", timeout=90)
     assert result.returncode == 0, result.stderr
     assert "10 URLs, 0 indexed, 0 failed, 10 unchanged" in result.stdout  # same bytes: not re-indexed
+    first = es.get(index=names.reports, id=doc_id(normalize_url(again[0])))["_source"]["fetched_at"]
     forced = cli(test_env, "crawl", *again, "--allow-private-networks", "--force", "--timeout", "60", timeout=90)
     assert "10 URLs, 10 indexed" in forced.stdout, forced.stderr
     es.indices.refresh(index=names.reports)
     assert es.count(index=names.reports)["count"] == before
-    version = es.get(index=names.reports, id=doc_id(normalize_url(again[0])))["_version"]
-    assert version == 2  # overwritten by the forced crawl, not duplicated
+    document = es.get(index=names.reports, id=doc_id(normalize_url(again[0])))
+    # Overwritten by the forced crawl, not duplicated: its fetch time is the document's version now.
+    assert document["_source"]["fetched_at"] > first
+    assert document["_version"] == fetch_version(document["_source"]["fetched_at"])
 
 
 def test_worker_still_healthy(first_crawl, worker):

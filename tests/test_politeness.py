@@ -186,6 +186,16 @@ def test_back_off_pushes_the_next_slot(redis_client, namespace):
     assert turn(limiter, "b.test").wait == 0
 
 
+def test_a_retry_after_years_ahead_holds_the_host_back_only_up_to_the_cap(redis_client, namespace):
+    """A Retry-After date in 2038 once pushed every page of its host 4,408 days out."""
+    limiter = HostLimiter(redis_client, namespace, max_inline_wait=60, max_backoff=30)
+    before = time.time()
+    limiter.back_off("a.test", 4408 * 86400.0)
+    assert turn(limiter).wait <= 30
+    assert 0 < redis_client.pttl(f"ri:{namespace}host:a.test:rate") <= 31_000 + 1000
+    assert limiter.asked_until("a.test") >= before + 4408 * 86400.0  # what the host asked for, recorded
+
+
 def test_idle_hosts_vanish(redis_client, namespace):
     limiter = HostLimiter(redis_client, namespace, max_inline_wait=60)
     granted = turn(limiter, interval=0.05, limit=1, lease=0.5)

@@ -14,16 +14,19 @@ import celery
 import redis
 from celery import Celery
 from celery.backends.base import DisabledBackend
+from celery.signals import after_setup_logger, after_setup_task_logger
 
-from workers.settings import Settings, get_settings
 from workers.keys import Keys
+from workers.redaction import redact_logs
+from workers.settings import Settings, get_settings
 
 FETCH_QUEUE = "fetch"
 INDEX_QUEUE = "index"
 # Rebuilds run on their own workers, so a long reindex never delays the crawl.
 REINDEX_QUEUE = "reindex"
 
-FETCH_TIME_LIMIT = 120
+# A fetch's time beyond its network deadlines: parsing a page, staging it, bookkeeping.
+FETCH_MARGIN = 15.0
 INDEX_TIME_LIMIT = 600
 # Discovery walks listing pages and sitemaps at the host's polite rate: minutes, not seconds.
 DISCOVER_TIME_LIMIT = 1800
@@ -38,9 +41,23 @@ BEAT_MAX_LOOP = 1
 BEAT_LOCK_TIMEOUT = 30
 
 
+def fetch_time_limits(settings: Settings) -> tuple[float, float]:
+    """A fetch task's (soft, hard) time limits: room for the slowest fetch the settings allow.
+
+    robots.txt, then up to MAX_REDIRECTS hops and the last one, each after waiting up to
+    HOST_MAX_INLINE_WAIT for its host's slot; the last hop a PDF, which adds PDF_READ_TIMEOUT
+    to its deadline and PDF_PARSE_SECONDS to read its text. A soft limit shorter than that
+    ends a slow large PDF as `time_limit` every time (it was 105 s for a 145 s PDF hop).
+    """
+    s = settings
+    hop = s.host_max_inline_wait + s.connect_timeout + s.read_timeout
+    soft = hop * (s.max_redirects + 2) + s.pdf_read_timeout + s.pdf_parse_seconds + FETCH_MARGIN
+    return soft, soft + FETCH_MARGIN
+
+
 def longest_hold(settings: Settings) -> float:
     """The longest a worker may hold a message unacknowledged: a task's hard limit, or a countdown."""
-    longest_task = max(FETCH_TIME_LIMIT, INDEX_TIME_LIMIT, DISCOVER_TIME_LIMIT, CHUNK_TIME_LIMIT)
+    longest_task = max(fetch_time_limits(settings)[1], INDEX_TIME_LIMIT, DISCOVER_TIME_LIMIT, CHUNK_TIME_LIMIT)
     return longest_task + max(settings.fetch_backoff_max, settings.max_countdown)
 
 
@@ -84,8 +101,8 @@ def celery_config(settings: Settings) -> dict:
         # On SIGTERM, give running tasks this long to finish before they are requeued.
         worker_soft_shutdown_timeout=30.0,
         # A hung task must not hold a worker slot forever (in a threads pool: workers/watchdog.py).
-        task_soft_time_limit=FETCH_TIME_LIMIT - 15,
-        task_time_limit=FETCH_TIME_LIMIT,
+        task_soft_time_limit=fetch_time_limits(settings)[0],
+        task_time_limit=fetch_time_limits(settings)[1],
         # Fetching and indexing scale separately: run workers per queue.
         task_routes={
             "workers.tasks.fetch_page": {"queue": FETCH_QUEUE},
@@ -140,6 +157,10 @@ class App(Celery):
         return super().send_task(name, args, kwargs, **options)
 
 
+def _redact_logs(logger, **_kwargs) -> None:
+    redact_logs(logger)  # a signed URL's token in a retry's reason, a task's error, urllib3's warnings
+
+
 def make_app(settings: Settings | None = None) -> Celery:
     app = App("report_ingest", task_cls=Task, include=[
         "workers.crawl.tasks", "workers.index.tasks", "workers.schedule", "workers.rebuild.tasks",
@@ -150,6 +171,8 @@ def make_app(settings: Settings | None = None) -> Celery:
     from workers.housekeeping import Housekeeping
     from workers.watchdog import Watchdog
 
+    after_setup_logger.connect(_redact_logs, weak=False)
+    after_setup_task_logger.connect(_redact_logs, weak=False)
     app.steps["consumer"].add(Housekeeping)
     app.steps["worker"].add(Watchdog)
     return app

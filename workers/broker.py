@@ -10,12 +10,20 @@ reproduces it against a real Redis.
 
 Here that second restore raises a connection error instead, which Celery ignores. The messages
 stay in Redis's unacked set, and housekeeping hands them back (workers/housekeeping.py).
+
+And kombu (5.7.0) stamps a delivered message with the delivering host's clock (`time()` in
+kombu.transport.redis, for the unacked index and its visibility-timeout restore): here with
+Redis's (workers/redis_clock.py), which the housekeeping sweep that finds orphans reads too.
 """
 
 from __future__ import annotations
 
 import redis
 from kombu.transport import redis as kombu_redis
+
+from workers import redis_clock
+
+kombu_redis.time = redis_clock.now
 
 
 class Channel(kombu_redis.Channel):

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 from workers.settings import Settings, get_settings
 
+# Attempts after the first that the transport makes at one request (the index runner lock
+# outlasts them all: workers/index/runner.py).
+ES_MAX_RETRIES = 3
+
 
 def elasticsearch_credentials(settings: Settings) -> dict:
     """The one choice of credentials, for Elasticsearch and for Kibana (workers/kibana.py): the API
@@ -44,7 +48,7 @@ def elasticsearch_client(settings: Settings) -> Elasticsearch:
         "verify_certs": settings.elasticsearch_verify_certs,
         # Transient node errors are retried by the transport, not by every caller.
         "retry_on_timeout": True,
-        "max_retries": 3,
+        "max_retries": ES_MAX_RETRIES,
     }
     if settings.elasticsearch_ca_certs:
         kwargs["ca_certs"] = str(settings.elasticsearch_ca_certs)

@@ -11,6 +11,7 @@ crawl, whichever message carries it (workers/crawl/tasks.py, PageRun.within_cap)
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -51,6 +52,35 @@ def redelivered_unless_recorded(task: Task) -> Iterator[None]:
         raise Reject(f"{exc.__class__.__name__}: {exc}", requeue=True) from exc
 
 
+def uncount_lua(key: str) -> str:
+    """Lua that takes one finished delivery off the count `key` (a Lua expression), only while the
+    count exists: a DECR after it expired made it again, at -1 and with no expiry, for good."""
+    return f"""
+if tonumber(redis.call('GET', {key}) or '0') > 0 then redis.call('DECR', {key}) end
+"""
+
+
+# KEYS[1] count; ARGV[1] its lifetime (s), ARGV[2] '1': leave a count above zero as it is, and
+# return it negated (the page was in flight when a worker died: see within_delivery_cap). One
+# delivery more; the count's lifetime starts with its first, and a count without one (made by an
+# older DECR) is given one.
+_COUNT = """
+if ARGV[2] == '1' then
+  local before = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if before > 0 then return -before end
+end
+local n = redis.call('INCR', KEYS[1])
+if n == 1 or redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+_UNCOUNT = uncount_lua("KEYS[1]")
+
+
+def uncount(client, key: str) -> None:
+    """Take one finished delivery off the count `key`; `client` may be a pipeline."""
+    client.eval(_UNCOUNT, 1, key)
+
+
 def _uncount(task: Task) -> None:
     """A requeue we chose is not a delivery lost to a dying worker: take it off the poison count.
     Best effort: with Redis gone it stays counted, which only brings the cap one delivery nearer."""
@@ -60,7 +90,7 @@ def _uncount(task: Task) -> None:
     from workers.clients import get_redis
 
     try:
-        get_redis().decr(key)
+        uncount(get_redis(), key)
     except redis.RedisError:
         pass
 
@@ -75,15 +105,27 @@ def attempt_key(task: Task, namespace: str) -> str:
     return Keys(namespace).deliveries(task.request.id, task.request.retries)
 
 
-def within_delivery_cap(task: Task, client: redis.Redis, key: str, cap: int, ttl: int) -> bool:
+# Deliveries of pages that were in flight when a worker process died run one at a time in each
+# process (see within_delivery_cap).
+SUSPECTS = threading.Lock()
+
+
+def within_delivery_cap(task: Task, client: redis.Redis, key: str, cap: int, ttl: int, *,
+                        unless_suspect: bool = False) -> bool | None:
     """Count this delivery on `key` (`attempt_key`, or Keys.page_deliveries: a crawl page's,
     whichever message carries it); False once the count is past `cap`.
 
     A task whose worker keeps dying on it (a parser segfault, memory exhaustion,
     the hard time limit) is requeued each time; this is what ends the loop.
+
+    `unless_suspect`: None, and nothing counted, when the count is above zero. In a threads-pool
+    worker a process that dies takes every delivery in flight in it with it, each counted;
+    delivered again side by side, the same pages would share the next deaths too, and three
+    would make them all `poison`. The caller runs such a delivery holding SUSPECTS, and counts
+    it then: the next death is charged to the page that causes it, not to those waiting beside it.
     """
+    counted = client.eval(_COUNT, 1, key, ttl, "1" if unless_suspect else "0")
+    if counted < 0:
+        return None
     task.request.delivery_key = key
-    # The first delivery (nearly all of them) is one command; the count's lifetime starts there.
-    if client.set(key, 1, nx=True, ex=ttl):
-        return 1 <= cap
-    return client.incr(key) <= cap
+    return counted <= cap

@@ -5,7 +5,7 @@ Two threads in each worker's main process, every HOUSEKEEPING_INTERVAL seconds:
 1. the heartbeat publishes the broker delivery tags this worker holds (running,
    reserved, waiting for a countdown) to a key that expires after ORPHAN_GRACE;
    nothing else runs in its thread, so no sweep can make a live worker look dead;
-2. the sweeper, one worker at a time (a short lock), sweeps:
+2. the sweeper, one worker at a time (a lock held for the whole sweep, SweepLock), sweeps:
    - parked pages that are due go back on the fetch queue (workers/parked.py);
    - orphaned messages go back on their queue: delivered more than ORPHAN_GRACE
      ago, unacknowledged, and held by no live worker. That is what a worker
@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 import redis
@@ -39,6 +40,7 @@ from celery import bootsteps
 from celery.worker import state
 from kombu.transport.redis import Mutex, MutexHeld
 
+from workers import redis_clock
 from workers.keys import Keys
 from workers.crawl.parked import Parked
 from workers.crawl.reconcile import FETCH_TASK, Reconciler
@@ -56,8 +58,24 @@ BROKER_KEYS = Keys("")
 
 
 def live_workers(client: redis.Redis, grace: float, now: float | None = None) -> list[str]:
-    """Node names of the workers whose housekeeping beat within the last `grace` seconds."""
-    return client.zrangebyscore(BROKER_KEYS.consumers, (time.time() if now is None else now) - grace, "+inf")
+    """Node names of the workers whose housekeeping beat within the last `grace` seconds of Redis's
+    clock (`now`, or Redis's time)."""
+    return client.zrangebyscore(BROKER_KEYS.consumers, (redis_clock.sync(client) if now is None else now) - grace,
+                                "+inf")
+
+
+def beat(client: redis.Redis, node: str, tags: set[str], grace: float) -> float:
+    """Publish the delivery tags `node` holds and its heartbeat, on Redis's clock; Redis's time."""
+    now = redis_clock.sync(client)
+    pipe = client.pipeline()
+    key = BROKER_KEYS.consumer(node)
+    pipe.delete(key)
+    if tags:
+        pipe.sadd(key, *tags)
+        pipe.expire(key, int(grace))
+    pipe.zadd(BROKER_KEYS.consumers, {node: now})
+    pipe.execute()
+    return now
 
 
 def held_tags(consumer) -> set[str]:
@@ -85,6 +103,43 @@ def held_tags(consumer) -> set[str]:
     raise RuntimeError("could not read the worker's held messages")
 
 
+class LostSweepLock(Exception):
+    """The sweep's lock lapsed or another sweeper took it: this sweep stops where it is."""
+
+
+# KEYS[1] lock; ARGV token, ms. Renews the lock only while this sweep holds it.
+_KEEP_IF_OURS = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+class SweepLock:
+    """Held by one sweep from its start to its end, so sweeps never overlap: taken for `hold`
+    seconds, renewed for as long again before each step, then kept one more `round_`, so the
+    workers sweep one at a time, a round apart. (It lasted one round and was never renewed:
+    a slow sweep overlapped the next one, which sent due parked pages a second time.)"""
+
+    def __init__(self, client: redis.Redis, key: str, node: str, hold: float, round_: float):
+        self.redis, self.key = client, key
+        self.token = f"{node}:{uuid.uuid4().hex}"
+        self.hold_ms, self.round_ms = int(hold * 1000), int(round_ * 1000)
+
+    def take(self) -> bool:
+        return bool(self.redis.set(self.key, self.token, nx=True, px=self.hold_ms))
+
+    def keep(self) -> None:
+        if not self.redis.eval(_KEEP_IF_OURS, 1, self.key, self.token, self.hold_ms):
+            raise LostSweepLock("the housekeeping sweep lock lapsed; another worker sweeps now")
+
+    def finish(self) -> None:
+        # Best effort: a lock that cannot be shortened lapses by itself.
+        try:
+            self.redis.eval(_KEEP_IF_OURS, 1, self.key, self.token, self.round_ms)
+        except redis.RedisError as exc:
+            log.warning("could not hand back the sweep lock (%s); it lapses by itself", exc)
+
+
 class Sweeper:
     def __init__(self, app, node: str, held, client: redis.Redis):
         self.app, self.node, self.held, self.redis = app, node, held, client
@@ -99,7 +154,7 @@ class Sweeper:
     def beat_forever(self) -> None:
         """The heartbeat, in a thread of its own: no sweep or reconciliation, however long, delays it
         past ORPHAN_GRACE (other workers would take this one for dead and requeue what it runs)."""
-        self._every_interval(self.beat)
+        self._every_interval(self.heartbeat)
 
     def sweep_forever(self) -> None:
         with self.app.connection_for_write() as connection:
@@ -113,9 +168,8 @@ class Sweeper:
             except Exception as exc:  # noqa: BLE001 - housekeeping must outlive any outage
                 log.warning("housekeeping skipped a round: %s", exc)
 
-    def beat(self) -> None:
-        """Publish the delivery tags this worker holds, and that it is alive."""
-        now = time.time()
+    def heartbeat(self) -> None:
+        """Publish the delivery tags this worker holds, and that it is alive (on Redis's clock)."""
         tags = self.held()
         if self.first_beat:
             # This node beat before this consumer started: it reconnected to the broker, or an
@@ -123,31 +177,28 @@ class Sweeper:
             # taken off a queue (workers/crawl/reconcile.py). Orphans need not be requeued first:
             # unacknowledged, they count as messages that exist.
             if self.redis.zscore(BROKER_KEYS.consumers, self.node) is not None:
-                self.reconciler.request(now)
+                self.reconciler.request(redis_clock.sync(self.redis))
             self.first_beat = False
-        pipe = self.redis.pipeline()
-        key = BROKER_KEYS.consumer(self.node)
-        pipe.delete(key)
-        if tags:
-            pipe.sadd(key, *tags)
-            pipe.expire(key, int(self.settings.orphan_grace))
-        pipe.zadd(BROKER_KEYS.consumers, {self.node: now})
-        pipe.execute()
+        beat(self.redis, self.node, tags, self.settings.orphan_grace)
 
     def sweep(self, qos) -> None:
-        now = time.time()
-        lock_ms = int(self.settings.housekeeping_interval * 1000)
-        if self.redis.set(self.keys.housekeeping, self.node, nx=True, px=lock_ms):
-            self.requeue_parked()
-            self.requeue_orphans(qos, now, self.settings.orphan_grace)
-            self.trigger_indexing()
-            self.recover_starts(now)
-            CrawlState(self.redis, self.settings.index_prefix).move_legacy()
+        grace, interval = self.settings.orphan_grace, self.settings.housekeeping_interval
+        now = redis_clock.sync(self.redis)
+        lock = SweepLock(self.redis, self.keys.housekeeping, self.node, hold=max(grace, interval), round_=interval)
+        if lock.take():
+            try:
+                for step in (self.requeue_parked, lambda: self.requeue_orphans(qos, now, grace), self.trigger_indexing,
+                             lambda: self.recover_starts(now),
+                             CrawlState(self.redis, self.settings.index_prefix).move_legacy):
+                    step()
+                    lock.keep()
+            finally:
+                lock.finish()
         self.reconcile(now)
 
     def recover_starts(self, now: float) -> None:
         """A crawl start that stopped half way (its lease ran out) may have recorded URLs as queued
-        without sending them: the reconciliation sends them (workers/crawl/start.py)."""
+        without sending them: the reconciliation sends them (workers/crawl/starts.py)."""
         starts = CrawlStarts(self.redis, self.settings.index_prefix)
         if stopped := starts.stopped(now):
             self.reconciler.request(now)
@@ -156,12 +207,9 @@ class Sweeper:
             log.warning("crawl start(s) %s stopped before they finished; reconciling", ", ".join(stopped))
 
     def requeue_parked(self) -> None:
-        parked = Parked(self.redis, self.settings.index_prefix)
-        while due := parked.due():
-            for _member, kwargs in due:
-                self.app.send_task(FETCH_TASK, kwargs=kwargs)
-            parked.remove([member for member, _kwargs in due])
-            log.info("requeued %d parked page(s)", len(due))
+        if sent := Parked(self.redis, self.settings.index_prefix).requeue_due(
+                lambda kwargs: self.app.send_task(FETCH_TASK, kwargs=kwargs)):
+            log.info("requeued %d parked page(s)", sent)
 
     def requeue_orphans(self, qos, now: float, grace: float) -> None:
         live = live_workers(self.redis, grace, now)

@@ -79,6 +79,13 @@ class Keys:
         written again or by housekeeping, then deleted."""
         return f"{self.base}urlstate:{url_id}"
 
+    def document_urls(self, document_id: str) -> str:
+        """Set of the URLs whose last indexed fetch made this document (several addresses of one
+        canonical page), so a 404 on one of them deletes it only once none serves it. Written by
+        the index task with the crawl state (workers/index/serving.py); removed when it empties.
+        One member per URL and document; no expiry, like the URL's state."""
+        return f"{self.base}docurls:{document_id}"
+
     @property
     def legacy_due(self) -> str:
         """Sorted set of URLs by next recheck time, of the layout before the packed one: the URLs
@@ -170,7 +177,8 @@ class Keys:
 
     @property
     def housekeeping(self) -> str:
-        """Lock held for one housekeeping sweep, so workers sweep one at a time. Expires by itself."""
+        """Lock (string: the sweeper's token) held for one housekeeping sweep from start to end, and
+        one round more, so workers sweep one at a time. Renewed before each step; expires by itself."""
         return f"{self.base}housekeeping"
 
     @property

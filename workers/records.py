@@ -20,6 +20,7 @@ from workers.crawl.state import UrlState
 from workers.index.raw_pages import STALE_PARTS, raw_actions
 from workers.parse.pdf_document import SOURCE as PDF_SOURCE
 from workers.parse.facets import tier_rank
+from workers.redaction import redact_text, redact_url
 from workers.search.copies import report_key
 from workers.urls import doc_id
 
@@ -56,7 +57,8 @@ class Failure:
     failed_at: str = field(default_factory=now_iso)
 
     def __post_init__(self) -> None:
-        self.detail = self.detail[:DETAIL_CHARS]
+        # A failure record is shown and kept apart from the page: no credential of a signed URL in it.
+        self.url, self.detail = redact_url(self.url), redact_text(self.detail)[:DETAIL_CHARS]
 
     def to_source(self) -> dict:
         record = asdict(self)
@@ -102,9 +104,20 @@ class RawPage:
     def content(self) -> bytes:
         return base64.b64decode(self.body)
 
+    @property
+    def version(self) -> int:
+        """The external version of what this fetch writes: its time, in microseconds."""
+        return fetch_version(self.fetched_at)
+
     def to_actions(self, index: str, key: str) -> list[dict]:
         # A PDF may have been stored in more parts last time; the extra ones go.
-        return raw_actions(index, key, vars(self), max_parts=STALE_PARTS if self.source == PDF_SOURCE else 0)
+        return raw_actions(index, key, vars(self), max_parts=STALE_PARTS if self.source == PDF_SOURCE else 0,
+                           version=self.version)
+
+
+def fetch_version(fetched_at: str) -> int:
+    """A fetch time (ISO 8601) as an Elasticsearch external version: microseconds since the epoch."""
+    return int(datetime.fromisoformat(fetched_at).timestamp() * 1_000_000)
 
 
 def indexable(document: dict, fetched_at: str) -> dict:
@@ -201,8 +214,9 @@ class DocumentEntry(Staged):
     def to_actions(self, names: IndexNames, shadow: str | None) -> list[dict]:
         reports = [index for index in (names.reports, shadow) if index]
         actions = self.raw.to_actions(names.raw_pages, self.key)
-        actions += [{"_op_type": "index", "_index": index, "_id": document["id"], "_source": document}
-                    for document in self.documents for index in reports]
+        # Versioned by fetch time: a late older fetch never overwrites a newer one (bulk.py).
+        actions += [{"_op_type": "index", "_index": index, "_id": document["id"], "_source": document,
+                     "_version": self.raw.version} for document in self.documents for index in reports]
         actions += [{"_op_type": "delete", "_index": index, "_id": gone}
                     for gone in self.dropped for index in reports]
         # A page that now works is no longer a failure.

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     # PDFs (full reports run to 30 MB) have their own cap, and this much longer to arrive.
     max_pdf_bytes: int = Field(default=60 * 1024 * 1024, gt=0)
     pdf_read_timeout: float = Field(default=120.0, gt=0)
+    # Text extraction stops past this many pages, or this long, so a hostile PDF cannot hold a
+    # worker until its hard time limit (a full TIP report has about 600 pages, read in seconds).
+    pdf_max_pages: int = Field(default=3000, ge=1)
+    pdf_parse_seconds: float = Field(default=60.0, gt=0)
     max_redirects: int = Field(default=5, ge=0)
     # Fetch retries on connection errors, 5xx and 429, then the page lands in failures.
     fetch_max_retries: int = Field(default=4, ge=0)
@@ -62,6 +66,9 @@ class Settings(BaseSettings):
     robots_ttl: int = Field(default=3600, ge=1)
     # An unreachable robots.txt (5xx, 429, timeout) is asked again after this long; its pages wait.
     robots_error_ttl: int = Field(default=300, ge=1)
+    # A host's Retry-After holds back all its pages at most this long (what it asked for is
+    # recorded beside): a date years ahead must not stall the host for good.
+    host_backoff_max: float = Field(default=6 * 3600.0, gt=0)
     # A page waits in its worker slot for its host's next request slot at most this long ...
     host_max_inline_wait: float = Field(default=30.0, ge=0)
     # ... and is re-enqueued with a broker countdown at most this far ahead; longer waits

@@ -9,27 +9,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from urllib.parse import urlsplit, urlunsplit
 
 import click
+
+from workers.redaction import redact_url
 
 START = "start it with `report-ingest services up`"
 # Commands whose log output is an operator's to read: the transport's retry warnings stay on.
 LOGGING_COMMANDS = frozenset({"worker", "beat"})
-
-
-def redact(url: str) -> str:
-    """The URL without its password (and with no user name either, if one was given)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password is None and parts.username is None:
-        return url
-    host = f"[{host}]" if ":" in host else host
-    return urlunsplit((parts.scheme, f"***@{host}{port}", parts.path, parts.query, parts.fragment))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -47,8 +34,8 @@ def service_error(exc: BaseException) -> str | None:
     from workers.settings import get_settings  # pydantic: not needed to print `--help`
 
     settings = get_settings()
-    redis_at = f"Redis at {redact(settings.redis_url)}"
-    es_at = f"Elasticsearch at {redact(settings.elasticsearch_url)}"
+    redis_at = f"Redis at {redact_url(settings.redis_url)}"
+    es_at = f"Elasticsearch at {redact_url(settings.elasticsearch_url)}"
     if isinstance(exc, redis.exceptions.AuthenticationError):
         return (f"{redis_at} refused the credentials ({_first_line(exc)}): "
                 "put the right password in REDIS_URL (redis://:PASSWORD@host:port/db)")

@@ -44,7 +44,10 @@ def retry_failed(wait: bool, timeout: float | None) -> None:
     for source, count in retry.unknown_sources.items():
         click.echo(f"error: {count} failures of source {source!r} not retried: no such source in "
                    f"{settings.sources_file}", err=True)
-    if not retry.plans and not retry.unknown_sources:
+    if retry.redacted:
+        click.echo(f"{retry.redacted} failures of signed URLs not retried: their credentials are not kept; "
+                   "crawl them again from a fresh link", err=True)
+    if not retry.plans and not retry.unknown_sources and not retry.redacted:
         click.echo("no failures to retry")
     for plan in retry.plans:
         click.echo(f"crawl {plan.crawl_id}: queued {plan.queued} failed URLs again", err=True)

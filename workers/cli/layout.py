@@ -22,8 +22,8 @@ from dataclasses import dataclass
 # Requests in flight per process. The GIL serialises parsing, so more threads than this buy
 # waiting, not throughput; 16 covers the per-host limit of two busy hosts per process.
 THREADS_PER_PROCESS = 16
-# A worker that exits this soon after its start, this many times in a row, is broken (bad
-# arguments, an import error): the supervisor stops instead of restarting it forever.
+# A worker that exits with an error this soon after its start, this many times in a row, is broken
+# (bad arguments, an import error): the supervisor stops instead of restarting it forever.
 EARLY_EXIT_SECONDS = 10.0
 EARLY_EXITS_ALLOWED = 3
 
@@ -105,7 +105,9 @@ class Supervisor:
                 if code == 0:  # shut down on purpose (a signal of its own, `celery control shutdown`)
                     self.children[i] = None
                     continue
-                early = time.monotonic() - self.started[i] < EARLY_EXIT_SECONDS
+                # Killed by a signal (SIGKILL: out of memory, a page that crashes it) is not broken:
+                # a poison page redelivered soon after a restart must not stop the whole worker.
+                early = code > 0 and time.monotonic() - self.started[i] < EARLY_EXIT_SECONDS
                 self.early_exits[i] = self.early_exits[i] + 1 if early else 0
                 if self.early_exits[i] >= EARLY_EXITS_ALLOWED:
                     self.echo(f"worker {i + 1} exited {EARLY_EXITS_ALLOWED} times within "

@@ -11,6 +11,7 @@ from workers.cli.context import es_and_names
 from workers.cli.errors import fail
 from workers.index.indices import ensure_indices
 from workers.kibana import KibanaSetupError, setup_kibana
+from workers.redaction import redact_text, redact_url
 from workers.settings import get_settings
 
 
@@ -19,6 +20,7 @@ from workers.settings import get_settings
 def setup(wait_seconds: float) -> None:
     """Install index templates and create the indices and aliases (idempotent)."""
     (es, names), settings = es_and_names(), get_settings()
+    where = redact_url(settings.elasticsearch_url)
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
@@ -26,8 +28,8 @@ def setup(wait_seconds: float) -> None:
             break
         except Exception as exc:  # noqa: BLE001 - any failure here means "not ready yet"
             if time.monotonic() > deadline:
-                fail(f"Elasticsearch at {settings.elasticsearch_url} not ready after {wait_seconds:.0f}s: {exc}")
-            click.echo(f"waiting for Elasticsearch at {settings.elasticsearch_url} ...", err=True)
+                fail(f"Elasticsearch at {where} not ready after {wait_seconds:.0f}s: {redact_text(str(exc))}")
+            click.echo(f"waiting for Elasticsearch at {where} ...", err=True)
             time.sleep(2)
     live = ensure_indices(es, names, settings.schemas_dir)
     for kind, index in live.items():

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import redis
 
 from workers.keys import Keys
+from workers.settings import get_settings
+
 # Times are integer microseconds of Redis TIME, written with %.0f: Lua's
 # default number formatting keeps 14 digits and would round them.
 _NOW = """
@@ -69,12 +71,16 @@ end
 return {status, fmt(wait)}
 """
 
-# KEYS: rate hash, line zset; ARGV[1] backoff (µs). Only ever moves the backoff later,
-# and moves the waiting line behind it, spacing and order kept, so the requests that
-# were waiting do not all fire at once when it ends.
+# KEYS: rate hash, line zset; ARGV: backoff asked for, longest backoff (µs). Moves the backoff
+# later, never past the longest from now (a Retry-After date in 2038 would stall the host for
+# good), records when the host asked to be left alone until (`asked`), and moves the waiting
+# line behind the backoff, spacing and order kept, so the requests that were waiting do not
+# all fire at once when it ends.
 _BACK_OFF = _NOW + """
-local backoff = math.max(tonumber(redis.call('HGET', KEYS[1], 'backoff') or '0'), now + tonumber(ARGV[1]))
-redis.call('HSET', KEYS[1], 'backoff', fmt(backoff))
+local asked = now + tonumber(ARGV[1])
+local backoff = math.max(tonumber(redis.call('HGET', KEYS[1], 'backoff') or '0'), asked)
+backoff = math.min(backoff, now + tonumber(ARGV[2]))
+redis.call('HSET', KEYS[1], 'backoff', fmt(backoff), 'asked', fmt(asked))
 local stored = tonumber(redis.call('HGET', KEYS[1], 'next') or '0')
 local line = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
 local earliest = math.max(stored, now)
@@ -122,10 +128,12 @@ class HostLimiter:
     # A slot in the line whose request never came back is given up after this long.
     STALE_SLOT = 3600.0
 
-    def __init__(self, client: redis.Redis, namespace: str, max_inline_wait: float):
+    def __init__(self, client: redis.Redis, namespace: str, max_inline_wait: float,
+                 max_backoff: float | None = None):
         self.redis = client
         self.keys = Keys(namespace)
         self.max_inline_wait = max_inline_wait
+        self.max_backoff = get_settings().host_backoff_max if max_backoff is None else max_backoff
         self._take_turn = client.register_script(_TAKE_TURN)
         self._back_off = client.register_script(_BACK_OFF)
 
@@ -150,8 +158,15 @@ class HostLimiter:
         return Turn(token if status == 1 else None, seconds, busy=status == -1, stale=status == -2)
 
     def back_off(self, host: str, seconds: float) -> None:
-        """After a 429 or 503: no request to this host before now + seconds (never shortens a backoff)."""
-        self._back_off(keys=[self._key(host, "rate"), self._key(host, "line")], args=[_micros(seconds)])
+        """After a 429 or 503: no request to this host before now + seconds, or now + `max_backoff`
+        if sooner (never shortens a backoff within that); what the host asked for is kept as `asked`."""
+        self._back_off(keys=[self._key(host, "rate"), self._key(host, "line")],
+                       args=[_micros(seconds), _micros(self.max_backoff)])
+
+    def asked_until(self, host: str) -> float | None:
+        """Until when (Unix time) the host last asked to be left alone, whatever the cap allowed."""
+        asked = self.redis.hget(self._key(host, "rate"), "asked")
+        return int(asked) / 1_000_000 if asked is not None else None
 
     def release(self, host: str, token: str) -> None:
         self.redis.zrem(self._key(host, "leases"), token)

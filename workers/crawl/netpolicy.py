@@ -33,11 +33,14 @@ NEVER = tuple((ipaddress.ip_network(cidr), reason) for cidr, reason in (
     ("fd20:ce::254/128", "metadata_address"),  # Google Cloud (IPv6)
     ("100.100.100.200/32", "metadata_address"),  # Alibaba Cloud
     ("168.63.129.16/32", "metadata_address"),  # Azure WireServer
+    ("192.0.0.192/32", "metadata_address"),  # Oracle Cloud
 ))
 # What `ipaddress` calls global but is not the public internet: NAT64 prefixes (RFC 6052,
-# RFC 8215) translate to IPv4 addresses behind the gateway, private ones included.
+# RFC 8215) translate to IPv4 addresses behind the gateway, private ones included; and
+# 192.0.0.0/24 (IETF protocol assignments, RFC 6890), which Python 3.11.7's `ipaddress` calls
+# global but for two /29 and /31 slices (checked against 3.11.7; 3.13 corrects it).
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
-NOT_PUBLIC = (NAT64, ipaddress.ip_network("64:ff9b:1::/48"))
+NOT_PUBLIC = (NAT64, ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("192.0.0.0/24"))
 # What `--allow-private-networks` (deprecated) and a source's `allow_private_networks: true`
 # open: loopback, RFC 1918 and unique-local IPv6. Never link-local or metadata (NEVER wins).
 PRIVATE_NETWORKS = tuple(ipaddress.ip_network(cidr) for cidr in (
@@ -51,11 +54,24 @@ def parse_ip(address: str) -> IPAddress:
     return ip.ipv4_mapped or ip if isinstance(ip, ipaddress.IPv6Address) else ip
 
 
+def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address reaches through a translator or a tunnel (NAT64, 6to4's
+    2002::/16, Teredo's client), or None: `2002:a9fe:a9fe::` is 169.254.169.254 to a 6to4 relay."""
+    if ip.version == 4:
+        return None
+    if ip in NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+
+
 def never_reason(ip: IPAddress) -> str | None:
-    """The refusal reason for an address no policy may open, or None."""
-    if ip.version == 6 and ip in NAT64:  # judged as the IPv4 address it translates to
-        ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return next((reason for network, reason in NEVER if ip.version == network.version and ip in network), None)
+    """The refusal reason for an address no policy may open, or None. An address that embeds an
+    IPv4 address is judged as that address too."""
+    for address in (ip, embedded_ipv4(ip)):
+        if address is not None and (reason := next(
+                (r for network, r in NEVER if address.version == network.version and address in network), None)):
+            return reason
+    return None
 
 
 def parse_network(text: str) -> IPNetwork:
@@ -86,6 +102,8 @@ class NetworkPolicy:
         """Why this address may not be reached (a failure reason), or None if it may."""
         if reason := never_reason(ip):
             return reason
+        if (inner := embedded_ipv4(ip)) is not None and (reason := self.refusal(inner)):
+            return reason  # a tunnel or translator to a private address is as private as the address
         if ip.is_global and not any(ip in n for n in NOT_PUBLIC if n.version == ip.version):
             return None
         if any(ip in n for n in self.networks if n.version == ip.version):

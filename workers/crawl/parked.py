@@ -11,32 +11,63 @@ housekeeping (workers/housekeeping.py) when due.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import redis
 
 from workers.keys import Keys
 
 
+# Scores are Unix seconds of Redis's clock (TIME), the one every worker shares: a worker whose
+# own clock is behind would otherwise park pages for longer than asked, or sweep them too soon.
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+"""
+# KEYS[1] parked; ARGV member, seconds.
+_PARK = _NOW + """
+redis.call('ZADD', KEYS[1], string.format('%.6f', now + tonumber(ARGV[2])), ARGV[1])
+"""
+# KEYS[1] parked; ARGV[1] limit. Takes the due members out and returns them with their scores, in
+# one step: removed only after they were sent, a member parked again meanwhile under the same
+# JSON (its worker took it at once and its host still had it wait) was removed with it, and lost.
+_CLAIM_DUE = _NOW + """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%.6f', now), 'WITHSCORES', 'LIMIT', 0,
+                       tonumber(ARGV[1]))
+for i = 1, #due, 2 do redis.call('ZREM', KEYS[1], due[i]) end
+return due
+"""
+
+
 class Parked:
     def __init__(self, client: redis.Redis, namespace: str):
         self.redis = client
         self.key = Keys(namespace).parked
+        self._park = client.register_script(_PARK)
+        self._claim = client.register_script(_CLAIM_DUE)
 
     def park(self, url: str, crawl_id: str | None, seconds: float, **kwargs: int) -> None:
         """Hold fetch_page(url, crawl_id, **kwargs) until `seconds` from now."""
         member = json.dumps({"url": url, "crawl_id": crawl_id, **kwargs}, sort_keys=True)
-        self.redis.zadd(self.key, {member: time.time() + seconds})
+        self._park(keys=[self.key], args=[member, seconds])
 
-    def due(self, limit: int = 500, now: float | None = None) -> list[tuple[str, dict]]:
-        """Parked tasks whose time has come: (member, fetch_page kwargs)."""
-        members = self.redis.zrangebyscore(self.key, "-inf", now or time.time(), start=0, num=limit)
-        return [(m, json.loads(m)) for m in members]
-
-    def remove(self, members: list[str]) -> None:
-        if members:
-            self.redis.zrem(self.key, *members)
+    def requeue_due(self, send: Callable[[dict], None], limit: int = 500, most: int = 10_000) -> int:
+        """Hand parked tasks whose time has come to `send` (fetch_page kwargs), at most `most` (the
+        rest at the next sweep, so a sweep stays within its lock however many are due); how many.
+        Each batch is claimed before it is sent; what could not be sent is put back as it was."""
+        sent = 0
+        while sent < most and (due := self._claim(keys=[self.key], args=[limit])):
+            items = [(due[i], float(due[i + 1])) for i in range(0, len(due), 2)]
+            done = 0
+            try:
+                for member, _score in items:
+                    send(json.loads(member))
+                    done += 1
+            finally:
+                if done < len(items):
+                    self.redis.zadd(self.key, dict(items[done:]), nx=True)
+            sent += done
+        return sent
 
     def size(self) -> int:
         return self.redis.zcard(self.key)

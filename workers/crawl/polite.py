@@ -65,7 +65,8 @@ class PoliteFetcher:
         self.session = session
         self.robots = RobotsCache(client, settings.index_prefix, settings.user_agent, settings.robots_ttl,
                                   settings.robots_error_ttl)
-        self.limiter = HostLimiter(client, settings.index_prefix, settings.host_max_inline_wait)
+        self.limiter = HostLimiter(client, settings.index_prefix, settings.host_max_inline_wait,
+                                   settings.host_backoff_max)
 
     def _fetch(self, profile: CrawlProfile, url: str, **kwargs) -> Page:
         s = self.settings
@@ -144,7 +145,10 @@ class PoliteFetcher:
         """The host's next slot and a lease for one request to `url` (or a stale turn), or Deferred."""
         host = urlsplit(url).netloc
         limit = profile.concurrency + 1 if extra else profile.concurrency
-        turn = self.limiter.take_turn(host, doc_id(url), interval=interval, limit=limit, robots=robots)
+        s = self.settings
+        # The lease lasts as long as the request may: a PDF's hop is given PDF_READ_TIMEOUT more.
+        lease = s.host_max_inline_wait + s.connect_timeout + s.read_timeout + s.pdf_read_timeout
+        turn = self.limiter.take_turn(host, doc_id(url), interval=interval, limit=limit, lease=lease, robots=robots)
         if turn.busy:
             pause = max(turn.wait, random.uniform(0.5, 1.5) * interval)
             raise Deferred(pause, "host_busy", f"{host}: {profile.concurrency} requests already in flight")
@@ -169,7 +173,11 @@ class PoliteFetcher:
             except RetryableFetchError as exc:
                 # Only the host that answered 429/503 backs off, not the one that redirected to it.
                 if exc.status in (429, 503) and not getattr(exc, "backed_off", False):
-                    self.limiter.back_off(host, exc.retry_after or DEFAULT_HOST_BACKOFF)
+                    asked = exc.retry_after or DEFAULT_HOST_BACKOFF
+                    if asked > self.settings.host_backoff_max:
+                        log.warning("%s asked for a %.0fs back-off; its pages wait %.0fs (HOST_BACKOFF_MAX)",
+                                    host, asked, self.settings.host_backoff_max)
+                    self.limiter.back_off(host, asked)
                     exc.backed_off = True
                 raise
         finally:

@@ -5,10 +5,9 @@ Importable without the Celery app (housekeeping is part of the app's start-up).
 
 from __future__ import annotations
 
-import time
-
 import redis
 
+from workers import redis_clock
 from workers.keys import Keys
 
 # A start that has not finished a step for this long is taken for stopped.
@@ -22,7 +21,8 @@ class CrawlStarts:
         self.redis, self.key = client, Keys(namespace).crawl_starts
 
     def hold(self, crawl_id: str) -> None:
-        self.redis.zadd(self.key, {crawl_id: time.time() + START_LEASE})
+        # On Redis's clock, which housekeeping compares it with: the starting host's may be off.
+        self.redis.zadd(self.key, {crawl_id: redis_clock.sync(self.redis) + START_LEASE})
 
     def release(self, crawl_id: str) -> None:
         self.redis.zrem(self.key, crawl_id)

@@ -38,8 +38,8 @@ from workers.crawl.profile import CrawlProfile, profiles
 from workers.crawl.progress import FETCHED, UNCHANGED, CrawlTracker
 from workers.crawl.reconcile import FETCH_BATCH_TASK, FETCH_TASK
 from workers.crawl.state import CrawlState, UrlState
-from workers.delivery import (CONNECTION_ERRORS, attempt_key, delivery_ttl, redelivered_unless_recorded,
-                              within_delivery_cap)
+from workers.delivery import (CONNECTION_ERRORS, SUSPECTS, attempt_key, delivery_ttl, redelivered_unless_recorded,
+                              uncount, within_delivery_cap)
 from workers.index.staging import Staging
 from workers.index.tasks import stage
 from workers.keys import Keys
@@ -94,20 +94,22 @@ class PageRun:
         # The page's delivery count, while this delivery is on it (a fetch_page's, not a batch's).
         self.delivery: str | None = None
 
-    def within_cap(self) -> bool:
+    def within_cap(self, unless_suspect: bool = False) -> bool | None:
         """Count this delivery of the page, whichever message carries it (a fetch sent again by
-        the reconciliation, a deferral, a retry); False once MAX_DELIVERIES are on the count."""
+        the reconciliation, a deferral, a retry); False once MAX_DELIVERIES are on the count.
+        `unless_suspect`: None, uncounted, if the page was in flight when a worker died
+        (workers/delivery.py)."""
         key = Keys(self.settings.index_prefix).page_deliveries(self.crawl_id, self.url)
-        if not within_delivery_cap(self.task, get_redis(), key, self.settings.max_deliveries,
-                                   delivery_ttl(self.settings)):
-            return False
-        self.delivery = key
-        return True
+        within = within_delivery_cap(self.task, get_redis(), key, self.settings.max_deliveries,
+                                     delivery_ttl(self.settings), unless_suspect=unless_suspect)
+        if within:
+            self.delivery = key
+        return within
 
     def let_go(self) -> None:
         """This delivery ends with the page sent on (deferred, or retried): it is off the count."""
         if self.delivery is not None:
-            get_redis().decr(self.delivery)
+            uncount(get_redis(), self.delivery)
         self._off_count()
 
     def _off_count(self) -> None:
@@ -154,7 +156,7 @@ class PageRun:
         if self.crawl_id:
             CrawlTracker(get_redis(), self.settings.index_prefix, self.crawl_id).mark(self.url, state, pipe)
         if self.delivery is not None:
-            pipe.decr(self.delivery)
+            uncount(pipe, self.delivery)
         pipe.execute()
         self._off_count()
         return state
@@ -219,9 +221,31 @@ def _page(task: Task, settings: Settings, url: str, crawl_id: str | None, robots
     except InvalidURL as exc:
         return PageRun(task, settings, url, crawl_id).fail("fetch", "invalid_url", str(exc))
     run = PageRun(task, settings, url, crawl_id)
-    if capped and not run.within_cap():
-        return run.fail("fetch", "poison", f"delivered {settings.max_deliveries} times without finishing "
+    if not capped:
+        return _attempt(run, robots_deferrals, known)
+    if (within := run.within_cap(unless_suspect=True)) is None:
+        # In flight when a worker died: alone among such pages in this process, so that the
+        # next death is charged to the page that causes it (workers/delivery.py).
+        if not SUSPECTS.acquire(timeout=settings.host_max_inline_wait):
+            defer(settings, [url], crawl_id, settings.host_max_inline_wait,
+                  **({"robots_deferrals": robots_deferrals} if robots_deferrals else {}))
+            return "deferred"
+        try:
+            return _capped(run, run.within_cap(), robots_deferrals, known)
+        finally:
+            SUSPECTS.release()
+    return _capped(run, within, robots_deferrals, known)
+
+
+def _capped(run: PageRun, within: bool, robots_deferrals: int, known: Mapping[str, UrlState | None]) -> str:
+    if not within:
+        return run.fail("fetch", "poison", f"delivered {run.settings.max_deliveries} times without finishing "
                                            "(its worker was lost, or it hit the hard time limit)")
+    return _attempt(run, robots_deferrals, known)
+
+
+def _attempt(run: PageRun, robots_deferrals: int, known: Mapping[str, UrlState | None]) -> str:
+    url = run.url
     try:
         return _crawl(run, robots_deferrals, known)
     except (Retry, Reject, Deferred, *CONNECTION_ERRORS):  # Deferred: only a batch's, for fetch_pages

@@ -37,6 +37,8 @@ class BulkItemError:
 class BulkResult:
     succeeded: int = 0
     errors: list[BulkItemError] = field(default_factory=list)
+    # Versioned actions Elasticsearch already held a newer version of: done, and not written.
+    superseded: list[dict] = field(default_factory=list)
 
 
 class BulkWriteError(Exception):
@@ -74,6 +76,10 @@ def _encode(action: dict) -> _Encoded:
     """The NDJSON lines of one action, serialised once (sizing chunks needs the bytes anyway)."""
     op = action["_op_type"]
     meta = {"_index": action["_index"], "_id": action["_id"]}
+    if "_version" in action:
+        # The fetch time: Elasticsearch refuses a version older than the one it holds (a 409, taken
+        # as done: what is there is newer), so writes never go backwards, whatever order they come in.
+        meta |= {"version": action["_version"], "version_type": "external_gte"}
     lines = [_dumps({op: meta})]
     if op != "delete":
         lines.append(_dumps(action["_source"]))
@@ -99,7 +105,8 @@ class _Unreachable(Exception):
 
 
 def _send_chunk(es: Elasticsearch, chunk: list[_Encoded]) -> list[tuple[dict, int, str]]:
-    """Send one chunk; return (action, status, reason) for each item that failed."""
+    """Send one chunk; return (action, status, reason) for each item that failed (status 409 with
+    a versioned action: superseded by a newer version, see _encode)."""
     try:
         response = es.bulk(operations=[line for item in chunk for line in item.lines])
     except (ESConnectionError, ConnectionTimeout) as exc:
@@ -155,7 +162,9 @@ def bulk_write(
             by_action = {id(item.action): item for item in chunk}
             result.succeeded += len(chunk) - len(failed)
             for action, status, reason in failed:
-                if status in RETRYABLE_STATUSES and attempt < max_retries:
+                if status == 409 and "_version" in action:
+                    result.superseded.append(action)
+                elif status in RETRYABLE_STATUSES and attempt < max_retries:
                     retry.append(by_action[id(action)])
                 else:
                     result.errors.append(BulkItemError(action, status, reason))

@@ -17,6 +17,7 @@ from workers.clients import get_redis
 from workers.crawl.profile import allowed_networks, load_options, sources
 from workers.crawl.start import CrawlPlan, start_crawl
 from workers.index.indices import IndexNames
+from workers.redaction import is_redacted
 from workers.settings import Settings
 
 
@@ -41,6 +42,9 @@ class Retry:
     plans: list[CrawlPlan] = field(default_factory=list)
     # Failures of sources no longer in the sources file: not crawled under a policy they never had.
     unknown_sources: dict[str, int] = field(default_factory=dict)
+    # Failures of signed URLs, whose credentials the record does not keep: fetched, they would only
+    # be refused. Crawl them again from a fresh link.
+    redacted: int = 0
 
 
 def retry_failures(settings: Settings, es: Elasticsearch, names: IndexNames) -> Retry:
@@ -56,6 +60,9 @@ def retry_failures(settings: Settings, es: Elasticsearch, names: IndexNames) -> 
     groups: dict[tuple[str | None, tuple[str, ...]], list[str]] = {}
     client = get_redis()
     for record in all_failures(es, names, ["url", "crawl_id", "source"]):
+        if is_redacted(record["url"]):
+            retry.redacted += 1
+            continue
         options = load_options(client, settings, record.get("crawl_id"))
         source = record.get("source") or options.get("source")
         networks = () if source else tuple(allowed_networks(options))

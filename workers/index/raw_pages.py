@@ -38,15 +38,17 @@ def part_id(key: str, part: int) -> str:
 
 
 def raw_actions(index: str, key: str, source: dict, *, max_parts: int = 0,
-                part_chars: int = PART_CHARS) -> list[dict]:
+                part_chars: int = PART_CHARS, version: int | None = None) -> list[dict]:
     """Index actions for one raw page; `max_parts`: the most parts an earlier copy could have had,
-    whose extra parts are deleted (a PDF that shrank)."""
+    whose extra parts are deleted (a PDF that shrank); `version`: its fetch time (bulk.py)."""
     body = source["body"]
     parts = [body[i:i + part_chars] for i in range(0, len(body), part_chars)] or [""]
     first = {**source, "body": parts[0], **({"parts": len(parts)} if len(parts) > 1 else {})}
-    actions = [{"_op_type": "index", "_index": index, "_id": key, "_source": first}]
+    versioned = {} if version is None else {"_version": version}
+    actions = [{"_op_type": "index", "_index": index, "_id": key, "_source": first, **versioned}]
     actions += [{"_op_type": "index", "_index": index, "_id": part_id(key, n),
-                 "_source": {"part_of": key, "part": n, "body": chunk}} for n, chunk in enumerate(parts) if n]
+                 "_source": {"part_of": key, "part": n, "body": chunk}, **versioned}
+                for n, chunk in enumerate(parts) if n]
     actions += [{"_op_type": "delete", "_index": index, "_id": part_id(key, n)}
                 for n in range(len(parts), max_parts)]
     return actions

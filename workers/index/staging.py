@@ -26,6 +26,7 @@ import orjson
 import redis
 
 from workers.crawl.progress import CRAWL_TTL, MARK_FUNCTION, progress_keys
+from workers.delivery import uncount_lua
 from workers.keys import Keys
 
 # A running index task refreshes the trigger per batch; a trigger this old belongs to a lost
@@ -49,7 +50,7 @@ if crawl_id ~= '' and not string.find(crawls .. ' ', ' ' .. crawl_id .. ' ', 1, 
 end
 redis.call('HSET', KEYS[2], id, (tonumber(version) + 1) .. crawls)
 if #KEYS > 5 then mark_progress(KEYS[6], KEYS[7], KEYS[8], KEYS[9], crawl_id, ARGV[5], ARGV[6], ARGV[7]) end
-if KEYS[5] ~= '' then redis.call('DECR', KEYS[5]) end
+if KEYS[5] ~= '' then""" + uncount_lua("KEYS[5]") + """end
 if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[3]) then return 1 end
 return 0
 """
@@ -187,40 +188,6 @@ class Staging:
     def count_attempt(self, entry_id: str) -> int:
         """One more attempt at writing this entry alone; the count so far."""
         return self.redis.hincrby(self.keys.index_attempts, entry_id, 1)
-
-
-# KEYS[1] lock; ARGV token, ttl (ms). Taken when free or already ours: a run redelivered
-# after its worker died takes its own lock over instead of waiting for it to expire.
-_TAKE_IF_FREE_OR_OURS = """
-local holder = redis.call('GET', KEYS[1])
-if (not holder) or holder == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"""
-_RELEASE_IF_OURS = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
-class IndexRunner:
-    """One index run writes at a time, so an older staged version of a page is never
-    written after a newer one. Held under the run's task ID, renewed before every bulk request."""
-
-    def __init__(self, client: redis.Redis, namespace: str, token: str, ttl: float):
-        self.key = Keys(namespace).index_runner
-        self.token, self.ttl_ms = token, int(ttl * 1000)
-        self._take = client.register_script(_TAKE_IF_FREE_OR_OURS)
-        self._release = client.register_script(_RELEASE_IF_OURS)
-
-    def hold(self) -> bool:
-        """Take (or renew) the lock; False if another run holds it."""
-        return bool(self._take(keys=[self.key], args=[self.token, self.ttl_ms]))
-
-    def release(self) -> None:
-        self._release(keys=[self.key], args=[self.token])
 
 
 def _version_and_crawls(meta: str) -> tuple[str, tuple[str, ...]]:

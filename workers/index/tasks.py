@@ -12,15 +12,14 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 from celery import Task
 from celery.signals import worker_ready
+from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
-from elasticsearch import ConnectionTimeout
-from elasticsearch import Elasticsearch
 
 from workers.app import INDEX_TIME_LIMIT, RAISE_ALERTS_TASK, app
 from workers.clients import get_es, get_redis
@@ -28,12 +27,14 @@ from workers.crawl.progress import FAILED, CrawlTracker
 from workers.crawl.state import CrawlState
 from workers.delivery import (CONNECTION_ERRORS, attempt_key, delivery_ttl, redelivered_unless_recorded,
                               within_delivery_cap)
-from workers.index.bulk import BulkWriteError, bulk_write
+from workers.index.bulk import BulkResult, BulkWriteError, bulk_write
 from workers.index.indices import KINDS, IndexNames, add_new_fields, ensure_indices
 from workers.index.revisions import revision_actions
-from workers.index.staging import TRIGGER_TTL, IndexRunner, Staging, Taken
+from workers.index.runner import IndexRunner, runner_ttl
+from workers.index.serving import ServingUrls
+from workers.index.staging import TRIGGER_TTL, Staging, Taken
 from workers.keys import Keys
-from workers.records import DocumentEntry, Failure, FailureEntry, Staged
+from workers.records import DocumentEntry, Failure, FailureEntry, GoneEntry, Staged
 from workers.settings import Settings, get_settings
 from workers.timings import StageTimings
 
@@ -42,10 +43,6 @@ log = logging.getLogger(__name__)
 # Seconds the index task waits after the first staged page, so pages arriving
 # together are written in one bulk request rather than one each.
 INDEX_BATCH_WINDOW = 1.0
-# The index runner lock is renewed before every bulk request, each of which gives up after
-# ELASTICSEARCH_TIMEOUT: this many timeouts without a renewal means the run is lost, and its lock
-# expires soon enough for housekeeping's next run to take over.
-INDEX_RUNNER_TIMEOUTS = 3
 
 
 class LostRunnerLock(Exception):
@@ -104,8 +101,7 @@ def index_pending(self: Task) -> int:
     settings = get_settings()
     with redelivered_unless_recorded(self):
         queue = Staging(get_redis(), settings.index_prefix)
-        runner = IndexRunner(get_redis(), settings.index_prefix, self.request.id,
-                             INDEX_RUNNER_TIMEOUTS * settings.elasticsearch_timeout)
+        runner = IndexRunner(get_redis(), settings.index_prefix, self.request.id, runner_ttl(settings))
         if not runner.hold():
             return 0  # another run is writing; it takes what is staged now too
         # Delivered again after its worker died mid-batch: the next batch's worth of entries is
@@ -144,7 +140,12 @@ def _keep(runner: IndexRunner) -> None:
 def _drain(task: Task, settings: Settings, queue: Staging, runner: IndexRunner, careful: int) -> int:
     written = 0
     try:
-        indices_ready(settings.index_prefix, str(settings.schemas_dir))
+        try:
+            indices_ready(settings.index_prefix, str(settings.schemas_dir))
+        except ApiError as exc:
+            # 401/403 (credentials, privileges), 429, 503: nothing can be written until it passes,
+            # and requeued at once the run would take the same first batch in a tight loop.
+            raise IndexBackoff(f"readiness check refused: HTTP {exc.meta.status} {exc.message}") from exc
         while batch := queue.take(1 if careful else settings.index_batch_size, settings.index_batch_max_bytes):
             queue.refresh_trigger(TRIGGER_TTL)
             # BatchWriter renews the lock before each bulk request, and stops if it was lost.
@@ -194,6 +195,11 @@ class BatchWriter:
                     entries[key] = FailureEntry(entry.url, entry.crawl_id, entry.source, Failure(
                         entry.url, "index", "poison", "its index run was lost every time it was written",
                         crawl_id=entry.crawl_id, source=entry.source))
+        serving = ServingUrls(get_redis(), self.settings.index_prefix)
+        for key, entry in entries.items():
+            if isinstance(entry, GoneEntry):
+                # Only what no other address of the same page still serves goes.
+                entries[key] = replace(entry, document_ids=serving.release(entry.url, entry.document_ids))
         owner: dict[int, str] = {}
         actions = []
         shadow = shadow_index(self.settings)
@@ -209,29 +215,40 @@ class BatchWriter:
         transient: dict[str, str] = {}
         try:
             with StageTimings(get_redis(), self.settings.index_prefix).measure("index", items=len(entries)):
-                self._bulk(actions)
+                result = self._bulk(actions)
         except BulkWriteError as exc:
+            result = exc.result
             for error in exc.result.errors:
                 (transient if error.transient else refused)[owner[id(error.action)]] = \
                     f"{error.status} {error.reason}"
+        # The index holds a newer fetch of these (written late, out of order): the crawl state keeps
+        # that fetch's validators, not these older ones.
+        superseded = {owner[id(action)] for action in result.superseded}
         refused = {key: reason for key, reason in refused.items() if key not in transient}
         if refused:
             self._record_refused({key: entries[key].refused(reason) for key, reason in refused.items()})
         done = [taken for taken in batch if taken.key not in transient]
-        self._remember({taken.key: (entries[taken.key], taken.crawls) for taken in done}, refused)
+        self._remember({taken.key: (entries[taken.key], taken.crawls) for taken in done}, refused, superseded)
         self._hand_to_watches([document["id"] for taken in done if taken.key not in refused
-                               and isinstance(entries[taken.key], DocumentEntry)
+                               and taken.key not in superseded and isinstance(entries[taken.key], DocumentEntry)
                                for document in entries[taken.key].documents])
         return BatchResult(written=len(done) - len(refused), removed=self.queue.remove(done),
                            transient=len(transient), transient_reason=next(iter(transient.values()), ""))
 
-    def _remember(self, written: dict[str, tuple[Staged, tuple[str, ...]]], refused: dict[str, str]) -> None:
+    def _remember(self, written: dict[str, tuple[Staged, tuple[str, ...]]], refused: dict[str, str],
+                  superseded: set[str]) -> None:
         """The crawl state and progress of the URLs whose entries were written (or refused for
-        good), in every crawl that waited for them: read in one round trip, written in one."""
+        good, or found a newer fetch already written), in every crawl that waited for them: read
+        in one round trip, written in one."""
         client, prefix = get_redis(), self.settings.index_prefix
         pipe = client.pipeline(transaction=False)
         CrawlState(client, prefix).update_many(
-            {entry.url: entry.remembered for key, (entry, _crawls) in written.items() if key not in refused}, pipe)
+            {entry.url: entry.remembered for key, (entry, _crawls) in written.items()
+             if key not in refused and key not in superseded}, pipe)
+        serving = ServingUrls(client, prefix)
+        for key, (entry, _crawls) in written.items():
+            if isinstance(entry, DocumentEntry) and key not in refused and key not in superseded:
+                serving.serve(entry.url, entry.document_ids, entry.dropped, pipe)
         trackers: dict[str, CrawlTracker] = {}
         for key, (entry, crawls) in written.items():
             for crawl_id in dict.fromkeys([*crawls, entry.crawl_id] if entry.crawl_id else crawls):
@@ -246,9 +263,9 @@ class BatchWriter:
         if self.settings.watches_file is not None and document_ids:
             app.send_task(RAISE_ALERTS_TASK, args=[document_ids])
 
-    def _bulk(self, actions: list[dict]) -> None:
+    def _bulk(self, actions: list[dict]) -> BulkResult:
         s = self.settings
-        bulk_write(self.es, actions, chunk_size=s.bulk_chunk_size, max_bytes=s.bulk_max_bytes,
+        return bulk_write(self.es, actions, chunk_size=s.bulk_chunk_size, max_bytes=s.bulk_max_bytes,
                    max_retries=s.bulk_max_retries, before_chunk=self.keep_lock)
 
     def _record_refused(self, records: dict[str, Failure]) -> None:
@@ -259,8 +276,15 @@ class BatchWriter:
         except BulkWriteError as exc:
             if any(error.transient for error in exc.result.errors):
                 raise IndexBackoff(str(exc)) from exc
-            self._bulk([self._failure_action(error.action["_id"], records[error.action["_id"]].minimal(error.reason))
-                        for error in exc.result.errors])
+            try:
+                self._bulk([self._failure_action(error.action["_id"],
+                                                 records[error.action["_id"]].minimal(error.reason))
+                            for error in exc.result.errors])
+            except BulkWriteError as minimal:
+                # The entries stay staged, and the run waits for whatever refuses them to end
+                # (a write block, a broken mapping), instead of coming back at once.
+                log.error("failure records refused even in their minimal form: %s", minimal)
+                raise IndexBackoff(f"failure records refused even in their minimal form: {minimal}") from minimal
 
     def _failure_action(self, key: str, record: Failure) -> dict:
         return {"_op_type": "index", "_index": self.names.failures, "_id": key, "_source": record.to_source()}

@@ -11,11 +11,13 @@ cannot give text raises PdfError, a ParseError whose `reason` says why, for fail
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import date
 
 import pypdfium2 as pdfium
 
+from workers.settings import get_settings
 from workers.urls import InvalidURL, normalize_url
 
 from .chapters import split_chapters
@@ -29,7 +31,9 @@ PDF_ENCRYPTED = "pdf_encrypted"
 PDF_TRUNCATED = "pdf_truncated"
 PDF_CORRUPT = "pdf_corrupt"
 PDF_NO_TEXT = "pdf_no_text"
-PDF_REASONS = (PDF_ENCRYPTED, PDF_TRUNCATED, PDF_CORRUPT, PDF_NO_TEXT)
+PDF_TOO_MANY_PAGES = "pdf_too_many_pages"
+PDF_TOO_SLOW = "pdf_too_slow"
+PDF_REASONS = (PDF_ENCRYPTED, PDF_TRUNCATED, PDF_CORRUPT, PDF_NO_TEXT, PDF_TOO_MANY_PAGES, PDF_TOO_SLOW)
 
 # PDFium's FPDF_GetLastError codes for a document that needs a password or a handler it lacks.
 _PASSWORD_ERRORS = frozenset({pdfium.raw.FPDF_ERR_PASSWORD, pdfium.raw.FPDF_ERR_SECURITY})
@@ -65,8 +69,12 @@ def is_pdf(body: bytes) -> bool:
     return b"%PDF-" in body[:1024]
 
 
-def extract_text(body: bytes) -> PdfText:
-    """Every page's text, or PdfError (encrypted, truncated, corrupt, no text layer)."""
+def extract_text(body: bytes, max_pages: int | None = None, max_seconds: float | None = None) -> PdfText:
+    """Every page's text, or PdfError (encrypted, truncated, corrupt, no text layer, more than
+    `max_pages` pages, or not read within `max_seconds`: PDF_MAX_PAGES, PDF_PARSE_SECONDS)."""
+    settings = get_settings()
+    max_pages = settings.pdf_max_pages if max_pages is None else max_pages
+    deadline = time.monotonic() + (settings.pdf_parse_seconds if max_seconds is None else max_seconds)
     if not is_pdf(body):
         raise PdfError(PDF_CORRUPT, "not a PDF: no %PDF- signature")
     if b"%%EOF" not in body[-_EOF_WINDOW:]:
@@ -78,8 +86,13 @@ def extract_text(body: bytes) -> PdfText:
             raise PdfError(PDF_ENCRYPTED, "PDF is encrypted and needs a password to open") from exc
         raise PdfError(PDF_CORRUPT, f"PDF cannot be read: {exc}") from exc
     try:
+        if len(document) > max_pages:
+            raise PdfError(PDF_TOO_MANY_PAGES, f"PDF has {len(document)} pages, more than the {max_pages} read")
         pages = []
         for index in range(len(document)):
+            if time.monotonic() > deadline:
+                raise PdfError(PDF_TOO_SLOW, f"PDF text not read in time: {index} of {len(document)} pages "
+                                             "within the PDF_PARSE_SECONDS limit")
             page = document[index]
             try:
                 textpage = page.get_textpage()

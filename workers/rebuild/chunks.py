@@ -24,6 +24,8 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from elasticsearch.helpers import scan
+
 from workers.index.bulk import BulkResult, BulkWriteError
 from workers.index.raw_pages import full_body, pages_only
 from workers.parse import parse_documents, parse_failure
@@ -74,6 +76,8 @@ class Batch:
     # Why a live document may be missing from the target: its ID, or URL, -> reason (see verify.py).
     dropped: dict[str, str] = field(default_factory=dict)
     gone: int = 0
+    # The catch-up's PDFs: container URL -> the chapters it makes now (the others are deleted).
+    chapters: dict[str, set[str]] = field(default_factory=dict)
 
     def add_raw(self, hit: dict, target: str, read_body: BodyReader, *, newer: bool) -> None:
         """Re-parse one raw page. `newer`: written after anything a chunk read (the catch-up), so it
@@ -106,6 +110,8 @@ class Batch:
         if container := documents[0].get("container_url"):
             # A PDF's chapters as the parser now splits them replace the ones it split before.
             self.dropped[container] = RENAMED
+            if newer:
+                self.chapters[container] = {document["id"] for document in documents}
         op = "index" if newer else "create"
         self.actions += [{"_op_type": op, "_index": target, "_id": document["id"], "_source": document}
                          for document in documents]
@@ -226,6 +232,19 @@ def run_chunk(ctx: Context, run_id: str, chunk: int) -> dict:
     return {"chunk": chunk, **stats}
 
 
+def _stale_chapters(ctx: Context, target: str, chapters: dict[str, set[str]]) -> list[dict]:
+    """Deletes of the target's chapters of these PDFs that they no longer make. A chunk reading an
+    older copy of a PDF creates the chapters it had then, one the crawl has since deleted
+    included; without these deletes the catch-up left it there, and it went live."""
+    if not chapters:
+        return []
+    ctx.es.indices.refresh(index=target)
+    hits = scan(ctx.es, index=target, query={"query": {"terms": {"container_url": list(chapters)}}},
+                _source=["container_url"])
+    return [{"_op_type": "delete", "_index": target, "_id": hit["_id"]} for hit in hits
+            if hit["_id"] not in chapters.get(hit["_source"].get("container_url"), {hit["_id"]})]
+
+
 def catch_up(ctx: Context, state: RunState, guard: Callable[[], None]) -> int:
     """Re-parse raw pages written since the run's checkpoint into the target; advance it.
 
@@ -238,6 +257,7 @@ def catch_up(ctx: Context, state: RunState, guard: Callable[[], None]) -> int:
     read_body = body_reader(ctx)
     for batch in _batches(hits, ctx.settings.bulk_chunk_size,
                           lambda b, h: b.add_raw(h, state.target, read_body, newer=True)):
+        batch.actions += _stale_chapters(ctx, state.target, batch.chapters)
         guard()
         _write(ctx, batch)
         _record(ctx, state.run_id, batch, "catch-up")
