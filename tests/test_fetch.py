@@ -8,7 +8,7 @@ from tests.site import LocalSite, html
 from devtools.services import free_port
 from workers.crawl.http import OPEN_POLICY, PermanentFetchError, RetryableFetchError, fetch, is_html, parse_retry_after
 from workers.crawl.netpolicy import NetworkPolicy, networks_policy, vetted_session
-from workers.crawl.tasks import backoff_seconds
+from workers.backoff import backoff_seconds
 
 
 @pytest.fixture(scope="module")

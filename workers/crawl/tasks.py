@@ -21,7 +21,6 @@ poison on its own.
 from __future__ import annotations
 
 import logging
-import random
 from collections import Counter
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -30,6 +29,7 @@ from celery import Task
 from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded
 
 from workers.app import app
+from workers.backoff import backoff_seconds
 from workers.clients import get_redis
 from workers.crawl.http import PdfLimits, PermanentFetchError, RetryableFetchError
 from workers.crawl.parked import Parked
@@ -50,14 +50,6 @@ from workers.timings import StageTimings
 from workers.urls import InvalidURL, normalize_url
 
 log = logging.getLogger(__name__)
-
-
-def backoff_seconds(attempt: int, base: float, ceiling: float, retry_after: float | None) -> float:
-    """Exponential backoff with equal jitter; a server's Retry-After wins, within the ceiling."""
-    if retry_after is not None:
-        return min(retry_after, ceiling)
-    step = min(ceiling, base * 2**attempt)
-    return step / 2 + random.uniform(0, step / 2)
 
 
 # Deferrals for the host's sake, or the whole crawl's, not the page's: a batch's other pages wait with it.

@@ -10,7 +10,6 @@ time, so an entry that kills the worker is found and recorded as poison.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -22,6 +21,7 @@ from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
 
 from workers.app import INDEX_TIME_LIMIT, RAISE_ALERTS_TASK, app
+from workers.backoff import backoff_seconds
 from workers.clients import get_es, get_redis
 from workers.crawl.progress import FAILED, CrawlTracker
 from workers.crawl.state import CrawlState
@@ -158,17 +158,12 @@ def _drain(task: Task, settings: Settings, queue: Staging, runner: IndexRunner, 
             if result.removed == 0:
                 break  # every entry was restaged meanwhile: the next run takes them
     except (IndexBackoff, ESConnectionError, ConnectionTimeout) as exc:
-        countdown = _backoff(task.request.retries, settings.index_backoff_max)
+        countdown = backoff_seconds(task.request.retries, 1.0, settings.index_backoff_max)
         # The retry is on its way: nobody should start another run before it.
         queue.refresh_trigger(int(countdown) + TRIGGER_TTL)
         log.warning("index run waits %.0fs for Elasticsearch: %s", countdown, exc)
         raise task.retry(countdown=countdown, exc=IndexBackoff(str(exc))) from exc
     return written
-
-
-def _backoff(attempt: int, ceiling: float) -> float:
-    step = min(ceiling, 2.0**attempt)
-    return step / 2 + random.uniform(0, step / 2)
 
 
 @dataclass

@@ -17,7 +17,6 @@ the tries: an alert is never dropped, and `report-ingest alerts` shows it pendin
 from __future__ import annotations
 
 import logging
-import random
 import time
 
 import requests
@@ -26,6 +25,7 @@ from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
 
 from workers.app import RAISE_ALERTS_TASK, app
+from workers.backoff import backoff_seconds
 from workers.clients import get_es, get_http
 from workers.crawl.errors import PermanentFetchError, RetryableFetchError
 from workers.crawl.netpolicy import guarded
@@ -41,8 +41,7 @@ class DeliveryFailed(Exception):
 
 
 def backoff(attempt: int, settings: Settings) -> float:
-    step = min(settings.webhook_backoff_max, settings.webhook_backoff_base * 2.0**attempt)
-    return step / 2 + random.uniform(0, step / 2)
+    return backoff_seconds(attempt, settings.webhook_backoff_base, settings.webhook_backoff_max)
 
 
 def post(alert: Alert, settings: Settings) -> None:
