@@ -8,7 +8,7 @@ behind any number of URLs: /r/NNNNNNN.html serves page NNN), and the default wor
 2. enqueue: `report-ingest crawl --from-file` of --urls URLs, no worker running: seconds, the
    CLI's peak RSS, and Redis's bytes per queued URL;
 3. big: the worker started on the big crawl; its rate over its first --small pages, against 1;
-   meanwhile a progress watcher and `report-ingest status` run;
+   then a progress read and `report-ingest status`, ten times, while it goes on;
 4. recovery: one worker process killed (SIGKILL) mid-crawl: how long until the reconciliation
    of the whole big crawl ended, and the pages it sent again;
 5. outage: the big crawl dropped, Redis capped (maxmemory, noeviction) and STAGING_MAX_BYTES set
@@ -238,9 +238,11 @@ def main() -> None:
         worker.stop()
 
         # 5. an Elasticsearch outage under a Redis cap
-        client.delete("fetch", *tracker.keys[:3])
+        # The big crawl dropped (UNLINK frees it in the background), and the slow log with it.
+        client.unlink("fetch", *tracker.keys[:3])
         client.srem(k.open_crawls, crawl_id)
-        client.delete(k.reconcile, k.reconcile_claimed, k.reconcile_lease)
+        client.unlink(k.reconcile, k.reconcile_claimed, k.reconcile_lease)
+        slowlog.take()
         used = client.info("memory")["used_memory"]
         cap = used + 512 * 2**20
         client.config_set("maxmemory", cap)
