@@ -43,6 +43,7 @@ bench: system-deps $(BENCH_STAMP)
 	$(PY) benchmarks/pipeline.py
 	$(PY) benchmarks/pdf.py
 	$(PY) benchmarks/headtohead.py
+	$(PY) benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
