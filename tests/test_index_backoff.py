@@ -86,7 +86,7 @@ def test_an_index_run_refused_even_a_minimal_failure_record_backs_off_and_keeps_
     try:
         task, queue = drain(settings, redis_client)
         assert task.countdowns and task.countdowns[0] > 0
-        assert [key for key, _text in queue.take(10)] == [entry.key]  # nothing lost
+        assert [taken.key for taken in queue.take(10)] == [entry.key]  # nothing lost
     finally:
         es.indices.put_settings(index=blocked, settings={"index.blocks.write": False})
         queue.remove(queue.take(10))

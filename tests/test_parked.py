@@ -76,12 +76,12 @@ def test_a_sweep_holds_its_lock_until_it_ends_and_one_round_more(test_env, setti
     other = Sweeper(SimpleNamespace(conf=app.conf, send_task=send_task), "other@test", set, redis_client)
     with app.connection_for_write() as connection:
         qos = connection.default_channel.qos
-        sweeper.tick(qos)
+        sweeper.sweep(qos)
         assert len(during) == 1 and during[0][0] > round_ms and during[0][1].startswith("sweeper@test:")
         assert 0 < redis_client.pttl(lock) <= round_ms  # kept one more round, then anyone may sweep
         Parked(redis_client, settings.index_prefix).park(URLS[1], "c1", 0)
-        other.tick(qos)
+        other.sweep(qos)
         assert len(during) == 1  # not this round
         redis_client.delete(lock)
-        other.tick(qos)
+        other.sweep(qos)
         assert len(during) == 2
