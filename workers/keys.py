@@ -185,7 +185,8 @@ class Keys:
     def reconcile(self) -> str:
         """String: the time from which a reconciliation of crawls against the broker's messages is
         due (workers/crawl/reconcile.py). Set by housekeeping when a worker reconnected to the
-        broker or died; claimed and removed by the housekeeping sweep that runs it."""
+        broker or died, or a crawl start stopped half way; moved to `reconcile_claimed` by the
+        worker that claims it."""
         return f"{self.base}reconcile"
 
     @property

@@ -173,15 +173,6 @@ class Reconciler:
             left = [url for url in page if candidates.left(url, crawl_id)]
             yield self._confirm(crawl_id, left) if left else []
 
-    def run(self, send) -> int:
-        """A whole pass at once (tests, and the CLI's reconciliation of one small deployment)."""
-        sent = 0
-        for lost in self.lost_fetches():
-            for url, crawl_id in lost:
-                send(url, crawl_id)
-            sent += len(lost)
-        return sent
-
     def _queued_pages(self) -> Iterator[tuple[str, list[str]]]:
         """(crawl ID, its URLs in state queued) a page of the crawl hash at a time, for every open crawl."""
         for crawl_id in self.redis.sscan_iter(self.keys.open_crawls, count=self.page):

@@ -125,7 +125,7 @@ class Staging:
                 break
         ids = list(meta)[:limit]
         if not ids:
-            return self._adopt_unlisted(limit) and self.take(limit, max_bytes)
+            return self.take(limit, max_bytes) if self._adopt_unlisted(limit) else []
         pipe = self.redis.pipeline(transaction=False)
         for entry_id in ids:
             pipe.hstrlen(self.key, entry_id)
