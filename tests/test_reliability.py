@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import json
 import pickle
+import socket
+import subprocess
+import sys
 import time
+import uuid
 
 import pytest
 
@@ -396,9 +400,19 @@ def test_one_index_run_writes_at_a_time_and_a_redelivered_run_takes_the_lock_onl
     assert not redelivered.hold()
     # ... and a run on the first run's own worker is another run too.
     assert not IndexRunner(redis_client, namespace, "runner-a@test", ttl=30, grace=grace).hold()
-    # The first worker stops beating: the redelivered run takes over, and the first run is fenced off.
-    redis_client.zadd(BROKER_KEYS.consumers, {"runner-a@test": now - 2 * grace})
     try:
+        # A run in a process of this host that is gone (a pool process killed mid-run) is taken over
+        # at once, though its worker beats on.
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        first.release()
+        killed = IndexRunner(redis_client, namespace, "runner-a@test", ttl=30, grace=grace)
+        killed.token = f"runner-a@test {socket.gethostname()} {gone.pid} {uuid.uuid4().hex}"
+        assert killed.hold() and redelivered.hold()
+        redelivered.release()
+        assert killed.hold() and first.hold() and not killed.hold()
+        # The first worker stops beating: the redelivered run takes over, and the first run is fenced off.
+        redis_client.zadd(BROKER_KEYS.consumers, {"runner-a@test": now - 2 * grace})
         assert redelivered.hold() and not first.hold()
         redelivered.release()
         assert first.hold()
