@@ -77,8 +77,8 @@ def test_development_commands_say_what_is_missing_without_devtools(monkeypatch, 
 
 
 def settings(**values) -> Settings:
-    base = {"elasticsearch_api_key": None, "elasticsearch_username": None, "elasticsearch_password": None}
-    return Settings(_env_file=None, **(base | values))
+    """As the environment gives them: strings, an empty one unset."""
+    return Settings.from_env(values)
 
 
 @pytest.mark.parametrize("values, expected", [
