@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from tests.helpers import cli
-from workers.app import queue_depths
+from workers.queues import queue_depths
 from workers.crawl.parked import Parked
 from workers.housekeeping import BROKER_KEYS, live_workers
 from workers.index.failures import all_failures, recent_failures

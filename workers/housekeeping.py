@@ -41,6 +41,7 @@ from celery.worker import state
 from kombu.transport.redis import Mutex, MutexHeld
 
 from workers import redis_clock
+from workers.heartbeats import BROKER_KEYS, beat, live_workers
 from workers.keys import Keys
 from workers.crawl.parked import Parked
 from workers.crawl.reconcile import FETCH_TASK, Reconciler
@@ -52,30 +53,6 @@ from workers.index.staging import TRIGGER_TTL, Staging
 log = logging.getLogger(__name__)
 # How long a reconciliation stays with the worker running it after its last step; then another takes it over.
 RECONCILE_LEASE = 30.0
-
-# Worker heartbeats are per broker database, whatever the index prefix: orphans are a broker matter.
-BROKER_KEYS = Keys("")
-
-
-def live_workers(client: redis.Redis, grace: float, now: float | None = None) -> list[str]:
-    """Node names of the workers whose housekeeping beat within the last `grace` seconds of Redis's
-    clock (`now`, or Redis's time)."""
-    return client.zrangebyscore(BROKER_KEYS.consumers, (redis_clock.sync(client) if now is None else now) - grace,
-                                "+inf")
-
-
-def beat(client: redis.Redis, node: str, tags: set[str], grace: float) -> float:
-    """Publish the delivery tags `node` holds and its heartbeat, on Redis's clock; Redis's time."""
-    now = redis_clock.sync(client)
-    pipe = client.pipeline()
-    key = BROKER_KEYS.consumer(node)
-    pipe.delete(key)
-    if tags:
-        pipe.sadd(key, *tags)
-        pipe.expire(key, int(grace))
-    pipe.zadd(BROKER_KEYS.consumers, {node: now})
-    pipe.execute()
-    return now
 
 
 def held_tags(consumer) -> set[str]:
