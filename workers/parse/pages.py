@@ -1,12 +1,4 @@
-"""Page bytes -> one structured report document.
-
-    from workers.parse import parse_page, ParseError, PARSER_VERSION
-    doc = parse_page(body, url, content_type)
-
-Site parsers sit side by side behind one interface (base.SiteParser). Refworld and
-State Department pages are recognised on their own hosts and, anywhere else (mirrors,
-local test servers), by page structure; every other page goes to the generic parser.
-"""
+"""Page bytes -> report documents: a page's one, or a PDF's (workers/parse/__init__.py)."""
 
 from __future__ import annotations
 
@@ -17,15 +9,13 @@ from workers.urls import InvalidURL, normalize_url
 
 from .base import SiteParser
 from .decode import check_media, check_text, decode_html
-from .document import PARSER_VERSION, build
+from .document import build
 from .errors import ParseError
 from .generic import GenericParser
 from .pdf import is_pdf, parse_pdf
 from .refworld import RefworldParser
 from .statedept import StateDeptParser
 from .tree import parse_tree
-
-__all__ = ["PARSER_VERSION", "PARSERS", "ParseError", "parse_documents", "parse_failure", "parse_page"]
 
 log = logging.getLogger(__name__)
 
