@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +24,7 @@ import pytest
 from devtools import editions
 from devtools.services import free_port
 from tests.faults.helpers import await_condition
-from tests.helpers import cli
+from tests.helpers import REPO, cli
 from tests.site import LocalSite, html
 from workers.cli.style import Style
 from workers.editions.diff import diff_documents, diff_paragraphs, heading_key, match_sections, word_diff
@@ -278,6 +281,32 @@ def test_search_shows_highlights_as_plain_text_when_not_on_a_terminal(test_env, 
     assert run.returncode == 0, run.stderr
     assert "prosecuted 23 defendants" in run.stdout
     assert "<em>" not in run.stdout and "\x1b[" not in run.stdout
+
+
+# What the read-only commands must not load to answer at once (benchmarks/cli_startup.py): Celery
+# and kombu, the Elasticsearch client package and its DSL, pydantic, the parsers.
+SLOW_TO_LOAD = ("celery", "kombu", "elasticsearch", "elastic_transport", "pydantic", "bs4", "lxml", "trafilatura",
+                "pypdfium2", "workers.app", "workers.parse.pages")
+# Each as a user runs it, on the editions crawled: `search` by a country's name and `diff` of two editions.
+READ_ONLY = {"search": ["search", "trafficking", "--country", "Ghana"], "history": ["history", "Ghana"],
+             "diff": ["diff", "Ghana", "2023", "2024"], "tiers": ["tiers"], "status": ["status"]}
+_LOADED = """
+import atexit, sys
+from workers.cli import main
+atexit.register(lambda: print(sorted({m for m in sys.modules if m.split(".")[0] in SLOW or m in SLOW}), file=sys.stderr))
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("command", READ_ONLY)
+def test_read_only_commands_answer_without_loading_celery_elasticsearch_pydantic_or_the_parsers(
+        test_env, crawled, command) -> None:
+    probe = f"SLOW = {SLOW_TO_LOAD!r}" + _LOADED
+    run = subprocess.run([sys.executable, "-c", probe, *READ_ONLY[command]], env={**os.environ, **test_env},
+                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() and "error" not in run.stdout  # it answered
+    assert run.stderr.strip().splitlines()[-1] == "[]", run.stderr
 
 
 def test_a_watch_query_is_read_as_search_reads_it(es, names, crawled) -> None:
