@@ -348,8 +348,7 @@ def test_export_writes_every_hit_past_the_result_window(test_env, crawled, es, n
          crawled.url(MIRROR)])
 
 
-def test_a_page_revised_in_place_keeps_its_previous_version_out_of_what_a_rebuild_reads(
-        test_env, crawled, es, names) -> None:
+def test_a_page_revised_in_place_keeps_its_previous_version_across_a_rebuild(test_env, crawled, es, names) -> None:
     url = crawled.url(REVISED)
     crawl = ("crawl", url, "--allow-network", "127.0.0.1/32", "--timeout", "60")
     assert "revisions" not in _json(test_env, "history", "Kenya", "--json")[0]
@@ -366,15 +365,24 @@ def test_a_page_revised_in_place_keeps_its_previous_version_out_of_what_a_rebuil
     text = cli(test_env, "diff", url).stdout
     assert "  ~ The government identified [-300-]{+340+} victims and referred them to care." in text
     # A rebuild reads raw pages with pages_only: the page as it is now, never an earlier version,
-    # which stays where it is.
+    # which stays where it is ...
     from workers.index.raw_pages import pages_only
     from workers.urls import doc_id
 
     def stored(query: dict) -> list[str]:
         return sorted(hit["_id"] for hit in es.search(index=names.raw_pages, query=query, source=False)["hits"]["hits"])
 
-    assert stored({"term": {"url": url}}) == sorted([doc_id(url), f"{doc_id(url)}@{row['revisions'][0]}"])
+    versions = sorted([doc_id(url), f"{doc_id(url)}@{row['revisions'][0]}"])
+    assert stored({"term": {"url": url}}) == versions
     assert stored(pages_only({"term": {"url": url}})) == [doc_id(url)]
+    # ... so after a real one (the module's worker runs its chunk), the page still has both
+    # versions, and history and `diff URL` say what they said before it.
+    rebuilt = cli(test_env, "reindex", "--chunks", "1", timeout=120)
+    assert rebuilt.returncode == 0 and "documents live in" in rebuilt.stdout, rebuilt.stdout + rebuilt.stderr
+    es.indices.refresh(index=names.raw_pages)
+    assert stored({"term": {"url": url}}) == versions
+    assert _json(test_env, "history", "Kenya", "--json") == [row]
+    assert _json(test_env, "diff", url, "--json") == result
 
 
 def test_versions_past_revisions_kept_are_deleted(es, names, test_env) -> None:
