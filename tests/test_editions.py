@@ -35,7 +35,7 @@ MIRROR = "/mirror/ghana-2024.html"
 # Watches: Peru's reports to a local webhook (down when the crawl runs), Kenya's to the log.
 WATCHES = Path(tempfile.mkdtemp(prefix="ri-watches-")) / "watches.yaml"
 EXTRA_ENV = {"WATCHES_FILE": str(WATCHES), "WEBHOOK_BACKOFF_BASE": "0.5", "WEBHOOK_BACKOFF_MAX": "2",
-             "WEBHOOK_TIMEOUT": "2", "HOOK_TOKEN": "t0ken"}
+             "WEBHOOK_TIMEOUT": "2", "HOOK_TOKEN": "t0ken", "ALERTS_SWEEP_INTERVAL": "1"}
 # A page revised in place: the same URL, one paragraph reworded in its second version.
 REVISED = "/revised/kenya-2024.html"
 KENYA = [("KENYA: TIER 2", ["The Government of Kenya does not fully meet the minimum standards; therefore Kenya "
@@ -134,6 +134,8 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/hook"
 
     def start(self) -> None:
+        if self.server:
+            return
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -442,6 +444,26 @@ def test_a_watch_alerts_once_per_new_report_and_delivers_after_the_receiver_come
               "--allow-network", "127.0.0.1/32", "--timeout", "60")
     assert run.returncode == 0, run.stderr
     assert len(_alerts(test_env, "peru")) == 2 and len(receiver.bodies) == 2
+
+
+def test_an_alert_whose_delivery_was_lost_is_delivered_by_housekeeping(crawled, receiver, es, settings) -> None:
+    from workers.watches.alerts import Alert, ensure_alerts_index, now_iso
+
+    # As a worker that died between raising an alert and sending its delivery leaves it: pending,
+    # due, and no task on its way. The module's worker sweeps every ALERTS_SWEEP_INTERVAL (1 s).
+    receiver.start()
+    lost = Alert("peru", "trafficking-in-persons-2099-PER", "new", "Tier 1", "up", receiver.url, {"title": "lost"},
+                 due_at=now_iso(-1))
+    index = ensure_alerts_index(es, settings.index_prefix)
+    es.index(index=index, id=lost.id, document=lost.to_source(), refresh=True)
+
+    def delivered() -> list | None:
+        return [body for _headers, body in receiver.bodies if body["report_key"] == lost.report_key] or None
+
+    assert await_condition(delivered, 30, "the lost alert delivered")[0]["title"] == "lost"
+    sent = await_condition(lambda: (a := es.get(index=index, id=lost.id)["_source"])["status"] == "sent" and a,
+                           10, "the lost alert recorded as sent")
+    assert sent["attempts"] == 1 and sent["due_at"] is None and len(delivered()) == 1
 
 
 def test_the_demo_site_serves_the_editions_in_its_sitemap() -> None:

@@ -32,6 +32,8 @@ CHUNK_TIME_LIMIT = 1800
 # The index task hands written reports to the watches (workers/watches/tasks.py) by this name,
 # so the index stage never imports them.
 RAISE_ALERTS_TASK = "workers.tasks.raise_alerts"
+# Housekeeping asks the watches for the alerts whose delivery was lost by this name.
+REDELIVER_ALERTS_TASK = "workers.tasks.redeliver_alerts"
 # Beat wakes at least this often (seconds), so second-level test schedules fire on time;
 # its Redis lock outlives a few missed wake-ups before another beat may take over.
 BEAT_MAX_LOOP = 1

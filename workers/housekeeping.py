@@ -16,6 +16,8 @@ Two threads in each worker's main process, every HOUSEKEEPING_INTERVAL seconds:
      run) get a new index run;
    - a crawl start that stopped half way asks for a reconciliation;
    - a page of URL states of the old layout moves to the packed one (until none is left);
+   - at most every ALERTS_SWEEP_INTERVAL, alerts whose delivery was lost are sent again
+     (workers/watches/tasks.py, asked by task name);
    and, outside the lock, runs a slice of the reconciliation it holds: after a
    worker reconnected to the broker, or died, crawl URLs whose fetch message was
    lost with it are sent again (workers/crawl/reconcile.py), in steps of bounded
@@ -166,7 +168,8 @@ class Sweeper:
             try:
                 for step in (self.requeue_parked, lambda: self.requeue_orphans(qos, now, grace), self.trigger_indexing,
                              lambda: self.recover_starts(now),
-                             CrawlState(self.redis, self.settings.index_prefix).move_legacy):
+                             CrawlState(self.redis, self.settings.index_prefix).move_legacy,
+                             self.redeliver_alerts):
                     step()
                     lock.keep()
             finally:
@@ -213,6 +216,17 @@ class Sweeper:
         if queue.size() and queue.claim_trigger(ttl=TRIGGER_TTL):
             self.app.send_task("workers.tasks.index_pending")
             log.info("staged entries had no index run coming; started one")
+
+    def redeliver_alerts(self) -> None:
+        """An alert whose delivery task was lost (a worker died as it raised the alert) would stay
+        pending: at most once per ALERTS_SWEEP_INTERVAL across workers, ask the watches to send
+        again the alerts past their due time. By name: the watches sit above housekeeping."""
+        from workers.app import REDELIVER_ALERTS_TASK  # this module is loaded while the app is built
+
+        interval_ms = int(self.settings.alerts_sweep_interval * 1000)
+        if self.settings.watches_file is not None and self.redis.set(self.keys.alerts_sweep, "1", nx=True,
+                                                                      px=interval_ms):
+            self.app.send_task(REDELIVER_ALERTS_TASK)
 
     def reconcile(self, now: float) -> None:
         """Run a slice of the reconciliation this worker holds, or claim one that is due: steps of

@@ -184,6 +184,11 @@ class Settings:
     webhook_timeout: float = Field(default=10.0, gt=0)
     webhook_backoff_base: float = Field(default=2.0, gt=0)
     webhook_backoff_max: float = Field(default=600.0, gt=0)
+    # An alert still pending this long after its delivery was due (its task lost with a worker) is
+    # sent again by housekeeping, which looks for such alerts at most every ALERTS_SWEEP_INTERVAL
+    # seconds across all workers. A delivery that is retrying pushes its due time on at each try.
+    alerts_redeliver_after: float = Field(default=300.0, gt=0)
+    alerts_sweep_interval: float = Field(default=30.0, gt=0)
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
