@@ -19,7 +19,8 @@ from tests.helpers import cli
 from workers.app import app
 from workers.crawl.progress import INDEXED, QUEUED, CrawlTracker, watch
 from workers.crawl.reconcile import FETCH_TASK, PAGE, Reconciler
-from workers.housekeeping import BROKER_KEYS, Sweeper
+from workers.heartbeats import BROKER_KEYS
+from workers.housekeeping import Sweeper
 
 URLS = 200_000
 LOST = 3
