@@ -421,14 +421,15 @@ def _alerts(test_env, watch: str) -> list[dict]:
 def test_a_watch_alerts_once_per_new_report_and_delivers_after_the_receiver_comes_back(
         test_env, crawled, receiver) -> None:
     # The receiver was down all through the crawl: both alerts are pending, tried and failed.
-    pending = await_condition(lambda: [a for a in _alerts(test_env, "peru") if a["attempts"] >= 1] or None,
-                              30, "both alerts tried")
+    # Their checks run beside the crawl's indexing, and may end after it: awaited, not assumed.
+    pending = await_condition(lambda: len(tried := [a for a in _alerts(test_env, "peru") if a["attempts"] >= 1]) == 2
+                              and tried, 30, "both alerts tried")
     assert [(a["report_key"], a["event"], a["tier"], a["move"], a["status"]) for a in _alerts(test_env, "peru")] == [
         ("trafficking-in-persons-2023-PER", "new", "Tier 2 Watch List", "new", "pending"),
         ("trafficking-in-persons-2024-PER", "new", "Tier 2", "up", "pending")]
     assert "ConnectionError" in pending[0]["last_error"]
-    assert [(a["report_key"], a["status"]) for a in _alerts(test_env, "kenya")] == [
-        ("trafficking-in-persons-2024-KEN", "sent")]  # to the log
+    await_condition(lambda: [(a["report_key"], a["status"]) for a in _alerts(test_env, "kenya")] == [
+        ("trafficking-in-persons-2024-KEN", "sent")], 30, "Kenya's alert sent to the log")
     receiver.start()
     await_condition(lambda: len(receiver.bodies) >= 2 and all(a["status"] == "sent" for a in _alerts(test_env, "peru")),
                     30, "both alerts delivered")
@@ -464,6 +465,20 @@ def test_an_alert_whose_delivery_was_lost_is_delivered_by_housekeeping(crawled, 
     sent = await_condition(lambda: (a := es.get(index=index, id=lost.id)["_source"])["status"] == "sent" and a,
                            10, "the lost alert recorded as sent")
     assert sent["attempts"] == 1 and sent["due_at"] is None and len(delivered()) == 1
+
+
+def test_an_alerts_index_made_before_due_times_takes_them(es) -> None:
+    from workers.watches.alerts import MAPPING, Alert, alerts_index, ensure_alerts_index, now_iso
+
+    prefix = "old-alerts-"
+    before = {**MAPPING, "properties": {k: v for k, v in MAPPING["properties"].items() if k != "due_at"}}
+    es.indices.create(index=alerts_index(prefix), mappings=before)
+    try:
+        index = ensure_alerts_index(es, prefix)
+        alert = Alert("w", "k", "new", None, "new", "log", {}, due_at=now_iso())
+        es.index(index=index, id=alert.id, document=alert.to_source())  # strict: refused without the field
+    finally:
+        es.indices.delete(index=alerts_index(prefix))
 
 
 def test_the_demo_site_serves_the_editions_in_its_sitemap() -> None:

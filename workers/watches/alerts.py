@@ -97,13 +97,17 @@ class Alert:
 
 
 def ensure_alerts_index(es: Elasticsearch, prefix: str) -> str:
+    """The alerts index, created on first use; one an older version created gains the fields added
+    since (`due_at`), which its strict mapping would refuse (adding fields is safe on a live index)."""
     index = alerts_index(prefix)
-    if not es.indices.exists(index=index):
-        try:
-            es.indices.create(index=index, mappings=MAPPING, settings={"number_of_replicas": 0})
-        except ApiError as exc:  # created by another worker meanwhile
-            if exc.meta.status != 400 or "resource_already_exists" not in str(exc):
-                raise
+    if es.indices.exists(index=index):
+        es.indices.put_mapping(index=index, properties=MAPPING["properties"])
+        return index
+    try:
+        es.indices.create(index=index, mappings=MAPPING, settings={"number_of_replicas": 0})
+    except ApiError as exc:  # created by another worker meanwhile
+        if exc.meta.status != 400 or "resource_already_exists" not in str(exc):
+            raise
     return index
 
 
@@ -244,10 +248,9 @@ def claim_overdue(es: Elasticsearch, prefix: str, lease: float, limit: int) -> l
     """The IDs of up to `limit` pending alerts past their due time, oldest due first, each given a
     new due time `lease` seconds ahead (so the next look leaves them to the delivery sent now).
     Alerts raised before alerts had a due time are due `lease` after they were raised."""
-    index = alerts_index(prefix)
-    if not es.indices.exists(index=index):
+    if not es.indices.exists(index=alerts_index(prefix)):
         return []
-    es.indices.put_mapping(index=index, properties=MAPPING["properties"])  # due_at, on an index made before it
+    index = ensure_alerts_index(es, prefix)
     now = now_iso()
     overdue = {"bool": {"filter": [{"term": {"status": PENDING}}], "should": [
         {"range": {"due_at": {"lte": now}}},
