@@ -4,7 +4,7 @@ The `elasticsearch` package loads its sync and async clients with every API name
 transport with its asyncio and requests nodes: 0.25 s of start-up (0.35 s with its DSL), which
 `search`, `history`, `diff`, `tiers` and `status` paid before their first request, against
 their goal of answering within half a second (benchmarks/cli_startup.py). These commands send
-a few JSON requests to one node, which the standard library's http.client does in 0.03 s of
+a few JSON requests to a node, which the standard library's http.client does in 0.03 s of
 imports. Workers, writes and everything else keep the full client (workers/clients.py).
 
 Its methods take the keyword arguments of the `Elasticsearch` methods of the same names that
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 # Answers the full client's transport tries again too (its default retry_on_status).
 _RETRY_STATUS = frozenset({429, 502, 503, 504})
 # Keyword arguments that go in the URL, under the name Elasticsearch gives them.
-_PARAMS = {"source_includes": "_source_includes", "preference": "preference", "keep_alive": "keep_alive"}
+_PARAMS = {"source_includes": "_source_includes", "preference": "preference"}
 # Keyword arguments named differently in the body (`from` is a Python keyword).
 _BODY_NAMES = {"from_": "from", "source": "_source"}
 
