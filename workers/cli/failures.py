@@ -34,8 +34,8 @@ def retry_failed(wait: bool, timeout: float | None) -> None:
     own source's policy; successes clear their failure record."""
     from workers.cli.crawl import follow_crawl
     from workers.cli.errors import fail
-    from workers.crawl.retry import retry_failures
     from workers.crawl.sources import SourcesError
+    from workers.retry_failed import retry_failures
     from workers.settings import get_settings
 
     settings = get_settings()

@@ -1,6 +1,6 @@
 """The failures index: every page that could not become a document (workers/records.py
 `Failure`), read newest first for people, and all of them for `retry-failed`
-(workers/crawl/retry.py).
+(workers/retry_failed.py).
 
 Before the first crawl the alias does not exist; nothing can have failed then, so
 both read as empty rather than as an error.

@@ -1,4 +1,7 @@
-"""`retry-failed`: every recorded failure (workers/index/failures.py) crawled again, forced."""
+"""`retry-failed`: every recorded failure (workers/index/failures.py) crawled again, forced.
+
+Above both stages, as it reads the index's failures and starts crawls: the index never imports
+the crawl, and the crawl hands over to the index only through its staging."""
 
 from __future__ import annotations
 
