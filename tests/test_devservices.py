@@ -1,3 +1,4 @@
+import dataclasses
 import os
 
 import pytest
@@ -57,3 +58,12 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path):
     assert s.elasticsearch_password.get_secret_value() == "p w" and "p w" not in repr(s)
     with pytest.raises(SettingsError, match="REDIS_TIMEOUT"):
         Settings.from_env({"REDIS_TIMEOUT": "soon"})
+
+
+def test_every_setting_reads_back_from_the_environment_as_its_default():
+    # A field of a type the reader cannot parse fails here, not in a deployment's first command.
+    defaults = Settings()
+    for field in dataclasses.fields(Settings):
+        value = getattr(defaults, field.name)
+        text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        assert getattr(Settings.from_env({field.name.upper(): text}), field.name) == value, field.name

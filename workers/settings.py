@@ -60,6 +60,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 
 def _parse(annotation: str, text: str) -> Any:
     kind, optional = annotation.removesuffix(" | None"), annotation.endswith(" | None")
+    if kind not in _PARSERS:
+        raise TypeError(f"no reader for settings of type {annotation!r}: add one to _PARSERS")
     if optional and not text:
         return None
     return _PARSERS[kind](text)
