@@ -6,13 +6,14 @@ and search tests (tests/test_editions.py, tests/test_search.py)."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from devtools.services import free_port
-from workers.es_read import HttpError, ReadClient, Unreachable, status_of
+from workers.es_read import HttpError, ReadClient, TimedOut, Unreachable, status_of
 
 
 class Stub:
@@ -38,7 +39,8 @@ class Stub:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll: shutdown() waits for it.
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_port}"
 
     def close(self) -> None:
@@ -77,6 +79,25 @@ def test_an_overloaded_node_is_asked_again_and_an_error_status_is_told_by_its_st
         client.count(index="gone")
     assert status_of(raised.value) == 404 and "index_not_found_exception" in str(raised.value)
     assert status_of(ValueError("no status")) is None
+
+
+def test_a_node_that_never_answers_times_out_and_the_commands_say_so_in_one_line(monkeypatch) -> None:
+    from workers.cli.errors import service_error
+    from workers.settings import get_settings
+
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    monkeypatch.setenv("ELASTICSEARCH_URL", url)
+    monkeypatch.setenv("ELASTICSEARCH_TIMEOUT", "0.2")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(TimedOut) as raised:
+            ReadClient([url], timeout=0.2, max_retries=0).count(index="reports")
+        message = service_error(raised.value)
+        assert f"Elasticsearch at {url} timed out after 0.2s" in message and "ELASTICSEARCH_TIMEOUT" in message
+    finally:
+        silent.close()
+        get_settings.cache_clear()
 
 
 def test_no_node_answering_is_unreachable_naming_the_last_node_asked() -> None:
