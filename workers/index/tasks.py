@@ -101,7 +101,8 @@ def index_pending(self: Task) -> int:
     settings = get_settings()
     with redelivered_unless_recorded(self):
         queue = Staging(get_redis(), settings.index_prefix)
-        runner = IndexRunner(get_redis(), settings.index_prefix, self.request.id, runner_ttl(settings))
+        runner = IndexRunner(get_redis(), settings.index_prefix, self.request.hostname, runner_ttl(settings),
+                             settings.orphan_grace)
         if not runner.hold():
             return 0  # another run is writing; it takes what is staged now too
         # Delivered again after its worker died mid-batch: the next batch's worth of entries is
