@@ -6,8 +6,8 @@ a command what only that command (or one path of it) needs: running one command 
 another's dependencies (the rebuild's Celery tasks for `indices`, the crawl for `failures`).
 The read-only commands (`search`, `history`, `diff`, `tiers`, `status`) load neither Celery
 nor the Elasticsearch client package, and answer within half a second, start-up included
-(benchmarks/cli_startup.py; tests/test_cli_package.py keeps them so). The queries behind the
-commands live in the modules that own the data, so a command only reads and formats.
+(benchmarks/cli_startup.py; tests/test_editions.py runs them and keeps them so). The queries
+behind the commands live in the modules that own the data, so a command only reads and formats.
 """
 
 from __future__ import annotations
