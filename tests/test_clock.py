@@ -11,7 +11,7 @@ from kombu import Connection
 import workers.broker  # noqa: F401 - puts kombu on Redis's clock
 
 from workers import redis_clock
-from workers.housekeeping import BROKER_KEYS, beat, live_workers
+from workers.heartbeats import BROKER_KEYS, beat, live_workers
 
 SKEW = 300.0  # seconds this "worker" is behind: far more than any grace
 

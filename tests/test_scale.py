@@ -11,6 +11,7 @@ import base64
 import json
 import threading
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -18,7 +19,8 @@ from tests.helpers import cli
 from workers.app import app
 from workers.crawl.progress import INDEXED, QUEUED, CrawlTracker, watch
 from workers.crawl.reconcile import FETCH_TASK, PAGE, Reconciler
-from workers.housekeeping import BROKER_KEYS, Sweeper
+from workers.heartbeats import BROKER_KEYS
+from workers.housekeeping import Sweeper
 
 URLS = 200_000
 LOST = 3
@@ -117,7 +119,7 @@ def test_heartbeat_goes_on_while_a_sweep_is_stuck(redis_client, test_env):
     sweeper = Sweeper(app, node, lambda: set(), redis_client)
     release = threading.Event()
     sweeper.sweep = lambda qos: release.wait(60)  # a reconciliation step that never ends
-    sweeper.settings = sweeper.settings.model_copy(update={"housekeeping_interval": 0.05})
+    sweeper.settings = replace(sweeper.settings, housekeeping_interval=0.05)
     threads = [threading.Thread(target=sweeper.beat_forever, daemon=True),
                threading.Thread(target=sweeper.sweep_forever, daemon=True)]
     for thread in threads:

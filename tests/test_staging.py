@@ -1,6 +1,7 @@
 """The fetch→index hand-over and crawl progress, on a real Redis."""
 
 import json
+from dataclasses import replace
 
 from workers.crawl.progress import FAILED, INDEXED, QUEUED, CrawlTracker, Snapshot
 from workers.index.staging import Staging
@@ -74,7 +75,7 @@ def test_an_open_crawl_keeps_its_keys_and_a_finished_one_expires_after_crawl_ttl
     from workers.keys import Keys
 
     keys = Keys("stage-f-")
-    save_options(redis_client, settings.model_copy(update={"index_prefix": "stage-f-"}), "c3", {"force": False},
+    save_options(redis_client, replace(settings, index_prefix="stage-f-"), "c3", {"force": False},
                  ttl=CRAWL_TTL)
     tracker = CrawlTracker(redis_client, "stage-f-", "c3")
     tracker.add(["u1", "u2"])

@@ -11,19 +11,16 @@ from __future__ import annotations
 from functools import cached_property
 
 import celery
-import redis
 from celery import Celery
 from celery.backends.base import DisabledBackend
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_shutdown, worker_shutdown
 
 from workers.keys import Keys
+from workers.queues import FETCH_QUEUE, INDEX_QUEUE, REINDEX_QUEUE
 from workers.redaction import redact_logs
 from workers.settings import Settings, get_settings
+from workers.timings import flush_timings
 
-FETCH_QUEUE = "fetch"
-INDEX_QUEUE = "index"
-# Rebuilds run on their own workers, so a long reindex never delays the crawl.
-REINDEX_QUEUE = "reindex"
 
 # A fetch's time beyond its network deadlines: parsing a page, staging it, bookkeeping.
 FETCH_MARGIN = 15.0
@@ -35,6 +32,8 @@ CHUNK_TIME_LIMIT = 1800
 # The index task hands written reports to the watches (workers/watches/tasks.py) by this name,
 # so the index stage never imports them.
 RAISE_ALERTS_TASK = "workers.tasks.raise_alerts"
+# Housekeeping asks the watches for the alerts whose delivery was lost by this name.
+REDELIVER_ALERTS_TASK = "workers.tasks.redeliver_alerts"
 # Beat wakes at least this often (seconds), so second-level test schedules fire on time;
 # its Redis lock outlives a few missed wake-ups before another beat may take over.
 BEAT_MAX_LOOP = 1
@@ -128,11 +127,6 @@ def celery_config(settings: Settings) -> dict:
     )
 
 
-def queue_depths(client: redis.Redis) -> dict[str, int]:
-    """Messages waiting on the crawl's queues (the Redis transport keeps each as a list of its name)."""
-    return {queue: client.llen(queue) for queue in (FETCH_QUEUE, INDEX_QUEUE)}
-
-
 class Task(celery.Task):
     """The default task: it stores no result, so it never touches the result backend.
 
@@ -173,6 +167,9 @@ def make_app(settings: Settings | None = None) -> Celery:
 
     after_setup_logger.connect(_redact_logs, weak=False)
     after_setup_task_logger.connect(_redact_logs, weak=False)
+    # A prefork pool process leaves through os._exit, past atexit; both kinds of worker say so first.
+    worker_process_shutdown.connect(flush_timings, weak=False)
+    worker_shutdown.connect(flush_timings, weak=False)
     app.steps["consumer"].add(Housekeeping)
     app.steps["worker"].add(Watchdog)
     return app

@@ -20,6 +20,7 @@ import redis
 from celery import Task
 from celery.exceptions import Reject, Retry
 
+from workers.delivery_lua import uncount_lua
 from workers.keys import Keys
 from workers.settings import Settings
 
@@ -50,14 +51,6 @@ def redelivered_unless_recorded(task: Task) -> Iterator[None]:
                       task.name, task.request.id)
         _uncount(task)
         raise Reject(f"{exc.__class__.__name__}: {exc}", requeue=True) from exc
-
-
-def uncount_lua(key: str) -> str:
-    """Lua that takes one finished delivery off the count `key` (a Lua expression), only while the
-    count exists: a DECR after it expired made it again, at -1 and with no expiry, for good."""
-    return f"""
-if tonumber(redis.call('GET', {key}) or '0') > 0 then redis.call('DECR', {key}) end
-"""
 
 
 # KEYS[1] count; ARGV[1] its lifetime (s), ARGV[2] '1': leave a count above zero as it is, and

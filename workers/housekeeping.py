@@ -16,6 +16,8 @@ Two threads in each worker's main process, every HOUSEKEEPING_INTERVAL seconds:
      run) get a new index run;
    - a crawl start that stopped half way asks for a reconciliation;
    - a page of URL states of the old layout moves to the packed one (until none is left);
+   - at most every ALERTS_SWEEP_INTERVAL, alerts whose delivery was lost are sent again
+     (workers/watches/tasks.py, asked by task name);
    and, outside the lock, runs a slice of the reconciliation it holds: after a
    worker reconnected to the broker, or died, crawl URLs whose fetch message was
    lost with it are sent again (workers/crawl/reconcile.py), in steps of bounded
@@ -41,6 +43,7 @@ from celery.worker import state
 from kombu.transport.redis import Mutex, MutexHeld
 
 from workers import redis_clock
+from workers.heartbeats import BROKER_KEYS, beat, live_workers
 from workers.keys import Keys
 from workers.crawl.parked import Parked
 from workers.crawl.reconcile import FETCH_TASK, Reconciler
@@ -52,30 +55,6 @@ from workers.index.staging import TRIGGER_TTL, Staging
 log = logging.getLogger(__name__)
 # How long a reconciliation stays with the worker running it after its last step; then another takes it over.
 RECONCILE_LEASE = 30.0
-
-# Worker heartbeats are per broker database, whatever the index prefix: orphans are a broker matter.
-BROKER_KEYS = Keys("")
-
-
-def live_workers(client: redis.Redis, grace: float, now: float | None = None) -> list[str]:
-    """Node names of the workers whose housekeeping beat within the last `grace` seconds of Redis's
-    clock (`now`, or Redis's time)."""
-    return client.zrangebyscore(BROKER_KEYS.consumers, (redis_clock.sync(client) if now is None else now) - grace,
-                                "+inf")
-
-
-def beat(client: redis.Redis, node: str, tags: set[str], grace: float) -> float:
-    """Publish the delivery tags `node` holds and its heartbeat, on Redis's clock; Redis's time."""
-    now = redis_clock.sync(client)
-    pipe = client.pipeline()
-    key = BROKER_KEYS.consumer(node)
-    pipe.delete(key)
-    if tags:
-        pipe.sadd(key, *tags)
-        pipe.expire(key, int(grace))
-    pipe.zadd(BROKER_KEYS.consumers, {node: now})
-    pipe.execute()
-    return now
 
 
 def held_tags(consumer) -> set[str]:
@@ -189,7 +168,8 @@ class Sweeper:
             try:
                 for step in (self.requeue_parked, lambda: self.requeue_orphans(qos, now, grace), self.trigger_indexing,
                              lambda: self.recover_starts(now),
-                             CrawlState(self.redis, self.settings.index_prefix).move_legacy):
+                             CrawlState(self.redis, self.settings.index_prefix).move_legacy,
+                             self.redeliver_alerts):
                     step()
                     lock.keep()
             finally:
@@ -236,6 +216,17 @@ class Sweeper:
         if queue.size() and queue.claim_trigger(ttl=TRIGGER_TTL):
             self.app.send_task("workers.tasks.index_pending")
             log.info("staged entries had no index run coming; started one")
+
+    def redeliver_alerts(self) -> None:
+        """An alert whose delivery task was lost (a worker died as it raised the alert) would stay
+        pending: at most once per ALERTS_SWEEP_INTERVAL across workers, ask the watches to send
+        again the alerts past their due time. By name: the watches sit above housekeeping."""
+        from workers.app import REDELIVER_ALERTS_TASK  # this module is loaded while the app is built
+
+        interval_ms = int(self.settings.alerts_sweep_interval * 1000)
+        if self.settings.watches_file is not None and self.redis.set(self.keys.alerts_sweep, "1", nx=True,
+                                                                      px=interval_ms):
+            self.app.send_task(REDELIVER_ALERTS_TASK)
 
     def reconcile(self, now: float) -> None:
         """Run a slice of the reconciliation this worker holds, or claim one that is due: steps of

@@ -182,6 +182,13 @@ class Keys:
         return f"{self.base}housekeeping"
 
     @property
+    def alerts_sweep(self) -> str:
+        """String, set (NX) by the housekeeping sweep that sends the look for alerts whose delivery
+        was lost (workers/watches/tasks.py); expires after ALERTS_SWEEP_INTERVAL, so the look is
+        sent at most that often across all workers."""
+        return f"{self.base}alerts-sweep"
+
+    @property
     def reconcile(self) -> str:
         """String: the time from which a reconciliation of crawls against the broker's messages is
         due (workers/crawl/reconcile.py). Set by housekeeping when a worker reconnected to the

@@ -27,7 +27,7 @@ import redis
 
 from workers.crawl.progress import CRAWL_TTL, MARK_FUNCTION, progress_keys
 from workers.batching import by_bytes
-from workers.delivery import uncount_lua
+from workers.delivery_lua import uncount_lua
 from workers.keys import Keys
 
 # A running index task refreshes the trigger per batch; a trigger this old belongs to a lost

@@ -2,7 +2,7 @@
 deep pages (`paging.py`), conflicts between copies (`conflicts.py`), exports (`export.py`).
 
 The faceted search's names are re-exported here, loaded on first use: `workers.search.copies`
-is read by commands that never search, and elasticsearch.dsl alone costs them 0.1 s to start.
+is read by modules that never search (the editions, the watches), which need none of it.
 """
 
 from __future__ import annotations
