@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from celery.schedules import crontab
 
-from workers.app import CHUNK_TIME_LIMIT, DISCOVER_TIME_LIMIT, INDEX_TIME_LIMIT, app, celery_config, longest_hold
+from workers.app import app, celery_config, longest_hold
+from workers.task_names import (CHUNK_TIME_LIMIT, DISCOVER_TIME_LIMIT, FETCH_PAGE, INDEX_PENDING, INDEX_TIME_LIMIT)
 from workers.schedule import beat_schedule
 from workers.settings import Settings, get_settings
 from workers.schedule import discover_source
@@ -53,7 +54,7 @@ def test_a_visibility_timeout_shorter_than_a_task_is_refused():
 
 def test_fetching_and_indexing_have_their_own_queues():
     routes = app.conf.task_routes
-    assert routes["workers.tasks.fetch_page"]["queue"] != routes["workers.tasks.index_pending"]["queue"]
+    assert routes[FETCH_PAGE]["queue"] != routes[INDEX_PENDING]["queue"]
 
 
 def test_beat_schedule_has_one_run_per_enabled_source(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from workers.crawl import tasks
 from workers.crawl.polite import Deferred
 from workers.crawl.progress import UNCHANGED
-from workers.crawl.reconcile import FETCH_TASK
+from workers.task_names import FETCH_PAGE
 from workers.index.staging import Staging
 from workers.index.tasks import index_pending
 from workers.keys import Keys
@@ -22,7 +22,7 @@ URL = "http://127.0.0.1:9/report"
 
 def delivery(settings, crawl_id: str = "c1", url: str = URL) -> tasks.PageRun:
     """One delivery of a fetch_page message of its own (a task ID never seen before)."""
-    task = SimpleNamespace(name=FETCH_TASK, request=SimpleNamespace(id=uuid.uuid4().hex, retries=0))
+    task = SimpleNamespace(name=FETCH_PAGE, request=SimpleNamespace(id=uuid.uuid4().hex, retries=0))
     return tasks.PageRun(task, settings, url, crawl_id)
 
 

@@ -19,6 +19,7 @@ from workers.crawl.http import Page, PermanentFetchError, RetryableFetchError
 from workers.index.bulk import BulkItemError, BulkResult, BulkWriteError
 from workers.records import indexable
 from workers.keys import Keys
+from workers.task_names import INDEX_PENDING
 from workers.parse import parse_page
 from workers.crawl.polite import Deferred
 from workers.crawl.progress import CrawlTracker, watch
@@ -116,7 +117,7 @@ def test_defect3_a_refused_failure_record_never_blocks_the_batch(worker, setting
     queue.put(doc_id(huge), FailureEntry(huge, None, None, Failure(huge, "fetch", "http_404", "not found", 404))
               .to_json(), trigger_ttl=60)
     queue.put(doc_id(good), _document_entry(good, 300), trigger_ttl=60)
-    app.send_task("workers.tasks.index_pending")
+    app.send_task(INDEX_PENDING)
     await_condition(lambda: queue.size() == 0, what="staging drained")
     assert indexed_count(es, names, [good]) == 1
     es.indices.refresh(index=names.failures)

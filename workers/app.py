@@ -19,22 +19,11 @@ from celery.signals import after_setup_logger, after_setup_task_logger
 from workers.keys import Keys
 from workers.redaction import redact_logs
 from workers.settings import Settings, get_settings
-
-FETCH_QUEUE = "fetch"
-INDEX_QUEUE = "index"
-# Rebuilds run on their own workers, so a long reindex never delays the crawl.
-REINDEX_QUEUE = "reindex"
+from workers.task_names import (CHUNK_TIME_LIMIT, DISCOVER_TIME_LIMIT, FETCH_QUEUE, INDEX_QUEUE, INDEX_TIME_LIMIT,
+                                ROUTES)
 
 # A fetch's time beyond its network deadlines: parsing a page, staging it, bookkeeping.
 FETCH_MARGIN = 15.0
-INDEX_TIME_LIMIT = 600
-# Discovery walks listing pages and sitemaps at the host's polite rate: minutes, not seconds.
-DISCOVER_TIME_LIMIT = 1800
-# Rebuild chunks (workers/rebuild/tasks.py) run up to this long.
-CHUNK_TIME_LIMIT = 1800
-# The index task hands written reports to the watches (workers/watches/tasks.py) by this name,
-# so the index stage never imports them.
-RAISE_ALERTS_TASK = "workers.tasks.raise_alerts"
 # Beat wakes at least this often (seconds), so second-level test schedules fire on time;
 # its Redis lock outlives a few missed wake-ups before another beat may take over.
 BEAT_MAX_LOOP = 1
@@ -104,13 +93,7 @@ def celery_config(settings: Settings) -> dict:
         task_soft_time_limit=fetch_time_limits(settings)[0],
         task_time_limit=fetch_time_limits(settings)[1],
         # Fetching and indexing scale separately: run workers per queue.
-        task_routes={
-            "workers.tasks.fetch_page": {"queue": FETCH_QUEUE},
-            "workers.tasks.fetch_pages": {"queue": FETCH_QUEUE},
-            "workers.tasks.index_pending": {"queue": INDEX_QUEUE},
-            "workers.tasks.discover_source": {"queue": FETCH_QUEUE},
-            "workers.reindex.*": {"queue": REINDEX_QUEUE},
-        },
+        task_routes=ROUTES,
         task_default_queue=FETCH_QUEUE,
         # Keep retrying the broker at start-up rather than exiting while Redis boots.
         broker_connection_retry_on_startup=True,

@@ -43,10 +43,11 @@ from kombu.transport.redis import Mutex, MutexHeld
 from workers import redis_clock
 from workers.keys import Keys
 from workers.crawl.parked import Parked
-from workers.crawl.reconcile import FETCH_TASK, Reconciler
+from workers.crawl.reconcile import Reconciler
 from workers.crawl.state import CrawlState
 from workers.crawl.starts import CrawlStarts
 from workers.settings import get_settings
+from workers.task_names import FETCH_PAGE, INDEX_PENDING
 from workers.index.staging import TRIGGER_TTL, Staging
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ class Sweeper:
         self.app, self.node, self.held, self.redis = app, node, held, client
         self.settings = get_settings()
         self.keys = Keys(self.settings.index_prefix)
-        self.reconciler = Reconciler(client, self.settings.index_prefix, app.conf.task_routes[FETCH_TASK]["queue"])
+        self.reconciler = Reconciler(client, self.settings.index_prefix, app.conf.task_routes[FETCH_PAGE]["queue"])
         self.reconciling: Iterator[list[tuple[str, str]]] | None = None
         self.reconcile_sent, self.reconcile_started = 0, 0.0
         self.first_beat = True
@@ -208,7 +209,7 @@ class Sweeper:
 
     def requeue_parked(self) -> None:
         if sent := Parked(self.redis, self.settings.index_prefix).requeue_due(
-                lambda kwargs: self.app.send_task(FETCH_TASK, kwargs=kwargs)):
+                lambda kwargs: self.app.send_task(FETCH_PAGE, kwargs=kwargs)):
             log.info("requeued %d parked page(s)", sent)
 
     def requeue_orphans(self, qos, now: float, grace: float) -> None:
@@ -234,7 +235,7 @@ class Sweeper:
     def trigger_indexing(self) -> None:
         queue = Staging(self.redis, self.settings.index_prefix)
         if queue.size() and queue.claim_trigger(ttl=TRIGGER_TTL):
-            self.app.send_task("workers.tasks.index_pending")
+            self.app.send_task(INDEX_PENDING)
             log.info("staged entries had no index run coming; started one")
 
     def reconcile(self, now: float) -> None:
@@ -253,7 +254,7 @@ class Sweeper:
         try:
             while time.monotonic() < deadline:
                 for url, crawl_id in next(self.reconciling):
-                    self.app.send_task(FETCH_TASK, args=(url, crawl_id))
+                    self.app.send_task(FETCH_PAGE, args=(url, crawl_id))
                     self.reconcile_sent += 1
         except StopIteration:
             self.reconciling = None

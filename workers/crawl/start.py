@@ -24,9 +24,9 @@ from workers.batching import chunked
 from workers.clients import get_redis
 from workers.crawl.profile import save_options
 from workers.crawl.progress import CRAWL_TTL, CrawlTracker
-from workers.crawl.reconcile import FETCH_BATCH_TASK, FETCH_TASK
 from workers.crawl.starts import CrawlStarts
 from workers.settings import Settings
+from workers.task_names import FETCH_PAGE, FETCH_PAGES
 from workers.urls import InvalidURL, normalize_url
 
 # A crawl is cut into at least this many messages (if it has the URLs), so that many pages can
@@ -88,9 +88,9 @@ def start_crawl(
             plan.duplicates += len(canonical) - len(added)
             for batch in batches(added, settings.fetch_batch_max):
                 if len(batch) == 1:
-                    app.send_task(FETCH_TASK, (batch[0], plan.crawl_id), producer=producer)
+                    app.send_task(FETCH_PAGE, (batch[0], plan.crawl_id), producer=producer)
                 else:
-                    app.send_task(FETCH_BATCH_TASK, (batch, plan.crawl_id), producer=producer)
+                    app.send_task(FETCH_PAGES, (batch, plan.crawl_id), producer=producer)
             if progress is not None:
                 progress(plan)
     if starts is not None:

@@ -36,7 +36,6 @@ from workers.crawl.parked import Parked
 from workers.crawl.polite import Deferred, Disallowed, polite_fetch
 from workers.crawl.profile import CrawlProfile, profiles
 from workers.crawl.progress import FETCHED, UNCHANGED, CrawlTracker
-from workers.crawl.reconcile import FETCH_BATCH_TASK, FETCH_TASK
 from workers.crawl.state import CrawlState, UrlState
 from workers.delivery import (CONNECTION_ERRORS, SUSPECTS, attempt_key, delivery_ttl, redelivered_unless_recorded,
                               uncount, within_delivery_cap)
@@ -46,6 +45,7 @@ from workers.keys import Keys
 from workers.parse import parse_documents, parse_failure
 from workers.records import DocumentEntry, Failure, FailureEntry, GoneEntry, RawPage, Staged, indexable
 from workers.settings import Settings, get_settings
+from workers.task_names import FETCH_PAGE, FETCH_PAGES
 from workers.timings import StageTimings
 from workers.urls import InvalidURL, normalize_url
 
@@ -81,7 +81,7 @@ class PageRun:
         self.task, self.settings, self.url, self.crawl_id = task, settings, url, crawl_id
         self.profile: CrawlProfile | None = None
         # A batch is always a page's first attempt: its retries go out as fetch_page.
-        self.batched = task.name == FETCH_BATCH_TASK
+        self.batched = task.name == FETCH_PAGES
         self.attempt = 0 if self.batched else task.request.retries
         # The page's delivery count, while this delivery is on it (a fetch_page's, not a batch's).
         self.delivery: str | None = None
@@ -154,7 +154,7 @@ class PageRun:
         return state
 
 
-@app.task(bind=True, name=FETCH_TASK)
+@app.task(bind=True, name=FETCH_PAGE)
 def fetch_page(self: Task, url: str, crawl_id: str | None = None, robots_deferrals: int = 0) -> str:
     """Fetch `url` politely, parse it, and stage the document, raw page or failure for indexing."""
     settings = get_settings()
@@ -162,7 +162,7 @@ def fetch_page(self: Task, url: str, crawl_id: str | None = None, robots_deferra
         return _page(self, settings, url, crawl_id, robots_deferrals)
 
 
-@app.task(bind=True, name=FETCH_BATCH_TASK)
+@app.task(bind=True, name=FETCH_PAGES)
 def fetch_pages(self: Task, urls: list[str], crawl_id: str | None = None) -> str:
     """fetch_page for each of `urls` in turn, for the price of one message."""
     settings = get_settings()

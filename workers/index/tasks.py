@@ -20,7 +20,7 @@ from celery.signals import worker_ready
 from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
 
-from workers.app import INDEX_TIME_LIMIT, RAISE_ALERTS_TASK, app
+from workers.app import app
 from workers.backoff import backoff_seconds
 from workers.clients import get_es, get_redis
 from workers.crawl.progress import FAILED, CrawlTracker
@@ -36,6 +36,7 @@ from workers.index.staging import TRIGGER_TTL, Staging, Taken
 from workers.keys import Keys
 from workers.records import DocumentEntry, Failure, FailureEntry, GoneEntry, Staged
 from workers.settings import Settings, get_settings
+from workers.task_names import INDEX_PENDING, INDEX_TIME_LIMIT, RAISE_ALERTS
 from workers.timings import StageTimings
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def shadow_index(settings: Settings) -> str | None:
 
 
 @app.task(
-    bind=True, name="workers.tasks.index_pending",
+    bind=True, name=INDEX_PENDING,
     # Staged entries are never dropped, so there is no retry cap to reach: the run comes back
     # at most INDEX_BACKOFF_MAX apart until Elasticsearch takes them.
     max_retries=None,
@@ -256,7 +257,7 @@ class BatchWriter:
         """The written reports, to the watches (when there are any) before the entries leave
         staging: a message that cannot be sent leaves them to be written, and handed over, again."""
         if self.settings.watches_file is not None and document_ids:
-            app.send_task(RAISE_ALERTS_TASK, args=[document_ids])
+            app.send_task(RAISE_ALERTS, args=[document_ids])
 
     def _bulk(self, actions: list[dict]) -> BulkResult:
         s = self.settings

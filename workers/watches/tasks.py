@@ -1,7 +1,7 @@
 """`raise_alerts`: the reports an index batch wrote, checked against the watches; `deliver_alert`:
 one alert to its webhook, retried until it is delivered.
 
-The index task sends `raise_alerts` the IDs it wrote, by name (RAISE_ALERTS_TASK), before its
+The index task sends `raise_alerts` the IDs it wrote, by name (RAISE_ALERTS), before its
 entries leave staging; the check reads the documents back (a GET is real-time) and raises the
 alerts (workers/watches/alerts.py). While Elasticsearch is unreachable it is retried with the
 same back-off as a webhook, and a worker lost mid-check delivers it again (late acknowledgement).
@@ -24,12 +24,13 @@ from celery import Task
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
 
-from workers.app import RAISE_ALERTS_TASK, app
+from workers.app import app
 from workers.backoff import backoff_seconds
 from workers.clients import get_es, get_http
 from workers.crawl.errors import PermanentFetchError, RetryableFetchError
 from workers.crawl.netpolicy import guarded
 from workers.settings import Settings, get_settings
+from workers.task_names import DELIVER_ALERT, RAISE_ALERTS
 from workers.index.indices import IndexNames
 from workers.watches.alerts import SENT, Alert, alerts_index, current_watches, now_iso, raise_alerts
 
@@ -63,7 +64,7 @@ def post(alert: Alert, settings: Settings) -> None:
         raise DeliveryFailed(f"HTTP {response.status_code}")
 
 
-@app.task(bind=True, name="workers.tasks.deliver_alert", max_retries=None)
+@app.task(bind=True, name=DELIVER_ALERT, max_retries=None)
 def deliver_alert(self: Task, alert_id: str) -> str:
     """Deliver one alert (idempotent: a delivered alert is not sent again)."""
     settings, es = get_settings(), get_es()
@@ -83,7 +84,7 @@ def deliver_alert(self: Task, alert_id: str) -> str:
     return SENT
 
 
-@app.task(bind=True, name=RAISE_ALERTS_TASK, max_retries=None)
+@app.task(bind=True, name=RAISE_ALERTS, max_retries=None)
 def raise_alerts_for(self: Task, document_ids: list[str]) -> int:
     """Raise (and send on their way) the alerts the reports `document_ids` raise; how many."""
     settings, es = get_settings(), get_es()
