@@ -84,3 +84,11 @@ def test_defect6_an_invalid_sources_file_does_not_stop_workers_from_starting(tmp
     # Beat, which needs the schedule, says what is wrong with the file.
     with pytest.raises(ValueError, match="sources.yaml"):
         beat_schedule(Settings(_env_file=None, sources_file=bad))
+
+
+def test_a_worker_loading_its_includes_gets_housekeeping_and_the_watchdog():
+    from workers.housekeeping import Housekeeping
+    from workers.watchdog import Watchdog
+
+    app.loader.import_default_modules()  # what a worker (and beat) does before building its blueprints
+    assert Housekeeping in app.steps["consumer"] and Watchdog in app.steps["worker"]

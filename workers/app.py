@@ -4,6 +4,10 @@ Importing this module opens no connection and reads nothing: the configuration
 is built from the settings when Celery first needs it, and the beat schedule
 from the sources file by beat alone (workers/schedule.py), so a broken sources
 file can never stop a worker.
+
+The stages' task modules register with this app, so it imports none of them, nor
+anything above them: what a worker process adds (housekeeping, the watchdog, the
+heap) is wired in by workers/worker.py, which Celery imports as the first include.
 """
 
 from __future__ import annotations
@@ -145,19 +149,15 @@ def _redact_logs(logger, **_kwargs) -> None:
 
 
 def make_app(settings: Settings | None = None) -> Celery:
+    # workers.worker first: a worker (and beat) imports the includes before it builds its
+    # blueprints, and that module adds the worker's own steps (housekeeping, the watchdog).
     app = App("report_ingest", task_cls=Task, include=[
-        "workers.crawl.tasks", "workers.index.tasks", "workers.schedule", "workers.rebuild.tasks",
-        "workers.watches.tasks"])
+        "workers.worker", "workers.crawl.tasks", "workers.index.tasks", "workers.schedule",
+        "workers.rebuild.tasks", "workers.watches.tasks"])
     # A promise: Celery builds the configuration on first use, not at import.
     app.add_defaults(lambda: celery_config(settings or get_settings()))
-    import workers.heap  # noqa: F401 - connects its signals
-    from workers.housekeeping import Housekeeping
-    from workers.watchdog import Watchdog
-
     after_setup_logger.connect(_redact_logs, weak=False)
     after_setup_task_logger.connect(_redact_logs, weak=False)
-    app.steps["consumer"].add(Housekeeping)
-    app.steps["worker"].add(Watchdog)
     return app
 
 
