@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     import redis
-    import requests
     from elasticsearch import Elasticsearch
 
 from workers.settings import Settings, get_settings
@@ -83,15 +82,19 @@ def get_redis() -> redis.Redis:
 _threads = threading.local()
 
 
-def get_http() -> requests.Session:
-    """This thread's Session (built on first use; rebuilt after fork and by `reset_clients`)."""
-    session = getattr(_threads, "http", None)
-    if session is None:
-        from workers.crawl.netpolicy import vetted_session  # requests and urllib3: for fetching only
+def per_thread(factory: Callable[[], T]) -> Callable[[], T]:
+    """Build on first use, once per thread; rebuilt after fork and by `reset_clients`. For what is
+    not thread-safe (a requests Session: workers/crawl/netpolicy.py `get_http`)."""
+    name = f"{factory.__module__}.{factory.__qualname__}"
 
-        session = _threads.http = vetted_session()
-        session.headers["User-Agent"] = get_settings().user_agent
-    return session
+    def get() -> T:
+        built = getattr(_threads, name, None)
+        if built is None:
+            built = factory()
+            setattr(_threads, name, built)
+        return built
+
+    return get
 
 
 def reset_clients() -> None:

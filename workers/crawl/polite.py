@@ -19,8 +19,9 @@ from urllib.parse import urlsplit
 import redis
 import requests
 
-from workers.clients import get_http, get_redis, per_process
+from workers.clients import get_redis, per_process
 from workers.crawl.http import Page, PdfLimits, PermanentFetchError, RetryableFetchError, fetch
+from workers.crawl.netpolicy import get_http
 from workers.crawl.robots import ROBOTS_MAX_BYTES, RobotsCache, RobotsVerdict, origin
 from workers.crawl.host_limits import HostLimiter, Turn
 from workers.crawl.profile import CrawlProfile

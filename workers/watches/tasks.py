@@ -26,9 +26,9 @@ from elasticsearch import ConnectionTimeout
 
 from workers.app import app
 from workers.backoff import backoff_seconds
-from workers.clients import get_es, get_http
+from workers.clients import get_es
 from workers.crawl.errors import PermanentFetchError, RetryableFetchError
-from workers.crawl.netpolicy import guarded
+from workers.crawl.netpolicy import get_http, guarded
 from workers.settings import Settings, get_settings
 from workers.task_names import DELIVER_ALERT, RAISE_ALERTS
 from workers.index.indices import IndexNames
