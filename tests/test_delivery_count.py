@@ -11,7 +11,7 @@ import pytest
 
 from workers.crawl import tasks
 from workers.crawl.polite import Deferred
-from workers.crawl.progress import UNCHANGED
+from workers.tracking.progress import UNCHANGED
 from workers.task_names import FETCH_PAGE
 from workers.index.staging import Staging
 from workers.index.tasks import index_pending

@@ -18,7 +18,7 @@ from tests.helpers import cli
 from tests.corpus import report_page
 from tests.pdfs import SAMPLE, report_pdf
 from tests.site import LocalSite, html
-from workers.crawl.state import CrawlState
+from workers.tracking.state import CrawlState
 from workers.urls import normalize_url
 
 SAMPLE_PDF = Path(__file__).resolve().parent.parent / "deploy" / "demo-site" / "pdf" / "tip-2019-sample.pdf"

@@ -16,7 +16,8 @@ from tests.site import LocalSite, Request, html
 from workers.app import app
 from workers.clients import get_redis
 from workers.crawl.host_limits import HostLimiter
-from workers.crawl.progress import FAILED, INDEXED, UNCHANGED, CrawlTracker, watch
+from workers.tracking.progress import FAILED, INDEXED, UNCHANGED, CrawlTracker
+from workers.crawl.progress import watch
 from workers.crawl.start import batches, start_crawl
 from workers.task_names import FETCH_PAGE, FETCH_PAGES
 from workers.urls import doc_id, normalize_url

@@ -5,7 +5,7 @@ import uuid
 
 from workers.app import app
 from workers.crawl.parked import Parked
-from workers.crawl.progress import INDEXED, CrawlTracker
+from workers.tracking.progress import INDEXED, CrawlTracker
 from workers.crawl.reconcile import Reconciler, fetch_targets
 from workers.task_names import FETCH_PAGE, FETCH_PAGES, INDEX_PENDING
 from workers.index.staging import Staging

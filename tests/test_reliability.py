@@ -22,7 +22,8 @@ from workers.keys import Keys
 from workers.task_names import INDEX_PENDING
 from workers.parse import parse_page
 from workers.crawl.polite import Deferred
-from workers.crawl.progress import CrawlTracker, watch
+from workers.tracking.progress import CrawlTracker
+from workers.crawl.progress import watch
 from workers.index.staging import Staging
 from workers.index.tasks import IndexBackoff
 from workers.records import DocumentEntry, Failure, FailureEntry, RawPage
@@ -134,7 +135,7 @@ def _block_writes(es, index: str, on: bool) -> None:
 def test_defect4_an_overloaded_cluster_delays_indexing_but_fails_nothing(worker, test_env, es, names,
                                                                          redis_client, settings):
     """Defect 4: item-level 429s were retried for ~3.5 s, then the pages became index_error failures."""
-    from workers.crawl.state import CrawlState
+    from workers.tracking.state import CrawlState
 
     site = LocalSite()
     reports = next(iter(es.indices.get_alias(name=names.reports)))

@@ -16,7 +16,8 @@ import pytest
 
 from tests.helpers import cli
 from workers.app import app
-from workers.crawl.progress import INDEXED, QUEUED, CrawlTracker, watch
+from workers.tracking.progress import INDEXED, QUEUED, CrawlTracker
+from workers.crawl.progress import watch
 from workers.crawl.reconcile import PAGE, Reconciler
 from workers.task_names import FETCH_PAGE
 from workers.housekeeping import BROKER_KEYS, Sweeper

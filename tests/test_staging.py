@@ -2,7 +2,8 @@
 
 import json
 
-from workers.crawl.progress import FAILED, INDEXED, QUEUED, CrawlTracker, Snapshot
+from workers.tracking.progress import FAILED, INDEXED, QUEUED, CrawlTracker
+from workers.crawl.progress import Snapshot
 from workers.index.staging import Staging
 
 
@@ -70,7 +71,7 @@ def test_watch_reports_final_state_and_stops_on_timeout(redis_client):
 
 def test_an_open_crawl_keeps_its_keys_and_a_finished_one_expires_after_crawl_ttl(redis_client, settings):
     from workers.crawl.profile import save_options
-    from workers.crawl.progress import CRAWL_TTL
+    from workers.tracking.progress import CRAWL_TTL
     from workers.keys import Keys
 
     keys = Keys("stage-f-")

@@ -44,7 +44,7 @@ from workers import redis_clock
 from workers.keys import Keys
 from workers.crawl.parked import Parked
 from workers.crawl.reconcile import Reconciler
-from workers.crawl.state import CrawlState
+from workers.tracking.state import CrawlState
 from workers.crawl.starts import CrawlStarts
 from workers.settings import get_settings
 from workers.task_names import FETCH_PAGE, INDEX_PENDING

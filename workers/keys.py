@@ -69,7 +69,7 @@ class Keys:
 
     def url_state(self, url_id: str) -> str:
         """String: what the crawler knows of one URL (validators, content hash, document ids, recheck
-        interval, next due time), packed (workers/crawl/state.py). Written by fetch tasks and the
+        interval, next due time), packed (workers/tracking/state.py). Written by fetch tasks and the
         index task; read by fetch tasks and discovery. Expires URL_STATE_TTL (at least three
         recheck intervals) after its last write: a URL nothing crawls any more is forgotten."""
         return f"{self.base}url:{url_id}"
@@ -112,7 +112,7 @@ class Keys:
 
     def crawl_counts(self, crawl_id: str) -> str:
         """Hash state -> number of the crawl's URLs in it, plus `open` (queued or fetched), kept by
-        the same scripts that set a URL's state (workers/crawl/progress.py), so progress reads a
+        the same scripts that set a URL's state (workers/tracking/progress.py), so progress reads a
         handful of fields, never the crawl. Expires with the crawl's progress."""
         return f"{self.base}crawl:{crawl_id}:counts"
 

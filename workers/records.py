@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import orjson
 
-from workers.crawl.progress import FAILED, GONE, INDEXED, SKIPPED
-from workers.crawl.state import UrlState
+from workers.tracking.progress import FAILED, GONE, INDEXED, SKIPPED
+from workers.tracking.state import UrlState
 from workers.index.raw_pages import STALE_PARTS, raw_actions
 from workers.parse.pdf_document import SOURCE as PDF_SOURCE
 from workers.parse.facets import tier_rank
@@ -179,7 +179,7 @@ class Staged:
 
     def remembered(self, state: UrlState, now: float) -> UrlState | None:
         """What the crawl keeps about the URL once this outcome is in the index
-        (workers/crawl/state.py), from `state`, what it kept before; None: nothing changes."""
+        (workers/tracking/state.py), from `state`, what it kept before; None: nothing changes."""
         return None
 
 

@@ -42,7 +42,7 @@ import orjson
 import redis
 
 from workers.crawl.parked import Parked
-from workers.crawl.progress import QUEUED
+from workers.tracking.progress import QUEUED
 from workers.keys import Keys
 from workers.task_names import FETCH_PAGE, FETCH_PAGES
 from workers.urls import doc_id

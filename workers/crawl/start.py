@@ -23,7 +23,7 @@ from workers.app import app
 from workers.batching import chunked
 from workers.clients import get_redis
 from workers.crawl.profile import save_options
-from workers.crawl.progress import CRAWL_TTL, CrawlTracker
+from workers.tracking.progress import CRAWL_TTL, CrawlTracker
 from workers.crawl.starts import CrawlStarts
 from workers.settings import Settings
 from workers.task_names import FETCH_PAGE, FETCH_PAGES

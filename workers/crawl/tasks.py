@@ -35,8 +35,8 @@ from workers.crawl.http import PdfLimits, PermanentFetchError, RetryableFetchErr
 from workers.crawl.parked import Parked
 from workers.crawl.polite import Deferred, Disallowed, polite_fetch
 from workers.crawl.profile import CrawlProfile, profiles
-from workers.crawl.progress import FETCHED, UNCHANGED, CrawlTracker
-from workers.crawl.state import CrawlState, UrlState
+from workers.tracking.progress import FETCHED, UNCHANGED, CrawlTracker
+from workers.tracking.state import CrawlState, UrlState
 from workers.delivery import (CONNECTION_ERRORS, SUSPECTS, attempt_key, delivery_ttl, redelivered_unless_recorded,
                               uncount, within_delivery_cap)
 from workers.index.staging import Staging

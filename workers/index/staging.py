@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import orjson
 import redis
 
-from workers.crawl.progress import CRAWL_TTL, MARK_FUNCTION, progress_keys
+from workers.tracking.progress import CRAWL_TTL, MARK_FUNCTION, progress_keys
 from workers.delivery import uncount_lua
 from workers.keys import Keys
 
@@ -34,7 +34,7 @@ from workers.keys import Keys
 TRIGGER_TTL = 60
 
 # KEYS: staged hash, its meta, its bytes, index trigger, delivery count or "", and when the page
-# belongs to a crawl its progress keys (workers/crawl/progress.py: crawl, counts, options, open
+# belongs to a crawl its progress keys (workers/tracking/progress.py: crawl, counts, options, open
 # crawls); ARGV: entry id, entry, trigger ttl, crawl ID or ""[, url, state, crawl ttl]. Stages the
 # entry, gives it a new version and adds its crawl to those waiting for it (an entry of another
 # crawl for the same URL replaces it, and the index run finishes the URL in each), keeps the bytes

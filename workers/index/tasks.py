@@ -23,8 +23,8 @@ from elasticsearch import ConnectionError as ESConnectionError
 from workers.app import app
 from workers.backoff import backoff_seconds
 from workers.clients import get_es, get_redis
-from workers.crawl.progress import FAILED, CrawlTracker
-from workers.crawl.state import CrawlState
+from workers.tracking.progress import FAILED, CrawlTracker
+from workers.tracking.state import CrawlState
 from workers.delivery import (CONNECTION_ERRORS, attempt_key, delivery_ttl, redelivered_unless_recorded,
                               within_delivery_cap)
 from workers.index.bulk import BulkResult, BulkWriteError, bulk_write
