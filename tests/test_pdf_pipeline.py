@@ -74,7 +74,7 @@ def test_a_pdf_served_as_octet_stream_is_read_by_its_signature(crawled, site, es
 
 
 def test_the_raw_pdf_is_kept_for_rebuilds(crawled, site, es, names):
-    from workers.index.raw_pages import full_body
+    from workers.raw_pages import full_body
     from workers.urls import doc_id
 
     key = doc_id(normalize_url(site.url("/tip-2019.pdf")))
@@ -106,7 +106,7 @@ def test_search_shows_one_hit_per_report_with_its_copies(crawled, site, test_env
 def test_a_rebuild_reparses_a_pdf_stored_in_parts_into_its_chapters(crawled, site, es, names, test_env):
     from elasticsearch.helpers import bulk
 
-    from workers.index.raw_pages import full_body, raw_actions
+    from workers.raw_pages import full_body, raw_actions
 
     url = site.url("/download")
     key = _key(url)

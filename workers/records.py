@@ -17,7 +17,7 @@ import orjson
 
 from workers.tracking.progress import FAILED, GONE, INDEXED, SKIPPED
 from workers.tracking.state import UrlState
-from workers.index.raw_pages import STALE_PARTS, raw_actions
+from workers.raw_pages import STALE_PARTS, raw_actions
 from workers.parse.pdf_document import SOURCE as PDF_SOURCE
 from workers.parse.facets import tier_rank
 from workers.redaction import redact_text, redact_url

@@ -10,7 +10,7 @@ its state survives every rebuild. Chunks leave out pages deleted as gone and
 re-parse flagged ones with `gone: true`; the catch-up, reading pages that went
 during the run, deletes them from the target too.
 
-A PDF stored in parts (workers/index/raw_pages.py) is read whole and re-parsed into
+A PDF stored in parts (workers/raw_pages.py) is read whole and re-parsed into
 all its documents, a full report into its country chapters, as a fresh fetch would.
 
 Everything the run must remember goes to Redis with each batch: the distinct IDs
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from elasticsearch.helpers import scan
 
 from workers.index.bulk import BulkResult, BulkWriteError
-from workers.index.raw_pages import full_body, pages_only
+from workers.raw_pages import full_body, pages_only
 from workers.parse import parse_documents, parse_failure
 from workers.rebuild.context import Context
 from workers.rebuild.lock import owned_run

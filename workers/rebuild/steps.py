@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from workers.index.aliases import AliasError, live_index, swap_alias
 from workers.index.indices import create_index
-from workers.index.raw_pages import pages_only
+from workers.raw_pages import pages_only
 from workers.parse import PARSER_VERSION
 from workers.rebuild.chunks import GONE
 from workers.rebuild.context import Context

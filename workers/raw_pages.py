@@ -10,13 +10,18 @@ reassembles a PDF without the network.
 Chosen over an object store (S3/MinIO) to keep one storage service; the limit is
 Elasticsearch's storage for bodies it never searches: ~1.33x the PDF's size,
 plus its replicas.
+
+Below the stages: the records write raw pages this way (workers/records.py `RawPage`), the
+index stage stores them, the rebuild reads them back.
 """
 
 from __future__ import annotations
 
 import base64
+from typing import TYPE_CHECKING
 
-from elasticsearch import Elasticsearch
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
 
 # Characters of base64 per document: 3 MiB of body.
 PART_CHARS = 4 * 1024 * 1024
