@@ -39,8 +39,7 @@ from workers.tracking.progress import FETCHED, UNCHANGED, CrawlTracker
 from workers.tracking.state import CrawlState, UrlState
 from workers.delivery import (CONNECTION_ERRORS, SUSPECTS, attempt_key, delivery_ttl, redelivered_unless_recorded,
                               uncount, within_delivery_cap)
-from workers.index.staging import Staging
-from workers.index.tasks import stage
+from workers.index.staging import Staging, stage
 from workers.keys import Keys
 from workers.parse import parse_documents, parse_failure
 from workers.records import DocumentEntry, Failure, FailureEntry, GoneEntry, RawPage, Staged, indexable

@@ -21,17 +21,28 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
 import redis
 
-from workers.tracking.progress import CRAWL_TTL, MARK_FUNCTION, progress_keys
+from workers.app import app
+from workers.clients import get_redis
 from workers.delivery import uncount_lua
 from workers.keys import Keys
+from workers.task_names import INDEX_PENDING
+from workers.tracking.progress import CRAWL_TTL, MARK_FUNCTION, progress_keys
+
+if TYPE_CHECKING:
+    from workers.records import Staged
+    from workers.settings import Settings
 
 # A running index task refreshes the trigger per batch; a trigger this old belongs to a lost
 # run, and housekeeping enqueues a new one.
 TRIGGER_TTL = 60
+# Seconds the index task waits after the first staged page, so pages arriving
+# together are written in one bulk request rather than one each.
+INDEX_BATCH_WINDOW = 1.0
 
 # KEYS: staged hash, its meta, its bytes, index trigger, delivery count or "", and when the page
 # belongs to a crawl its progress keys (workers/tracking/progress.py: crawl, counts, options, open
@@ -202,3 +213,13 @@ def _crawl_of(text: str) -> str:
         return orjson.loads(text).get("crawl_id") or ""
     except (orjson.JSONDecodeError, AttributeError):
         return ""
+
+
+def stage(settings: Settings, entry: Staged, progress: str | None = None, delivery: str | None = None) -> None:
+    """Hand an entry to the index task, and make sure one index task is coming. `progress`: the
+    state the URL reaches in its crawl now; `delivery`: the page's delivery count, which this
+    delivery leaves; both in the same step."""
+    mark = (entry.crawl_id, entry.url, progress) if progress and entry.crawl_id else None
+    if Staging(get_redis(), settings.index_prefix).put(entry.key, entry.to_json(), trigger_ttl=TRIGGER_TTL,
+                                                       progress=mark, crawl_id=entry.crawl_id, delivery=delivery):
+        app.send_task(INDEX_PENDING, countdown=INDEX_BATCH_WINDOW)

@@ -32,7 +32,7 @@ from workers.index.indices import KINDS, IndexNames, add_new_fields, ensure_indi
 from workers.index.revisions import revision_actions
 from workers.index.runner import IndexRunner, runner_ttl
 from workers.index.serving import ServingUrls
-from workers.index.staging import TRIGGER_TTL, Staging, Taken
+from workers.index.staging import INDEX_BATCH_WINDOW, TRIGGER_TTL, Staging, Taken
 from workers.keys import Keys
 from workers.records import DocumentEntry, Failure, FailureEntry, GoneEntry, Staged
 from workers.settings import Settings, get_settings
@@ -41,9 +41,6 @@ from workers.timings import StageTimings
 
 log = logging.getLogger(__name__)
 
-# Seconds the index task waits after the first staged page, so pages arriving
-# together are written in one bulk request rather than one each.
-INDEX_BATCH_WINDOW = 1.0
 
 
 class LostRunnerLock(Exception):
@@ -52,16 +49,6 @@ class LostRunnerLock(Exception):
 
 class IndexBackoff(Exception):
     """Elasticsearch is unreachable or overloaded; staged entries wait for the next attempt."""
-
-
-def stage(settings: Settings, entry: Staged, progress: str | None = None, delivery: str | None = None) -> None:
-    """Hand an entry to the index task, and make sure one index task is coming. `progress`: the
-    state the URL reaches in its crawl now; `delivery`: the page's delivery count, which this
-    delivery leaves; both in the same step."""
-    mark = (entry.crawl_id, entry.url, progress) if progress and entry.crawl_id else None
-    if Staging(get_redis(), settings.index_prefix).put(entry.key, entry.to_json(), trigger_ttl=TRIGGER_TTL,
-                                                       progress=mark, crawl_id=entry.crawl_id, delivery=delivery):
-        index_pending.apply_async(countdown=INDEX_BATCH_WINDOW)
 
 
 @lru_cache(maxsize=8)
