@@ -14,7 +14,8 @@ from elasticsearch import BadRequestError
 
 from tests.helpers import cli
 from tests.pdfs import SAMPLE, report_pdf
-from workers.search.copies import best_first, on_publisher_site, report_key, series_slug
+from workers.records import report_key, series_slug
+from workers.search.copies import best_first, on_publisher_site
 from workers.index.bulk import bulk_write
 from workers.index.indices import ensure_indices
 from workers.records import indexable

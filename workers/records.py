@@ -9,6 +9,7 @@ builds bulk actions for these indices' documents or guesses an entry's keys.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
@@ -21,7 +22,6 @@ from workers.raw_pages import STALE_PARTS, raw_actions
 from workers.parse.pdf_document import SOURCE as PDF_SOURCE
 from workers.parse.facets import tier_rank
 from workers.redaction import redact_text, redact_url
-from workers.search.copies import report_key
 from workers.urls import doc_id
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 DETAIL_CHARS = 2000
 # A failure record refused as it is (a URL too long for a keyword) is written again with its URL cut.
 MINIMAL_URL_CHARS = 2000
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
 
 def now_iso() -> str:
@@ -118,6 +119,27 @@ class RawPage:
 def fetch_version(fetched_at: str) -> int:
     """A fetch time (ISO 8601) as an Elasticsearch external version: microseconds since the epoch."""
     return int(datetime.fromisoformat(fetched_at).timestamp() * 1_000_000)
+
+
+def series_slug(series: str) -> str:
+    """'Trafficking in Persons Report' -> 'trafficking-in-persons' ('World Report' keeps its word)."""
+    slug = _NOT_SLUG.sub("-", series.lower()).strip("-")
+    shorter = slug.removesuffix("-report")
+    return shorter if "-" in shorter else slug
+
+
+def report_key(document: dict) -> str:
+    """'trafficking-in-persons-2019-MLI' when series, year and country are known, else 'doc:<id>'.
+
+    A document without all three is a report of its own: its key is unique, so field
+    collapsing never merges it with anything (a missing value would make all such
+    documents one group) and a count of distinct keys still counts it once.
+    """
+    series, year = document.get("report_series"), document.get("report_year")
+    country = (document.get("country") or {}).get("iso3")
+    if series and year and country:
+        return f"{series_slug(series)}-{year}-{country}"
+    return f"doc:{document['id']}"
 
 
 def indexable(document: dict, fetched_at: str) -> dict:
