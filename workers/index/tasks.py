@@ -25,8 +25,7 @@ from workers.backoff import backoff_seconds
 from workers.clients import get_es, get_redis
 from workers.tracking.progress import FAILED, CrawlTracker
 from workers.tracking.state import CrawlState
-from workers.delivery import (CONNECTION_ERRORS, attempt_key, delivery_ttl, redelivered_unless_recorded,
-                              within_delivery_cap)
+from workers.delivery import CONNECTION_ERRORS, redelivered_unless_recorded
 from workers.index.bulk import BulkResult, BulkWriteError, bulk_write
 from workers.index.indices import KINDS, IndexNames, add_new_fields, ensure_indices
 from workers.index.revisions import revision_actions
@@ -87,15 +86,14 @@ def shadow_index(settings: Settings) -> str | None:
 def index_pending(self: Task) -> int:
     """Bulk-write staged entries in batches until none are left; return how many were written."""
     settings = get_settings()
-    with redelivered_unless_recorded(self):
+    with redelivered_unless_recorded(self, settings) as delivery:
         queue = Staging(get_redis(), settings.index_prefix)
         runner = IndexRunner(get_redis(), settings.index_prefix, self.request.id, runner_ttl(settings))
         if not runner.hold():
             return 0  # another run is writing; it takes what is staged now too
         # Delivered again after its worker died mid-batch: the next batch's worth of entries is
         # written one by one, so an entry that kills the worker is found and recorded as poison.
-        careful = 0 if within_delivery_cap(self, get_redis(), attempt_key(self, settings.index_prefix), 1,
-                                           delivery_ttl(settings)) else settings.index_batch_size
+        careful = 0 if delivery.count_attempt(get_redis()) else settings.index_batch_size
         try:
             written = _drain(self, settings, queue, runner, careful)
         except LostRunnerLock as exc:  # the run that took over also takes what is staged
