@@ -15,9 +15,10 @@ WORKERS = Path(__file__).resolve().parent.parent / "workers"
 
 # Bottom to top: a part imports parts of its own layer or below, never above.
 LAYERS: list[frozenset[str]] = [frozenset(layer.split()) for layer in (
-    # shared: settings, records, keys, task names, the crawl's Redis state, clients, the Celery app
+    # shared: settings, records, keys, task names, the crawl's Redis state, clients, the Celery app,
+    # the fixes of other libraries
     "settings urls keys task_names backoff batching heap redis_clock progress_line redaction timings "
-    "tracking raw_pages records parse clients delivery app broker watchdog",
+    "tracking raw_pages records parse clients delivery app fixes watchdog",
     "index",
     "crawl",
     # what reads what the index wrote, or rebuilds it

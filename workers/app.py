@@ -12,14 +12,11 @@ heap) is wired in by workers/worker.py, which Celery imports as the first includ
 
 from __future__ import annotations
 
-from functools import cached_property
-
-import celery
 import redis
 from celery import Celery
-from celery.backends.base import DisabledBackend
 from celery.signals import after_setup_logger, after_setup_task_logger
 
+from workers.fixes.celery_results import App, Task
 from workers.keys import Keys
 from workers.redaction import redact_logs
 from workers.settings import Settings, get_settings
@@ -63,8 +60,8 @@ def celery_config(settings: Settings) -> dict:
         )
     return dict(
         broker_url=settings.redis_url,
-        # Redis, with a fix that keeps a worker alive when Redis goes mid-reconnect (workers/broker.py).
-        broker_transport="workers.broker:Transport",
+        # Redis, with a fix that keeps a worker alive when Redis goes mid-reconnect.
+        broker_transport="workers.fixes.kombu_redis:Transport",
         # JSON only: a pickle payload on a shared broker is remote code execution.
         task_serializer="json",
         accept_content=["json"],
@@ -118,30 +115,6 @@ def celery_config(settings: Settings) -> dict:
 def queue_depths(client: redis.Redis) -> dict[str, int]:
     """Messages waiting on the crawl's queues (the Redis transport keeps each as a list of its name)."""
     return {queue: client.llen(queue) for queue in (FETCH_QUEUE, INDEX_QUEUE)}
-
-
-class Task(celery.Task):
-    """The default task: it stores no result, so it never touches the result backend.
-
-    Celery writes to the backend on paths that have nothing to do with results: cancelling a
-    late-acknowledged task when the broker connection drops records a retry there. With Redis
-    gone that write raised, the cancel was left half done, and the task's message was lost
-    (measured in tests/faults/test_outages.py). Only the rebuild's chunks, whose results a
-    chord collects, use the backend (workers/rebuild/tasks.py).
-    """
-
-    @cached_property
-    def backend(self):
-        return DisabledBackend(self.app)
-
-
-class App(Celery):
-    def send_task(self, name, args=None, kwargs=None, **options):
-        # A task sent by name stores no result unless asked: otherwise Celery's Redis backend
-        # subscribes to a result channel nobody reads, and after a Redis restart that subscriber
-        # fails every later send_task ("the Celery application must be restarted").
-        options.setdefault("ignore_result", self.conf.task_ignore_result)
-        return super().send_task(name, args, kwargs, **options)
 
 
 def _redact_logs(logger, **_kwargs) -> None:

@@ -22,7 +22,7 @@ Two threads in each worker's main process, every HOUSEKEEPING_INTERVAL seconds:
    work under a lease, whatever the size of the crawls.
 
 Requeueing uses kombu's own restore (the same one the visibility timeout uses),
-under kombu's mutex, so a message is put back once. A worker that stalls for
+under kombu's mutex, so a message is put back once (workers/fixes/kombu_unacked.py). A worker that stalls for
 longer than ORPHAN_GRACE may see one of its tasks run twice: writes are
 idempotent, and that is the at-least-once the system promises.
 """
@@ -38,9 +38,9 @@ from collections.abc import Iterator
 import redis
 from celery import bootsteps
 from celery.worker import state
-from kombu.transport.redis import Mutex, MutexHeld
 
 from workers import redis_clock
+from workers.fixes import kombu_unacked
 from workers.keys import Keys
 from workers.crawl.parked import Parked
 from workers.crawl.reconcile import Reconciler
@@ -97,7 +97,7 @@ def held_tags(consumer) -> set[str]:
             tags = {r.message.delivery_tag for r in requests
                     if r.message is not None and r.message.channel is channel}
             if channel is not None:
-                tags.update(list(channel.qos._delivered))
+                tags.update(kombu_unacked.delivered_tags(channel.qos))
             return tags
         except RuntimeError:
             continue
@@ -219,16 +219,9 @@ class Sweeper:
             self.redis.zrem(BROKER_KEYS.consumers, *dead)
             self.reconciler.request(now)
         held = self.redis.sunion([BROKER_KEYS.consumer(node) for node in live]) if live else set()
-        candidates = self.redis.zrangebyscore(qos.unacked_index_key, "-inf", now - grace)
-        orphans = [tag for tag in candidates if tag not in held]
-        if not orphans:
-            return
-        try:
-            with Mutex(self.redis, qos.unacked_mutex_key, qos.unacked_mutex_expire):
-                for tag in orphans:
-                    qos.restore_by_tag(tag, client=self.redis, leftmost=True)
-        except MutexHeld:
-            return  # kombu is restoring by visibility timeout right now; next round
+        orphans = [tag for tag in kombu_unacked.delivered_before(self.redis, qos, now - grace) if tag not in held]
+        if not orphans or not kombu_unacked.restore(self.redis, qos, orphans):
+            return  # nothing held by no one, or kombu is restoring by visibility timeout right now
         log.warning("requeued %d message(s) no live worker holds (a worker died, or lost its broker "
                     "connection)", len(orphans))
 
