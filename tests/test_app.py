@@ -72,7 +72,7 @@ sources:
     assert schedule["discover-weekly"]["args"] == ("weekly",)
 
 
-def test_defect6_an_invalid_sources_file_does_not_stop_workers_from_starting(tmp_path):
+def test_an_invalid_sources_file_does_not_stop_workers_from_starting(tmp_path):
     """Defect 6: `import workers.app` read the sources file, so one bad edit crash-looped every worker."""
     bad = tmp_path / "sources.yaml"
     bad.write_text("sources:\n  - {name: Bad Name, seeds: [nope]}\n")

@@ -98,7 +98,7 @@ def clear_failures(es, names) -> None:
     es.indices.refresh(index=names.failures)
 
 
-def test_defect17_allow_network_opens_exactly_the_named_network(env, worker, sites, es, names):
+def test_allow_network_opens_exactly_the_named_network(env, worker, sites, es, names):
     site, other = sites
     result = cli(env, "crawl", site.url("/a.html"), site.url("/to-other"), "--allow-network", f"{HOST}/32",
                  "--timeout", "60", timeout=90)
@@ -121,12 +121,12 @@ def test_defect17_allow_network_opens_exactly_the_named_network(env, worker, sit
     ("10.0.0.1/8", "invalid CIDR"),
     ("localhost", "invalid CIDR"),
 ])
-def test_defect17_allow_network_refuses_what_it_can_never_open(cidr, why):
+def test_allow_network_refuses_what_it_can_never_open(cidr, why):
     result = cli({}, "crawl", "http://127.0.0.1:9/x.html", "--allow-network", cidr, timeout=60)
     assert result.returncode == 2 and why in result.stderr, result.stderr
 
 
-def test_defect17_crawl_options_store_the_networks(env, settings, redis_client):
+def test_crawl_options_store_the_networks_the_crawl_may_reach(env, settings, redis_client):
     import ipaddress
 
     from workers.crawl.start import start_crawl
@@ -165,7 +165,7 @@ def test_a_string_that_is_not_a_url_is_refused_at_crawl_time(env, worker, sites,
     assert "1 URLs, 1 indexed" in result.stdout and indexed(es, names, site.url("/c.html"))
 
 
-def test_defect8_retry_failed_refetches_and_reparses_an_unchanged_page(env, worker, sites, es, names):
+def test_retry_failed_refetches_and_reparses_an_unchanged_page(env, worker, sites, es, names):
     site, _ = sites
     url = site.url("/d.html")
     first = cli(env, "crawl", url, "--allow-network", f"{HOST}/32", "--timeout", "60", timeout=90)
