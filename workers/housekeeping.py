@@ -6,7 +6,7 @@ Two threads in each worker's main process, every HOUSEKEEPING_INTERVAL seconds:
    reserved, waiting for a countdown) to a key that expires after ORPHAN_GRACE;
    nothing else runs in its thread, so no sweep can make a live worker look dead;
 2. the sweeper, one worker at a time (a lock held for the whole sweep, SweepLock), sweeps:
-   - parked pages that are due go back on the fetch queue (workers/parked.py);
+   - parked pages that are due go back on the fetch queue (workers/crawl/parked.py);
    - orphaned messages go back on their queue: delivered more than ORPHAN_GRACE
      ago, unacknowledged, and held by no live worker. That is what a worker
      killed with SIGKILL leaves behind, and a task cancelled when the broker

@@ -49,7 +49,7 @@ class Keys:
     def index_trigger(self) -> str:
         """String, set while an index run is queued or running, so one is enqueued, not one per page.
         Set by whoever stages first; refreshed by the running index task; expires after
-        TRIGGER_TTL (workers/staging.py) if that task is lost, and housekeeping then enqueues a new one."""
+        TRIGGER_TTL (workers/index/staging.py) if that task is lost, and housekeeping then enqueues a new one."""
         return f"{self.base}index-scheduled"
 
     @property

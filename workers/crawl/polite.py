@@ -1,7 +1,8 @@
 """Fetching as a good guest: network policy, robots.txt, per-host rate and concurrency.
 
-The limits hold across every worker process, because their state is in
-Redis (workers/politeness.py); Celery's per-worker `rate_limit` would not.
+The limits hold across every worker process, because their state is in Redis
+(workers/crawl/host_limits.py, workers/crawl/robots.py); Celery's per-worker `rate_limit`
+would not.
 One `PoliteFetcher` is built per process, as Scrapy builds its middleware once, and
 shared by the process's threads: it keeps no state of its own but the robots parses
 (locked) and takes this thread's Session per fetch.
