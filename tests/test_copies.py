@@ -20,7 +20,7 @@ from workers.index.bulk import bulk_write
 from workers.index.indices import ensure_indices
 from workers.records import indexable
 from workers.parse.pdf import parse_pdf
-from workers.search import Filters, run_search
+from workers.search.faceted import Filters, run_search
 from workers.urls import doc_id
 
 PDF_URL = "https://www.state.gov/wp-content/uploads/2019/06/2019-Trafficking-in-Persons-Report.pdf"
