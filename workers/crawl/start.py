@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from workers.app import app
 from workers.batching import chunked
 from workers.clients import get_redis
-from workers.crawl.profile import save_options
+from workers.tracking.options import CrawlOptions
 from workers.tracking.progress import CRAWL_TTL, CrawlTracker
 from workers.crawl.starts import CrawlStarts
 from workers.settings import Settings
@@ -78,9 +78,8 @@ def start_crawl(
             if not canonical:
                 continue
             if starts is None:
-                save_options(client, settings, plan.crawl_id, {
-                    "source": source, "allow_networks": list(allow_networks), "force": force,
-                }, ttl=CRAWL_TTL)
+                CrawlOptions(source, tuple(allow_networks), force).save(client, settings.index_prefix,
+                                                                        plan.crawl_id, ttl=CRAWL_TTL)
                 starts = CrawlStarts(client, settings.index_prefix)
             starts.hold(plan.crawl_id)
             added = tracker.add(dict.fromkeys(canonical))
