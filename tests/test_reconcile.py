@@ -4,7 +4,7 @@ import json
 import uuid
 
 from workers.app import app
-from workers.crawl.parked import Parked
+from workers.crawl.parked import Parked, ParkedPage
 from workers.tracking.progress import INDEXED, CrawlTracker
 from workers.crawl.reconcile import Reconciler, fetch_targets
 from workers.task_names import FETCH_PAGE, FETCH_PAGES, INDEX_PENDING
@@ -29,7 +29,7 @@ def test_only_queued_urls_without_any_message_are_lost(redis_client):
     app.send_task(FETCH_PAGES, args=(urls[6:8], "c1"), queue=queue)  # one message, two pages
     redis_client.lrem(queue, 1, held)
     redis_client.hset(unacked, "tag-1", json.dumps([json.loads(held), "", queue]))
-    Parked(redis_client, namespace).park(urls[2], "c1", 600)
+    Parked(redis_client, namespace).park(ParkedPage(urls[2], "c1"), 600)
 
     reconciler = Reconciler(redis_client, namespace, queue, unacked_key=unacked)
     try:

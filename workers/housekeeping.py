@@ -209,7 +209,7 @@ class Sweeper:
 
     def requeue_parked(self) -> None:
         if sent := Parked(self.redis, self.settings.index_prefix).requeue_due(
-                lambda kwargs: self.app.send_task(FETCH_PAGE, kwargs=kwargs)):
+                lambda page: self.app.send_task(FETCH_PAGE, kwargs=page.fetch_kwargs())):
             log.info("requeued %d parked page(s)", sent)
 
     def requeue_orphans(self, qos, now: float, grace: float) -> None:

@@ -32,7 +32,7 @@ from workers.app import app
 from workers.backoff import backoff_seconds
 from workers.clients import get_redis
 from workers.crawl.http import PdfLimits, PermanentFetchError, RetryableFetchError
-from workers.crawl.parked import Parked
+from workers.crawl.parked import Parked, ParkedPage
 from workers.crawl.polite import Deferred, Disallowed, polite_fetch
 from workers.crawl.profile import CrawlProfile, profiles
 from workers.tracking.progress import FETCHED, UNCHANGED, CrawlTracker
@@ -63,7 +63,7 @@ def defer(settings: Settings, urls: list[str], crawl_id: str | None, deferred: D
     if seconds > settings.max_countdown or deferred.reason in PARKED_DEFERRALS:
         parked = Parked(get_redis(), settings.index_prefix)
         for url in urls:
-            parked.park(url, crawl_id, seconds, **kwargs)
+            parked.park(ParkedPage(url, crawl_id, **kwargs), seconds)
     elif len(urls) == 1:
         fetch_page.apply_async((urls[0], crawl_id), kwargs, countdown=seconds)
     else:
