@@ -69,6 +69,17 @@ class Failure:
             del record["source"]
         return record
 
+    @classmethod
+    def from_source(cls, record: dict) -> Failure:
+        return cls(**record)
+
+    def to_json(self) -> str:
+        return orjson.dumps(self.to_source()).decode()
+
+    @classmethod
+    def from_json(cls, text: str) -> Failure:
+        return cls.from_source(orjson.loads(text))
+
     def minimal(self, why: str) -> Failure:
         """The same failure with its URL cut short, for when the full record was refused."""
         return Failure(

@@ -87,7 +87,7 @@ def rebuild_index(self: Task, mode: str = REPARSE, source: str | None = None, si
         if pending := pending_chunks(ctx, state):
             _hand_on(ctx, state, lock, pending, allow_shrink)
             return {"run_id": state.run_id, "chunks": len(pending)}
-        summary = complete(ctx, state, lock, allow_shrink)
+        summary = complete(ctx, state, lock, allow_shrink).to_dict()
     log.info("rebuild finished: %s", summary)
     return summary
 
@@ -120,6 +120,6 @@ def finish_rebuild(_chunks: list, run_id: str, owner: str, allow_shrink: bool = 
         if done < state.chunks:
             raise RebuildError(f"run {run_id}: only {done}/{state.chunks} chunks done; the old index "
                                "still serves (`reindex --resume` continues this run)")
-        summary = complete(ctx, state, lock, allow_shrink)
+        summary = complete(ctx, state, lock, allow_shrink).to_dict()
     log.info("rebuild finished: %s", summary)
     return summary
