@@ -61,7 +61,7 @@ def runtime_imports(module: str, source: str, is_package: bool = False) -> set[s
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
-            # `from workers.crawl import state` imports the module workers.crawl.state
+            # `from workers.tracking import state` imports the module workers.tracking.state
             found.add(target)
             found.update(f"{target}.{alias.name}" for alias in node.names)
     return {name for name in found if name.startswith("workers.")}
