@@ -1,4 +1,4 @@
-"""One pooled client per process (Elasticsearch, Redis) and one requests Session per thread.
+"""One pooled client per process (Elasticsearch, Redis); what is not thread-safe, one per thread.
 
 Connection pools must not be shared across fork (Celery's prefork pool), so the
 caches are cleared in every child after fork and each process builds its own.
@@ -6,7 +6,7 @@ Other per-process components (the polite fetcher with its Lua scripts and robots
 parses) register with `per_process` to be rebuilt the same way; they must be
 thread-safe, as a threads-pool worker (workers/cli/layout.py) shares them between
 its tasks. The Redis and Elasticsearch clients are; a requests Session is not
-documented to be, so each thread gets its own.
+documented to be, so the crawl's (workers/crawl/netpolicy.py) is built per thread (`per_thread`).
 """
 
 from __future__ import annotations
