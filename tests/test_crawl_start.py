@@ -36,6 +36,19 @@ def test_a_start_reads_its_urls_a_chunk_at_a_time(redis_client, settings, test_e
         redis_client.delete("fetch")
 
 
+def test_a_start_sends_a_steps_messages_in_a_few_round_trips(redis_client, settings, test_env):
+    point_app_at(test_env["REDIS_URL"])
+    reads = redis_client.info("stats")["total_reads_processed"]  # one per request Redis read off a socket
+    start_crawl(settings, (f"https://example.org/trips/{i}" for i in range(start.START_CHUNK)))
+    try:
+        reads = redis_client.info("stats")["total_reads_processed"] - reads
+        messages = redis_client.llen("fetch")
+        assert messages >= 100
+        assert reads < messages / 4  # sent one by one, each message was a round trip
+    finally:
+        redis_client.delete("fetch")
+
+
 def test_crawl_from_file_reads_urls_one_a_line_with_comments_and_errors(test_env, redis_client):
     lines = "# reports to crawl\nhttps://example.org/a\n\nhttps://example.org/a\nnot-a-url\nhttps://example.org/b\n"
     result = cli(test_env, "crawl", "--from-file", "-", "--no-wait", input=lines)

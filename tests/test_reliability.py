@@ -380,24 +380,40 @@ def test_an_oversized_robots_txt_is_read_up_to_500_kib_not_treated_as_an_outage(
         site.close()
 
 
-def test_one_index_run_writes_at_a_time_and_a_redelivered_run_takes_its_own_lock_over(redis_client, settings):
-    """Two index runs writing at once could write an older staged version of a page after a newer one."""
+def test_one_index_run_writes_at_a_time_and_a_redelivered_run_takes_the_lock_only_from_a_dead_worker(
+        redis_client, settings):
+    """Two index runs writing at once could write an older staged version of a page after a newer one.
+    Measured: under the task ID, the same message redelivered while its first run still wrote took
+    the lock as its own, and both wrote."""
+    from workers.housekeeping import BROKER_KEYS, beat
     from workers.index.runner import IndexRunner
 
-    namespace = f"{settings.index_prefix}runner-"
-    first = IndexRunner(redis_client, namespace, "task-a", ttl=30)
-    second = IndexRunner(redis_client, namespace, "task-b", ttl=30)
-    assert first.hold() and not second.hold()
-    # The same task delivered again after its worker died holds its lock at once.
-    assert IndexRunner(redis_client, namespace, "task-a", ttl=30).hold()
-    first.release()
-    assert second.hold()
+    namespace, grace = f"{settings.index_prefix}runner-", 5.0
+    beat(redis_client, "runner-b@test", set(), grace)
+    now = beat(redis_client, "runner-a@test", set(), grace)
+    first = IndexRunner(redis_client, namespace, "runner-a@test", ttl=30, grace=grace)
+    assert first.hold() and first.hold()  # renewed by its own run
+    # The same message delivered again to another worker while the first still beats: it waits.
+    redelivered = IndexRunner(redis_client, namespace, "runner-b@test", ttl=30, grace=grace)
+    assert not redelivered.hold()
+    # ... and a run on the first run's own worker is another run too.
+    assert not IndexRunner(redis_client, namespace, "runner-a@test", ttl=30, grace=grace).hold()
+    # The first worker stops beating: the redelivered run takes over, and the first run is fenced off.
+    redis_client.zadd(BROKER_KEYS.consumers, {"runner-a@test": now - 2 * grace})
+    try:
+        assert redelivered.hold() and not first.hold()
+        redelivered.release()
+        assert first.hold()
+        first.release()
+    finally:
+        redis_client.zrem(BROKER_KEYS.consumers, "runner-a@test", "runner-b@test")
 
 
 def test_a_lost_index_run_blocks_no_other_once_its_lock_lapses_and_never_writes_after(
         redis_client, settings, es, names):
     """Measured: a run cut off by a Redis restart kept its lock for 300 s, and every run
     housekeeping started meanwhile found it held and indexed nothing."""
+    from workers.housekeeping import beat
     from workers.index.indices import ensure_indices
     from workers.index.runner import IndexRunner
     from workers.index.tasks import BatchWriter, LostRunnerLock, _keep
@@ -407,9 +423,11 @@ def test_a_lost_index_run_blocks_no_other_once_its_lock_lapses_and_never_writes_
     namespace = f"{settings.index_prefix}lost-"  # out of sight of this module's worker
     queue = Staging(redis_client, namespace)
     queue.put(doc_id(url), _document_entry(url, 301), trigger_ttl=60)
-    lost = IndexRunner(redis_client, namespace, "lost-run", ttl=0.3)
+    for node in ("lost@test", "next@test"):  # both workers beat: only the lapse frees the lock
+        beat(redis_client, node, set(), grace=30)
+    lost = IndexRunner(redis_client, namespace, "lost@test", ttl=0.3, grace=30)
     assert lost.hold()
-    successor = IndexRunner(redis_client, namespace, "next-run", ttl=30)
+    successor = IndexRunner(redis_client, namespace, "next@test", ttl=30, grace=30)
     assert not successor.hold()
     await_condition(successor.hold, 5, what="the lost run's lock lapses")
     # The lost run wakes up: it must not write what it took, which stays staged for its successor.

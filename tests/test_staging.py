@@ -123,6 +123,18 @@ def test_take_is_bounded_by_bytes_but_always_takes_one(redis_client):
     assert len(stage.take(10, max_bytes=10)) == 1  # an entry larger than the budget goes alone
 
 
+def test_a_large_batch_is_read_a_few_megabytes_per_command(redis_client):
+    stage = Staging(redis_client, "stage-l-")
+    for i in range(6):
+        stage.put(f"pdf{i}", "p" * 3 * 2**20, trigger_ttl=60)
+    reads = redis_client.info("commandstats").get("cmdstat_hmget", {}).get("calls", 0)
+    batch = stage.take(10, max_bytes=64 * 2**20)
+    reads = redis_client.info("commandstats")["cmdstat_hmget"]["calls"] - reads
+    # One HMGET of a 64 MB batch held Redis for 80 ms; a piece is at most READ_PIECE_BYTES (4 MB).
+    assert (len(batch), reads) == (6, 6)
+    stage.remove(batch)
+
+
 def test_entries_staged_before_their_crawls_were_listed_are_still_taken(redis_client):
     stage = Staging(redis_client, "stage-j-")
     redis_client.hset(stage.key, "old", json.dumps({"kind": "failure", "url": "https://example.org/old"}))

@@ -22,11 +22,11 @@ from urllib.parse import urlsplit
 from workers.app import app
 from workers.batching import chunked
 from workers.clients import get_redis
-from workers.tracking.options import CrawlOptions
-from workers.tracking.progress import CRAWL_TTL, CrawlTracker
 from workers.crawl.starts import CrawlStarts
 from workers.settings import Settings
 from workers.task_names import FETCH_PAGE, FETCH_PAGES
+from workers.tracking.options import CrawlOptions
+from workers.tracking.progress import CRAWL_TTL, CrawlTracker
 from workers.urls import InvalidURL, normalize_url
 
 # A crawl is cut into at least this many messages (if it has the URLs), so that many pages can
@@ -85,11 +85,14 @@ def start_crawl(
             added = tracker.add(dict.fromkeys(canonical))
             plan.queued += len(added)
             plan.duplicates += len(canonical) - len(added)
-            for batch in batches(added, settings.fetch_batch_max):
-                if len(batch) == 1:
-                    app.send_task(FETCH_PAGE, (batch[0], plan.crawl_id), producer=producer)
-                else:
-                    app.send_task(FETCH_PAGES, (batch, plan.crawl_id), producer=producer)
+            # A step's messages go in one pipelined round trip (kombu >= 5.7): sent one by one,
+            # the round trips were most of a start's time.
+            with producer.batch():
+                for batch in batches(added, settings.fetch_batch_max):
+                    if len(batch) == 1:
+                        app.send_task(FETCH_PAGE, (batch[0], plan.crawl_id), producer=producer)
+                    else:
+                        app.send_task(FETCH_PAGES, (batch, plan.crawl_id), producer=producer)
             if progress is not None:
                 progress(plan)
     if starts is not None:

@@ -27,6 +27,7 @@ import orjson
 import redis
 
 from workers.app import app
+from workers.batching import by_bytes
 from workers.clients import get_redis
 from workers.delivery import uncount_lua
 from workers.keys import Keys
@@ -43,6 +44,8 @@ TRIGGER_TTL = 60
 # Seconds the index task waits after the first staged page, so pages arriving
 # together are written in one bulk request rather than one each.
 INDEX_BATCH_WINDOW = 1.0
+# The most bytes of staged entries one command reads: about 5 ms of Redis's time.
+READ_PIECE_BYTES = 4 * 2**20
 
 # KEYS: staged hash, its meta, its bytes, index trigger, delivery count or "", and when the page
 # belongs to a crawl its progress keys (workers/tracking/progress.py: crawl, counts, options, open
@@ -140,14 +143,17 @@ class Staging:
         pipe = self.redis.pipeline(transaction=False)
         for entry_id in ids:
             pipe.hstrlen(self.key, entry_id)
-        chosen, total = [], 0
-        for entry_id, size in zip(ids, pipe.execute(), strict=True):
-            if chosen and max_bytes is not None and total + size > max_bytes:
-                break
-            chosen.append(entry_id)
-            total += size
-        return [Taken(entry_id, text, *_version_and_crawls(meta[entry_id]))
-                for entry_id, text in zip(chosen, self.redis.hmget(self.key, chosen), strict=True) if text is not None]
+        sized = list(zip(ids, pipe.execute(), strict=True))
+        if max_bytes is not None:
+            sized = next(by_bytes(sized, _size, max_bytes))
+        taken = []
+        # A command at a time: one HMGET of a 64 MB batch held Redis for 80 ms.
+        for piece in by_bytes(sized, _size, READ_PIECE_BYTES):
+            piece_ids = [entry_id for entry_id, _ in piece]
+            taken += [Taken(entry_id, text, *_version_and_crawls(meta[entry_id]))
+                      for entry_id, text in zip(piece_ids, self.redis.hmget(self.key, piece_ids), strict=True)
+                      if text is not None]
+        return taken
 
     def _adopt_unlisted(self, limit: int) -> int:
         """Entries staged before entries had their crawls listed and their bytes counted (an upgrade
@@ -199,6 +205,10 @@ class Staging:
     def count_attempt(self, entry_id: str) -> int:
         """One more attempt at writing this entry alone; the count so far."""
         return self.redis.hincrby(self.keys.index_attempts, entry_id, 1)
+
+
+def _size(sized: tuple[str, int]) -> int:
+    return sized[1]
 
 
 def _version_and_crawls(meta: str) -> tuple[str, tuple[str, ...]]:

@@ -23,8 +23,6 @@ from elasticsearch import ConnectionError as ESConnectionError
 from workers.app import app
 from workers.backoff import backoff_seconds
 from workers.clients import get_es, get_redis
-from workers.tracking.progress import FAILED, CrawlTracker
-from workers.tracking.state import CrawlState
 from workers.delivery import CONNECTION_ERRORS, redelivered_unless_recorded
 from workers.index.bulk import BulkResult, BulkWriteError, bulk_write
 from workers.index.indices import KINDS, IndexNames, add_new_fields, ensure_indices
@@ -37,9 +35,10 @@ from workers.records import DocumentEntry, Failure, FailureEntry, GoneEntry, Sta
 from workers.settings import Settings, get_settings
 from workers.task_names import INDEX_PENDING, INDEX_TIME_LIMIT, RAISE_ALERTS
 from workers.timings import StageTimings
+from workers.tracking.progress import FAILED, CrawlTracker
+from workers.tracking.state import CrawlState
 
 log = logging.getLogger(__name__)
-
 
 
 class LostRunnerLock(Exception):
@@ -88,7 +87,8 @@ def index_pending(self: Task) -> int:
     settings = get_settings()
     with redelivered_unless_recorded(self, settings) as delivery:
         queue = Staging(get_redis(), settings.index_prefix)
-        runner = IndexRunner(get_redis(), settings.index_prefix, self.request.id, runner_ttl(settings))
+        runner = IndexRunner(get_redis(), settings.index_prefix, self.request.hostname, runner_ttl(settings),
+                             settings.orphan_grace)
         if not runner.hold():
             return 0  # another run is writing; it takes what is staged now too
         # Delivered again after its worker died mid-batch: the next batch's worth of entries is
