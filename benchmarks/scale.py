@@ -137,7 +137,7 @@ def wait_done(tracker, count: int, timeout: float, since: float | None = None) -
 
 def state_bytes(client, settings, tracker) -> float:
     """Redis's memory per URL of the crawl state of `tracker`'s URLs: what deleting it frees."""
-    from workers.crawl.state import CrawlState
+    from workers.tracking.state import CrawlState
 
     state = CrawlState(client, settings.index_prefix)
     urls = [url for url, _state in client.hscan_iter(tracker.key, count=1000)]
@@ -199,7 +199,7 @@ def main() -> None:
     use_env(env)
     from workers.app import app
     from workers.clients import get_redis
-    from workers.crawl.progress import CrawlTracker
+    from workers.tracking.progress import CrawlTracker
     from workers.crawl.start import start_crawl
     from workers.keys import Keys
     from workers.settings import get_settings

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from celery.schedules import crontab
 
-from workers.app import CHUNK_TIME_LIMIT, DISCOVER_TIME_LIMIT, INDEX_TIME_LIMIT, app, celery_config, longest_hold
+from workers.app import app, celery_config, longest_hold
+from workers.task_names import (CHUNK_TIME_LIMIT, DISCOVER_TIME_LIMIT, FETCH_PAGE, INDEX_PENDING, INDEX_TIME_LIMIT)
 from workers.schedule import beat_schedule
 from workers.settings import Settings, get_settings
 from workers.schedule import discover_source
@@ -53,7 +54,7 @@ def test_a_visibility_timeout_shorter_than_a_task_is_refused():
 
 def test_fetching_and_indexing_have_their_own_queues():
     routes = app.conf.task_routes
-    assert routes["workers.tasks.fetch_page"]["queue"] != routes["workers.tasks.index_pending"]["queue"]
+    assert routes[FETCH_PAGE]["queue"] != routes[INDEX_PENDING]["queue"]
 
 
 def test_beat_schedule_has_one_run_per_enabled_source(tmp_path):
@@ -71,7 +72,7 @@ sources:
     assert schedule["discover-weekly"]["args"] == ("weekly",)
 
 
-def test_defect6_an_invalid_sources_file_does_not_stop_workers_from_starting(tmp_path):
+def test_an_invalid_sources_file_does_not_stop_workers_from_starting(tmp_path):
     """Defect 6: `import workers.app` read the sources file, so one bad edit crash-looped every worker."""
     bad = tmp_path / "sources.yaml"
     bad.write_text("sources:\n  - {name: Bad Name, seeds: [nope]}\n")
@@ -83,3 +84,11 @@ def test_defect6_an_invalid_sources_file_does_not_stop_workers_from_starting(tmp
     # Beat, which needs the schedule, says what is wrong with the file.
     with pytest.raises(ValueError, match="sources.yaml"):
         beat_schedule(Settings(sources_file=bad))
+
+
+def test_a_worker_loading_its_includes_gets_housekeeping_and_the_watchdog():
+    from workers.housekeeping import Housekeeping
+    from workers.watchdog import Watchdog
+
+    app.loader.import_default_modules()  # what a worker (and beat) does before building its blueprints
+    assert Housekeeping in app.steps["consumer"] and Watchdog in app.steps["worker"]

@@ -9,7 +9,8 @@ from tests.site import LocalSite, html
 from tests.test_reliability import indexed_count, serve_reports
 from workers.app import app
 from workers.crawl import start, starts
-from workers.crawl.progress import INDEXED, QUEUED, CrawlTracker, watch
+from workers.tracking.progress import INDEXED, QUEUED, CrawlTracker
+from workers.crawl.progress import watch
 from workers.crawl.start import start_crawl
 
 EXTRA_ENV = {"HOUSEKEEPING_INTERVAL": "0.5"}

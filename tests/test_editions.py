@@ -370,7 +370,7 @@ def test_a_page_revised_in_place_keeps_its_previous_version_across_a_rebuild(tes
     assert "  ~ The government identified [-300-]{+340+} victims and referred them to care." in text
     # A rebuild reads raw pages with pages_only: the page as it is now, never an earlier version,
     # which stays where it is ...
-    from workers.index.raw_pages import pages_only
+    from workers.raw_pages import pages_only
     from workers.urls import doc_id
 
     def stored(query: dict) -> list[str]:

@@ -22,7 +22,7 @@ import workers.index.bulk as index_module
 from workers.index.indices import ENGLISH_ANALYSIS, KINDS, IndexNames, cluster_has_english, create_index, ensure_indices, load_template, schema_version
 from workers.index.bulk import BulkWriteError, bulk_write
 from workers.parse.facets import tier_rank
-from workers.search import HIGHLIGHT_FIELDS, SEARCH_FIELDS, SORTS, ReportSearch
+from workers.search.faceted import HIGHLIGHT_FIELDS, SEARCH_FIELDS, SORTS, ReportSearch
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 NUMERIC = {"long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float",

@@ -23,9 +23,11 @@ from workers.crawl.http import Page, PermanentFetchError, RetryableFetchError
 from workers.index.bulk import BulkItemError, BulkResult, BulkWriteError
 from workers.records import indexable
 from workers.keys import Keys
+from workers.task_names import INDEX_PENDING
 from workers.parse import parse_page
 from workers.crawl.polite import Deferred
-from workers.crawl.progress import CrawlTracker, watch
+from workers.tracking.progress import CrawlTracker
+from workers.crawl.progress import watch
 from workers.index.staging import Staging
 from workers.index.tasks import IndexBackoff
 from workers.records import DocumentEntry, Failure, FailureEntry, RawPage
@@ -82,7 +84,7 @@ def indexed_count(es, names, urls: list[str]) -> int:
     return es.count(index=names.reports, query={"terms": {"url": [normalize_url(u) for u in urls]}})["count"]
 
 
-def test_defect1_a_crawl_delay_beyond_the_inline_wait_still_fetches_every_page(worker, test_env, es, names):
+def test_a_crawl_delay_beyond_the_inline_wait_still_fetches_every_page(worker, test_env, es, names):
     """Defect 1: deferred pages took request slots they never used, so the host stalled for good."""
     site = LocalSite()
     try:
@@ -110,7 +112,7 @@ def _document_entry(url: str, n: int) -> str:
     return DocumentEntry(url, None, None, [document], raw).to_json()
 
 
-def test_defect3_a_refused_failure_record_never_blocks_the_batch(worker, settings, redis_client, es, names):
+def test_a_refused_failure_record_never_blocks_the_batch(worker, settings, redis_client, es, names):
     """Defect 3: a failure record Elasticsearch refused made the index task retry one batch forever."""
     from workers.app import app
 
@@ -120,7 +122,7 @@ def test_defect3_a_refused_failure_record_never_blocks_the_batch(worker, setting
     queue.put(doc_id(huge), FailureEntry(huge, None, None, Failure(huge, "fetch", "http_404", "not found", 404))
               .to_json(), trigger_ttl=60)
     queue.put(doc_id(good), _document_entry(good, 300), trigger_ttl=60)
-    app.send_task("workers.tasks.index_pending")
+    app.send_task(INDEX_PENDING)
     await_condition(lambda: queue.size() == 0, what="staging drained")
     assert indexed_count(es, names, [good]) == 1
     es.indices.refresh(index=names.failures)
@@ -134,10 +136,10 @@ def _block_writes(es, index: str, on: bool) -> None:
     es.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": True if on else None})
 
 
-def test_defect4_an_overloaded_cluster_delays_indexing_but_fails_nothing(worker, test_env, es, names,
+def test_an_overloaded_cluster_delays_indexing_but_fails_nothing(worker, test_env, es, names,
                                                                          redis_client, settings):
     """Defect 4: item-level 429s were retried for ~3.5 s, then the pages became index_error failures."""
-    from workers.crawl.state import CrawlState
+    from workers.tracking.state import CrawlState
 
     site = LocalSite()
     reports = next(iter(es.indices.get_alias(name=names.reports)))
@@ -171,7 +173,7 @@ def test_defect4_an_overloaded_cluster_delays_indexing_but_fails_nothing(worker,
     assert all(state.get(normalize_url(u)).content_sha256 for u in urls)
 
 
-def test_defect4_bulk_requests_are_sized_by_bytes(es, names, live_indices):
+def test_bulk_requests_are_sized_by_bytes(es, names, live_indices):
     from workers.index.bulk import bulk_write
 
     sent: list[int] = []
@@ -192,7 +194,7 @@ def test_defect4_bulk_requests_are_sized_by_bytes(es, names, live_indices):
     assert result.succeeded == 6 and len(sent) == 3 and max(sent) <= 700_000
 
 
-def test_defect4_a_request_over_the_node_limit_is_split_not_failed(es, names, live_indices):
+def test_a_request_over_the_node_limit_is_split_not_failed(es, names, live_indices):
     from workers.index.bulk import bulk_write
 
     defaults = es.cluster.get_settings(include_defaults=True, flat_settings=True)
@@ -213,7 +215,7 @@ def _bytes(text: str) -> int:
     return int(float(number) * units[text[len(number):] or "b"])
 
 
-def test_defect5_a_long_wait_is_parked_in_redis_not_held_by_the_broker(worker, test_env, es, names,
+def test_a_long_wait_is_parked_in_redis_not_held_by_the_broker(worker, test_env, es, names,
                                                                        redis_client, settings):
     """Defect 5: a Retry-After of hours became a broker countdown, redelivered every visibility timeout."""
     site = LocalSite()
@@ -253,7 +255,7 @@ def test_defect5_a_long_wait_is_parked_in_redis_not_held_by_the_broker(worker, t
         site.close()
 
 
-def test_defect6_a_crawl_whose_source_was_removed_records_every_page(worker, settings, es, names, site):
+def test_a_crawl_whose_source_was_removed_records_every_page(worker, settings, es, names, site):
     """Defect 6: a source removed from sources.yaml while its crawl was queued made every task raise;
     Celery acknowledged them: neither indexed nor in failures, progress stuck at "queued"."""
     urls = serve_reports(site, 500, 3, prefix="/removed")
@@ -267,7 +269,7 @@ def test_defect6_a_crawl_whose_source_was_removed_records_every_page(worker, set
     assert all("no-longer-configured" in f["detail"] for f in failures.values())
 
 
-def test_defect6_a_hard_time_limit_requeues_instead_of_acknowledging():
+def test_a_hard_time_limit_requeues_instead_of_acknowledging():
     """Defect 6: a task killed by the hard time limit was acknowledged as failed and left no record.
     Now it is requeued like a task whose worker died, and the delivery cap records it as poison
     (tests/test_poison.py shows that cap end to end)."""
@@ -280,7 +282,7 @@ def test_defect6_a_hard_time_limit_requeues_instead_of_acknowledging():
     assert fetch_page.app.conf.task_soft_time_limit < fetch_page.app.conf.task_time_limit
 
 
-def test_defect9_an_unreachable_robots_txt_delays_pages_instead_of_skipping_them(worker, test_env, es, names):
+def test_an_unreachable_robots_txt_delays_pages_instead_of_skipping_them(worker, test_env, es, names):
     """Defect 9: a 503 on robots.txt recorded the page as skipped for good (`robots_disallowed`)."""
     site = LocalSite()
     try:
@@ -300,7 +302,7 @@ def test_defect9_an_unreachable_robots_txt_delays_pages_instead_of_skipping_them
         site.close()
 
 
-def test_defect9_a_robots_txt_redirect_loop_counts_as_no_robots_txt(worker, test_env, es, names):
+def test_a_robots_txt_redirect_loop_counts_as_no_robots_txt(worker, test_env, es, names):
     site = LocalSite()
     try:
         site.routes["/robots.txt"] = html(b"", status=302, Location="/robots-elsewhere.txt")
@@ -313,7 +315,7 @@ def test_defect9_a_robots_txt_redirect_loop_counts_as_no_robots_txt(worker, test
         site.close()
 
 
-def test_defect12_a_lost_index_trigger_is_recovered_without_beat(worker, settings, redis_client, es, names):
+def test_a_lost_index_trigger_is_recovered_without_beat(worker, settings, redis_client, es, names):
     """Defect 12: the trigger of a lost index run stayed for 20 minutes and nothing was indexed meanwhile
     unless beat ran (the no-Docker path runs no beat)."""
     queue = Staging(redis_client, settings.index_prefix)
@@ -324,7 +326,7 @@ def test_defect12_a_lost_index_trigger_is_recovered_without_beat(worker, setting
     assert indexed_count(es, names, [url]) == 1
 
 
-def test_defect13_exceptions_cross_process_boundaries_intact():
+def test_exceptions_cross_process_boundaries_intact():
     """Defect 13: BulkWriteError could not be pickled, so a pool process could not report it."""
     bulk = BulkWriteError(BulkResult(1, [BulkItemError({"_id": "a"}, 503, "connection: refused")]))
     for exc in (bulk, RetryableFetchError("timeout", "slow", 504, retry_after=3.0),

@@ -17,10 +17,12 @@ import pytest
 
 from tests.helpers import cli
 from workers.app import app
-from workers.crawl.progress import INDEXED, QUEUED, CrawlTracker, watch
-from workers.crawl.reconcile import FETCH_TASK, PAGE, Reconciler
+from workers.crawl.progress import watch
+from workers.crawl.reconcile import PAGE, Reconciler
 from workers.heartbeats import BROKER_KEYS
 from workers.housekeeping import Sweeper
+from workers.task_names import FETCH_PAGE
+from workers.tracking.progress import INDEXED, QUEUED, CrawlTracker
 
 URLS = 200_000
 LOST = 3
@@ -42,7 +44,7 @@ def big_crawl(redis_client, settings):
     urls = [f"https://reports.example.org/country/{i:07d}/trafficking-in-persons-report" for i in range(URLS)]
     tracker = CrawlTracker(redis_client, settings.index_prefix, crawl_id)
     assert len(tracker.add(urls)) == URLS
-    app.send_task(FETCH_TASK, args=(urls[0], crawl_id), queue=queue)
+    app.send_task(FETCH_PAGE, args=(urls[0], crawl_id), queue=queue)
     template = json.loads(redis_client.lpop(queue))
     lost = set(urls[1000:1000 + LOST])
     pipe = redis_client.pipeline(transaction=False)

@@ -1,9 +1,9 @@
 """The fetch→index hand-over and crawl progress, on a real Redis."""
 
 import json
-from dataclasses import replace
 
-from workers.crawl.progress import FAILED, INDEXED, QUEUED, CrawlTracker, Snapshot
+from workers.tracking.progress import FAILED, INDEXED, QUEUED, CrawlTracker
+from workers.crawl.progress import Snapshot
 from workers.index.staging import Staging
 
 
@@ -70,13 +70,12 @@ def test_watch_reports_final_state_and_stops_on_timeout(redis_client):
 
 
 def test_an_open_crawl_keeps_its_keys_and_a_finished_one_expires_after_crawl_ttl(redis_client, settings):
-    from workers.crawl.profile import save_options
-    from workers.crawl.progress import CRAWL_TTL
     from workers.keys import Keys
+    from workers.tracking.options import CrawlOptions
+    from workers.tracking.progress import CRAWL_TTL
 
     keys = Keys("stage-f-")
-    save_options(redis_client, replace(settings, index_prefix="stage-f-"), "c3", {"force": False},
-                 ttl=CRAWL_TTL)
+    CrawlOptions().save(redis_client, "stage-f-", "c3", ttl=CRAWL_TTL)
     tracker = CrawlTracker(redis_client, "stage-f-", "c3")
     tracker.add(["u1", "u2"])
     crawl_keys = [keys.crawl("c3"), keys.crawl_counts("c3"), keys.crawl_options("c3")]

@@ -1,4 +1,4 @@
-"""The Celery queues by name, and how many messages wait on each.
+"""How many messages wait on each of the crawl's Celery queues (named in workers/task_names.py).
 
 Apart from the Celery app (workers/app.py), so `status` counts them without loading Celery.
 """
@@ -7,13 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from workers.task_names import FETCH_QUEUE, INDEX_QUEUE
+
 if TYPE_CHECKING:
     import redis
-
-FETCH_QUEUE = "fetch"
-INDEX_QUEUE = "index"
-# Rebuilds run on their own workers, so a long reindex never delays the crawl.
-REINDEX_QUEUE = "reindex"
 
 
 def queue_depths(client: redis.Redis) -> dict[str, int]:

@@ -47,7 +47,7 @@ def retry_failures(settings: Settings, es: Elasticsearch, names: IndexNames) -> 
             retry.redacted += 1
             continue
         options = load_options(client, settings, record.get("crawl_id"))
-        source = record.get("source") or options.get("source")
+        source = record.get("source") or options.source
         networks = () if source else tuple(allowed_networks(options))
         groups.setdefault((source, networks), []).append(record["url"])
     known = sources(settings) if any(source for source, _ in groups) else {}

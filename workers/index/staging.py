@@ -21,23 +21,33 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
 import redis
 
-from workers.crawl.progress import CRAWL_TTL, MARK_FUNCTION, progress_keys
 from workers.batching import by_bytes
+from workers.clients import get_redis
 from workers.delivery_lua import uncount_lua
 from workers.keys import Keys
+from workers.task_names import INDEX_PENDING
+from workers.tracking.progress import CRAWL_TTL, MARK_FUNCTION, progress_keys
+
+if TYPE_CHECKING:
+    from workers.records import Staged
+    from workers.settings import Settings
 
 # A running index task refreshes the trigger per batch; a trigger this old belongs to a lost
 # run, and housekeeping enqueues a new one.
 TRIGGER_TTL = 60
+# Seconds the index task waits after the first staged page, so pages arriving
+# together are written in one bulk request rather than one each.
+INDEX_BATCH_WINDOW = 1.0
 # The most bytes of staged entries one command reads: about 5 ms of Redis's time.
 READ_PIECE_BYTES = 4 * 2**20
 
 # KEYS: staged hash, its meta, its bytes, index trigger, delivery count or "", and when the page
-# belongs to a crawl its progress keys (workers/crawl/progress.py: crawl, counts, options, open
+# belongs to a crawl its progress keys (workers/tracking/progress.py: crawl, counts, options, open
 # crawls); ARGV: entry id, entry, trigger ttl, crawl ID or ""[, url, state, crawl ttl]. Stages the
 # entry, gives it a new version and adds its crawl to those waiting for it (an entry of another
 # crawl for the same URL replaces it, and the index run finishes the URL in each), keeps the bytes
@@ -212,3 +222,15 @@ def _crawl_of(text: str) -> str:
         return orjson.loads(text).get("crawl_id") or ""
     except (orjson.JSONDecodeError, AttributeError):
         return ""
+
+
+def stage(settings: Settings, entry: Staged, progress: str | None = None, delivery: str | None = None) -> None:
+    """Hand an entry to the index task, and make sure one index task is coming. `progress`: the
+    state the URL reaches in its crawl now; `delivery`: the page's delivery count, which this
+    delivery leaves; both in the same step."""
+    from workers.app import app  # here: `status` reads Staging, and must start without Celery
+
+    mark = (entry.crawl_id, entry.url, progress) if progress and entry.crawl_id else None
+    if Staging(get_redis(), settings.index_prefix).put(entry.key, entry.to_json(), trigger_ttl=TRIGGER_TTL,
+                                                       progress=mark, crawl_id=entry.crawl_id, delivery=delivery):
+        app.send_task(INDEX_PENDING, countdown=INDEX_BATCH_WINDOW)

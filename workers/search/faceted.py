@@ -5,10 +5,10 @@ AND/OR/NOT, field:value); an empty query matches everything, and text that
 is not valid query syntax (an unclosed quote) is searched as plain words
 instead of failing.
 
-One hit per report: copies of a report (its `report_key`, see workers/copies.py) are
-collapsed into one hit, the best copy first, the others listed under it as `copies`;
-`all_copies=True` shows every copy as its own hit. Facet counts and the total count
-what is shown: reports by default (distinct report keys), copies with all_copies.
+One hit per report: copies of a report (the same `report_key`, set in workers/records.py;
+workers/search/copies.py) are collapsed into one hit, the best copy first, the others listed under
+it as `copies`; `all_copies=True` shows every copy as its own hit. Facet counts and the total
+count what is shown: reports by default (distinct report keys), copies with all_copies.
 
 Facet counts follow FacetedSearch's post_filter semantics: each facet is
 counted with every *other* filter applied, so a facet's own selection does

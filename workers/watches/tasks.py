@@ -1,7 +1,7 @@
 """`raise_alerts`: the reports an index batch wrote, checked against the watches; `deliver_alert`:
 one alert to its webhook, retried until it is delivered.
 
-The index task sends `raise_alerts` the IDs it wrote, by name (RAISE_ALERTS_TASK), before its
+The index task sends `raise_alerts` the IDs it wrote, by name (RAISE_ALERTS), before its
 entries leave staging; the check reads the documents back (a GET is real-time) and raises the
 alerts (workers/watches/alerts.py). While Elasticsearch is unreachable it is retried with the
 same back-off as a webhook, and a worker lost mid-check delivers it again (late acknowledgement).
@@ -30,12 +30,13 @@ from celery import Task
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
 
-from workers.app import RAISE_ALERTS_TASK, REDELIVER_ALERTS_TASK, app
+from workers.app import app
 from workers.backoff import backoff_seconds
-from workers.clients import get_es, get_http
+from workers.clients import get_es
 from workers.crawl.errors import PermanentFetchError, RetryableFetchError
-from workers.crawl.netpolicy import guarded
+from workers.crawl.netpolicy import get_http, guarded
 from workers.settings import Settings, get_settings
+from workers.task_names import DELIVER_ALERT, RAISE_ALERTS, REDELIVER_ALERTS
 from workers.index.indices import IndexNames
 from workers.watches.alerts import SENT, Alert, alerts_index, claim_overdue, current_watches, now_iso, raise_alerts
 
@@ -71,7 +72,7 @@ def post(alert: Alert, settings: Settings) -> None:
         raise DeliveryFailed(f"HTTP {response.status_code}")
 
 
-@app.task(bind=True, name="workers.tasks.deliver_alert", max_retries=None)
+@app.task(bind=True, name=DELIVER_ALERT, max_retries=None)
 def deliver_alert(self: Task, alert_id: str) -> str:
     """Deliver one alert (idempotent: a delivered alert is not sent again)."""
     settings, es = get_settings(), get_es()
@@ -104,7 +105,7 @@ def _sent(es, index: str, alert: Alert) -> None:
                                              "sent_at": now_iso(), "due_at": None})
 
 
-@app.task(name=REDELIVER_ALERTS_TASK)
+@app.task(name=REDELIVER_ALERTS)
 def redeliver_alerts() -> int:
     """Send again the alerts past their due time (at most REDELIVER_BATCH); how many."""
     settings = get_settings()
@@ -116,7 +117,7 @@ def redeliver_alerts() -> int:
     return len(overdue)
 
 
-@app.task(bind=True, name=RAISE_ALERTS_TASK, max_retries=None)
+@app.task(bind=True, name=RAISE_ALERTS, max_retries=None)
 def raise_alerts_for(self: Task, document_ids: list[str]) -> int:
     """Raise (and send on their way) the alerts the reports `document_ids` raise; how many."""
     settings, es = get_settings(), get_es()
