@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import pytest
+import redis
 from celery.exceptions import Retry
 from elasticsearch import Elasticsearch
 
@@ -90,3 +92,29 @@ def test_an_index_run_refused_even_a_minimal_failure_record_backs_off_and_keeps_
     finally:
         es.indices.put_settings(index=blocked, settings={"index.blocks.write": False})
         queue.remove(queue.take(10))
+
+
+@pytest.mark.services
+def test_an_index_lock_whose_release_met_redis_away_is_released_once_redis_is_back(tmp_path, monkeypatch):
+    """Measured in the Sentinel failover scenario (tests/ha): the run cut off by the failover left its
+    lock behind, its worker beat on, and every index run found the lock held for 150 s."""
+    from devtools import services
+    from tests.faults.helpers import await_condition
+
+    server = services.start_redis(tmp_path, appendonly=True)  # the lock outlives the restart, as on a replica
+    client = redis.Redis.from_url(server.url, decode_responses=True, socket_timeout=1, socket_connect_timeout=1)
+    runner = IndexRunner(client, "release-", "node@test", ttl=300, grace=30)
+    assert runner.hold()
+    server.stop()
+    waits: list[float] = []
+    sleep = time.sleep
+    monkeypatch.setattr(tasks.time, "sleep", lambda seconds: (waits.append(seconds), sleep(seconds)))
+    release = threading.Thread(target=tasks._release_quietly, args=(runner,))
+    release.start()
+    try:
+        await_condition(lambda: waits, 30, "a release that found Redis away")
+        server = services.start_redis(tmp_path, port=int(server.url.rsplit(":", 1)[1].split("/")[0]), appendonly=True)
+        release.join(60)
+        assert client.get(runner.key) is None
+    finally:
+        server.stop()

@@ -12,7 +12,7 @@ from tests.faults.helpers import await_condition, summary
 from tests.helpers import pool_children
 
 PAGES = 200
-OUTAGE = 15.0
+OUTAGE = 6.0  # long enough for index runs to fail and back off; the restart adds its own seconds
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ time, so an entry that kills the worker is found and recorded as poison.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -39,6 +40,8 @@ from workers.tracking.progress import FAILED, CrawlTracker
 from workers.tracking.state import CrawlState
 
 log = logging.getLogger(__name__)
+# Releases of the index lock tried while Redis is out of reach: about 15 s, past a Sentinel failover.
+RELEASE_TRIES = 5
 
 
 class LostRunnerLock(Exception):
@@ -109,12 +112,19 @@ def index_pending(self: Task) -> int:
         return written
 
 
-def _release_quietly(runner: IndexRunner) -> None:
-    # Never let cleanup replace the way the run ended; the lock expires by itself.
-    try:
-        runner.release()
-    except CONNECTION_ERRORS as exc:
-        log.warning("could not release the index runner lock (%s); it expires by itself", exc)
+def _release_quietly(runner: IndexRunner, tries: int = RELEASE_TRIES) -> None:
+    # Tried again while Redis comes back: a lock left behind by a run cut off by a failover or a
+    # restart was held until it lapsed (150 s by default), and every index run meanwhile found it
+    # held and wrote nothing, as its worker beat on. Never lets cleanup replace the way the run ended.
+    for attempt in range(tries):
+        try:
+            runner.release()
+            return
+        except CONNECTION_ERRORS as exc:
+            if attempt == tries - 1:
+                log.warning("could not release the index runner lock (%s); it expires by itself", exc)
+                return
+            time.sleep(backoff_seconds(attempt, 1.0, 8.0))
 
 
 def _keep(runner: IndexRunner) -> None:
