@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workers.es_nodes import elasticsearch_nodes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,8 +21,19 @@ class Settings(BaseSettings):
     # Seconds to connect to Redis and to wait for an answer: a Redis that accepts connections but
     # never answers fails a command (and the task is delivered again) instead of hanging it.
     redis_timeout: float = Field(default=10.0, gt=0)
+    # When REDIS_URL names Sentinels (sentinel://host:26379;sentinel://host2:26379, workers/sentinel.py):
+    # the name of the master they watch, their own password if they have one, and TLS to all of them.
+    redis_sentinel_master: str = "mymaster"
+    redis_sentinel_password: SecretStr | None = None
+    redis_sentinel_tls: bool = False
+    redis_ca_certs: Path | None = None
 
+    # One node's URL, or several separated by commas (workers/es_nodes.py).
     elasticsearch_url: str = "http://localhost:9200"
+    # Replicas of every index: "auto" keeps one where the cluster has a second data node to hold
+    # it and none on a single node (Elasticsearch's auto_expand_replicas 0-1), or a fixed number.
+    # `setup` applies it to the templates and to the live indices (a worker, to the indices it creates).
+    elasticsearch_replicas: Literal["auto"] | Annotated[int, Field(ge=0)] = "auto"
     elasticsearch_api_key: SecretStr | None = None
     elasticsearch_username: str | None = None
     elasticsearch_password: SecretStr | None = None
@@ -114,6 +128,12 @@ class Settings(BaseSettings):
     webhook_timeout: float = Field(default=10.0, gt=0)
     webhook_backoff_base: float = Field(default=2.0, gt=0)
     webhook_backoff_max: float = Field(default=600.0, gt=0)
+
+    @field_validator("elasticsearch_url")
+    @classmethod
+    def _node_list(cls, value: str) -> str:
+        elasticsearch_nodes(value)
+        return value
 
     @field_validator("index_prefix")
     @classmethod

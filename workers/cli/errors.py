@@ -24,15 +24,25 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:200] if text else exc.__class__.__name__
 
 
+def settings_error(exc) -> str:
+    """A setting from the environment that cannot be used, by its variable's name (pydantic's
+    ValidationError: several lines and a link, otherwise)."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg'].removeprefix('Value error, ')}"
+                     for e in exc.errors())
+
+
 def service_error(exc: BaseException) -> str | None:
     """The one-line message for an error reaching Redis or Elasticsearch, or None for any other error."""
     import elastic_transport
     import elasticsearch
     import kombu.exceptions
     import redis.exceptions
+    from pydantic import ValidationError
 
     from workers.settings import get_settings  # pydantic: not needed to print `--help`
 
+    if isinstance(exc, ValidationError) and exc.title == "Settings":
+        return settings_error(exc)
     settings = get_settings()
     redis_at = f"Redis at {redact_url(settings.redis_url)}"
     es_at = f"Elasticsearch at {redact_url(settings.elasticsearch_url)}"

@@ -31,9 +31,11 @@ def setup(wait_seconds: float) -> None:
                 fail(f"Elasticsearch at {where} not ready after {wait_seconds:.0f}s: {redact_text(str(exc))}")
             click.echo(f"waiting for Elasticsearch at {where} ...", err=True)
             time.sleep(2)
-    live = ensure_indices(es, names, settings.schemas_dir)
+    live = ensure_indices(es, names, settings.schemas_dir, settings.elasticsearch_replicas)
     for kind, index in live.items():
         click.echo(f"{kind:10} -> {index}")
+    replicas = settings.elasticsearch_replicas
+    click.echo(f"replicas: {'auto (1 where a second data node can hold it, else 0)' if replicas == 'auto' else replicas}")
 
 
 @click.command("kibana-setup")

@@ -60,7 +60,7 @@ def _start(ctx: Context, lock: RebuildLock, *, mode: str, selection: Selection, 
     run_id = uuid.uuid4().hex[:12]
     target = create_index(
         es, names, "reports", ctx.settings.schemas_dir,
-        settings={"number_of_replicas": 0, "refresh_interval": "-1"},
+        settings={"number_of_replicas": 0, "auto_expand_replicas": "false", "refresh_interval": "-1"},
         extra_meta={"parser_version": PARSER_VERSION, "reindex": {"run_id": run_id, "mode": mode}},
     )
     state = RunState(run_id, mode, chunks, target, old, datetime.now(UTC).isoformat(timespec="seconds"),

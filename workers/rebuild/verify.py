@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from elasticsearch.helpers import scan
 
-from workers.index.indices import load_template
+from workers.index.indices import replica_settings
 from workers.rebuild.chunks import catch_up
 from workers.rebuild.context import Context
 from workers.rebuild.errors import RebuildError
@@ -35,17 +35,24 @@ VERIFY_PAUSE = 0.2
 # A shortfall must look the same in this many quiet rounds before the swap is refused:
 # a crawl's document can reach the old index a moment before the target.
 SHRINK_ROUNDS = 2
+# Seconds the copy waits for its replicas before the swap.
+REPLICA_WAIT = 60
 # Documents the shrink check names in its error.
 SHRINK_EXAMPLES = 10
 
 
 def restore_settings(ctx: Context, target: str) -> None:
-    """The replicas and refresh interval the template gives, now that the bulk copy is done."""
-    template = load_template(ctx.settings.schemas_dir, "reports")["template"]["settings"]
+    """The replicas (ELASTICSEARCH_REPLICAS) and refresh interval of a live index, now that the bulk
+    copy is done; then wait a while for the replicas, so the swap puts no index with a single copy
+    of its shards behind the alias while the cluster can hold two."""
     ctx.es.indices.put_settings(index=target, settings={
         "index.refresh_interval": None,  # back to the default
-        "index.number_of_replicas": template.get("number_of_replicas", 1),
+        **{f"index.{key}": value for key, value in replica_settings(ctx.settings.elasticsearch_replicas).items()},
     })
+    health = ctx.es.cluster.health(index=target, wait_for_status="green", timeout=f"{REPLICA_WAIT}s")
+    if health["timed_out"]:
+        log.warning("%s: replicas not all assigned after %ss (%s); swapping with its primaries", target,
+                    REPLICA_WAIT, health["status"])
     ctx.es.indices.refresh(index=target)
 
 

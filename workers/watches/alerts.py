@@ -26,7 +26,7 @@ from elasticsearch import ApiError, BadRequestError, Elasticsearch, helpers
 
 from workers.editions.moves import NEW, tier_move
 from workers.editions.read import edition_query, editions
-from workers.index.indices import IndexNames
+from workers.index.indices import IndexNames, replica_settings
 from workers.parse.countries import lookup
 from workers.parse.facets import tier_rank
 from workers.search.copies import best_first
@@ -93,11 +93,11 @@ class Alert:
                            "tier": self.tier, "move": self.move, **self.citation}, ensure_ascii=False).encode()
 
 
-def ensure_alerts_index(es: Elasticsearch, prefix: str) -> str:
-    index = alerts_index(prefix)
+def ensure_alerts_index(es: Elasticsearch, settings: Settings) -> str:
+    index = alerts_index(settings.index_prefix)
     if not es.indices.exists(index=index):
         try:
-            es.indices.create(index=index, mappings=MAPPING, settings={"number_of_replicas": 0})
+            es.indices.create(index=index, mappings=MAPPING, settings=replica_settings(settings.elasticsearch_replicas))
         except ApiError as exc:  # created by another worker meanwhile
             if exc.meta.status != 400 or "resource_already_exists" not in str(exc):
                 raise
@@ -202,7 +202,7 @@ def raise_alerts(es: Elasticsearch, settings: Settings, documents: list[dict]) -
             matched.setdefault((watch.name, doc["report_key"]), []).append(doc)
     if not matched:
         return []
-    index = ensure_alerts_index(es, settings.index_prefix)
+    index = ensure_alerts_index(es, settings)
     raised = []
     for (name, key), written in matched.items():
         watch, copies = watches[name], _copies(es, names.reports, key, written)
