@@ -1,0 +1,31 @@
+"""The `ha` scenarios' services: a Redis master with a replica and three Sentinels, and an
+Elasticsearch cluster of three small nodes (devtools/cluster.py), each for its module.
+
+They cost minutes, so the default run leaves them out (pyproject's addopts); run them with
+`pytest -m ha tests/ha` (docs/reliability.md has the figures of the last run).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from devtools import cluster
+from tests.helpers import ES_NODE_SETTINGS
+
+
+@pytest.fixture(scope="module")
+def redis_group():
+    group = cluster.start_redis_group(Path(tempfile.mkdtemp(prefix="ri-ha-redis-")))
+    yield group
+    group.stop()
+
+
+@pytest.fixture(scope="module")
+def es_cluster():
+    nodes = cluster.start_elasticsearch_cluster(Path(tempfile.mkdtemp(prefix="ri-ha-es-")),
+                                                node_settings=ES_NODE_SETTINGS)
+    yield nodes
+    nodes.stop()
