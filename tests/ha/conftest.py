@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools import cluster
+from devtools import cluster, services
 from tests.helpers import ES_NODE_SETTINGS
 
 
@@ -29,3 +29,11 @@ def es_cluster():
                                                 node_settings=ES_NODE_SETTINGS)
     yield nodes
     nodes.stop()
+
+
+@pytest.fixture(scope="module")
+def ha_redis():
+    """A Redis of the module's own: a scenario empties it."""
+    server = services.start_redis(Path(tempfile.mkdtemp(prefix="ri-ha-redis-")), appendonly=True)
+    yield server
+    server.stop()

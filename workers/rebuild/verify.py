@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from elasticsearch.helpers import scan
 
-from workers.index.indices import replica_settings
 from workers.rebuild.chunks import catch_up
 from workers.rebuild.context import Context
 from workers.rebuild.errors import RebuildError
@@ -41,18 +40,22 @@ REPLICA_WAIT = 60
 SHRINK_EXAMPLES = 10
 
 
-def restore_settings(ctx: Context, target: str) -> None:
-    """The replicas (ELASTICSEARCH_REPLICAS) and refresh interval of a live index, now that the bulk
-    copy is done; then wait a while for the replicas, so the swap puts no index with a single copy
-    of its shards behind the alias while the cluster can hold two."""
-    ctx.es.indices.put_settings(index=target, settings={
-        "index.refresh_interval": None,  # back to the default
-        **{f"index.{key}": value for key, value in replica_settings(ctx.settings.elasticsearch_replicas).items()},
-    })
-    health = ctx.es.cluster.health(index=target, wait_for_status="green", timeout=f"{REPLICA_WAIT}s")
+def await_replicas(ctx: Context, target: str) -> None:
+    """Wait a while for the target's replicas (ELASTICSEARCH_REPLICAS, set at its creation): before
+    the copy, so a node lost mid-copy leaves a copy of every shard to go on with (the primary alone
+    on the lost node stalled every write until it came back); before the swap, so no index with a
+    single copy goes behind the alias while the cluster can hold two. On a single node, at once."""
+    health = ctx.es.options(ignore_status=408).cluster.health(
+        index=target, wait_for_status="green", timeout=f"{REPLICA_WAIT}s")
     if health["timed_out"]:
-        log.warning("%s: replicas not all assigned after %ss (%s); swapping with its primaries", target,
+        log.warning("%s: replicas not all assigned after %ss (%s); going on with its primaries", target,
                     REPLICA_WAIT, health["status"])
+
+
+def restore_settings(ctx: Context, target: str) -> None:
+    """The refresh interval of a live index, now that the bulk copy is done, and its replicas."""
+    ctx.es.indices.put_settings(index=target, settings={"index.refresh_interval": None})  # back to the default
+    await_replicas(ctx, target)
     ctx.es.indices.refresh(index=target)
 
 
