@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from tests.helpers import cli
 from workers.app import celery_config
 from workers.clients import elasticsearch_client
+from workers.es_nodes import redacted_nodes
 from workers.index.indices import replica_settings
 from workers.sentinel import Sentinels, SentinelUrlError, redis_client
 from workers.settings import Settings
@@ -88,3 +89,7 @@ def test_replicas_follow_the_cluster_by_default_or_are_fixed():
     assert replica_settings(2) == {"auto_expand_replicas": "false", "number_of_replicas": 2}
     with pytest.raises(ValidationError):
         Settings(elasticsearch_replicas=-1)
+
+
+def test_a_node_list_in_a_message_shows_every_node_without_credentials():
+    assert redacted_nodes("https://u:pw@a:9200,https://u:pw@b:9200") == "https://***@a:9200,https://***@b:9200"

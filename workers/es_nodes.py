@@ -24,3 +24,10 @@ def elasticsearch_nodes(value: str) -> list[str]:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{node!r} is not a node URL: write each as http(s)://host:port, separated by commas")
     return nodes
+
+
+def redacted_nodes(value: str) -> str:
+    """ELASTICSEARCH_URL for a message: each node's URL without its credentials."""
+    from workers.redaction import redact_url
+
+    return ",".join(redact_url(node) for node in value.split(","))

@@ -39,13 +39,14 @@ def service_error(exc: BaseException) -> str | None:
     import redis.exceptions
     from pydantic import ValidationError
 
+    from workers.es_nodes import redacted_nodes
     from workers.settings import get_settings  # pydantic: not needed to print `--help`
 
     if isinstance(exc, ValidationError) and exc.title == "Settings":
         return settings_error(exc)
     settings = get_settings()
     redis_at = f"Redis at {redact_url(settings.redis_url)}"
-    es_at = f"Elasticsearch at {redact_url(settings.elasticsearch_url)}"
+    es_at = f"Elasticsearch at {redacted_nodes(settings.elasticsearch_url)}"
     if isinstance(exc, redis.exceptions.AuthenticationError):
         return (f"{redis_at} refused the credentials ({_first_line(exc)}): "
                 "put the right password in REDIS_URL (redis://:PASSWORD@host:port/db)")

@@ -9,9 +9,10 @@ import click
 
 from workers.cli.context import es_and_names
 from workers.cli.errors import fail
+from workers.es_nodes import redacted_nodes
 from workers.index.indices import ensure_indices
 from workers.kibana import KibanaSetupError, setup_kibana
-from workers.redaction import redact_text, redact_url
+from workers.redaction import redact_text
 from workers.settings import get_settings
 
 
@@ -20,7 +21,7 @@ from workers.settings import get_settings
 def setup(wait_seconds: float) -> None:
     """Install index templates and create the indices and aliases (idempotent)."""
     (es, names), settings = es_and_names(), get_settings()
-    where = redact_url(settings.elasticsearch_url)
+    where = redacted_nodes(settings.elasticsearch_url)
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
