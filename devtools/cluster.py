@@ -29,21 +29,29 @@ def kill(service: services.Service) -> None:
 
 @dataclass
 class RedisGroup:
-    """A master, its replicas and the Sentinels that watch them; `url` names the Sentinels."""
+    """A master, its replicas and the Sentinels that watch them; `url` names the Sentinels (and the
+    master's password), `sentinel_password` is the Sentinels' own."""
 
     servers: list[services.Service]
     sentinels: list[services.Service]
+    password: str
+    sentinel_password: str
     master_name: str = MASTER_NAME
 
     @property
     def url(self) -> str:
-        return ";".join(f"sentinel://127.0.0.1:{port(s)}/0" for s in self.sentinels)
+        return ";".join(f"sentinel://{':' + self.password + '@' if i == 0 else ''}127.0.0.1:{port(s)}/0"
+                        for i, s in enumerate(self.sentinels))
+
+    def server_client(self, port_: int) -> redis.Redis:
+        """A client of one Redis server of the group, whatever its role now."""
+        return redis.Redis(port=port_, password=self.password, socket_timeout=2)
 
     def master_port(self) -> int:
         """The master as the Sentinels see it now."""
         for sentinel in self.sentinels:
             try:
-                client = redis.Redis(port=port(sentinel), socket_timeout=2)
+                client = redis.Redis(port=port(sentinel), password=self.sentinel_password, socket_timeout=2)
                 return int(client.sentinel_get_master_addr_by_name(self.master_name)[1])
             except (redis.RedisError, TypeError):
                 continue
@@ -62,12 +70,15 @@ def port(service: services.Service) -> int:
 
 
 def start_redis_group(workdir: Path, replicas: int = 1, sentinels: int = 3) -> RedisGroup:
-    master = services.start_redis(workdir / "master", appendonly=True)
-    servers = [master, *(services.start_redis(workdir / f"replica-{i}", appendonly=True, replica_of=port(master))
-                         for i in range(replicas))]
+    """With passwords, as a deployment has them: the servers' one, and the Sentinels' own."""
+    password, sentinel_password = uuid.uuid4().hex, uuid.uuid4().hex
+    master = services.start_redis(workdir / "master", appendonly=True, password=password)
+    servers = [master, *(services.start_redis(workdir / f"replica-{i}", appendonly=True, replica_of=port(master),
+                                              password=password) for i in range(replicas))]
     watchers = [services.start_sentinel(workdir / f"sentinel-{i}", services.free_port(), MASTER_NAME, port(master),
-                                        quorum=sentinels // 2 + 1) for i in range(sentinels)]
-    return RedisGroup(servers, watchers)
+                                        quorum=sentinels // 2 + 1, master_password=password,
+                                        password=sentinel_password) for i in range(sentinels)]
+    return RedisGroup(servers, watchers, password, sentinel_password)
 
 
 @dataclass

@@ -3,6 +3,8 @@ once, refused in one line when malformed (the failover itself: tests/ha/)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import ValidationError
 
@@ -14,7 +16,7 @@ from workers.index.indices import replica_settings
 from workers.sentinel import Sentinels, SentinelUrlError, redis_client
 from workers.settings import Settings
 
-SENTINEL_URL = "sentinel://:s3cret@10.0.0.1:26379/2;sentinel://10.0.0.2:26380;sentinel://10.0.0.3"
+SENTINEL_URL = "sentinel://:s3cret@10.0.0.1:26379/2;sentinel://10.0.0.2:26380;sentinel://10.0.0.3:26379"
 
 
 def test_a_sentinel_url_names_every_sentinel_and_the_masters_password_and_database():
@@ -24,11 +26,16 @@ def test_a_sentinel_url_names_every_sentinel_and_the_masters_password_and_databa
     assert Sentinels.parse("redis://localhost:6379/0") is None
 
 
-@pytest.mark.parametrize("url", ["sentinel://a:26379;redis://b:6379", "sentinel://:pw@a:26379/x",
-                                 "sentinel://a:port"])
-def test_a_malformed_sentinel_url_is_refused_naming_the_bad_part(url):
-    with pytest.raises(SentinelUrlError, match="REDIS_URL"):
+@pytest.mark.parametrize(("url", "named"), [("sentinel://a:26379;redis://b:6379", "redis://b:6379"),
+                                           ("sentinel://:pw@a:26379/x", "database 'x'"),
+                                           ("sentinel://:pw@a:port", "Port could not be cast"),
+                                           # Without a port kombu would take 26379, Celery's backend 6379.
+                                           ("sentinel://a:26379;sentinel://b", "sentinel://b")])
+def test_a_malformed_sentinel_url_is_refused_naming_the_bad_part(url, named):
+    with pytest.raises(SentinelUrlError, match=re.escape(named)):
         Sentinels.parse(url)
+    with pytest.raises(ValidationError, match="redis_url"):
+        Settings(redis_url=url)
 
 
 def test_with_sentinels_every_celery_component_asks_them_for_the_master():
@@ -93,3 +100,17 @@ def test_replicas_follow_the_cluster_by_default_or_are_fixed():
 
 def test_a_node_list_in_a_message_shows_every_node_without_credentials():
     assert redacted_nodes("https://u:pw@a:9200,https://u:pw@b:9200") == "https://***@a:9200,https://***@b:9200"
+
+
+def test_beat_and_the_result_backend_reach_the_master_through_the_sentinels():
+    from celery import Celery
+    from redbeat.schedulers import get_redis as redbeat_redis
+
+    app = Celery("sentinel-probe")
+    app.conf.update(celery_config(Settings(redis_url=SENTINEL_URL, redis_sentinel_master="ri")))
+    beat = redbeat_redis(app).connection_pool
+    assert (beat.service_name, beat.connection_kwargs["password"], beat.connection_kwargs["db"]) == ("ri", "s3cret", 2)
+    backend = app.backend
+    assert type(backend).__name__ == "SentinelBackend" and backend._transport_options["master_name"] == "ri"
+    sentinels = backend._get_sentinel_instance(**backend.connparams).sentinels
+    assert [s.connection_pool.connection_kwargs["port"] for s in sentinels] == [26379, 26380, 26379]

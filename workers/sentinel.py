@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from workers.redaction import redact_url
+
 if TYPE_CHECKING:
     import redis
 
@@ -35,7 +37,8 @@ DEFAULT_PORT = 26379
 
 
 class SentinelUrlError(ValueError):
-    """REDIS_URL names Sentinels in a form that cannot work; the message says which part."""
+    """REDIS_URL names Sentinels in a form that cannot work; the message says which part (the
+    settings refuse it at start-up, naming REDIS_URL)."""
 
 
 @dataclass(frozen=True)
@@ -56,17 +59,18 @@ class Sentinels:
         for i, part in enumerate(url.split(";")):
             try:
                 parts = urlsplit(part.strip())
-                port = parts.port or DEFAULT_PORT
+                port = parts.port
             except ValueError as exc:
-                raise SentinelUrlError(f"REDIS_URL: {part!r} is not a Sentinel address ({exc})") from None
-            if parts.scheme != SCHEME or not parts.hostname:
-                raise SentinelUrlError(f"REDIS_URL: {part!r} is not a Sentinel address: write each as "
+                raise SentinelUrlError(f"{redact_url(part)!r} is not a Sentinel address ({exc})") from None
+            # A port is required: without one, kombu would take 26379 and Celery's result backend 6379.
+            if parts.scheme != SCHEME or not parts.hostname or port is None:
+                raise SentinelUrlError(f"{redact_url(part)!r} is not a Sentinel address: write each as "
                                        f"sentinel://host:{DEFAULT_PORT}, separated by ';'")
             if i == 0:
                 username, password = unquote(parts.username or "") or None, unquote(parts.password or "") or None
                 path = parts.path.strip("/")
                 if path and not path.isdigit():
-                    raise SentinelUrlError(f"REDIS_URL: database {path!r} is not a number")
+                    raise SentinelUrlError(f"database {path!r} is not a number")
                 db = int(path or 0)
             hosts.append((parts.hostname, port))
         return cls(tuple(hosts), db, username, password)

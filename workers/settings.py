@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workers.es_nodes import elasticsearch_nodes
+from workers.sentinel import Sentinels
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,6 +129,12 @@ class Settings(BaseSettings):
     webhook_timeout: float = Field(default=10.0, gt=0)
     webhook_backoff_base: float = Field(default=2.0, gt=0)
     webhook_backoff_max: float = Field(default=600.0, gt=0)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _sentinels(cls, value: str) -> str:
+        Sentinels.parse(value)
+        return value
 
     @field_validator("elasticsearch_url")
     @classmethod

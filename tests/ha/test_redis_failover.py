@@ -4,7 +4,9 @@ page indexed once, without beat and without a recrawl.
 Redis replicates asynchronously, so a failover may lose writes the old master acknowledged. The
 scenario makes sure it does: the replica is cut off (pointed at a port where nothing listens: a
 frozen replica would still read what the kernel had buffered for it), and the master is killed
-only once it acknowledged writes the replica never got.
+only once it acknowledged writes the replica never got. The servers and the Sentinels ask for
+passwords (each their own), as in a deployment: REDIS_URL carries the master's,
+REDIS_SENTINEL_PASSWORD the Sentinels'.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import time
 from types import SimpleNamespace
 
 import pytest
-import redis
 
 from devtools.cluster import kill, port
 from devtools.services import free_port
@@ -28,14 +29,9 @@ PAGES = 200
 @pytest.fixture
 def scenario(redis_group, session_services):
     elasticsearch = SimpleNamespace(url=session_services["urls"]["ELASTICSEARCH_URL"])
-    with scenario_on(redis_group, elasticsearch, {"REDIS_SENTINEL_MASTER": redis_group.master_name},
-                     session_services["urls"]["REDIS_URL"]) as case:
+    extra = {"REDIS_SENTINEL_MASTER": redis_group.master_name, "REDIS_SENTINEL_PASSWORD": redis_group.sentinel_password}
+    with scenario_on(redis_group, elasticsearch, extra, session_services["urls"]["REDIS_URL"]) as case:
         yield case
-
-
-def replication_offset(port_: int) -> int:
-    info = redis.Redis(port=port_, socket_timeout=2).info("replication")
-    return int(info.get("master_repl_offset") or info.get("slave_repl_offset") or 0)
 
 
 def test_a_master_killed_mid_crawl_fails_over_and_every_page_is_indexed_once(scenario):
@@ -47,8 +43,11 @@ def test_a_master_killed_mid_crawl_fails_over_and_every_page_is_indexed_once(sce
     crawl_id = scenario.crawl(urls)
     await_condition(lambda: scenario.indexed() >= PAGES * 0.3, 120, "30% indexed", interval=0.05)
 
-    replica_client = redis.Redis(port=port(replica), socket_timeout=2)
-    replica_client.replicaof("127.0.0.1", free_port())
+    def replication_offset(port_: int) -> int:
+        info = group.server_client(port_).info("replication")
+        return int(info.get("master_repl_offset") or info.get("slave_repl_offset") or 0)
+
+    group.server_client(port(replica)).replicaof("127.0.0.1", free_port())
     cut_at = replication_offset(port(replica))
     await_condition(lambda: replication_offset(old_master) > cut_at + 10_000, 30,
                     "the master acknowledged writes the replica never got")
