@@ -101,24 +101,27 @@ def _redis_binary() -> str:
 
 
 def start_redis(workdir: Path, port: int | None = None, *, appendonly: bool = False,
-                replica_of: int | None = None, password: str | None = None) -> Service:
+                replica_of: int | None = None, password: str | None = None,
+                options: dict[str, str] | None = None) -> Service:
     """redis-server on loopback; with `appendonly`, AOF with fsync every second, as in production;
     with `replica_of`, a replica of the Redis on that port; with `password`, asking for it (and
-    giving it to its master)."""
+    giving it to its master); `options`, more of its configuration (TLS, say)."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     replica = ["--replicaof", "127.0.0.1", str(replica_of)] if replica_of else []
     auth = ["--requirepass", password, "--masterauth", password] if password else []
     return _run_redis([_redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
                        "--save", "", "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec",
-                       "--logfile", str(workdir / "redis.log"), *replica, *auth], port, workdir)
+                       "--logfile", str(workdir / "redis.log"), *replica, *auth,
+                       *(arg for key, value in (options or {}).items() for arg in (f"--{key}", value))], port, workdir)
 
 
 def start_sentinel(workdir: Path, port: int, master_name: str, master_port: int, *, quorum: int = 2,
                    down_after_ms: int = 1000, master_password: str | None = None,
-                   password: str | None = None) -> Service:
+                   password: str | None = None, options: dict[str, str] | None = None) -> Service:
     """A Redis Sentinel on loopback watching the master on `master_port` (Sentinel rewrites its
-    config file, so each has its own directory); `password`: its own, which Sentinels share."""
+    config file, so each has its own directory); `password`: its own, which Sentinels share;
+    `options`, more of its configuration."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "sentinel.conf"
     auth = (f"sentinel auth-pass {master_name} {master_password}\n" if master_password else "") + (
@@ -126,7 +129,8 @@ def start_sentinel(workdir: Path, port: int, master_name: str, master_port: int,
     config.write_text(f"port {port}\nbind 127.0.0.1\ndir {workdir}\nlogfile {workdir / 'redis.log'}\n"
                       f"sentinel monitor {master_name} 127.0.0.1 {master_port} {quorum}\n"
                       f"sentinel down-after-milliseconds {master_name} {down_after_ms}\n"
-                      f"sentinel failover-timeout {master_name} {down_after_ms * 10}\n{auth}")
+                      f"sentinel failover-timeout {master_name} {down_after_ms * 10}\n{auth}"
+                      + "".join(f"{key} {value}\n" for key, value in (options or {}).items()))
     return _run_redis([_redis_binary(), str(config), "--sentinel"], port, workdir, name="sentinel")
 
 

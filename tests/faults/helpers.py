@@ -112,12 +112,13 @@ def scenario_on(redis_handle, es_handle, extra_env: dict[str, str], restore_brok
 
     env = {"REDIS_URL": redis_handle.url, "ELASTICSEARCH_URL": es_handle.url, **TEST_SETTINGS, **FAULT_SETTINGS,
            "INDEX_PREFIX": f"f{uuid.uuid4().hex[:8]}-", **extra_env}
-    broker_keys = ("broker_transport", "broker_transport_options")
+    broker_keys = ("broker_transport", "broker_transport_options", "broker_use_ssl")
     saved = {key: app.conf[key] for key in broker_keys}
     with env_applied(env):
         get_redis().flushall()
-        # The broker's transport too: with Sentinels it is another (workers/sentinel.py).
-        app.conf.update({key: celery_config(get_settings())[key] for key in broker_keys})
+        # The broker's transport and TLS too: with Sentinels they differ (workers/sentinel.py).
+        config = celery_config(get_settings())
+        app.conf.update({key: config.get(key, saved[key]) for key in broker_keys})
         point_app_at(get_settings().redis_url)
         case = Scenario(env, LocalSite(), redis_handle, es_handle)
         try:

@@ -16,9 +16,10 @@ from devtools import cluster, services
 from tests.helpers import ES_NODE_SETTINGS
 
 
-@pytest.fixture(scope="module")
-def redis_group():
-    group = cluster.start_redis_group(Path(tempfile.mkdtemp(prefix="ri-ha-redis-")))
+@pytest.fixture(scope="module", params=["plain", "tls"])
+def redis_group(request):
+    """With TLS, clients reach the servers and the Sentinels over TLS only (REDIS_SENTINEL_TLS)."""
+    group = cluster.start_redis_group(Path(tempfile.mkdtemp(prefix="ri-ha-redis-")), tls=request.param == "tls")
     yield group
     group.stop()
 

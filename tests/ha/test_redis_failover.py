@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from devtools.cluster import kill, port
+from devtools.cluster import kill
 from devtools.services import free_port
 from tests.faults.helpers import await_condition, scenario_on, summary
 from workers.crawl.progress import OPEN_STATES, CrawlTracker
@@ -30,32 +30,35 @@ PAGES = 200
 def scenario(redis_group, session_services):
     elasticsearch = SimpleNamespace(url=session_services["urls"]["ELASTICSEARCH_URL"])
     extra = {"REDIS_SENTINEL_MASTER": redis_group.master_name, "REDIS_SENTINEL_PASSWORD": redis_group.sentinel_password}
+    if redis_group.tls:
+        extra |= {"REDIS_SENTINEL_TLS": "true", "REDIS_CA_CERTS": str(redis_group.tls.ca)}
     with scenario_on(redis_group, elasticsearch, extra, session_services["urls"]["REDIS_URL"]) as case:
         yield case
 
 
 def test_a_master_killed_mid_crawl_fails_over_and_every_page_is_indexed_once(scenario):
     group = scenario.redis
-    old_master = group.master_port()
-    (replica,) = [s for s in group.servers if port(s) != old_master]
+    old_master = group.master()
+    (replica,) = [s for s in group.servers if s is not old_master]
+
+    def replication_offset(server) -> int:
+        info = group.admin(server).info("replication")
+        return int(info.get("master_repl_offset") or info.get("slave_repl_offset") or 0)
+
     scenario.start_worker(concurrency=2)
     urls = scenario.serve(PAGES)
     crawl_id = scenario.crawl(urls)
     await_condition(lambda: scenario.indexed() >= PAGES * 0.3, 120, "30% indexed", interval=0.05)
 
-    def replication_offset(port_: int) -> int:
-        info = group.server_client(port_).info("replication")
-        return int(info.get("master_repl_offset") or info.get("slave_repl_offset") or 0)
-
-    group.server_client(port(replica)).replicaof("127.0.0.1", free_port())
-    cut_at = replication_offset(port(replica))
+    group.admin(replica).replicaof("127.0.0.1", free_port())
+    cut_at = replication_offset(replica)
     await_condition(lambda: replication_offset(old_master) > cut_at + 10_000, 30,
                     "the master acknowledged writes the replica never got")
     lost = replication_offset(old_master) - cut_at  # at least: the master may take more before it dies
-    kill(group.server(old_master))
+    kill(old_master)
     killed = time.monotonic()
 
-    await_condition(lambda: group.master_port() == port(replica), 60, "the Sentinels promoted the replica")
+    await_condition(lambda: group.master() is replica, 60, "the Sentinels promoted the replica")
     promoted = time.monotonic() - killed
     tracker = CrawlTracker(scenario.client(), scenario.settings.index_prefix, crawl_id)
 
@@ -67,6 +70,7 @@ def test_a_master_killed_mid_crawl_fails_over_and_every_page_is_indexed_once(sce
     assert scenario.indexed() == PAGES and scenario.distinct_urls() == PAGES
     assert scenario.failures() == []
     assert all(worker.process.poll() is None for worker in scenario.workers), "a worker died in the failover"
-    summary(f"Redis master SIGKILLed mid-crawl (1 replica, 3 Sentinels; at least {lost} bytes of writes the "
-            f"master had acknowledged lost with it): replica promoted {promoted:.1f}s after the kill, crawl finished "
-            f"with {PAGES}/{PAGES} indexed once {recovered:.1f}s after it, 0 failures, no beat, no recrawl")
+    summary(f"Redis master SIGKILLed mid-crawl (1 replica, 3 Sentinels, passwords{', TLS' if group.tls else ''}; "
+            f"at least {lost} bytes of writes the master had acknowledged lost with it): replica promoted "
+            f"{promoted:.1f}s after the kill, crawl finished with {PAGES}/{PAGES} indexed once {recovered:.1f}s "
+            f"after it, 0 failures, no beat, no recrawl")
