@@ -14,6 +14,7 @@ import pytest
 from elasticsearch import ApiError
 
 from tests.faults.helpers import await_condition, scenario_on, summary
+from tests.helpers import cli
 from tests.reindexing import live, rebuild_running, start_reindex
 
 pytestmark = [pytest.mark.ha, pytest.mark.services, pytest.mark.slow]
@@ -46,6 +47,8 @@ def green(es) -> bool:
 
 def test_a_node_killed_mid_crawl_and_another_mid_rebuild_lose_nothing(scenario):
     es, cluster = scenario.es(), scenario.elasticsearch
+    setup = cli(scenario.env, "setup")
+    assert setup.returncode == 0 and "replicas: auto" in setup.stdout, setup.stderr
     scenario.start_worker(concurrency=2)
     await_condition(lambda: green(es), 120, "the indices' replicas assigned")
     assert {int(es.indices.get_settings(index=scenario.names.reports)[i]["settings"]["index"]["number_of_replicas"])
