@@ -6,12 +6,12 @@ Each command runs as a user runs it (`python -m workers.cli ...`, a new process)
 real Redis and Elasticsearch (started here on free ports, or REDIS_URL / ELASTICSEARCH_URL)
 holding the demo site's four editions (devtools/editions.py). Commands and the baseline
 (`python -c pass`, the interpreter's own start) alternate round by round, so the ratios hold
-while the load of a shared machine drifts. Two figures per command, both medians: the wall
-clock (what a user waits, inflated by other processes on a busy machine) and the CPU time of
-the command's process (user + system, what it would wait on an idle core, plus the round
-trips to the services). `--before DIR`: a checkout of another commit (`git archive COMMIT | tar -x
--C DIR`), whose commands run in the same rounds for a before/after comparison (the ones it lacks
-show as n/a). Figures in docs/editions.md.
+while the load of a shared machine drifts. Per command: the wall clock (what a user waits,
+inflated by other processes on a busy machine), its minimum (the closest to an idle machine)
+and median, and the median CPU time of the command's process (user + system, what it would
+wait on an idle core, plus the round trips to the services). `--before DIR`: a checkout of
+another commit (`git archive COMMIT | tar -x -C DIR`), whose commands run in the same rounds
+for a before/after comparison (the ones it lacks show as n/a). Figures in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -91,12 +91,12 @@ def _run(args: list[str], env: dict[str, str], repo: Path = REPO) -> tuple[float
     return elapsed, _cpu() - cpu
 
 
-def _medians(values: list[tuple[float, float] | None]) -> tuple[float, float, float] | None:
-    """Median wall, max wall and median CPU seconds."""
+def _figures(values: list[tuple[float, float] | None]) -> tuple[float, float, float, float] | None:
+    """Minimum, median and maximum wall and median CPU seconds."""
     if any(v is None for v in values):
         return None
-    return (statistics.median(w for w, _c in values), max(w for w, _c in values),
-            statistics.median(c for _w, c in values))
+    walls = [w for w, _c in values]
+    return min(walls), statistics.median(walls), max(walls), statistics.median(c for _w, c in values)
 
 
 def main() -> None:
@@ -120,14 +120,15 @@ def main() -> None:
         b = statistics.median(wall for wall, _cpu in base)
         print(f"load average at the end: {os.getloadavg()[0]:.2f}; python -c pass: {b * 1000:.0f} ms wall, "
               f"{statistics.median(cpu for _wall, cpu in base) * 1000:.0f} ms CPU")
-        print(f"{'':7}{'command':28} {'wall':>8} {'max':>8} {'x pass':>7} {'CPU':>8}")
+        print(f"{'':7}{'command':28} {'min':>8} {'median':>8} {'max':>8} {'x pass':>7} {'CPU':>8}")
         for (label, name), values in times.items():
-            found = _medians(values)
+            found = _figures(values)
             if found is None:
                 print(f"{label:7}{name:28} {'n/a':>8}")
                 continue
-            wall, most, cpu = found
-            print(f"{label:7}{name:28} {wall * 1000:6.0f}ms {most * 1000:6.0f}ms {wall / b:7.1f} {cpu * 1000:6.0f}ms")
+            least, wall, most, cpu = found
+            print(f"{label:7}{name:28} {least * 1000:6.0f}ms {wall * 1000:6.0f}ms {most * 1000:6.0f}ms "
+                  f"{wall / b:7.1f} {cpu * 1000:6.0f}ms")
     finally:
         for service in reversed(started):
             service.stop()

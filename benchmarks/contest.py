@@ -239,7 +239,8 @@ def _no_other_workers() -> None:
 
 def purge_queues() -> None:
     """Drop tasks a failed earlier run may have left, so they cannot land in this run's indices."""
-    from workers.app import FETCH_QUEUE, INDEX_QUEUE, REINDEX_QUEUE, app
+    from workers.app import app
+    from workers.task_names import FETCH_QUEUE, INDEX_QUEUE, REINDEX_QUEUE
 
     with app.connection_for_write() as conn:
         for queue in (FETCH_QUEUE, INDEX_QUEUE, REINDEX_QUEUE):

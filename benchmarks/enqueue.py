@@ -39,7 +39,8 @@ def main() -> None:
         started = services.start_redis(Path(tempfile.mkdtemp(prefix="ri-bench-")))
         os.environ["REDIS_URL"] = started.url
     os.environ.setdefault("INDEX_PREFIX", "bench-enqueue-")
-    from workers.app import FETCH_QUEUE, app
+    from workers.app import app
+    from workers.task_names import FETCH_QUEUE
     from workers.clients import get_redis
     from workers.crawl.start import start_crawl
     from workers.crawl.tasks import fetch_page

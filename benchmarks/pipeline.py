@@ -86,7 +86,8 @@ def pipeline(urls: list[str], env: dict[str, str], concurrency: int) -> tuple[fl
     from workers.app import app
     from workers.clients import get_redis
     from workers.crawl.start import start_crawl
-    from workers.crawl.progress import CrawlTracker, watch
+    from workers.tracking.progress import CrawlTracker
+    from workers.crawl.progress import watch
     from workers.settings import get_settings
     from workers.timings import StageTimings
 

@@ -101,12 +101,13 @@ def bare(es, names, settings, source: str, to_document: Callable[[dict], dict]) 
 def detached(es, names, client, mode: str, chunks: int, timeout: float = 1800) -> tuple[float, int]:
     """The rebuild sent as a task, as `reindex --detach` does: seconds until it has finished, documents."""
     from workers.app import app
+    from workers.task_names import REBUILD_INDEX
     from workers.keys import Keys
 
     run_key = Keys(names.prefix).rebuild_run
     old = next(iter(es.indices.get_alias(name=names.reports)))
     start = time.perf_counter()
-    app.send_task("workers.reindex.rebuild_index", kwargs={"mode": mode, "chunks": chunks})
+    app.send_task(REBUILD_INDEX, kwargs={"mode": mode, "chunks": chunks})
     while client.exists(run_key) or next(iter(es.indices.get_alias(name=names.reports))) == old:
         if time.perf_counter() - start > timeout:
             raise RuntimeError("the detached rebuild did not finish; see the worker's log")

@@ -32,7 +32,7 @@ SERVICE_FIXTURES = frozenset({"session_services", "fault_redis"})
 # Tests that start a server of their own without one of those fixtures, in files that do not
 # carry the marker yet.
 MARKED_HERE = frozenset({
-    "tests/test_reindex_guards.py::test_defect7_heartbeat_lost_to_a_redis_outage_stops_the_rebuild",
+    "tests/test_reindex_guards.py::test_heartbeat_lost_to_a_redis_outage_stops_the_rebuild",
 })
 
 

@@ -77,7 +77,8 @@ def crawled(site, worker, test_env):
 @pytest.fixture
 def consumer(worker):
     """Pause and resume the worker's consumption of the reindex queue."""
-    from workers.app import REINDEX_QUEUE, app
+    from workers.app import app
+    from workers.task_names import REINDEX_QUEUE
 
     class Consumer:
         def pause(self) -> None:
@@ -93,7 +94,7 @@ def consumer(worker):
 @contextmanager
 def single_slot_worker(env: dict[str, str]) -> Iterator[Path]:
     """`report-ingest worker -Q reindex -c 1`, running for the block; yields its log file."""
-    from workers.app import REINDEX_QUEUE
+    from workers.task_names import REINDEX_QUEUE
 
     log = Path(tempfile.mkstemp(prefix="ri-reindex-worker-", suffix=".log")[1])
     node = f"reindex-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
@@ -108,13 +109,14 @@ def single_slot_worker(env: dict[str, str]) -> Iterator[Path]:
 
 def reindex_queue_idle(redis_client) -> bool:
     """No chunk waits in the queue or runs on a worker."""
-    from workers.app import REINDEX_QUEUE, app
+    from workers.app import app
+    from workers.task_names import REINDEX_PREFIX, REINDEX_QUEUE
 
     if redis_client.llen(REINDEX_QUEUE):
         return False
     inspect = app.control.inspect(timeout=1.0)
     busy = [*((inspect.active() or {}).values()), *((inspect.reserved() or {}).values())]
-    return not any(task["name"].startswith("workers.reindex.") for tasks in busy for task in tasks)
+    return not any(task["name"].startswith(REINDEX_PREFIX) for tasks in busy for task in tasks)
 
 
 def live(es, names) -> str:

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from celery.schedules import crontab
 
-from workers.app import CHUNK_TIME_LIMIT, DISCOVER_TIME_LIMIT, INDEX_TIME_LIMIT, app, celery_config, longest_hold
+from workers.app import app, celery_config, longest_hold
+from workers.task_names import (CHUNK_TIME_LIMIT, DISCOVER_TIME_LIMIT, FETCH_PAGE, INDEX_PENDING, INDEX_TIME_LIMIT)
 from workers.schedule import beat_schedule
 from workers.settings import Settings, get_settings
 from workers.schedule import discover_source
@@ -26,7 +27,7 @@ def test_delivery_guarantees():
     # Longer than the longest task plus the longest retry countdown.
     # (The whole-rebuild task is acknowledged on receipt, so it has no such bound.)
     longest = max(INDEX_TIME_LIMIT, DISCOVER_TIME_LIMIT, CHUNK_TIME_LIMIT, app.conf.task_time_limit)
-    defaults = Settings(_env_file=None)
+    defaults = Settings()
     assert visibility > longest + max(defaults.fetch_backoff_max, defaults.max_countdown)
     assert discover_source.time_limit == DISCOVER_TIME_LIMIT
     assert conf.task_time_limit and conf.task_soft_time_limit < conf.task_time_limit
@@ -35,7 +36,7 @@ def test_delivery_guarantees():
 def test_fetch_time_limits_fit_the_slowest_fetch_the_settings_allow():
     """A PDF hop may take CONNECT_TIMEOUT + READ_TIMEOUT + PDF_READ_TIMEOUT (145 s by default), and its
     text PDF_PARSE_SECONDS more: a soft limit of 105 s ended every slow large PDF as `time_limit`."""
-    for settings in (Settings(_env_file=None), Settings(_env_file=None, pdf_read_timeout=400, max_redirects=0)):
+    for settings in (Settings(), Settings(pdf_read_timeout=400, max_redirects=0)):
         conf = celery_config(settings)
         pdf_hop = settings.connect_timeout + settings.read_timeout + settings.pdf_read_timeout
         robots = settings.connect_timeout + settings.read_timeout
@@ -45,7 +46,7 @@ def test_fetch_time_limits_fit_the_slowest_fetch_the_settings_allow():
 
 
 def test_a_visibility_timeout_shorter_than_a_task_is_refused():
-    settings = Settings(_env_file=None, visibility_timeout=600)
+    settings = Settings(visibility_timeout=600)
     with pytest.raises(ValueError, match="VISIBILITY_TIMEOUT"):
         celery_config(settings)
     assert longest_hold(settings) > 600
@@ -53,7 +54,7 @@ def test_a_visibility_timeout_shorter_than_a_task_is_refused():
 
 def test_fetching_and_indexing_have_their_own_queues():
     routes = app.conf.task_routes
-    assert routes["workers.tasks.fetch_page"]["queue"] != routes["workers.tasks.index_pending"]["queue"]
+    assert routes[FETCH_PAGE]["queue"] != routes[INDEX_PENDING]["queue"]
 
 
 def test_beat_schedule_has_one_run_per_enabled_source(tmp_path):
@@ -64,14 +65,14 @@ sources:
   - {name: often, seeds: ["https://b.example/list"], allowed_hosts: [b.example], schedule: every 5s}
   - {name: paused, seeds: ["https://c.example/list"], allowed_hosts: [c.example], schedule: every 5s, enabled: false}
 """)
-    schedule = beat_schedule(Settings(_env_file=None, sources_file=path))
+    schedule = beat_schedule(Settings(sources_file=path))
     assert set(schedule) == {"index-pending", "discover-weekly", "discover-often"}
     assert schedule["discover-often"]["schedule"] == timedelta(seconds=5)
     assert isinstance(schedule["discover-weekly"]["schedule"], crontab)
     assert schedule["discover-weekly"]["args"] == ("weekly",)
 
 
-def test_defect6_an_invalid_sources_file_does_not_stop_workers_from_starting(tmp_path):
+def test_an_invalid_sources_file_does_not_stop_workers_from_starting(tmp_path):
     """Defect 6: `import workers.app` read the sources file, so one bad edit crash-looped every worker."""
     bad = tmp_path / "sources.yaml"
     bad.write_text("sources:\n  - {name: Bad Name, seeds: [nope]}\n")
@@ -82,4 +83,12 @@ def test_defect6_an_invalid_sources_file_does_not_stop_workers_from_starting(tmp
     assert imported.stdout.strip() == "ok"
     # Beat, which needs the schedule, says what is wrong with the file.
     with pytest.raises(ValueError, match="sources.yaml"):
-        beat_schedule(Settings(_env_file=None, sources_file=bad))
+        beat_schedule(Settings(sources_file=bad))
+
+
+def test_a_worker_loading_its_includes_gets_housekeeping_and_the_watchdog():
+    from workers.housekeeping import Housekeeping
+    from workers.watchdog import Watchdog
+
+    app.loader.import_default_modules()  # what a worker (and beat) does before building its blueprints
+    assert Housekeeping in app.steps["consumer"] and Watchdog in app.steps["worker"]

@@ -6,7 +6,8 @@ from __future__ import annotations
 from tests.site import LocalSite
 from tests.test_reliability import await_condition, indexed_count, serve_reports
 from workers.crawl.parked import Parked
-from workers.crawl.progress import INDEXED, QUEUED, CrawlTracker, watch
+from workers.tracking.progress import INDEXED, QUEUED, CrawlTracker
+from workers.crawl.progress import watch
 from workers.crawl.start import start_crawl
 from workers.index.staging import Staging
 from workers.keys import Keys

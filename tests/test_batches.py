@@ -40,8 +40,8 @@ def test_a_batch_past_its_soft_time_limit_sends_the_page_it_was_on_and_the_rest_
         redis_client, monkeypatch):
     done, sent = [], []
 
-    def page(_task, _settings, url, _crawl_id, _robots_deferrals=0, *, capped=True, known=None):
-        assert not capped  # the batch's delivery is counted, not each page's
+    def page(_task, _settings, url, _crawl_id, _robots_deferrals=0, *, delivery=None, known=None):
+        assert delivery is None  # the batch's delivery is counted, not each page's
         assert known == dict.fromkeys(urls)  # every page's crawl state read at once: none yet
         if url.endswith("/2"):
             raise SoftTimeLimitExceeded()

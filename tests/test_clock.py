@@ -8,10 +8,10 @@ import uuid
 
 from kombu import Connection
 
-import workers.broker  # noqa: F401 - puts kombu on Redis's clock
+import workers.fixes.kombu_redis  # noqa: F401 - puts kombu on Redis's clock
 
 from workers import redis_clock
-from workers.housekeeping import BROKER_KEYS, beat, live_workers
+from workers.heartbeats import BROKER_KEYS, beat, live_workers
 
 SKEW = 300.0  # seconds this "worker" is behind: far more than any grace
 
@@ -36,7 +36,7 @@ def test_kombu_stamps_a_delivered_message_with_redis_time(settings, redis_client
     monkeypatch.setattr(redis_clock, "_local_time", lambda: time.time() - SKEW)
     redis_clock.sync(redis_client)
     queue = f"clock-{uuid.uuid4().hex[:8]}"
-    with Connection(settings.redis_url, transport="workers.broker:Transport") as connection:
+    with Connection(settings.redis_url, transport="workers.fixes.kombu_redis:Transport") as connection:
         simple = connection.SimpleQueue(queue)
         try:
             simple.put({"hello": "world"})

@@ -14,12 +14,13 @@ from elasticsearch import BadRequestError
 
 from tests.helpers import cli
 from tests.pdfs import SAMPLE, report_pdf
-from workers.search.copies import best_first, on_publisher_site, report_key, series_slug
+from workers.records import report_key, series_slug
+from workers.search.copies import best_first, on_publisher_site
 from workers.index.bulk import bulk_write
 from workers.index.indices import ensure_indices
 from workers.records import indexable
 from workers.parse.pdf import parse_pdf
-from workers.search import Filters, run_search
+from workers.search.faceted import Filters, run_search
 from workers.urls import doc_id
 
 PDF_URL = "https://www.state.gov/wp-content/uploads/2019/06/2019-Trafficking-in-Persons-Report.pdf"

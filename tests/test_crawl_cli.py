@@ -10,6 +10,7 @@ import pytest
 from tests.corpus import report_page
 from tests.helpers import Worker, cli, point_app_at
 from tests.site import LocalSite, Request, html
+from workers.keys import Keys
 from workers.urls import doc_id, normalize_url
 
 HOST, OTHER_HOST = "127.0.0.6", "127.0.0.7"
@@ -98,7 +99,7 @@ def clear_failures(es, names) -> None:
     es.indices.refresh(index=names.failures)
 
 
-def test_defect17_allow_network_opens_exactly_the_named_network(env, worker, sites, es, names):
+def test_allow_network_opens_exactly_the_named_network(env, worker, sites, es, names):
     site, other = sites
     result = cli(env, "crawl", site.url("/a.html"), site.url("/to-other"), "--allow-network", f"{HOST}/32",
                  "--timeout", "60", timeout=90)
@@ -121,28 +122,30 @@ def test_defect17_allow_network_opens_exactly_the_named_network(env, worker, sit
     ("10.0.0.1/8", "invalid CIDR"),
     ("localhost", "invalid CIDR"),
 ])
-def test_defect17_allow_network_refuses_what_it_can_never_open(cidr, why):
+def test_allow_network_refuses_what_it_can_never_open(cidr, why):
     result = cli({}, "crawl", "http://127.0.0.1:9/x.html", "--allow-network", cidr, timeout=60)
     assert result.returncode == 2 and why in result.stderr, result.stderr
 
 
-def test_defect17_crawl_options_store_the_networks(env, settings, redis_client):
+def test_crawl_options_store_the_networks_the_crawl_may_reach(env, settings, redis_client):
     import ipaddress
 
     from workers.crawl.start import start_crawl
-    from workers.crawl.profile import load_profile, save_options
+    from workers.crawl.profile import load_profile
+    from workers.tracking.options import CrawlOptions
 
     plan = start_crawl(settings, [], allow_networks=[f"{HOST}/32"])
     assert plan.queued == 0  # nothing valid: nothing stored, nothing queued
     from workers.crawl.tasks import fetch_page  # noqa: F401 - start_crawl needs the app configured
 
     crawl_id = "networks0test"
-    save_options(redis_client, settings, crawl_id, {"source": None, "allow_networks": [f"{HOST}/32"]}, ttl=60)
+    CrawlOptions(allow_networks=(f"{HOST}/32",)).save(redis_client, settings.index_prefix, crawl_id, ttl=60)
     policy = load_profile(redis_client, settings, crawl_id).policy
     assert policy.refusal(ipaddress.ip_address(HOST)) is None
     assert policy.refusal(ipaddress.ip_address(OTHER_HOST)) == "private_address"
     # A crawl stored by the previous version with the old boolean keeps working, without link-local.
-    save_options(redis_client, settings, "legacy0crawl", {"source": None, "allow_private_networks": True}, ttl=60)
+    redis_client.set(Keys(settings.index_prefix).crawl_options("legacy0crawl"),
+                     '{"source": null, "allow_private_networks": true}', ex=60)
     legacy = load_profile(redis_client, settings, "legacy0crawl").policy
     assert legacy.refusal(ipaddress.ip_address(OTHER_HOST)) is None
     assert legacy.refusal(ipaddress.ip_address("169.254.169.254")) == "link_local_address"
@@ -165,7 +168,7 @@ def test_a_string_that_is_not_a_url_is_refused_at_crawl_time(env, worker, sites,
     assert "1 URLs, 1 indexed" in result.stdout and indexed(es, names, site.url("/c.html"))
 
 
-def test_defect8_retry_failed_refetches_and_reparses_an_unchanged_page(env, worker, sites, es, names):
+def test_retry_failed_refetches_and_reparses_an_unchanged_page(env, worker, sites, es, names):
     site, _ = sites
     url = site.url("/d.html")
     first = cli(env, "crawl", url, "--allow-network", f"{HOST}/32", "--timeout", "60", timeout=90)

@@ -9,7 +9,8 @@ from tests.site import LocalSite, html
 from tests.test_reliability import indexed_count, serve_reports
 from workers.app import app
 from workers.crawl import start, starts
-from workers.crawl.progress import INDEXED, QUEUED, CrawlTracker, watch
+from workers.tracking.progress import INDEXED, QUEUED, CrawlTracker
+from workers.crawl.progress import watch
 from workers.crawl.start import start_crawl
 
 EXTRA_ENV = {"HOUSEKEEPING_INTERVAL": "0.5"}
@@ -31,6 +32,19 @@ def test_a_start_reads_its_urls_a_chunk_at_a_time(redis_client, settings, test_e
     try:
         assert seen == [(10, 10), (20, 20), (25, 25)]  # each step sent before the next was read
         assert (plan.queued, plan.duplicates) == (25, 0)
+    finally:
+        redis_client.delete("fetch")
+
+
+def test_a_start_sends_a_steps_messages_in_a_few_round_trips(redis_client, settings, test_env):
+    point_app_at(test_env["REDIS_URL"])
+    reads = redis_client.info("stats")["total_reads_processed"]  # one per request Redis read off a socket
+    start_crawl(settings, (f"https://example.org/trips/{i}" for i in range(start.START_CHUNK)))
+    try:
+        reads = redis_client.info("stats")["total_reads_processed"] - reads
+        messages = redis_client.llen("fetch")
+        assert messages >= 100
+        assert reads < messages / 4  # sent one by one, each message was a round trip
     finally:
         redis_client.delete("fetch")
 

@@ -3,7 +3,7 @@
 import threading
 import time
 
-from workers.crawl.state import GONE, OK, CrawlState
+from workers.tracking.state import GONE, OK, CrawlState
 from workers.urls import doc_id
 
 DAY = 86400.0
@@ -87,7 +87,7 @@ def test_states_of_the_old_layout_are_read_and_moved(redis_client):
 
 
 def test_a_packed_state_reads_back_as_it_was_written():
-    from workers.crawl.state import UrlState, pack, unpack
+    from workers.tracking.state import UrlState, pack, unpack
 
     url = "https://e.org/packed"
     exact = UrlState(url, first_seen=1_700_000_000.0, last_fetched=1_700_000_100.0, last_changed=None, etag='W/"1"',

@@ -5,25 +5,33 @@ MAX_DELIVERIES. A worker that dies on a page, sent twice, is in tests/test_poiso
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from types import SimpleNamespace
 
 import pytest
+from celery.exceptions import Reject
 
+from workers.app import app
 from workers.crawl import tasks
 from workers.crawl.polite import Deferred
-from workers.crawl.progress import UNCHANGED
-from workers.crawl.reconcile import FETCH_TASK
+from workers.tracking.progress import UNCHANGED
+from workers.task_names import FETCH_PAGE
+from workers.delivery import Delivery, redelivered_unless_recorded
 from workers.index.staging import Staging
-from workers.index.tasks import index_pending
 from workers.keys import Keys
 
 URL = "http://127.0.0.1:9/report"
 
 
+def fetch_task() -> SimpleNamespace:
+    """A fetch_page message of its own (a task ID never seen before)."""
+    return SimpleNamespace(name=FETCH_PAGE, request=SimpleNamespace(id=uuid.uuid4().hex, retries=0))
+
+
 def delivery(settings, crawl_id: str = "c1", url: str = URL) -> tasks.PageRun:
-    """One delivery of a fetch_page message of its own (a task ID never seen before)."""
-    task = SimpleNamespace(name=FETCH_TASK, request=SimpleNamespace(id=uuid.uuid4().hex, retries=0))
-    return tasks.PageRun(task, settings, url, crawl_id)
+    """One delivery of a fetch_page message of its own."""
+    task = fetch_task()
+    return tasks.PageRun(task, settings, url, crawl_id, Delivery(task, settings))
 
 
 def count(redis_client, settings, crawl_id: str = "c1") -> int:
@@ -44,18 +52,18 @@ def test_deliveries_of_one_page_count_together_whichever_message_carries_them(se
 
 @pytest.mark.parametrize("how", ["let_go", "finish", "stage"])
 def test_a_delivery_that_finishes_leaves_the_count(settings, redis_client, crawl_id, how, monkeypatch):
-    monkeypatch.setattr(index_pending, "apply_async", lambda *_a, **_k: None)  # no worker here to index
+    monkeypatch.setattr(app, "send_task", lambda *_a, **_k: None)  # no worker here to index
     for _ in range(settings.max_deliveries + 2):
         run = delivery(settings, crawl_id)
         assert run.within_cap()
-        assert run.task.request.delivery_key == run.delivery  # a requeue would take it off
+        assert run.delivery.key is not None  # a requeue would take it off
         if how == "let_go":
             run.let_go()
         elif how == "finish":
             run.finish(UNCHANGED)
         else:
             run.fail("fetch", "http_404", "gone")  # staged
-        assert run.delivery is None and run.task.request.delivery_key is None  # and not a second time
+        assert run.delivery.key is None  # and not a second time
     assert count(redis_client, settings, crawl_id) == 0
     staging = Staging(redis_client, settings.index_prefix)
     staging.remove(staging.take(100))
@@ -65,22 +73,24 @@ def test_a_delivery_that_finishes_leaves_the_count(settings, redis_client, crawl
 def test_a_delivery_that_finishes_after_its_count_expired_leaves_no_key(settings, redis_client, crawl_id, how,
                                                                         monkeypatch):
     """A DECR after the count expired made it again at -1, with no expiry: a key leaked per page."""
-    monkeypatch.setattr(index_pending, "apply_async", lambda *_a, **_k: None)
+    monkeypatch.setattr(app, "send_task", lambda *_a, **_k: None)
     key = Keys(settings.index_prefix).page_deliveries(crawl_id, URL)
-    run = delivery(settings, crawl_id)
-    assert run.within_cap() and 0 < redis_client.ttl(key)
-    redis_client.delete(key)  # as if it expired while the page was fetched
-    if how == "let_go":
-        run.let_go()
-    elif how == "finish":
-        run.finish(UNCHANGED)
-    elif how == "stage":
-        run.fail("fetch", "http_404", "gone")
-        staging = Staging(redis_client, settings.index_prefix)
-        staging.remove(staging.take(100))
-    else:
-        from workers.delivery import _uncount
-        _uncount(run.task)
+    task = fetch_task()
+    with pytest.raises(Reject) if how == "requeue" else nullcontext():
+        with redelivered_unless_recorded(task, settings) as counted:
+            run = tasks.PageRun(task, settings, URL, crawl_id, counted)
+            assert run.within_cap() and 0 < redis_client.ttl(key)
+            redis_client.delete(key)  # as if it expired while the page was fetched
+            if how == "let_go":
+                run.let_go()
+            elif how == "finish":
+                run.finish(UNCHANGED)
+            elif how == "stage":
+                run.fail("fetch", "http_404", "gone")
+                staging = Staging(redis_client, settings.index_prefix)
+                staging.remove(staging.take(100))
+            else:
+                raise RuntimeError("the failure could not be recorded")  # requeued, and off the count
     assert redis_client.exists(key) == 0
 
 
@@ -103,6 +113,6 @@ def test_a_page_deferred_again_and_again_is_never_poison(settings, redis_client,
     monkeypatch.setattr(tasks, "defer", lambda _s, urls, *_a, **_k: deferred.extend(urls))
     for _ in range(settings.max_deliveries + 2):
         run = delivery(settings, crawl_id)
-        assert tasks._page(run.task, settings, URL, crawl_id) == "deferred"
+        assert tasks._page(run.task, settings, URL, crawl_id, delivery=run.delivery) == "deferred"
     assert deferred == [URL] * (settings.max_deliveries + 2)
     assert count(redis_client, settings, crawl_id) == 0

@@ -1,7 +1,10 @@
+import dataclasses
+import os
+
 import pytest
 
 from devtools import services as devservices
-from workers.settings import Settings
+from workers.settings import Settings, SettingsError
 
 
 @pytest.mark.parametrize("log, reason", [
@@ -37,10 +40,30 @@ def test_settings_from_environment(monkeypatch):
     monkeypatch.setenv("REDIS_URL", "redis://cache:6380/2")
     monkeypatch.setenv("ELASTICSEARCH_VERIFY_CERTS", "false")
     monkeypatch.setenv("MAX_PAGE_BYTES", "1000")
-    s = Settings(_env_file=None)
+    s = Settings.from_env(os.environ)
     assert (s.redis_url, s.elasticsearch_verify_certs, s.max_page_bytes) == ("redis://cache:6380/2", False, 1000)
-    assert Settings(_env_file=None, redis_url="x").elasticsearch_url == "http://localhost:9200"
+    assert Settings(redis_url="x").elasticsearch_url == "http://localhost:9200"
     with pytest.raises(ValueError):
-        Settings(_env_file=None, index_prefix="Bad-")
+        Settings(index_prefix="Bad-")
     with pytest.raises(ValueError):
-        Settings(_env_file=None, max_page_bytes=0)
+        Settings(max_page_bytes=0)
+
+
+def test_env_file_is_read_and_the_environment_wins(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("# local\nexport REDIS_URL='redis://from-file:6379/0'\nINDEX_PREFIX=dev-\n"
+                        'ELASTICSEARCH_PASSWORD="p w"\nELASTICSEARCH_CA_CERTS=\n')
+    s = Settings.from_env({"index_prefix": "env-"}, env_file)
+    assert (s.redis_url, s.index_prefix, s.elasticsearch_ca_certs) == ("redis://from-file:6379/0", "env-", None)
+    assert s.elasticsearch_password.get_secret_value() == "p w" and "p w" not in repr(s)
+    with pytest.raises(SettingsError, match="REDIS_TIMEOUT"):
+        Settings.from_env({"REDIS_TIMEOUT": "soon"})
+
+
+def test_every_setting_reads_back_from_the_environment_as_its_default():
+    # A field of a type the reader cannot parse fails here, not in a deployment's first command.
+    defaults = Settings()
+    for field in dataclasses.fields(Settings):
+        value = getattr(defaults, field.name)
+        text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        assert getattr(Settings.from_env({field.name.upper(): text}), field.name) == value, field.name

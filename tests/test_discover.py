@@ -64,7 +64,7 @@ def source(site):
     )
 
 
-def test_defect10_one_bad_entry_costs_that_entry_only(settings, site, source):
+def test_one_bad_entry_costs_that_entry_only(settings, site, source):
     from workers.crawl.discover import discover
     from workers.crawl.profile import source_profile
 
@@ -83,7 +83,7 @@ def test_defect10_one_bad_entry_costs_that_entry_only(settings, site, source):
     assert len(found.errors) == 9, errors
 
 
-def test_defect10_a_host_backing_off_delays_the_walk_but_loses_none_of_it(test_env, site, monkeypatch, request):
+def test_a_host_backing_off_delays_the_walk_but_loses_none_of_it(test_env, site, monkeypatch, request):
     """A 503 with Retry-After on one listing page makes the next ones wait, not vanish."""
     from workers.clients import reset_clients
     from workers.crawl.discover import discover

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +24,7 @@ import pytest
 from devtools import editions
 from devtools.services import free_port
 from tests.faults.helpers import await_condition
-from tests.helpers import cli
+from tests.helpers import REPO, cli
 from tests.site import LocalSite, html
 from workers.cli.style import Style
 from workers.editions.diff import diff_documents, diff_paragraphs, heading_key, match_sections, word_diff
@@ -32,7 +35,7 @@ MIRROR = "/mirror/ghana-2024.html"
 # Watches: Peru's reports to a local webhook (down when the crawl runs), Kenya's to the log.
 WATCHES = Path(tempfile.mkdtemp(prefix="ri-watches-")) / "watches.yaml"
 EXTRA_ENV = {"WATCHES_FILE": str(WATCHES), "WEBHOOK_BACKOFF_BASE": "0.5", "WEBHOOK_BACKOFF_MAX": "2",
-             "WEBHOOK_TIMEOUT": "2", "HOOK_TOKEN": "t0ken"}
+             "WEBHOOK_TIMEOUT": "2", "HOOK_TOKEN": "t0ken", "ALERTS_SWEEP_INTERVAL": "1", "HOUSEKEEPING_INTERVAL": "0.5"}
 # A page revised in place: the same URL, one paragraph reworded in its second version.
 REVISED = "/revised/kenya-2024.html"
 KENYA = [("KENYA: TIER 2", ["The Government of Kenya does not fully meet the minimum standards; therefore Kenya "
@@ -131,6 +134,8 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/hook"
 
     def start(self) -> None:
+        if self.server:
+            return
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -280,6 +285,34 @@ def test_search_shows_highlights_as_plain_text_when_not_on_a_terminal(test_env, 
     assert "<em>" not in run.stdout and "\x1b[" not in run.stdout
 
 
+# What the read-only commands must not load to answer at once (benchmarks/cli_startup.py): Celery
+# and kombu, the Elasticsearch client package and its DSL, pydantic, the parsers.
+SLOW_TO_LOAD = ("celery", "kombu", "elasticsearch", "elastic_transport", "pydantic", "bs4", "lxml", "trafilatura",
+                "pypdfium2", "workers.app", "workers.parse.pages")
+# Each as a user runs it, on the editions crawled: `search` by a country's name and `diff` of two editions.
+READ_ONLY = {"search": ["search", "trafficking", "--country", "Ghana"], "history": ["history", "Ghana"],
+             "diff": ["diff", "Ghana", "2023", "2024"], "tiers": ["tiers"], "status": ["status"]}
+_LOADED = """
+import atexit, sys
+from workers.cli import main
+atexit.register(lambda: print(sorted({m for m in sys.modules if m.split(".")[0] in SLOW or m in SLOW}), file=sys.stderr))
+main(sys.argv[1:])
+"""
+
+
+def test_read_only_commands_answer_without_loading_celery_elasticsearch_pydantic_or_the_parsers(
+        test_env, crawled) -> None:
+    probe = f"SLOW = {SLOW_TO_LOAD!r}" + _LOADED
+    runs = {command: subprocess.Popen([sys.executable, "-c", probe, *args], env={**os.environ, **test_env}, cwd=REPO,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for command, args in READ_ONLY.items()}  # side by side: a fresh interpreter each
+    for command, run in runs.items():
+        out, err = run.communicate(timeout=60)
+        assert run.returncode == 0, (command, err)
+        assert out.strip() and "error" not in out, command  # it answered
+        assert err.strip().splitlines()[-1] == "[]", (command, err)
+
+
 def test_a_watch_query_is_read_as_search_reads_it(es, names, crawled) -> None:
     from workers.watches.alerts import _query_matches
     from workers.watches.config import Watch
@@ -319,8 +352,7 @@ def test_export_writes_every_hit_past_the_result_window(test_env, crawled, es, n
          crawled.url(MIRROR)])
 
 
-def test_a_page_revised_in_place_keeps_its_previous_version_out_of_what_a_rebuild_reads(
-        test_env, crawled, es, names) -> None:
+def test_a_page_revised_in_place_keeps_its_previous_version_across_a_rebuild(test_env, crawled, es, names) -> None:
     url = crawled.url(REVISED)
     crawl = ("crawl", url, "--allow-network", "127.0.0.1/32", "--timeout", "60")
     assert "revisions" not in _json(test_env, "history", "Kenya", "--json")[0]
@@ -337,15 +369,23 @@ def test_a_page_revised_in_place_keeps_its_previous_version_out_of_what_a_rebuil
     text = cli(test_env, "diff", url).stdout
     assert "  ~ The government identified [-300-]{+340+} victims and referred them to care." in text
     # A rebuild reads raw pages with pages_only: the page as it is now, never an earlier version,
-    # which stays where it is.
-    from workers.index.raw_pages import pages_only
+    # which stays where it is ...
+    from workers.raw_pages import pages_only
     from workers.urls import doc_id
 
     def stored(query: dict) -> list[str]:
         return sorted(hit["_id"] for hit in es.search(index=names.raw_pages, query=query, source=False)["hits"]["hits"])
 
-    assert stored({"term": {"url": url}}) == sorted([doc_id(url), f"{doc_id(url)}@{row['revisions'][0]}"])
+    versions = sorted([doc_id(url), f"{doc_id(url)}@{row['revisions'][0]}"])
+    assert stored({"term": {"url": url}}) == versions
     assert stored(pages_only({"term": {"url": url}})) == [doc_id(url)]
+    # ... so after a real one (the module's worker runs its chunk), the page still has both
+    # versions, and `diff URL` says what it said before it.
+    rebuilt = cli(test_env, "reindex", "--chunks", "1", timeout=120)
+    assert rebuilt.returncode == 0 and "documents live in" in rebuilt.stdout, rebuilt.stdout + rebuilt.stderr
+    es.indices.refresh(index=names.raw_pages)
+    assert stored({"term": {"url": url}}) == versions
+    assert _json(test_env, "diff", url, "--json") == result
 
 
 def test_versions_past_revisions_kept_are_deleted(es, names, test_env) -> None:
@@ -382,14 +422,15 @@ def _alerts(test_env, watch: str) -> list[dict]:
 def test_a_watch_alerts_once_per_new_report_and_delivers_after_the_receiver_comes_back(
         test_env, crawled, receiver) -> None:
     # The receiver was down all through the crawl: both alerts are pending, tried and failed.
-    pending = await_condition(lambda: [a for a in _alerts(test_env, "peru") if a["attempts"] >= 1] or None,
-                              30, "both alerts tried")
+    # Their checks run beside the crawl's indexing, and may end after it: awaited, not assumed.
+    pending = await_condition(lambda: len(tried := [a for a in _alerts(test_env, "peru") if a["attempts"] >= 1]) == 2
+                              and tried, 30, "both alerts tried")
     assert [(a["report_key"], a["event"], a["tier"], a["move"], a["status"]) for a in _alerts(test_env, "peru")] == [
         ("trafficking-in-persons-2023-PER", "new", "Tier 2 Watch List", "new", "pending"),
         ("trafficking-in-persons-2024-PER", "new", "Tier 2", "up", "pending")]
     assert "ConnectionError" in pending[0]["last_error"]
-    assert [(a["report_key"], a["status"]) for a in _alerts(test_env, "kenya")] == [
-        ("trafficking-in-persons-2024-KEN", "sent")]  # to the log
+    await_condition(lambda: [(a["report_key"], a["status"]) for a in _alerts(test_env, "kenya")] == [
+        ("trafficking-in-persons-2024-KEN", "sent")], 30, "Kenya's alert sent to the log")
     receiver.start()
     await_condition(lambda: len(receiver.bodies) >= 2 and all(a["status"] == "sent" for a in _alerts(test_env, "peru")),
                     30, "both alerts delivered")
@@ -405,6 +446,40 @@ def test_a_watch_alerts_once_per_new_report_and_delivers_after_the_receiver_come
               "--allow-network", "127.0.0.1/32", "--timeout", "60")
     assert run.returncode == 0, run.stderr
     assert len(_alerts(test_env, "peru")) == 2 and len(receiver.bodies) == 2
+
+
+def test_an_alert_whose_delivery_was_lost_is_delivered_by_housekeeping(crawled, receiver, es, settings) -> None:
+    from workers.watches.alerts import Alert, ensure_alerts_index, now_iso
+
+    # As a worker that died between raising an alert and sending its delivery leaves it: pending,
+    # due, and no task on its way. The module's worker sweeps every ALERTS_SWEEP_INTERVAL (1 s).
+    receiver.start()
+    lost = Alert("peru", "trafficking-in-persons-2099-PER", "new", "Tier 1", "up", receiver.url, {"title": "lost"},
+                 due_at=now_iso(-1))
+    index = ensure_alerts_index(es, settings.index_prefix)
+    es.index(index=index, id=lost.id, document=lost.to_source(), refresh=True)
+
+    def delivered() -> list | None:
+        return [body for _headers, body in receiver.bodies if body["report_key"] == lost.report_key] or None
+
+    assert await_condition(delivered, 30, "the lost alert delivered")[0]["title"] == "lost"
+    sent = await_condition(lambda: (a := es.get(index=index, id=lost.id)["_source"])["status"] == "sent" and a,
+                           10, "the lost alert recorded as sent")
+    assert sent["attempts"] == 1 and sent["due_at"] is None and len(delivered()) == 1
+
+
+def test_an_alerts_index_made_before_due_times_takes_them(es) -> None:
+    from workers.watches.alerts import MAPPING, Alert, alerts_index, ensure_alerts_index, now_iso
+
+    prefix = "old-alerts-"
+    before = {**MAPPING, "properties": {k: v for k, v in MAPPING["properties"].items() if k != "due_at"}}
+    es.indices.create(index=alerts_index(prefix), mappings=before)
+    try:
+        index = ensure_alerts_index(es, prefix)
+        alert = Alert("w", "k", "new", None, "new", "log", {}, due_at=now_iso())
+        es.index(index=index, id=alert.id, document=alert.to_source())  # strict: refused without the field
+    finally:
+        es.indices.delete(index=alerts_index(prefix))
 
 
 def test_the_demo_site_serves_the_editions_in_its_sitemap() -> None:

@@ -68,14 +68,14 @@ def fetch_in_thread(url: str) -> tuple[threading.Thread, dict]:
     return thread, outcome
 
 
-def test_defect15_slow_drip_body_is_cut_at_the_read_deadline(site):
+def test_slow_drip_body_is_cut_at_the_read_deadline(site):
     thread, outcome = fetch_in_thread(site.url("/drip"))
     assert not thread.is_alive(), "a body dripping a byte a second was not cut at the read deadline"
     assert outcome["error"].reason == "timeout"
     assert "deadline" in str(outcome["error"])
 
 
-def test_defect15_slow_drip_headers_are_cut_at_the_read_deadline():
+def test_slow_drip_headers_are_cut_at_the_read_deadline():
     """Headers dripped a byte a second, each byte inside the per-read timeout, are bounded too."""
     server = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
@@ -105,7 +105,7 @@ def test_defect15_slow_drip_headers_are_cut_at_the_read_deadline():
     ("/short", "incomplete_body", True),
     ("/bad-gzip", "bad_content_encoding", False),
 ])
-def test_defect16_mid_body_errors_have_their_own_reason(site, path, reason, retryable):
+def test_mid_body_errors_have_their_own_reason(site, path, reason, retryable):
     from workers.crawl.http import RetryableFetchError
 
     thread, outcome = fetch_in_thread(site.url(path))

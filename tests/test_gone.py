@@ -5,7 +5,7 @@ from workers.index.bulk import bulk_write
 from workers.index.indices import ensure_indices
 from workers.records import indexable
 from workers.parse import parse_page
-from workers.search import run_search
+from workers.search.faceted import run_search
 from tests.helpers import write_staged
 from workers.records import GoneEntry
 

@@ -7,7 +7,7 @@ import gc
 import pytest
 from celery.signals import worker_process_init, worker_ready
 
-import workers.app  # noqa: F401 - connects the signals, as a worker's start does
+import workers.worker  # noqa: F401 - connects the signals, as a worker's start does
 from workers.heap import YOUNG_THRESHOLD, freeze_heap
 
 

@@ -9,6 +9,7 @@ by a hook that records it (and, in one test, lifts a real index block).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import threading
 import types
@@ -24,7 +25,7 @@ from workers.clients import elasticsearch_client
 from workers.index.indices import ENGLISH_ANALYSIS, KINDS, IndexNames, cluster_has_english, create_index, ensure_indices, load_template, schema_version
 from workers.index.bulk import BulkWriteError, bulk_write
 from workers.parse.facets import tier_rank
-from workers.search import HIGHLIGHT_FIELDS, SEARCH_FIELDS, SORTS, ReportSearch
+from workers.search.faceted import HIGHLIGHT_FIELDS, SEARCH_FIELDS, SORTS, ReportSearch
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 NUMERIC = {"long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float",
@@ -216,8 +217,7 @@ def _field(properties: dict, path: str) -> dict:
 
 def test_every_facet_field_is_keyword_or_numeric(es, settings, live) -> None:
     properties = load_template(settings.schemas_dir, "reports")["template"]["mappings"]["properties"]
-    fields = {name: next(iter(facet.get_aggregation().to_dict().values()))["field"]
-              for name, facet in ReportSearch.facets.items()}
+    fields = {name: facet.field for name, facet in ReportSearch.facets.items()}
     assert len(fields) == len(ReportSearch.facets) >= 9
     for name, path in fields.items():
         kind = _field(properties, path)["type"]
@@ -362,6 +362,6 @@ def test_replicas_change_on_live_indices_and_auto_keeps_none_on_a_single_node(es
 
 def test_requests_go_on_through_the_other_node_when_a_listed_node_is_dead(settings, names, live) -> None:
     dead = f"http://127.0.0.1:{devservices.free_port()}"
-    client = elasticsearch_client(settings.model_copy(update={"elasticsearch_url": f"{dead},{settings.elasticsearch_url}"}))
+    client = elasticsearch_client(dataclasses.replace(settings, elasticsearch_url=f"{dead},{settings.elasticsearch_url}"))
     # Taken in turn, the dead node gets a request within two; each is retried on the live one.
     assert [client.count(index=names.reports)["count"] >= 0 for _ in range(6)] == [True] * 6

@@ -34,7 +34,7 @@ class RunTask:
 
 def drain(settings, redis_client) -> tuple[RunTask, Staging]:
     task, queue = RunTask(), Staging(redis_client, settings.index_prefix)
-    runner = IndexRunner(redis_client, settings.index_prefix, task.request.id, 30)
+    runner = IndexRunner(redis_client, settings.index_prefix, "index-run@test", 30, settings.orphan_grace)
     with pytest.raises(Retry):
         tasks._drain(task, settings, queue, runner, careful=0)
     return task, queue

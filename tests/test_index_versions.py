@@ -9,7 +9,7 @@ import uuid
 
 from tests.corpus import report_page
 from workers.crawl.http import Page
-from workers.crawl.state import CrawlState
+from workers.tracking.state import CrawlState
 from workers.index.staging import Staging
 from workers.index.tasks import BatchWriter, indices_ready
 from workers.parse import parse_page

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from workers.kibana import KibanaSetupError, default_assets_dir, load_saved_objects, setup_kibana
-from workers.settings import REPO_ROOT, Settings
+from workers.settings import REPO_ROOT, Secret, Settings
 
 ASSETS_DIR = REPO_ROOT / "deploy" / "kibana"
 TEMPLATE = REPO_ROOT / "schemas" / "templates" / "reports.json"
@@ -257,7 +257,7 @@ def test_index_prefix_renames_only_the_data_view(objects) -> None:
 
 
 def test_default_assets_dir_is_deploy_kibana() -> None:
-    assert default_assets_dir(Settings(_env_file=None)) == ASSETS_DIR
+    assert default_assets_dir(Settings()) == ASSETS_DIR
 
 
 # --- setup_kibana against a stand-in for Kibana's HTTP API ---------------------------------------
@@ -340,12 +340,12 @@ def settings_for(url: str, **overrides: Any) -> Settings:
         "kibana_url": url,
         "elasticsearch_api_key": None,
         "elasticsearch_username": "elastic",
-        "elasticsearch_password": "s3cret",
+        "elasticsearch_password": Secret("s3cret"),
         "elasticsearch_ca_certs": None,
         "connect_timeout": 1.0,
         "elasticsearch_timeout": 2.0,
     }
-    return Settings(_env_file=None, **(values | overrides))
+    return Settings(**(values | overrides))
 
 
 def run_setup(settings: Settings, messages: list[str], timeout: float = 5.0) -> dict[str, Any]:
@@ -374,7 +374,7 @@ def test_setup_waits_for_kibana_then_uploads_with_overwrite_and_auth(kibana: Fak
 
 
 def test_setup_sends_the_api_key_when_one_is_set(kibana: FakeKibana) -> None:
-    run_setup(settings_for(kibana.url, elasticsearch_api_key="a2V5OnNlY3JldA=="), [])
+    run_setup(settings_for(kibana.url, elasticsearch_api_key=Secret("a2V5OnNlY3JldA==")), [])
     assert kibana.imports[0]["headers"]["Authorization"] == "ApiKey a2V5OnNlY3JldA=="
 
 

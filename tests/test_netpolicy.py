@@ -41,7 +41,7 @@ def get(url: str, policy: NetworkPolicy):
 
 @pytest.mark.parametrize("policy", WIDEST.values(), ids=WIDEST.keys())
 @pytest.mark.parametrize("path", ["/to-metadata", "/to-metadata-nat64", "/to-metadata-mapped", "/to-link-local-v6"])
-def test_defect17_redirect_to_a_link_local_address_is_refused_before_connecting(site, loopback_only, path, policy):
+def test_redirect_to_a_link_local_address_is_refused_before_connecting(site, loopback_only, path, policy):
     before = len(site.hits[path])
     with pytest.raises(PermanentFetchError) as err:
         get(site.url(path), policy)
@@ -82,7 +82,7 @@ def stub_dns(monkeypatch):
 
 @pytest.mark.parametrize("policy", WIDEST.values(), ids=WIDEST.keys())
 @pytest.mark.parametrize("host", ANSWERS)
-def test_defect17_hosts_resolving_to_link_local_or_metadata_are_refused_by_any_policy(
+def test_hosts_resolving_to_link_local_or_metadata_are_refused_by_any_policy(
         stub_dns, loopback_only, host, policy):
     with pytest.raises(PermanentFetchError) as err:
         get(f"http://{host}/latest/meta-data/", policy)
@@ -91,7 +91,7 @@ def test_defect17_hosts_resolving_to_link_local_or_metadata_are_refused_by_any_p
     assert loopback_only == []
 
 
-def test_defect17_a_connection_that_lands_on_a_link_local_peer_is_refused():
+def test_a_connection_that_lands_on_a_link_local_peer_is_refused():
     """The second check, on the connected socket (DNS rebinding), uses the same rules."""
     from workers.crawl.netpolicy import Guard, PeerRefused
 
@@ -114,7 +114,7 @@ def test_defect17_a_connection_that_lands_on_a_link_local_peer_is_refused():
     ("169.254.169.254/32", "link-local"), ("169.254.0.0/16", "link-local"), ("fe80::/64", "link-local"),
     ("fd00:ec2::254/128", "cloud metadata"), ("100.100.100.200/32", "cloud metadata"),
 ])
-def test_defect17_link_local_and_metadata_networks_cannot_be_opened(cidr, kind):
+def test_link_local_and_metadata_networks_cannot_be_opened(cidr, kind):
     with pytest.raises(ValueError, match=f"is a {kind} network, which is never fetched"):
         parse_network(cidr)
 

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from workers.crawl.parked import Parked
+from workers.crawl.parked import Parked, ParkedPage
 
 URLS = [f"http://127.0.0.1:9/report-{i}" for i in range(3)]
 
@@ -21,12 +21,12 @@ def test_a_page_parked_again_while_its_sweep_sends_it_stays_parked(parked):
     writes the same member: the sweep's removal after sending used to delete it, and the page was
     in no queue and no parked set, "queued" for ever."""
     for url in URLS:
-        parked.park(url, "c1", 0)
+        parked.park(ParkedPage(url, "c1"), 0)
     sent = []
 
-    def send_and_park_again(kwargs: dict) -> None:
-        sent.append(kwargs["url"])
-        parked.park(kwargs["url"], kwargs["crawl_id"], 90)  # the worker, Crawl-delay: 90
+    def send_and_park_again(page: ParkedPage) -> None:
+        sent.append(page.url)
+        parked.park(page, 90)  # the worker, Crawl-delay: 90
 
     assert parked.requeue_due(send_and_park_again) == 3
     assert sorted(sent) == URLS
@@ -36,18 +36,18 @@ def test_a_page_parked_again_while_its_sweep_sends_it_stays_parked(parked):
 
 def test_parked_pages_that_could_not_be_sent_are_put_back(parked):
     for url in URLS:
-        parked.park(url, "c1", 0)
+        parked.park(ParkedPage(url, "c1"), 0)
     sent = []
 
-    def broker_goes_away(kwargs: dict) -> None:
+    def broker_goes_away(page: ParkedPage) -> None:
         if len(sent) == 1:
             raise ConnectionError("broker gone")
-        sent.append(kwargs["url"])
+        sent.append(page.url)
 
     with pytest.raises(ConnectionError):
         parked.requeue_due(broker_goes_away)
     assert parked.size() == 2  # the two not sent
-    assert parked.requeue_due(lambda kwargs: sent.append(kwargs["url"])) == 2
+    assert parked.requeue_due(lambda page: sent.append(page.url)) == 2
     assert sorted(sent) == URLS and parked.size() == 0
 
 
@@ -71,7 +71,7 @@ def test_a_sweep_holds_its_lock_until_it_ends_and_one_round_more(test_env, setti
         # Mid-sweep: the lock outlasts a round, so a sweep this slow is not overlapped.
         during.append((redis_client.pttl(lock), redis_client.get(lock)))
 
-    Parked(redis_client, settings.index_prefix).park(URLS[0], "c1", 0)
+    Parked(redis_client, settings.index_prefix).park(ParkedPage(URLS[0], "c1"), 0)
     sweeper = Sweeper(SimpleNamespace(conf=app.conf, send_task=send_task), "sweeper@test", set, redis_client)
     other = Sweeper(SimpleNamespace(conf=app.conf, send_task=send_task), "other@test", set, redis_client)
     with app.connection_for_write() as connection:
@@ -79,7 +79,7 @@ def test_a_sweep_holds_its_lock_until_it_ends_and_one_round_more(test_env, setti
         sweeper.sweep(qos)
         assert len(during) == 1 and during[0][0] > round_ms and during[0][1].startswith("sweeper@test:")
         assert 0 < redis_client.pttl(lock) <= round_ms  # kept one more round, then anyone may sweep
-        Parked(redis_client, settings.index_prefix).park(URLS[1], "c1", 0)
+        Parked(redis_client, settings.index_prefix).park(ParkedPage(URLS[1], "c1"), 0)
         other.sweep(qos)
         assert len(during) == 1  # not this round
         redis_client.delete(lock)

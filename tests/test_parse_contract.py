@@ -100,7 +100,7 @@ def _binary(size: int, seed: int) -> bytes:
     b"\x1f\x8b\x08\x00" + _binary(8_000, 3),              # a gzip body nobody decompressed
     b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 200 + _binary(4_000, 4),  # an executable
 ])
-def test_defect14_binary_body_served_as_html_is_refused(body: bytes) -> None:
+def test_binary_body_served_as_html_is_refused(body: bytes) -> None:
     for content_type in ("text/html", "text/html; charset=utf-8", None):
         with pytest.raises(ParseError, match="binary content served as"):
             parse_page(body, "https://example.org/r", content_type)

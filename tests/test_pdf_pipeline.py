@@ -18,7 +18,7 @@ from tests.helpers import cli
 from tests.corpus import report_page
 from tests.pdfs import SAMPLE, report_pdf
 from tests.site import LocalSite, html
-from workers.crawl.state import CrawlState
+from workers.tracking.state import CrawlState
 from workers.urls import normalize_url
 
 SAMPLE_PDF = Path(__file__).resolve().parent.parent / "deploy" / "demo-site" / "pdf" / "tip-2019-sample.pdf"
@@ -74,7 +74,7 @@ def test_a_pdf_served_as_octet_stream_is_read_by_its_signature(crawled, site, es
 
 
 def test_the_raw_pdf_is_kept_for_rebuilds(crawled, site, es, names):
-    from workers.index.raw_pages import full_body
+    from workers.raw_pages import full_body
     from workers.urls import doc_id
 
     key = doc_id(normalize_url(site.url("/tip-2019.pdf")))
@@ -106,7 +106,7 @@ def test_search_shows_one_hit_per_report_with_its_copies(crawled, site, test_env
 def test_a_rebuild_reparses_a_pdf_stored_in_parts_into_its_chapters(crawled, site, es, names, test_env):
     from elasticsearch.helpers import bulk
 
-    from workers.index.raw_pages import full_body, raw_actions
+    from workers.raw_pages import full_body, raw_actions
 
     url = site.url("/download")
     key = _key(url)

@@ -16,8 +16,10 @@ from tests.site import LocalSite, Request, html
 from workers.app import app
 from workers.clients import get_redis
 from workers.crawl.host_limits import HostLimiter
-from workers.crawl.progress import FAILED, INDEXED, UNCHANGED, CrawlTracker, watch
+from workers.tracking.progress import FAILED, INDEXED, UNCHANGED, CrawlTracker
+from workers.crawl.progress import watch
 from workers.crawl.start import batches, start_crawl
+from workers.task_names import FETCH_PAGE, FETCH_PAGES
 from workers.urls import doc_id, normalize_url
 
 
@@ -135,11 +137,11 @@ def test_a_busy_host_defers_the_rest_of_a_batch_as_one_message(worker_and_site, 
     held = [limiter.take_turn(host, f"elsewhere-{i}", interval=0, limit=settings.default_host_concurrency)
             for i in range(settings.default_host_concurrency)]
     assert all(turn.granted for turn in held)
-    singles, batched = sent("workers.tasks.fetch_page"), sent("workers.tasks.fetch_pages")
+    singles, batched = sent(FETCH_PAGE), sent(FETCH_PAGES)
     monkeypatch.setattr("workers.crawl.start.MIN_MESSAGES", 1)
     try:
         plan = start_crawl(settings, [site.url(f"/page-{i}") for i in range(3)], allow_networks=["127.0.0.2/32"])
-        await_condition(lambda: sent("workers.tasks.fetch_pages") >= batched + 3, timeout=60,
+        await_condition(lambda: sent(FETCH_PAGES) >= batched + 3, timeout=60,
                         what="the batch deferred, and delivered again, twice")
         for turn in held:
             limiter.release(host, turn.token)
@@ -148,4 +150,4 @@ def test_a_busy_host_defers_the_rest_of_a_batch_as_one_message(worker_and_site, 
     finally:
         site.close()
     assert snap.counts[INDEXED] == 3
-    assert sent("workers.tasks.fetch_page") == singles  # no page went on alone
+    assert sent(FETCH_PAGE) == singles  # no page went on alone

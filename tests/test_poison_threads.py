@@ -14,7 +14,7 @@ from tests.corpus import report_page
 from tests.helpers import Worker, point_app_at, pool_children
 from tests.site import LocalSite, Request, html
 from tests.test_poison import crawl
-from workers.crawl.progress import FAILED, INDEXED
+from workers.tracking.progress import FAILED, INDEXED
 from workers.urls import normalize_url
 
 # Dead workers' messages go back within seconds, not the default 30; pages may take 2 s to answer.

@@ -227,7 +227,7 @@ def test_expired_lease_is_reclaimed(redis_client, namespace):
     await_condition(lambda: turns.append(turn(limiter, interval=0, limit=1)) or turns[-1].granted, timeout=3)
 
 
-def test_defect1_a_deferred_request_keeps_its_place_and_takes_no_second_slot(redis_client, namespace):
+def test_a_deferred_request_keeps_its_place_and_takes_no_second_slot(redis_client, namespace):
     """Defect 1: a request told to come back later used to take a slot it never used, and a new
     one each time it came back, pushing its host further out until nothing was fetched."""
     limiter = HostLimiter(redis_client, namespace, max_inline_wait=0.5)
@@ -247,7 +247,7 @@ def test_defect1_a_deferred_request_keeps_its_place_and_takes_no_second_slot(red
     assert int(rate["next"]) - int(redis_client.zscore(f"ri:{namespace}host:a.test:line", "c")) == 10_000_000
 
 
-def test_defect1_a_busy_host_keeps_the_line_in_order(redis_client, namespace):
+def test_a_busy_host_keeps_the_line_in_order(redis_client, namespace):
     limiter = HostLimiter(redis_client, namespace, max_inline_wait=5)
     holder = turn(limiter, interval=0.01, limit=1, member="first")
     waiting = [turn(limiter, interval=0.01, limit=1, member=m) for m in ("x", "y")]

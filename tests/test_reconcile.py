@@ -4,9 +4,10 @@ import json
 import uuid
 
 from workers.app import app
-from workers.crawl.parked import Parked
-from workers.crawl.progress import INDEXED, CrawlTracker
-from workers.crawl.reconcile import FETCH_BATCH_TASK, FETCH_TASK, Reconciler, fetch_targets
+from workers.crawl.parked import Parked, ParkedPage
+from workers.tracking.progress import INDEXED, CrawlTracker
+from workers.crawl.reconcile import Reconciler, fetch_targets
+from workers.task_names import FETCH_PAGE, FETCH_PAGES, INDEX_PENDING
 from workers.index.staging import Staging
 from workers.urls import doc_id
 
@@ -23,12 +24,12 @@ def test_only_queued_urls_without_any_message_are_lost(redis_client):
     # Real messages, as Celery writes them: one waits in the queue, one a worker holds unacknowledged,
     # one is for the same URL in another crawl (so it does not count for this one).
     for url, crawl in ((urls[0], "c1"), (urls[1], "c1"), (urls[5], "c2")):
-        app.send_task(FETCH_TASK, args=(url, crawl), queue=queue)
+        app.send_task(FETCH_PAGE, args=(url, crawl), queue=queue)
     held = redis_client.lrange(queue, 1, 1)[0]  # LPUSH: index 1 is the second message sent
-    app.send_task(FETCH_BATCH_TASK, args=(urls[6:8], "c1"), queue=queue)  # one message, two pages
+    app.send_task(FETCH_PAGES, args=(urls[6:8], "c1"), queue=queue)  # one message, two pages
     redis_client.lrem(queue, 1, held)
     redis_client.hset(unacked, "tag-1", json.dumps([json.loads(held), "", queue]))
-    Parked(redis_client, namespace).park(urls[2], "c1", 600)
+    Parked(redis_client, namespace).park(ParkedPage(urls[2], "c1"), 600)
 
     reconciler = Reconciler(redis_client, namespace, queue, unacked_key=unacked)
     try:
@@ -48,5 +49,5 @@ def test_a_request_is_claimed_once_and_only_when_due(redis_client):
 
 
 def test_other_tasks_are_not_fetches():
-    message = {"headers": {"task": "workers.tasks.index_pending"}, "body": "", "properties": {}}
+    message = {"headers": {"task": INDEX_PENDING}, "body": "", "properties": {}}
     assert fetch_targets(message) == []

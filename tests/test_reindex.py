@@ -29,6 +29,7 @@ from tests.reindexing import (  # noqa: F401
 )
 from tests.site import LocalSite, html
 from workers.parse import PARSER_VERSION
+from workers.task_names import FINISH_REBUILD
 from workers.urls import doc_id, normalize_url
 
 REPORT_PAGES = 30
@@ -248,7 +249,7 @@ def test_detached_rebuild_needs_one_worker_slot(crawled, site, es, names, redis_
         assert queued.returncode == 0 and "rebuild queued" in queued.stdout, queued.stderr
         wait_until(lambda: live(es, names) != old_index and not redis_client.exists(Keys(names.prefix).rebuild_run),
                    120)
-        assert "workers.reindex.finish_rebuild" in log.read_text()  # the chord's callback completed it
+        assert FINISH_REBUILD in log.read_text()  # the chord's callback completed it
     assert not es.indices.exists(index=old_index)
     docs = documents(es, names)
     assert {d["parser_version"] for d in docs} == {PARSER_VERSION}

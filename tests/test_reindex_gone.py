@@ -42,7 +42,7 @@ def index_errors(es, names, site: ReportSite, pages: list[int]) -> list[str]:
     return [d["_source"]["url"] for d in found if d.get("found")]
 
 
-def test_defect2_reparse_does_not_resurrect_deleted_reports(crawled, site, es, names, settings, redis_client,
+def test_reparse_does_not_resurrect_deleted_reports(crawled, site, es, names, settings, redis_client,
                                                              test_env):
     deleted, flagged = 0, 1
     deleted_id, flagged_id = document_id(es, names, site, deleted), document_id(es, names, site, flagged)
@@ -70,7 +70,7 @@ def test_defect2_reparse_does_not_resurrect_deleted_reports(crawled, site, es, n
     assert index_errors(es, names, site, [deleted, flagged]) == []
 
 
-def test_defect2_gone_during_rebuild_holds_in_new_index(crawled, site, es, names, settings, redis_client,
+def test_a_page_gone_during_a_rebuild_stays_gone_in_the_new_index(crawled, site, es, names, settings, redis_client,
                                                         monkeypatch):
     """Deletes and flags before the chunks copy, after they copied, and between verification and swap."""
     from workers.rebuild import steps
@@ -133,7 +133,7 @@ def test_page_that_comes_back_loses_its_gone_state(crawled, site, es, names, tes
     assert "gone" not in docs[document_id(es, names, site, back)]
 
 
-def test_defect2_existing_raw_pages_index_gains_the_gone_fields(es, settings):
+def test_an_existing_raw_pages_index_gains_the_gone_fields(es, settings):
     """A strict raw-pages index made from the v1 template would refuse the mark; ensure_indices adds the fields."""
     from workers.index.indices import IndexNames, ensure_indices, load_template
 

@@ -44,7 +44,7 @@ def assert_wrote_nothing_and_old_serves(es, names, redis_client, target: str, ol
     assert live(es, names) == old and es.indices.exists(index=old)
 
 
-def test_defect7_heartbeat_lost_to_a_redis_outage_stops_the_rebuild(tmp_path):
+def test_heartbeat_lost_to_a_redis_outage_stops_the_rebuild(tmp_path):
     """A Redis of its own, stopped and started empty: the shared one must never see this fault."""
     from workers.keys import Keys
     from workers.rebuild.errors import RebuildError
@@ -73,7 +73,7 @@ def test_defect7_heartbeat_lost_to_a_redis_outage_stops_the_rebuild(tmp_path):
         server.stop()
 
 
-def test_defect7_rebuild_that_lost_its_lock_never_writes_or_swaps(
+def test_a_rebuild_that_lost_its_lock_never_writes_or_swaps(
         crawled, es, names, redis_client, test_env, consumer):
     from workers.keys import Keys
     from workers.rebuild.state import load_run
@@ -134,7 +134,7 @@ def test_chunks_renew_the_lock_only_of_a_run_handed_on_to_them(redis_client):
         redis_client.delete(keys.rebuild_run, keys.rebuild_lock, keys.rebuild_shadow)
 
 
-def test_defect7_task_run_rebuild_that_lost_its_lock_never_writes_or_swaps(
+def test_a_rebuild_task_that_lost_its_lock_never_writes_or_swaps(
         crawled, es, names, redis_client, worker, consumer):
     """Between its start and its chord callback no process heartbeats a task-run rebuild: its chunks
     renew the lock before every write, so a chunk that finds it taken stops, and so does the callback."""
@@ -217,7 +217,7 @@ def test_shrink_the_run_explains_is_allowed(crawled, site, es, names, test_env):
         es.index(index=names.raw_pages, id=raw_id, document=raw, refresh=True)
 
 
-def test_defect8_rebuild_refuses_to_shrink_the_corpus(crawled, site, es, names, test_env):
+def test_rebuild_refuses_to_shrink_the_corpus(crawled, site, es, names, test_env):
     old = live(es, names)
     before = {d["id"] for d in documents(es, names)}
     lost = [0, 1, 2]

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import json
 import pickle
+import socket
+import subprocess
+import sys
 import time
+import uuid
 
 import pytest
 
@@ -19,9 +23,11 @@ from workers.crawl.http import Page, PermanentFetchError, RetryableFetchError
 from workers.index.bulk import BulkItemError, BulkResult, BulkWriteError
 from workers.records import indexable
 from workers.keys import Keys
+from workers.task_names import INDEX_PENDING
 from workers.parse import parse_page
 from workers.crawl.polite import Deferred
-from workers.crawl.progress import CrawlTracker, watch
+from workers.tracking.progress import CrawlTracker
+from workers.crawl.progress import watch
 from workers.index.staging import Staging
 from workers.index.tasks import IndexBackoff
 from workers.records import DocumentEntry, Failure, FailureEntry, RawPage
@@ -78,7 +84,7 @@ def indexed_count(es, names, urls: list[str]) -> int:
     return es.count(index=names.reports, query={"terms": {"url": [normalize_url(u) for u in urls]}})["count"]
 
 
-def test_defect1_a_crawl_delay_beyond_the_inline_wait_still_fetches_every_page(worker, test_env, es, names):
+def test_a_crawl_delay_beyond_the_inline_wait_still_fetches_every_page(worker, test_env, es, names):
     """Defect 1: deferred pages took request slots they never used, so the host stalled for good."""
     site = LocalSite()
     try:
@@ -106,7 +112,7 @@ def _document_entry(url: str, n: int) -> str:
     return DocumentEntry(url, None, None, [document], raw).to_json()
 
 
-def test_defect3_a_refused_failure_record_never_blocks_the_batch(worker, settings, redis_client, es, names):
+def test_a_refused_failure_record_never_blocks_the_batch(worker, settings, redis_client, es, names):
     """Defect 3: a failure record Elasticsearch refused made the index task retry one batch forever."""
     from workers.app import app
 
@@ -116,7 +122,7 @@ def test_defect3_a_refused_failure_record_never_blocks_the_batch(worker, setting
     queue.put(doc_id(huge), FailureEntry(huge, None, None, Failure(huge, "fetch", "http_404", "not found", 404))
               .to_json(), trigger_ttl=60)
     queue.put(doc_id(good), _document_entry(good, 300), trigger_ttl=60)
-    app.send_task("workers.tasks.index_pending")
+    app.send_task(INDEX_PENDING)
     await_condition(lambda: queue.size() == 0, what="staging drained")
     assert indexed_count(es, names, [good]) == 1
     es.indices.refresh(index=names.failures)
@@ -130,10 +136,10 @@ def _block_writes(es, index: str, on: bool) -> None:
     es.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": True if on else None})
 
 
-def test_defect4_an_overloaded_cluster_delays_indexing_but_fails_nothing(worker, test_env, es, names,
+def test_an_overloaded_cluster_delays_indexing_but_fails_nothing(worker, test_env, es, names,
                                                                          redis_client, settings):
     """Defect 4: item-level 429s were retried for ~3.5 s, then the pages became index_error failures."""
-    from workers.crawl.state import CrawlState
+    from workers.tracking.state import CrawlState
 
     site = LocalSite()
     reports = next(iter(es.indices.get_alias(name=names.reports)))
@@ -167,7 +173,7 @@ def test_defect4_an_overloaded_cluster_delays_indexing_but_fails_nothing(worker,
     assert all(state.get(normalize_url(u)).content_sha256 for u in urls)
 
 
-def test_defect4_bulk_requests_are_sized_by_bytes(es, names, live_indices):
+def test_bulk_requests_are_sized_by_bytes(es, names, live_indices):
     from workers.index.bulk import bulk_write
 
     sent: list[int] = []
@@ -188,7 +194,7 @@ def test_defect4_bulk_requests_are_sized_by_bytes(es, names, live_indices):
     assert result.succeeded == 6 and len(sent) == 3 and max(sent) <= 700_000
 
 
-def test_defect4_a_request_over_the_node_limit_is_split_not_failed(es, names, live_indices):
+def test_a_request_over_the_node_limit_is_split_not_failed(es, names, live_indices):
     from workers.index.bulk import bulk_write
 
     defaults = es.cluster.get_settings(include_defaults=True, flat_settings=True)
@@ -209,7 +215,7 @@ def _bytes(text: str) -> int:
     return int(float(number) * units[text[len(number):] or "b"])
 
 
-def test_defect5_a_long_wait_is_parked_in_redis_not_held_by_the_broker(worker, test_env, es, names,
+def test_a_long_wait_is_parked_in_redis_not_held_by_the_broker(worker, test_env, es, names,
                                                                        redis_client, settings):
     """Defect 5: a Retry-After of hours became a broker countdown, redelivered every visibility timeout."""
     site = LocalSite()
@@ -249,7 +255,7 @@ def test_defect5_a_long_wait_is_parked_in_redis_not_held_by_the_broker(worker, t
         site.close()
 
 
-def test_defect6_a_crawl_whose_source_was_removed_records_every_page(worker, settings, es, names, site):
+def test_a_crawl_whose_source_was_removed_records_every_page(worker, settings, es, names, site):
     """Defect 6: a source removed from sources.yaml while its crawl was queued made every task raise;
     Celery acknowledged them: neither indexed nor in failures, progress stuck at "queued"."""
     urls = serve_reports(site, 500, 3, prefix="/removed")
@@ -263,7 +269,7 @@ def test_defect6_a_crawl_whose_source_was_removed_records_every_page(worker, set
     assert all("no-longer-configured" in f["detail"] for f in failures.values())
 
 
-def test_defect6_a_hard_time_limit_requeues_instead_of_acknowledging():
+def test_a_hard_time_limit_requeues_instead_of_acknowledging():
     """Defect 6: a task killed by the hard time limit was acknowledged as failed and left no record.
     Now it is requeued like a task whose worker died, and the delivery cap records it as poison
     (tests/test_poison.py shows that cap end to end)."""
@@ -276,7 +282,7 @@ def test_defect6_a_hard_time_limit_requeues_instead_of_acknowledging():
     assert fetch_page.app.conf.task_soft_time_limit < fetch_page.app.conf.task_time_limit
 
 
-def test_defect9_an_unreachable_robots_txt_delays_pages_instead_of_skipping_them(worker, test_env, es, names):
+def test_an_unreachable_robots_txt_delays_pages_instead_of_skipping_them(worker, test_env, es, names):
     """Defect 9: a 503 on robots.txt recorded the page as skipped for good (`robots_disallowed`)."""
     site = LocalSite()
     try:
@@ -296,7 +302,7 @@ def test_defect9_an_unreachable_robots_txt_delays_pages_instead_of_skipping_them
         site.close()
 
 
-def test_defect9_a_robots_txt_redirect_loop_counts_as_no_robots_txt(worker, test_env, es, names):
+def test_a_robots_txt_redirect_loop_counts_as_no_robots_txt(worker, test_env, es, names):
     site = LocalSite()
     try:
         site.routes["/robots.txt"] = html(b"", status=302, Location="/robots-elsewhere.txt")
@@ -309,7 +315,7 @@ def test_defect9_a_robots_txt_redirect_loop_counts_as_no_robots_txt(worker, test
         site.close()
 
 
-def test_defect12_a_lost_index_trigger_is_recovered_without_beat(worker, settings, redis_client, es, names):
+def test_a_lost_index_trigger_is_recovered_without_beat(worker, settings, redis_client, es, names):
     """Defect 12: the trigger of a lost index run stayed for 20 minutes and nothing was indexed meanwhile
     unless beat ran (the no-Docker path runs no beat)."""
     queue = Staging(redis_client, settings.index_prefix)
@@ -320,7 +326,7 @@ def test_defect12_a_lost_index_trigger_is_recovered_without_beat(worker, setting
     assert indexed_count(es, names, [url]) == 1
 
 
-def test_defect13_exceptions_cross_process_boundaries_intact():
+def test_exceptions_cross_process_boundaries_intact():
     """Defect 13: BulkWriteError could not be pickled, so a pool process could not report it."""
     bulk = BulkWriteError(BulkResult(1, [BulkItemError({"_id": "a"}, 503, "connection: refused")]))
     for exc in (bulk, RetryableFetchError("timeout", "slow", 504, retry_after=3.0),
@@ -378,24 +384,50 @@ def test_an_oversized_robots_txt_is_read_up_to_500_kib_not_treated_as_an_outage(
         site.close()
 
 
-def test_one_index_run_writes_at_a_time_and_a_redelivered_run_takes_its_own_lock_over(redis_client, settings):
-    """Two index runs writing at once could write an older staged version of a page after a newer one."""
+def test_one_index_run_writes_at_a_time_and_a_redelivered_run_takes_the_lock_only_from_a_dead_worker(
+        redis_client, settings):
+    """Two index runs writing at once could write an older staged version of a page after a newer one.
+    Measured: under the task ID, the same message redelivered while its first run still wrote took
+    the lock as its own, and both wrote."""
+    from workers.housekeeping import BROKER_KEYS, beat
     from workers.index.runner import IndexRunner
 
-    namespace = f"{settings.index_prefix}runner-"
-    first = IndexRunner(redis_client, namespace, "task-a", ttl=30)
-    second = IndexRunner(redis_client, namespace, "task-b", ttl=30)
-    assert first.hold() and not second.hold()
-    # The same task delivered again after its worker died holds its lock at once.
-    assert IndexRunner(redis_client, namespace, "task-a", ttl=30).hold()
-    first.release()
-    assert second.hold()
+    namespace, grace = f"{settings.index_prefix}runner-", 5.0
+    beat(redis_client, "runner-b@test", set(), grace)
+    now = beat(redis_client, "runner-a@test", set(), grace)
+    first = IndexRunner(redis_client, namespace, "runner-a@test", ttl=30, grace=grace)
+    assert first.hold() and first.hold()  # renewed by its own run
+    # The same message delivered again to another worker while the first still beats: it waits.
+    redelivered = IndexRunner(redis_client, namespace, "runner-b@test", ttl=30, grace=grace)
+    assert not redelivered.hold()
+    # ... and a run on the first run's own worker is another run too.
+    assert not IndexRunner(redis_client, namespace, "runner-a@test", ttl=30, grace=grace).hold()
+    try:
+        # A run in a process of this host that is gone (a pool process killed mid-run) is taken over
+        # at once, though its worker beats on.
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        first.release()
+        killed = IndexRunner(redis_client, namespace, "runner-a@test", ttl=30, grace=grace)
+        killed.token = f"runner-a@test {socket.gethostname()} {gone.pid} {uuid.uuid4().hex}"
+        assert killed.hold() and redelivered.hold()
+        redelivered.release()
+        assert killed.hold() and first.hold() and not killed.hold()
+        # The first worker stops beating: the redelivered run takes over, and the first run is fenced off.
+        redis_client.zadd(BROKER_KEYS.consumers, {"runner-a@test": now - 2 * grace})
+        assert redelivered.hold() and not first.hold()
+        redelivered.release()
+        assert first.hold()
+        first.release()
+    finally:
+        redis_client.zrem(BROKER_KEYS.consumers, "runner-a@test", "runner-b@test")
 
 
 def test_a_lost_index_run_blocks_no_other_once_its_lock_lapses_and_never_writes_after(
         redis_client, settings, es, names):
     """Measured: a run cut off by a Redis restart kept its lock for 300 s, and every run
     housekeeping started meanwhile found it held and indexed nothing."""
+    from workers.housekeeping import beat
     from workers.index.indices import ensure_indices
     from workers.index.runner import IndexRunner
     from workers.index.tasks import BatchWriter, LostRunnerLock, _keep
@@ -405,9 +437,11 @@ def test_a_lost_index_run_blocks_no_other_once_its_lock_lapses_and_never_writes_
     namespace = f"{settings.index_prefix}lost-"  # out of sight of this module's worker
     queue = Staging(redis_client, namespace)
     queue.put(doc_id(url), _document_entry(url, 301), trigger_ttl=60)
-    lost = IndexRunner(redis_client, namespace, "lost-run", ttl=0.3)
+    for node in ("lost@test", "next@test"):  # both workers beat: only the lapse frees the lock
+        beat(redis_client, node, set(), grace=30)
+    lost = IndexRunner(redis_client, namespace, "lost@test", ttl=0.3, grace=30)
     assert lost.hold()
-    successor = IndexRunner(redis_client, namespace, "next-run", ttl=30)
+    successor = IndexRunner(redis_client, namespace, "next@test", ttl=30, grace=30)
     assert not successor.hold()
     await_condition(successor.hold, 5, what="the lost run's lock lapses")
     # The lost run wakes up: it must not write what it took, which stays staged for its successor.

@@ -13,8 +13,8 @@ from tests.corpus import report_page
 from tests.helpers import offline_fetcher
 from workers.crawl.http import Page
 from workers.crawl.profile import adhoc_profile
-from workers.crawl.progress import FAILED, INDEXED, CrawlTracker
-from workers.crawl.state import CrawlState
+from workers.tracking.progress import FAILED, INDEXED, CrawlTracker
+from workers.tracking.state import CrawlState
 from workers.index.indices import ensure_indices
 from workers.index.staging import Staging
 from workers.index.tasks import BatchWriter

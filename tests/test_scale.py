@@ -11,14 +11,18 @@ import base64
 import json
 import threading
 import uuid
+from dataclasses import replace
 
 import pytest
 
 from tests.helpers import cli
 from workers.app import app
-from workers.crawl.progress import INDEXED, QUEUED, CrawlTracker, watch
-from workers.crawl.reconcile import FETCH_TASK, PAGE, Reconciler
-from workers.housekeeping import BROKER_KEYS, Sweeper
+from workers.crawl.progress import watch
+from workers.crawl.reconcile import PAGE, Reconciler
+from workers.heartbeats import BROKER_KEYS
+from workers.housekeeping import Sweeper
+from workers.task_names import FETCH_PAGE
+from workers.tracking.progress import INDEXED, QUEUED, CrawlTracker
 
 URLS = 200_000
 LOST = 3
@@ -40,7 +44,7 @@ def big_crawl(redis_client, settings):
     urls = [f"https://reports.example.org/country/{i:07d}/trafficking-in-persons-report" for i in range(URLS)]
     tracker = CrawlTracker(redis_client, settings.index_prefix, crawl_id)
     assert len(tracker.add(urls)) == URLS
-    app.send_task(FETCH_TASK, args=(urls[0], crawl_id), queue=queue)
+    app.send_task(FETCH_PAGE, args=(urls[0], crawl_id), queue=queue)
     template = json.loads(redis_client.lpop(queue))
     lost = set(urls[1000:1000 + LOST])
     pipe = redis_client.pipeline(transaction=False)
@@ -117,7 +121,7 @@ def test_heartbeat_goes_on_while_a_sweep_is_stuck(redis_client, test_env):
     sweeper = Sweeper(app, node, lambda: set(), redis_client)
     release = threading.Event()
     sweeper.sweep = lambda qos: release.wait(60)  # a reconciliation step that never ends
-    sweeper.settings = sweeper.settings.model_copy(update={"housekeeping_interval": 0.05})
+    sweeper.settings = replace(sweeper.settings, housekeeping_interval=0.05)
     threads = [threading.Thread(target=sweeper.beat_forever, daemon=True),
                threading.Thread(target=sweeper.sweep_forever, daemon=True)]
     for thread in threads:

@@ -221,7 +221,7 @@ def test_unchanged_changed_and_gone(env, workers, hosts, es, names):
     gone = cli(env, *crawl)
     assert "1 gone" in gone.stdout, gone.stderr
     assert get_doc(es, names, url) is None
-    from workers.search import run_search
+    from workers.search.faceted import run_search
 
     assert run_search(es, names.reports, '"serious and sustained efforts"')["total"] == 0
 

@@ -22,7 +22,7 @@ from workers.index.indices import ensure_indices
 from workers.records import indexable
 from workers.parse.facets import tier_rank
 from workers.parse import parse_page
-from workers.search import Filters, run_search
+from workers.search.faceted import Filters, run_search
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 MANIFEST = json.loads((PAGES / "manifest.json").read_text())

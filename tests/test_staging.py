@@ -2,7 +2,8 @@
 
 import json
 
-from workers.crawl.progress import FAILED, INDEXED, QUEUED, CrawlTracker, Snapshot
+from workers.tracking.progress import FAILED, INDEXED, QUEUED, CrawlTracker
+from workers.crawl.progress import Snapshot
 from workers.index.staging import Staging
 
 
@@ -69,13 +70,12 @@ def test_watch_reports_final_state_and_stops_on_timeout(redis_client):
 
 
 def test_an_open_crawl_keeps_its_keys_and_a_finished_one_expires_after_crawl_ttl(redis_client, settings):
-    from workers.crawl.profile import save_options
-    from workers.crawl.progress import CRAWL_TTL
     from workers.keys import Keys
+    from workers.tracking.options import CrawlOptions
+    from workers.tracking.progress import CRAWL_TTL
 
     keys = Keys("stage-f-")
-    save_options(redis_client, settings.model_copy(update={"index_prefix": "stage-f-"}), "c3", {"force": False},
-                 ttl=CRAWL_TTL)
+    CrawlOptions().save(redis_client, "stage-f-", "c3", ttl=CRAWL_TTL)
     tracker = CrawlTracker(redis_client, "stage-f-", "c3")
     tracker.add(["u1", "u2"])
     crawl_keys = [keys.crawl("c3"), keys.crawl_counts("c3"), keys.crawl_options("c3")]
@@ -121,6 +121,18 @@ def test_take_is_bounded_by_bytes_but_always_takes_one(redis_client):
         stage.put(name, name * 1000, trigger_ttl=60)
     assert len(stage.take(10, max_bytes=2500)) == 2
     assert len(stage.take(10, max_bytes=10)) == 1  # an entry larger than the budget goes alone
+
+
+def test_a_large_batch_is_read_a_few_megabytes_per_command(redis_client):
+    stage = Staging(redis_client, "stage-l-")
+    for i in range(6):
+        stage.put(f"pdf{i}", "p" * 3 * 2**20, trigger_ttl=60)
+    reads = redis_client.info("commandstats").get("cmdstat_hmget", {}).get("calls", 0)
+    batch = stage.take(10, max_bytes=64 * 2**20)
+    reads = redis_client.info("commandstats")["cmdstat_hmget"]["calls"] - reads
+    # One HMGET of a 64 MB batch held Redis for 80 ms; a piece is at most READ_PIECE_BYTES (4 MB).
+    assert (len(batch), reads) == (6, 6)
+    stage.remove(batch)
 
 
 def test_entries_staged_before_their_crawls_were_listed_are_still_taken(redis_client):

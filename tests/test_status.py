@@ -8,11 +8,11 @@ import uuid
 import pytest
 
 from tests.helpers import cli
-from workers.app import queue_depths
-from workers.crawl.parked import Parked
-from workers.housekeeping import BROKER_KEYS, live_workers
+from workers.crawl.parked import Parked, ParkedPage
+from workers.heartbeats import BROKER_KEYS, live_workers
 from workers.index.failures import all_failures, recent_failures
 from workers.index.indices import document_counts, ensure_indices
+from workers.queues import queue_depths
 from workers.records import Failure
 
 
@@ -50,7 +50,7 @@ def test_status_shows_each_number_from_its_owner(es, names, settings, redis_clie
         record = Failure(f"http://127.0.0.1:9/r{i}", "fetch", "timeout", "no answer", failed_at=failed_at)
         es.index(index=names.failures, id=str(i), document=record.to_source())
     es.indices.refresh(index=names.failures)
-    Parked(redis_client, settings.index_prefix).park("http://127.0.0.1:9/later", None, 600)
+    Parked(redis_client, settings.index_prefix).park(ParkedPage("http://127.0.0.1:9/later"), 600)
 
     assert [r["url"] for r in recent_failures(es, names, 2)] == ["http://127.0.0.1:9/r1", "http://127.0.0.1:9/r2"]
     assert sorted(r["url"] for r in all_failures(es, names, ["url"])) == [f"http://127.0.0.1:9/r{i}" for i in range(3)]

@@ -68,7 +68,7 @@ def test_a_webhook_on_a_network_the_watch_did_not_open_is_refused_before_connect
     path = tmp_path / "watches.yaml"
     path.write_text("watches:\n  - name: local\n    webhook: http://127.0.0.1:9/hook\n"
                     "  - name: metadata\n    webhook: http://169.254.169.254/latest\n    allow_networks: [127.0.0.1/32]\n")
-    settings = Settings(_env_file=None, watches_file=path)
+    settings = Settings(watches_file=path)
     for name, reason in (("local", "private_address"), ("metadata", "link_local_address")):
         alert = Alert(name, "k", "new", None, "new", load_watches(path)[name].destination, {})
         with pytest.raises(DeliveryFailed, match=reason):

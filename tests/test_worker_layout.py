@@ -18,6 +18,7 @@ from tests.helpers import Worker, cli, point_app_at
 from tests.site import LocalSite, Request
 from workers.app import app
 from workers.cli.layout import Layout, node_name
+from workers.task_names import FETCH_PAGE
 
 HOSTS = ("127.0.0.8", "127.0.0.9")
 LIMIT = 3
@@ -78,7 +79,7 @@ def test_per_host_concurrency_holds_across_threads_and_processes(test_env, sites
     assert all(counter.most[host] <= LIMIT for host in HOSTS), dict(counter.most)
     assert max(counter.most.values()) > 1  # the test had requests in flight together at all
     stats = app.control.inspect(timeout=2.0, destination=threads_worker.nodes).stats() or {}
-    fetched = {node: stats[node]["total"].get("workers.tasks.fetch_page", 0) for node in stats}
+    fetched = {node: stats[node]["total"].get(FETCH_PAGE, 0) for node in stats}
     assert len(fetched) == 2 and all(fetched.values()), fetched  # both processes fetched
     assert all(stats[node]["pool"]["max-concurrency"] == 8 for node in stats)
 

@@ -4,38 +4,27 @@ Importing this module opens no connection and reads nothing: the configuration
 is built from the settings when Celery first needs it, and the beat schedule
 from the sources file by beat alone (workers/schedule.py), so a broken sources
 file can never stop a worker.
+
+The stages' task modules register with this app, so it imports none of them, nor
+anything above them: what a worker process adds (housekeeping, the watchdog, the
+heap) is wired in by workers/worker.py, which Celery imports as the first include.
 """
 
 from __future__ import annotations
 
-from functools import cached_property
-
-import celery
-import redis
 from celery import Celery
-from celery.backends.base import DisabledBackend
 from celery.signals import after_setup_logger, after_setup_task_logger
 
+from workers.fixes.celery_results import App, Task
 from workers.keys import Keys
 from workers.redaction import redact_logs
 from workers.sentinel import celery_options as celery_sentinel_options
 from workers.settings import Settings, get_settings
-
-FETCH_QUEUE = "fetch"
-INDEX_QUEUE = "index"
-# Rebuilds run on their own workers, so a long reindex never delays the crawl.
-REINDEX_QUEUE = "reindex"
+from workers.task_names import (CHUNK_TIME_LIMIT, DISCOVER_TIME_LIMIT, FETCH_QUEUE, INDEX_QUEUE, INDEX_TIME_LIMIT,
+                                ROUTES)
 
 # A fetch's time beyond its network deadlines: parsing a page, staging it, bookkeeping.
 FETCH_MARGIN = 15.0
-INDEX_TIME_LIMIT = 600
-# Discovery walks listing pages and sitemaps at the host's polite rate: minutes, not seconds.
-DISCOVER_TIME_LIMIT = 1800
-# Rebuild chunks (workers/rebuild/tasks.py) run up to this long.
-CHUNK_TIME_LIMIT = 1800
-# The index task hands written reports to the watches (workers/watches/tasks.py) by this name,
-# so the index stage never imports them.
-RAISE_ALERTS_TASK = "workers.tasks.raise_alerts"
 # Beat wakes at least this often (seconds), so second-level test schedules fire on time;
 # its Redis lock outlives a few missed wake-ups before another beat may take over.
 BEAT_MAX_LOOP = 1
@@ -71,8 +60,8 @@ def celery_config(settings: Settings) -> dict:
         )
     config = dict(
         broker_url=settings.redis_url,
-        # Redis, with a fix that keeps a worker alive when Redis goes mid-reconnect (workers/broker.py).
-        broker_transport="workers.broker:Transport",
+        # Redis, with a fix that keeps a worker alive when Redis goes mid-reconnect.
+        broker_transport="workers.fixes.kombu_redis:Transport",
         # JSON only: a pickle payload on a shared broker is remote code execution.
         task_serializer="json",
         accept_content=["json"],
@@ -105,13 +94,7 @@ def celery_config(settings: Settings) -> dict:
         task_soft_time_limit=fetch_time_limits(settings)[0],
         task_time_limit=fetch_time_limits(settings)[1],
         # Fetching and indexing scale separately: run workers per queue.
-        task_routes={
-            "workers.tasks.fetch_page": {"queue": FETCH_QUEUE},
-            "workers.tasks.fetch_pages": {"queue": FETCH_QUEUE},
-            "workers.tasks.index_pending": {"queue": INDEX_QUEUE},
-            "workers.tasks.discover_source": {"queue": FETCH_QUEUE},
-            "workers.reindex.*": {"queue": REINDEX_QUEUE},
-        },
+        task_routes=ROUTES,
         task_default_queue=FETCH_QUEUE,
         # Keep retrying the broker at start-up rather than exiting while Redis boots.
         broker_connection_retry_on_startup=True,
@@ -133,33 +116,6 @@ def celery_config(settings: Settings) -> dict:
     return config
 
 
-def queue_depths(client: redis.Redis) -> dict[str, int]:
-    """Messages waiting on the crawl's queues (the Redis transport keeps each as a list of its name)."""
-    return {queue: client.llen(queue) for queue in (FETCH_QUEUE, INDEX_QUEUE)}
-
-
-class Task(celery.Task):
-    """The default task: it stores no result, so it never touches the result backend.
-
-    Celery writes to the backend on paths that have nothing to do with results: cancelling a
-    late-acknowledged task when the broker connection drops records a retry there. With Redis
-    gone that write raised, the cancel was left half done, and the task's message was lost
-    (measured in tests/faults/test_outages.py). Only the rebuild's chunks, whose results a
-    chord collects, use the backend (workers/rebuild/tasks.py).
-    """
-
-    @cached_property
-    def backend(self):
-        return DisabledBackend(self.app)
-
-
-class App(Celery):
-    def send_task(self, name, args=None, kwargs=None, **options):
-        # A task sent by name stores no result unless asked: otherwise Celery's Redis backend
-        # subscribes to a result channel nobody reads, and after a Redis restart that subscriber
-        # fails every later send_task ("the Celery application must be restarted").
-        options.setdefault("ignore_result", self.conf.task_ignore_result)
-        return super().send_task(name, args, kwargs, **options)
 
 
 def _redact_logs(logger, **_kwargs) -> None:
@@ -167,19 +123,15 @@ def _redact_logs(logger, **_kwargs) -> None:
 
 
 def make_app(settings: Settings | None = None) -> Celery:
+    # workers.worker first: a worker (and beat) imports the includes before it builds its
+    # blueprints, and that module adds the worker's own steps (housekeeping, the watchdog).
     app = App("report_ingest", task_cls=Task, include=[
-        "workers.crawl.tasks", "workers.index.tasks", "workers.schedule", "workers.rebuild.tasks",
-        "workers.watches.tasks"])
+        "workers.worker", "workers.crawl.tasks", "workers.index.tasks", "workers.schedule",
+        "workers.rebuild.tasks", "workers.watches.tasks"])
     # A promise: Celery builds the configuration on first use, not at import.
     app.add_defaults(lambda: celery_config(settings or get_settings()))
-    import workers.heap  # noqa: F401 - connects its signals
-    from workers.housekeeping import Housekeeping
-    from workers.watchdog import Watchdog
-
     after_setup_logger.connect(_redact_logs, weak=False)
     after_setup_task_logger.connect(_redact_logs, weak=False)
-    app.steps["consumer"].add(Housekeeping)
-    app.steps["worker"].add(Watchdog)
     return app
 
 

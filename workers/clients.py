@@ -1,4 +1,4 @@
-"""One pooled client per process (Elasticsearch, Redis) and one requests Session per thread.
+"""One pooled client per process (Elasticsearch, Redis); what is not thread-safe, one per thread.
 
 Connection pools must not be shared across fork (Celery's prefork pool), so the
 caches are cleared in every child after fork and each process builds its own.
@@ -6,7 +6,7 @@ Other per-process components (the polite fetcher with its Lua scripts and robots
 parses) register with `per_process` to be rebuilt the same way; they must be
 thread-safe, as a threads-pool worker (workers/cli/layout.py) shares them between
 its tasks. The Redis and Elasticsearch clients are; a requests Session is not
-documented to be, so each thread gets its own.
+documented to be, so the crawl's (workers/crawl/netpolicy.py) is built per thread (`per_thread`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     import redis
-    import requests
     from elasticsearch import Elasticsearch
 
 from workers.es_nodes import elasticsearch_nodes
@@ -83,15 +82,19 @@ def get_redis() -> redis.Redis:
 _threads = threading.local()
 
 
-def get_http() -> requests.Session:
-    """This thread's Session (built on first use; rebuilt after fork and by `reset_clients`)."""
-    session = getattr(_threads, "http", None)
-    if session is None:
-        from workers.crawl.netpolicy import vetted_session  # requests and urllib3: for fetching only
+def per_thread(factory: Callable[[], T]) -> Callable[[], T]:
+    """Build on first use, once per thread; rebuilt after fork and by `reset_clients`. For what is
+    not thread-safe (a requests Session: workers/crawl/netpolicy.py `get_http`)."""
+    name = f"{factory.__module__}.{factory.__qualname__}"
 
-        session = _threads.http = vetted_session()
-        session.headers["User-Agent"] = get_settings().user_agent
-    return session
+    def get() -> T:
+        built = getattr(_threads, name, None)
+        if built is None:
+            built = factory()
+            setattr(_threads, name, built)
+        return built
+
+    return get
 
 
 def reset_clients() -> None:

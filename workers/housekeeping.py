@@ -6,7 +6,7 @@ Two threads in each worker's main process, every HOUSEKEEPING_INTERVAL seconds:
    reserved, waiting for a countdown) to a key that expires after ORPHAN_GRACE;
    nothing else runs in its thread, so no sweep can make a live worker look dead;
 2. the sweeper, one worker at a time (a lock held for the whole sweep, SweepLock), sweeps:
-   - parked pages that are due go back on the fetch queue (workers/parked.py);
+   - parked pages that are due go back on the fetch queue (workers/crawl/parked.py);
    - orphaned messages go back on their queue: delivered more than ORPHAN_GRACE
      ago, unacknowledged, and held by no live worker. That is what a worker
      killed with SIGKILL leaves behind, and a task cancelled when the broker
@@ -16,13 +16,15 @@ Two threads in each worker's main process, every HOUSEKEEPING_INTERVAL seconds:
      run) get a new index run;
    - a crawl start that stopped half way asks for a reconciliation;
    - a page of URL states of the old layout moves to the packed one (until none is left);
+   - at most every ALERTS_SWEEP_INTERVAL, alerts whose delivery was lost are sent again
+     (workers/watches/tasks.py, asked by task name);
    and, outside the lock, runs a slice of the reconciliation it holds: after a
    worker reconnected to the broker, or died, crawl URLs whose fetch message was
    lost with it are sent again (workers/crawl/reconcile.py), in steps of bounded
    work under a lease, whatever the size of the crawls.
 
 Requeueing uses kombu's own restore (the same one the visibility timeout uses),
-under kombu's mutex, so a message is put back once. A worker that stalls for
+under kombu's mutex, so a message is put back once (workers/fixes/kombu_unacked.py). A worker that stalls for
 longer than ORPHAN_GRACE may see one of its tasks run twice: writes are
 idempotent, and that is the at-least-once the system promises.
 """
@@ -38,45 +40,23 @@ from collections.abc import Iterator
 import redis
 from celery import bootsteps
 from celery.worker import state
-from kombu.transport.redis import Mutex, MutexHeld
 
 from workers import redis_clock
+from workers.fixes import kombu_unacked
+from workers.heartbeats import BROKER_KEYS, beat, live_workers
 from workers.keys import Keys
 from workers.crawl.parked import Parked
-from workers.crawl.reconcile import FETCH_TASK, Reconciler
-from workers.crawl.state import CrawlState
+from workers.crawl.reconcile import Reconciler
+from workers.tracking.state import CrawlState
 from workers.crawl.starts import CrawlStarts
 from workers.settings import get_settings
+from workers.task_names import FETCH_PAGE, INDEX_PENDING, REDELIVER_ALERTS
 from workers.index.staging import TRIGGER_TTL, Staging
 from workers.sentinel import redis_client
 
 log = logging.getLogger(__name__)
 # How long a reconciliation stays with the worker running it after its last step; then another takes it over.
 RECONCILE_LEASE = 30.0
-
-# Worker heartbeats are per broker database, whatever the index prefix: orphans are a broker matter.
-BROKER_KEYS = Keys("")
-
-
-def live_workers(client: redis.Redis, grace: float, now: float | None = None) -> list[str]:
-    """Node names of the workers whose housekeeping beat within the last `grace` seconds of Redis's
-    clock (`now`, or Redis's time)."""
-    return client.zrangebyscore(BROKER_KEYS.consumers, (redis_clock.sync(client) if now is None else now) - grace,
-                                "+inf")
-
-
-def beat(client: redis.Redis, node: str, tags: set[str], grace: float) -> float:
-    """Publish the delivery tags `node` holds and its heartbeat, on Redis's clock; Redis's time."""
-    now = redis_clock.sync(client)
-    pipe = client.pipeline()
-    key = BROKER_KEYS.consumer(node)
-    pipe.delete(key)
-    if tags:
-        pipe.sadd(key, *tags)
-        pipe.expire(key, int(grace))
-    pipe.zadd(BROKER_KEYS.consumers, {node: now})
-    pipe.execute()
-    return now
 
 
 def held_tags(consumer) -> set[str]:
@@ -97,7 +77,7 @@ def held_tags(consumer) -> set[str]:
             tags = {r.message.delivery_tag for r in requests
                     if r.message is not None and r.message.channel is channel}
             if channel is not None:
-                tags.update(list(channel.qos._delivered))
+                tags.update(kombu_unacked.delivered_tags(channel.qos))
             return tags
         except RuntimeError:
             continue
@@ -146,7 +126,7 @@ class Sweeper:
         self.app, self.node, self.held, self.redis = app, node, held, client
         self.settings = get_settings()
         self.keys = Keys(self.settings.index_prefix)
-        self.reconciler = Reconciler(client, self.settings.index_prefix, app.conf.task_routes[FETCH_TASK]["queue"])
+        self.reconciler = Reconciler(client, self.settings.index_prefix, app.conf.task_routes[FETCH_PAGE]["queue"])
         self.reconciling: Iterator[list[tuple[str, str]]] | None = None
         self.reconcile_sent, self.reconcile_started = 0, 0.0
         self.first_beat = True
@@ -190,7 +170,8 @@ class Sweeper:
             try:
                 for step in (self.requeue_parked, lambda: self.requeue_orphans(qos, now, grace), self.trigger_indexing,
                              lambda: self.recover_starts(now),
-                             CrawlState(self.redis, self.settings.index_prefix).move_legacy):
+                             CrawlState(self.redis, self.settings.index_prefix).move_legacy,
+                             self.redeliver_alerts):
                     step()
                     lock.keep()
             finally:
@@ -209,7 +190,7 @@ class Sweeper:
 
     def requeue_parked(self) -> None:
         if sent := Parked(self.redis, self.settings.index_prefix).requeue_due(
-                lambda kwargs: self.app.send_task(FETCH_TASK, kwargs=kwargs)):
+                lambda page: self.app.send_task(FETCH_PAGE, kwargs=page.fetch_kwargs())):
             log.info("requeued %d parked page(s)", sent)
 
     def requeue_orphans(self, qos, now: float, grace: float) -> None:
@@ -219,24 +200,26 @@ class Sweeper:
             self.redis.zrem(BROKER_KEYS.consumers, *dead)
             self.reconciler.request(now)
         held = self.redis.sunion([BROKER_KEYS.consumer(node) for node in live]) if live else set()
-        candidates = self.redis.zrangebyscore(qos.unacked_index_key, "-inf", now - grace)
-        orphans = [tag for tag in candidates if tag not in held]
-        if not orphans:
-            return
-        try:
-            with Mutex(self.redis, qos.unacked_mutex_key, qos.unacked_mutex_expire):
-                for tag in orphans:
-                    qos.restore_by_tag(tag, client=self.redis, leftmost=True)
-        except MutexHeld:
-            return  # kombu is restoring by visibility timeout right now; next round
+        orphans = [tag for tag in kombu_unacked.delivered_before(self.redis, qos, now - grace) if tag not in held]
+        if not orphans or not kombu_unacked.restore(self.redis, qos, orphans):
+            return  # nothing held by no one, or kombu is restoring by visibility timeout right now
         log.warning("requeued %d message(s) no live worker holds (a worker died, or lost its broker "
                     "connection)", len(orphans))
 
     def trigger_indexing(self) -> None:
         queue = Staging(self.redis, self.settings.index_prefix)
         if queue.size() and queue.claim_trigger(ttl=TRIGGER_TTL):
-            self.app.send_task("workers.tasks.index_pending")
+            self.app.send_task(INDEX_PENDING)
             log.info("staged entries had no index run coming; started one")
+
+    def redeliver_alerts(self) -> None:
+        """An alert whose delivery task was lost (a worker died as it raised the alert) would stay
+        pending: at most once per ALERTS_SWEEP_INTERVAL across workers, ask the watches to send
+        again the alerts past their due time. By name: the watches sit above housekeeping."""
+        interval_ms = int(self.settings.alerts_sweep_interval * 1000)
+        if self.settings.watches_file is not None and self.redis.set(self.keys.alerts_sweep, "1", nx=True,
+                                                                      px=interval_ms):
+            self.app.send_task(REDELIVER_ALERTS)
 
     def reconcile(self, now: float) -> None:
         """Run a slice of the reconciliation this worker holds, or claim one that is due: steps of
@@ -254,7 +237,7 @@ class Sweeper:
         try:
             while time.monotonic() < deadline:
                 for url, crawl_id in next(self.reconciling):
-                    self.app.send_task(FETCH_TASK, args=(url, crawl_id))
+                    self.app.send_task(FETCH_PAGE, args=(url, crawl_id))
                     self.reconcile_sent += 1
         except StopIteration:
             self.reconciling = None

@@ -49,7 +49,7 @@ class Keys:
     def index_trigger(self) -> str:
         """String, set while an index run is queued or running, so one is enqueued, not one per page.
         Set by whoever stages first; refreshed by the running index task; expires after
-        TRIGGER_TTL (workers/staging.py) if that task is lost, and housekeeping then enqueues a new one."""
+        TRIGGER_TTL (workers/index/staging.py) if that task is lost, and housekeeping then enqueues a new one."""
         return f"{self.base}index-scheduled"
 
     @property
@@ -69,7 +69,7 @@ class Keys:
 
     def url_state(self, url_id: str) -> str:
         """String: what the crawler knows of one URL (validators, content hash, document ids, recheck
-        interval, next due time), packed (workers/crawl/state.py). Written by fetch tasks and the
+        interval, next due time), packed (workers/tracking/state.py). Written by fetch tasks and the
         index task; read by fetch tasks and discovery. Expires URL_STATE_TTL (at least three
         recheck intervals) after its last write: a URL nothing crawls any more is forgotten."""
         return f"{self.base}url:{url_id}"
@@ -112,7 +112,7 @@ class Keys:
 
     def crawl_counts(self, crawl_id: str) -> str:
         """Hash state -> number of the crawl's URLs in it, plus `open` (queued or fetched), kept by
-        the same scripts that set a URL's state (workers/crawl/progress.py), so progress reads a
+        the same scripts that set a URL's state (workers/tracking/progress.py), so progress reads a
         handful of fields, never the crawl. Expires with the crawl's progress."""
         return f"{self.base}crawl:{crawl_id}:counts"
 
@@ -180,6 +180,13 @@ class Keys:
         """Lock (string: the sweeper's token) held for one housekeeping sweep from start to end, and
         one round more, so workers sweep one at a time. Renewed before each step; expires by itself."""
         return f"{self.base}housekeeping"
+
+    @property
+    def alerts_sweep(self) -> str:
+        """String, set (NX) by the housekeeping sweep that sends the look for alerts whose delivery
+        was lost (workers/watches/tasks.py); expires after ALERTS_SWEEP_INTERVAL, so the look is
+        sent at most that often across all workers."""
+        return f"{self.base}alerts-sweep"
 
     @property
     def reconcile(self) -> str:

@@ -9,19 +9,19 @@ builds bulk actions for these indices' documents or guesses an entry's keys.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
 import orjson
 
-from workers.crawl.progress import FAILED, GONE, INDEXED, SKIPPED
-from workers.crawl.state import UrlState
-from workers.index.raw_pages import STALE_PARTS, raw_actions
+from workers.tracking.progress import FAILED, GONE, INDEXED, SKIPPED
+from workers.tracking.state import UrlState
+from workers.raw_pages import STALE_PARTS, raw_actions
 from workers.parse.pdf_document import SOURCE as PDF_SOURCE
 from workers.parse.facets import tier_rank
 from workers.redaction import redact_text, redact_url
-from workers.search.copies import report_key
 from workers.urls import doc_id
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 DETAIL_CHARS = 2000
 # A failure record refused as it is (a URL too long for a keyword) is written again with its URL cut.
 MINIMAL_URL_CHARS = 2000
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
 
 def now_iso() -> str:
@@ -67,6 +68,17 @@ class Failure:
         if record["source"] is None:
             del record["source"]
         return record
+
+    @classmethod
+    def from_source(cls, record: dict) -> Failure:
+        return cls(**record)
+
+    def to_json(self) -> str:
+        return orjson.dumps(self.to_source()).decode()
+
+    @classmethod
+    def from_json(cls, text: str) -> Failure:
+        return cls.from_source(orjson.loads(text))
 
     def minimal(self, why: str) -> Failure:
         """The same failure with its URL cut short, for when the full record was refused."""
@@ -118,6 +130,27 @@ class RawPage:
 def fetch_version(fetched_at: str) -> int:
     """A fetch time (ISO 8601) as an Elasticsearch external version: microseconds since the epoch."""
     return int(datetime.fromisoformat(fetched_at).timestamp() * 1_000_000)
+
+
+def series_slug(series: str) -> str:
+    """'Trafficking in Persons Report' -> 'trafficking-in-persons' ('World Report' keeps its word)."""
+    slug = _NOT_SLUG.sub("-", series.lower()).strip("-")
+    shorter = slug.removesuffix("-report")
+    return shorter if "-" in shorter else slug
+
+
+def report_key(document: dict) -> str:
+    """'trafficking-in-persons-2019-MLI' when series, year and country are known, else 'doc:<id>'.
+
+    A document without all three is a report of its own: its key is unique, so field
+    collapsing never merges it with anything (a missing value would make all such
+    documents one group) and a count of distinct keys still counts it once.
+    """
+    series, year = document.get("report_series"), document.get("report_year")
+    country = (document.get("country") or {}).get("iso3")
+    if series and year and country:
+        return f"{series_slug(series)}-{year}-{country}"
+    return f"doc:{document['id']}"
 
 
 def indexable(document: dict, fetched_at: str) -> dict:
@@ -179,7 +212,7 @@ class Staged:
 
     def remembered(self, state: UrlState, now: float) -> UrlState | None:
         """What the crawl keeps about the URL once this outcome is in the index
-        (workers/crawl/state.py), from `state`, what it kept before; None: nothing changes."""
+        (workers/tracking/state.py), from `state`, what it kept before; None: nothing changes."""
         return None
 
 

@@ -10,10 +10,11 @@ import logging
 
 from redbeat import RedBeatScheduler
 
-from workers.app import DISCOVER_TIME_LIMIT, app
+from workers.app import app
 from workers.crawl.sources import load_sources
 from workers.crawl.discover import run_source
 from workers.settings import Settings, get_settings
+from workers.task_names import DISCOVER_SOURCE, DISCOVER_TIME_LIMIT, INDEX_PENDING
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +23,14 @@ def beat_schedule(settings: Settings) -> dict:
     schedule = {
         # Workers re-trigger indexing themselves (workers/housekeeping.py); this is a
         # second net for a deployment whose index workers run without fetch workers.
-        "index-pending": {"task": "workers.tasks.index_pending", "schedule": 60.0},
+        "index-pending": {"task": INDEX_PENDING, "schedule": 60.0},
     }
     if settings.sources_file.exists():
         for name, source in load_sources(settings.sources_file).items():
             if not source.enabled:
                 continue
             schedule[f"discover-{name}"] = {
-                "task": "workers.tasks.discover_source", "schedule": source.celery_schedule(), "args": (name,),
+                "task": DISCOVER_SOURCE, "schedule": source.celery_schedule(), "args": (name,),
             }
     return schedule
 
@@ -42,7 +43,7 @@ class SourceScheduler(RedBeatScheduler):
         super().setup_schedule()
 
 
-@app.task(name="workers.tasks.discover_source", soft_time_limit=DISCOVER_TIME_LIMIT - 60,
+@app.task(name=DISCOVER_SOURCE, soft_time_limit=DISCOVER_TIME_LIMIT - 60,
           time_limit=DISCOVER_TIME_LIMIT)
 def discover_source(name: str) -> dict:
     """Scheduled by beat per source: find its report URLs and enqueue the new or due ones."""

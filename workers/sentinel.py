@@ -10,7 +10,7 @@ in REDIS_SENTINEL_PASSWORD and REDIS_SENTINEL_TLS for TLS to all of them. Every 
 the Sentinels for the master on each new connection, so each follows a failover by reconnecting:
 
 - the broker and the result backend: kombu's and Celery's Sentinel transports (the broker's with
-  the fix of workers/broker.py), `sentinel://` URL and `master_name` transport option;
+  the fix of workers/fixes/kombu_redis.py), `sentinel://` URL and `master_name` transport option;
 - the project's own keys (staging, crawl state, host limits, locks, housekeeping): redis-py's
   `Sentinel.master_for`, whose connections ask again after an error or a READONLY answer;
 - RedBeat: its `redis-sentinel://` form with the Sentinels in its options.
@@ -126,7 +126,7 @@ def celery_options(settings: Settings) -> dict:
     master = settings.redis_sentinel_master
     transport = {"master_name": master, "sentinel_kwargs": sentinels.sentinel_options(settings)}
     options: dict = {
-        "broker_transport": "workers.broker:SentinelTransport",
+        "broker_transport": "workers.fixes.kombu_redis:SentinelTransport",
         "broker_transport_options": transport,
         "result_backend_transport_options": transport,
         # RedBeat reads Sentinels from its options, not from the URL.

@@ -1,13 +1,21 @@
-"""One typed settings object, read from the environment (and `.env`), with local defaults."""
+"""One typed settings object, read from the environment (and `.env`), with local defaults.
+
+A frozen dataclass read by a few lines of code rather than pydantic-settings: importing pydantic
+and building a settings model took 0.2 s, which every command paid before doing anything (the
+read-only ones answer within half a second in all: benchmarks/cli_startup.py). A variable is the
+field's name in any case (`REDIS_URL`); the environment wins over `.env`; a value that does not
+convert or breaks a bound is a SettingsError naming the variable.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
-
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Any
 
 from workers.es_nodes import elasticsearch_nodes
 from workers.sentinel import Sentinels
@@ -15,8 +23,83 @@ from workers.sentinel import Sentinels
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+class SettingsError(ValueError):
+    """A setting that does not convert to its type or is out of its bounds."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value that never shows in a repr, a log line or a traceback."""
+
+    value: str = dataclasses.field(repr=False)
+
+    def get_secret_value(self) -> str:
+        return self.value
+
+    def __str__(self) -> str:
+        return "**********"
+
+
+def Field(default: Any, *, gt: float | None = None, ge: float | None = None) -> Any:  # noqa: N802 - reads like a type's field
+    """A field with a lower bound: `gt` exclusive, `ge` inclusive."""
+    return dataclasses.field(default=default, metadata={"gt": gt, "ge": ge})
+
+
+_TRUE, _FALSE = {"1", "true", "t", "yes", "y", "on"}, {"0", "false", "f", "no", "n", "off"}
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in _TRUE | _FALSE:
+        return text.lower() in _TRUE
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+# ELASTICSEARCH_REPLICAS: "auto", or a number of replicas.
+Replicas = str | int
+
+
+def _replicas(text: str) -> Replicas:
+    if text == "auto":
+        return text
+    if not text.isdigit():
+        raise ValueError(f"{text!r} is neither auto nor a number of replicas (0 or more)")
+    return int(text)
+
+
+# Each annotation the fields use (as a string: `from __future__ import annotations`) -> its parser.
+# An optional field given an empty value is unset.
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "str": str, "int": int, "float": float, "bool": _bool, "Path": Path, "Secret": Secret, "Replicas": _replicas,
+}
+
+
+def _parse(annotation: str, text: str) -> Any:
+    kind, optional = annotation.removesuffix(" | None"), annotation.endswith(" | None")
+    if kind not in _PARSERS:
+        raise TypeError(f"no reader for settings of type {annotation!r}: add one to _PARSERS")
+    if optional and not text:
+        return None
+    return _PARSERS[kind](text)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`NAME=value` lines, as docker compose reads them: `#` comments, optional `export `, quotes stripped."""
+    if not path.is_file():
+        return {}
+    found = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip().removeprefix("export ").strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, value = (part.strip() for part in line.split("=", 1))
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        found[name] = value
+    return found
+
+
+@dataclass(frozen=True)
+class Settings:
 
     redis_url: str = "redis://localhost:6379/0"
     # Seconds to connect to Redis and to wait for an answer: a Redis that accepts connections but
@@ -25,7 +108,7 @@ class Settings(BaseSettings):
     # When REDIS_URL names Sentinels (sentinel://host:26379;sentinel://host2:26379, workers/sentinel.py):
     # the name of the master they watch, their own password if they have one, and TLS to all of them.
     redis_sentinel_master: str = "mymaster"
-    redis_sentinel_password: SecretStr | None = None
+    redis_sentinel_password: Secret | None = None
     redis_sentinel_tls: bool = False
     redis_ca_certs: Path | None = None
 
@@ -34,10 +117,10 @@ class Settings(BaseSettings):
     # Replicas of every index: "auto" keeps one where the cluster has a second data node to hold
     # it and none on a single node (Elasticsearch's auto_expand_replicas 0-1), or a fixed number.
     # `setup` applies it to the templates and to the live indices (a worker, to the indices it creates).
-    elasticsearch_replicas: Literal["auto"] | Annotated[int, Field(ge=0)] = "auto"
-    elasticsearch_api_key: SecretStr | None = None
+    elasticsearch_replicas: Replicas = "auto"
+    elasticsearch_api_key: Secret | None = None
     elasticsearch_username: str | None = None
-    elasticsearch_password: SecretStr | None = None
+    elasticsearch_password: Secret | None = None
     elasticsearch_ca_certs: Path | None = None
     # Verification stays on unless someone turns it off on purpose, in writing.
     elasticsearch_verify_certs: bool = True
@@ -129,27 +212,44 @@ class Settings(BaseSettings):
     webhook_timeout: float = Field(default=10.0, gt=0)
     webhook_backoff_base: float = Field(default=2.0, gt=0)
     webhook_backoff_max: float = Field(default=600.0, gt=0)
+    # An alert still pending this long after its delivery was due (its task lost with a worker) is
+    # sent again by housekeeping, which looks for such alerts at most every ALERTS_SWEEP_INTERVAL
+    # seconds across all workers. A delivery that is retrying pushes its due time on at each try.
+    alerts_redeliver_after: float = Field(default=300.0, gt=0)
+    alerts_sweep_interval: float = Field(default=30.0, gt=0)
 
-    @field_validator("redis_url")
-    @classmethod
-    def _sentinels(cls, value: str) -> str:
-        Sentinels.parse(value)
-        return value
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value, bounds = getattr(self, field.name), field.metadata
+            if bounds.get("gt") is not None and not value > bounds["gt"]:
+                raise SettingsError(f"{field.name.upper()} must be greater than {bounds['gt']}, not {value}")
+            if bounds.get("ge") is not None and not value >= bounds["ge"]:
+                raise SettingsError(f"{field.name.upper()} must be at least {bounds['ge']}, not {value}")
+        if self.index_prefix != self.index_prefix.lower():
+            raise SettingsError("INDEX_PREFIX: Elasticsearch index names must be lowercase")
+        for name, check in (("REDIS_URL", lambda: Sentinels.parse(self.redis_url)),
+                            ("ELASTICSEARCH_URL", lambda: elasticsearch_nodes(self.elasticsearch_url)),
+                            ("ELASTICSEARCH_REPLICAS", lambda: _replicas(str(self.elasticsearch_replicas)))):
+            try:
+                check()
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {exc}") from None
 
-    @field_validator("elasticsearch_url")
     @classmethod
-    def _node_list(cls, value: str) -> str:
-        elasticsearch_nodes(value)
-        return value
-
-    @field_validator("index_prefix")
-    @classmethod
-    def _lowercase_prefix(cls, value: str) -> str:
-        if value != value.lower():
-            raise ValueError("Elasticsearch index names must be lowercase")
-        return value
+    def from_env(cls, environ: Mapping[str, str], env_file: Path | None = None) -> Settings:
+        """The settings named in `environ`, else in `env_file`, else the defaults."""
+        given = {name.lower(): value for source in (read_env_file(env_file) if env_file else {}, environ)
+                 for name, value in source.items()}
+        values = {}
+        for field in dataclasses.fields(cls):
+            if field.name in given:
+                try:
+                    values[field.name] = _parse(str(field.type), given[field.name])
+                except ValueError as exc:
+                    raise SettingsError(f"{field.name.upper()}={given[field.name]!r}: {exc}") from None
+        return cls(**values)
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return Settings.from_env(os.environ, Path(".env"))

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
-from celery.signals import worker_process_shutdown, worker_shutdown
 
 from workers.keys import Keys
 
@@ -74,10 +73,9 @@ def flush_timings(**_signal) -> None:
 
 
 os.register_at_fork(after_in_child=_fresh_after_fork)
+# A prefork pool process leaves through os._exit, past atexit: the worker flushes on Celery's
+# shutdown signals too (connected in workers/app.py, so `status` reads timings without Celery).
 atexit.register(flush_timings)
-# A prefork pool process leaves through os._exit, past atexit; both kinds of worker say so first.
-worker_process_shutdown.connect(flush_timings, weak=False)
-worker_shutdown.connect(flush_timings, weak=False)
 
 
 class StageTimings:

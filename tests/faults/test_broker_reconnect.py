@@ -12,7 +12,7 @@ from workers.settings import get_settings
 def test_a_connection_lost_mid_close_keeps_its_unacknowledged_message(fault_redis):
     """Celery's consumer collects a lost connection, then closes it. Redis was gone during the
     collect, so a fanout queue's delete failed and left the channel open; the second close then
-    restored through a discarded transport, and the worker died (workers/broker.py)."""
+    restored through a discarded transport, and the worker died (workers/fixes/kombu_redis.py)."""
     client = redis.Redis.from_url(fault_redis.url)
     client.flushall()
     conn = Connection(fault_redis.url, transport=celery_config(get_settings())["broker_transport"])

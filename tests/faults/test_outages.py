@@ -16,7 +16,7 @@ OUTAGE = 15.0
 
 
 @pytest.mark.slow
-def test_defect12_13_elasticsearch_stopped_mid_crawl(scenario):
+def test_every_page_is_indexed_after_elasticsearch_comes_back_without_beat(scenario):
     """Defects 12 and 13: after an outage the index trigger outlived its failed run and connection
     errors never triggered a retry, so staged pages waited for beat (measured: 209 of 300)."""
     scenario.start_worker(concurrency=2)
@@ -38,7 +38,7 @@ def test_defect12_13_elasticsearch_stopped_mid_crawl(scenario):
             f"all {PAGES} indexed {caught_up:.1f}s after it was back, 0 failures, no beat")
 
 
-def test_defect11_redis_restarted_gracefully(scenario):
+def test_a_graceful_redis_restart_loses_no_page(scenario):
     """Defect 11: cleanup after the broker connection dropped replaced the task's own exit, and the
     page was acknowledged as failed without a record (measured: 2 of 300 lost per restart)."""
     scenario.start_worker(concurrency=2)

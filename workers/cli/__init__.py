@@ -1,9 +1,13 @@
 """The `report-ingest` command: the group, and where each of its commands lives.
 
-Commands live in modules by topic and import what they need when they run (the read-only
-ones answer within half a second, start-up included: benchmarks/cli_startup.py); the
-queries behind them live in the modules that own the data, so a command only reads and
-formats.
+Commands live in modules by topic, which the group imports only when one of their commands
+runs (COMMANDS). A command module imports at its top what all its commands need, and inside
+a command what only that command (or one path of it) needs: running one command never loads
+another's dependencies (the rebuild's Celery tasks for `indices`, the crawl for `failures`).
+The read-only commands (`search`, `history`, `diff`, `tiers`, `status`) load neither Celery
+nor the Elasticsearch client package, and answer within half a second, start-up included
+(benchmarks/cli_startup.py; tests/test_editions.py runs them and keeps them so). The queries
+behind the commands live in the modules that own the data, so a command only reads and formats.
 """
 
 from __future__ import annotations

@@ -1,12 +1,16 @@
-"""What most commands reach: the Elasticsearch client and the index names of this deployment."""
+"""What most commands reach: an Elasticsearch client and the index names of this deployment."""
 
 from __future__ import annotations
 
-from elasticsearch import Elasticsearch
+from typing import TYPE_CHECKING
 
-from workers.clients import get_es
 from workers.index.indices import IndexNames
 from workers.settings import get_settings
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+    from workers.es_read import ReadClient
 
 
 def index_names() -> IndexNames:
@@ -14,4 +18,14 @@ def index_names() -> IndexNames:
 
 
 def es_and_names() -> tuple[Elasticsearch, IndexNames]:
+    """The full client, for commands that write or use its helpers."""
+    from workers.clients import get_es
+
     return get_es(), index_names()
+
+
+def reader_and_names() -> tuple[ReadClient, IndexNames]:
+    """The small read-only client (workers/es_read.py), for commands that answer at once."""
+    from workers.es_read import read_client
+
+    return read_client(get_settings()), index_names()

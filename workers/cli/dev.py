@@ -12,12 +12,7 @@ from types import ModuleType
 
 import click
 
-from workers.cli.context import es_and_names
-from workers.cli.crawl import follow_crawl
 from workers.cli.errors import fail
-from workers.crawl.discover import run_source
-from workers.index.indices import ensure_indices
-from workers.settings import get_settings
 
 
 def _devtools(module: str) -> ModuleType:
@@ -47,6 +42,12 @@ def services(action: str) -> None:
 @click.option("--concurrency", default=2, show_default=True, help="Worker processes.")
 def demo(port: int, concurrency: int) -> None:
     """Offline demo: local Redis and Elasticsearch, a worker, and a crawl of the bundled sample site."""
+    from workers.cli.context import es_and_names
+    from workers.cli.crawl import follow_crawl
+    from workers.crawl.discover import run_source
+    from workers.index.indices import ensure_indices
+    from workers.settings import get_settings
+
     devservices, demo_site = _devtools("services"), _devtools("demo")
     echo = lambda m: click.echo(m, err=True)  # noqa: E731
     settings = get_settings()

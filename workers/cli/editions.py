@@ -1,6 +1,6 @@
 """`report-ingest history`, `diff` and `tiers`: one country's report across editions, and every
-country's tiers across years. Read-only; the logic is in workers/editions/, imported when a
-command runs, so `--help` needs neither pydantic nor the Elasticsearch client."""
+country's tiers across years. Read-only, through the small client (workers/es_read.py); the logic
+is in workers/editions/, each command importing the part it uses."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 
 import click
 
+from workers.cli.context import reader_and_names
 from workers.cli.errors import fail
 from workers.cli.style import Style
 
@@ -25,12 +26,10 @@ def _json(data) -> None:
 def history(country: str, series: str | None, as_json: bool) -> None:
     """One row per edition of COUNTRY's report (a name or an ISO code), oldest first: year, tier,
     its move against the previous edition, the best copy's URL, copies and conflicts."""
-    from workers.cli.context import es_and_names
     from workers.editions.read import history as read_history
-
     from workers.settings import get_settings
 
-    es, names = es_and_names()
+    es, names = reader_and_names()
     try:
         found = read_history(es, names, country, series, kept=get_settings().revisions_kept)
     except LookupError as exc:
@@ -85,12 +84,11 @@ def diff(country: str, years: tuple[int, ...], series: str | None, as_json: bool
     """What changed in COUNTRY's report between YEAR_A and YEAR_B: the tier, and per section the
     paragraphs added, removed and reworded (word by word), and how many are unchanged.
     `diff URL` compares the last two fetched versions of one page."""
-    from workers.cli.context import es_and_names
 
     is_url = country.startswith(("http://", "https://"))
     if len(years) != (0 if is_url else 2):
         fail("give two years (report-ingest diff COUNTRY YEAR_A YEAR_B) or one URL (report-ingest diff URL)")
-    es, names = es_and_names()
+    es, names = reader_and_names()
     try:
         if is_url:
             from workers.editions.revised import compare_versions
@@ -118,11 +116,10 @@ def diff(country: str, years: tuple[int, ...], series: str | None, as_json: bool
 def tiers(series: str | None, year_from: int | None, year_to: int | None, region: str | None, fmt: str) -> None:
     """The country x year matrix of tiers: one report per cell (copies collapsed), moves and
     conflicts marked."""
-    from workers.cli.context import es_and_names
     from workers.editions.matrix import cells, table, to_csv
     from workers.editions.read import edition_query, editions, with_moves
 
-    es, names = es_and_names()
+    es, names = reader_and_names()
     # Moves need each country's edition before --from: read from the start, show from --from.
     found = with_moves(list(editions(es, names.reports, edition_query(series=series, year_to=year_to,
                                                                        region=region))))

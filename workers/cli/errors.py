@@ -24,26 +24,20 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:200] if text else exc.__class__.__name__
 
 
-def settings_error(exc) -> str:
-    """A setting from the environment that cannot be used, by its variable's name (pydantic's
-    ValidationError: several lines and a link, otherwise)."""
-    return "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg'].removeprefix('Value error, ')}"
-                     for e in exc.errors())
-
-
 def service_error(exc: BaseException) -> str | None:
-    """The one-line message for an error reaching Redis or Elasticsearch, or None for any other error."""
+    """The one-line message for an error reaching Redis or Elasticsearch or for a setting that cannot be
+    used, or None for any other error."""
     import elastic_transport
     import elasticsearch
     import kombu.exceptions
     import redis.exceptions
-    from pydantic import ValidationError
 
+    from workers import es_read
     from workers.es_nodes import redacted_nodes
-    from workers.settings import get_settings  # pydantic: not needed to print `--help`
+    from workers.settings import SettingsError, get_settings
 
-    if isinstance(exc, ValidationError) and exc.title == "Settings":
-        return settings_error(exc)
+    if isinstance(exc, SettingsError):  # a setting that cannot be used, by its variable's name
+        return str(exc)
     settings = get_settings()
     redis_at = f"Redis at {redact_url(settings.redis_url)}"
     es_at = f"Elasticsearch at {redacted_nodes(settings.elasticsearch_url)}"
@@ -54,18 +48,18 @@ def service_error(exc: BaseException) -> str | None:
         return f"{redis_at} timed out ({_first_line(exc)}): check that it is up and reachable, or set REDIS_URL"
     if isinstance(exc, redis.exceptions.ConnectionError | kombu.exceptions.OperationalError):
         return f"{redis_at} is not reachable ({_first_line(exc)}): {START}, or set REDIS_URL"
-    if isinstance(exc, elasticsearch.AuthenticationException):
+    if isinstance(exc, elasticsearch.AuthenticationException) or es_read.status_of(exc) == 401:
         return (f"{es_at} refused the credentials (HTTP 401): set ELASTICSEARCH_API_KEY, or "
                 "ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD")
-    if isinstance(exc, elasticsearch.AuthorizationException):
+    if isinstance(exc, elasticsearch.AuthorizationException) or es_read.status_of(exc) == 403:
         return f"{es_at} refused the request (HTTP 403): the configured user lacks the privileges this needs"
-    if isinstance(exc, elasticsearch.ConnectionTimeout):
+    if isinstance(exc, elasticsearch.ConnectionTimeout | es_read.TimedOut):
         return (f"{es_at} timed out after {settings.elasticsearch_timeout:g}s: check that it is up and not "
                 "overloaded, or raise ELASTICSEARCH_TIMEOUT")
-    if isinstance(exc, elastic_transport.TlsError):
+    if isinstance(exc, elastic_transport.TlsError | es_read.TlsFailed):
         return (f"{es_at}: TLS failed ({_first_line(exc)}): set ELASTICSEARCH_CA_CERTS to the CA that signed "
                 "its certificate")
-    if isinstance(exc, elasticsearch.ConnectionError):
+    if isinstance(exc, elasticsearch.ConnectionError | es_read.Unreachable):
         return f"{es_at} is not reachable: {START}, or set ELASTICSEARCH_URL"
     return None
 

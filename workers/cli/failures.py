@@ -8,11 +8,7 @@ import sys
 import click
 
 from workers.cli.context import es_and_names
-from workers.cli.crawl import follow_crawl
-from workers.cli.errors import fail
-from workers.crawl.sources import SourcesError
-from workers.index.failures import recent_failures, retry_failures
-from workers.settings import get_settings
+from workers.index.failures import recent_failures
 
 
 @click.command()
@@ -36,6 +32,12 @@ def failures(limit: int, as_json: bool) -> None:
 def retry_failed(wait: bool, timeout: float | None) -> None:
     """Crawl every recorded failure again, refetched and reparsed even if unchanged, each under its
     own source's policy; successes clear their failure record."""
+    from workers.cli.crawl import follow_crawl
+    from workers.cli.errors import fail
+    from workers.crawl.sources import SourcesError
+    from workers.retry_failed import retry_failures
+    from workers.settings import get_settings
+
     settings = get_settings()
     try:
         retry = retry_failures(settings, *es_and_names())

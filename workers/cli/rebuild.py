@@ -9,6 +9,7 @@ from datetime import datetime
 
 import click
 
+from workers.clients import get_es, get_redis
 from workers.settings import get_settings
 
 
@@ -55,8 +56,6 @@ def reindex(mode: str, source: str | None, since: datetime | None, keep_old: boo
         click.echo(f"rebuild queued as task {result.id}; follow it with `report-ingest indices`")
         return
 
-    from workers.clients import get_es, get_redis
-
     try:
         summary = rebuild(
             get_es(), get_redis(), get_settings(), mode=mode, selection=Selection(source, since_text),
@@ -80,7 +79,6 @@ def reindex(mode: str, source: str | None, since: datetime | None, keep_old: boo
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 def indices(as_json: bool) -> None:
     """List physical indices: documents, which is live, schema and parser versions."""
-    from workers.clients import get_es, get_redis
     from workers.index.aliases import list_indices
     from workers.index.indices import IndexNames
     from workers.keys import Keys

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from workers.cli.context import es_and_names, reader_and_names
 from workers.cli.style import Style
 
 
@@ -32,13 +33,12 @@ def search(query: str, country, tier, year, year_from, year_to, publisher, role,
            sort: str, page: int, per_page: int, all_copies: bool, as_json: bool, export_format: str | None,
            output: str | None) -> None:
     """Full-text search with facet filters; prints hits and facet counts."""
-    from workers.cli.context import es_and_names
     from workers.search.faceted import Filters, run_search
     from workers.settings import get_settings
 
     filters = Filters(list(country), list(tier), list(year), year_from, year_to,
                       list(publisher), list(role), list(exploitation))
-    es, names = es_and_names()
+    es, names = reader_and_names()
     window = get_settings().search_max_window
     if export_format:
         if not output:
@@ -88,7 +88,6 @@ def _export(es, index: str, query: str, filters, all_copies: bool, fmt: str, out
 @click.option("--json", "as_json", is_flag=True, help="Print the conflicts as JSON.")
 def conflicts(as_json: bool) -> None:
     """Reports whose copies disagree on tier or year, with the URL of each copy."""
-    from workers.cli.context import es_and_names
     from workers.search.conflicts import find_conflicts
 
     es, names = es_and_names()

@@ -7,12 +7,7 @@ import time
 
 import click
 
-from workers.cli.context import es_and_names
 from workers.cli.errors import fail
-from workers.es_nodes import redacted_nodes
-from workers.index.indices import ensure_indices
-from workers.kibana import KibanaSetupError, setup_kibana
-from workers.redaction import redact_text
 from workers.settings import get_settings
 
 
@@ -20,6 +15,11 @@ from workers.settings import get_settings
 @click.option("--wait", "wait_seconds", default=120.0, show_default=True, help="Seconds to wait for Elasticsearch.")
 def setup(wait_seconds: float) -> None:
     """Install index templates and create the indices and aliases (idempotent)."""
+    from workers.cli.context import es_and_names
+    from workers.index.indices import ensure_indices
+    from workers.es_nodes import redacted_nodes
+    from workers.redaction import redact_text
+
     (es, names), settings = es_and_names(), get_settings()
     where = redacted_nodes(settings.elasticsearch_url)
     deadline = time.monotonic() + wait_seconds
@@ -43,6 +43,8 @@ def setup(wait_seconds: float) -> None:
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for Kibana.")
 def kibana_setup(timeout: float) -> None:
     """Import the Kibana data view, saved search and dashboard (idempotent)."""
+    from workers.kibana import KibanaSetupError, setup_kibana
+
     try:
         summary = setup_kibana(get_settings(), timeout=timeout, echo=lambda m: click.echo(m, err=True))
     except KibanaSetupError as exc:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import click
 
-from workers.cli.crawl import follow_crawl
 from workers.cli.errors import fail
 from workers.crawl.sources import Source, SourcesError, load_sources
-from workers.crawl.discover import run_source
 from workers.settings import get_settings
 
 
@@ -47,6 +45,9 @@ def sources_validate() -> None:
 @click.option("--force", is_flag=True, help="Crawl every discovered URL, due or not, and index again.")
 def sources_run(name: str, wait: bool, timeout: float | None, force: bool) -> None:
     """Discover and crawl one source now."""
+    from workers.cli.crawl import follow_crawl
+    from workers.crawl.discover import run_source
+
     if name not in _load_sources():
         fail(f"no source named {name!r}; see `report-ingest sources list`")
     found, plan = run_source(get_settings(), name, force=force, echo=lambda m: click.echo(m, err=True))

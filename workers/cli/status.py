@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from workers.app import queue_depths
-from workers.cli.context import es_and_names
+from workers.cli.context import reader_and_names
 from workers.clients import get_redis
 from workers.crawl.parked import Parked
-from workers.housekeeping import live_workers
+from workers.heartbeats import live_workers
 from workers.index.failures import recent_failures
 from workers.index.indices import document_counts
 from workers.index.staging import Staging
+from workers.queues import queue_depths
 from workers.settings import get_settings
 from workers.timings import StageTimings
 
@@ -21,7 +21,7 @@ def status() -> None:
     """Queue depths, staged entries, parked pages, live workers, documents per index, time per stage
     and recent failures."""
     settings, redis = get_settings(), get_redis()
-    es, names = es_and_names()
+    es, names = reader_and_names()
     # Everything is read before anything is printed: a service that is down gives one line, not half a report.
     queues = queue_depths(redis)
     staged = Staging(redis, settings.index_prefix).size()

@@ -6,7 +6,11 @@ import json
 
 import click
 
+from workers.cli.context import es_and_names
 from workers.cli.errors import fail
+from workers.settings import get_settings
+from workers.watches.alerts import PENDING, current_watches, list_alerts
+from workers.watches.config import WatchesError
 
 
 @click.command()
@@ -17,11 +21,6 @@ from workers.cli.errors import fail
 def alerts(pending: bool, limit: int, resend: bool, as_json: bool) -> None:
     """List the alerts watches raised, newest first: sent, and pending with their attempts and last
     error; the watches file is validated first."""
-    from workers.cli.context import es_and_names
-    from workers.settings import get_settings
-    from workers.watches.alerts import PENDING, current_watches, list_alerts
-    from workers.watches.config import WatchesError
-
     settings = get_settings()
     try:
         watches = current_watches(settings)

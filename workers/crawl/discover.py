@@ -16,7 +16,7 @@ from workers.crawl.http import FetchError, Page
 from workers.crawl.polite import Deferred, Disallowed, polite_fetch
 from workers.crawl.profile import CrawlProfile, source_profile, sources
 from workers.crawl.start import CrawlPlan, start_crawl
-from workers.crawl.state import CrawlState
+from workers.tracking.state import CrawlState
 from workers.settings import Settings
 from workers.crawl.sitemap import BudgetSpent, SitemapError, SitemapWalk, walk_sitemaps
 from workers.crawl.sources import Source

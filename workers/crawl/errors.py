@@ -26,7 +26,7 @@ class PermanentFetchError(FetchError):
 
 class RetryableFetchError(FetchError):
     # Set once the host that answered 429/503 was told to back off, so the host that
-    # redirected to it is not backed off as well (workers/polite.py).
+    # redirected to it is not backed off as well (workers/crawl/polite.py).
     backed_off = False
 
     def __init__(self, reason: str, detail: str, status: int | None = None,

@@ -1,6 +1,6 @@
 """Fetching one page: a deadline, a size cap, redirects checked hop by hop, HTML only.
 
-Every way a fetch can fail is a `FetchError` (workers/fetch_errors.py) with a
+Every way a fetch can fail is a `FetchError` (workers/crawl/errors.py) with a
 specific reason: the network policy's, the HTTP status, or what went wrong on
 the wire (`timeout`, `connection_reset`, `incomplete_body`, ...).
 """

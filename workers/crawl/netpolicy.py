@@ -19,8 +19,10 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
+from workers.clients import per_thread
 from workers.crawl.deadlines import Deadline, deadlines
 from workers.crawl.errors import PermanentFetchError, RetryableFetchError
+from workers.settings import get_settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -264,4 +266,12 @@ def vetted_session() -> requests.Session:
     adapter = VettedAdapter()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    return session
+
+
+@per_thread
+def get_http() -> requests.Session:
+    """This thread's Session, for fetching and for webhooks: every hop checked by the policy."""
+    session = vetted_session()
+    session.headers["User-Agent"] = get_settings().user_agent
     return session

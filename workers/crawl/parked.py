@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import redis
 
@@ -39,6 +40,30 @@ return due
 """
 
 
+@dataclass(frozen=True)
+class ParkedPage:
+    """A fetch_page call held in Redis: its URL, its crawl, the robots.txt deferrals it had.
+
+    Its JSON is the sorted-set member, so the same call parked twice is one member."""
+
+    url: str
+    crawl_id: str | None = None
+    robots_deferrals: int = 0
+
+    def fetch_kwargs(self) -> dict:
+        """fetch_page's keyword arguments (robots_deferrals only when there were any)."""
+        return {"url": self.url, "crawl_id": self.crawl_id,
+                **({"robots_deferrals": self.robots_deferrals} if self.robots_deferrals else {})}
+
+    def to_json(self) -> str:
+        return json.dumps(self.fetch_kwargs(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ParkedPage:
+        fields = json.loads(text)
+        return cls(fields["url"], fields.get("crawl_id"), fields.get("robots_deferrals", 0))
+
+
 class Parked:
     def __init__(self, client: redis.Redis, namespace: str):
         self.redis = client
@@ -46,13 +71,12 @@ class Parked:
         self._park = client.register_script(_PARK)
         self._claim = client.register_script(_CLAIM_DUE)
 
-    def park(self, url: str, crawl_id: str | None, seconds: float, **kwargs: int) -> None:
-        """Hold fetch_page(url, crawl_id, **kwargs) until `seconds` from now."""
-        member = json.dumps({"url": url, "crawl_id": crawl_id, **kwargs}, sort_keys=True)
-        self._park(keys=[self.key], args=[member, seconds])
+    def park(self, page: ParkedPage, seconds: float) -> None:
+        """Hold the fetch of `page` until `seconds` from now."""
+        self._park(keys=[self.key], args=[page.to_json(), seconds])
 
-    def requeue_due(self, send: Callable[[dict], None], limit: int = 500, most: int = 10_000) -> int:
-        """Hand parked tasks whose time has come to `send` (fetch_page kwargs), at most `most` (the
+    def requeue_due(self, send: Callable[[ParkedPage], None], limit: int = 500, most: int = 10_000) -> int:
+        """Hand parked pages whose time has come to `send`, at most `most` (the
         rest at the next sweep, so a sweep stays within its lock however many are due); how many.
         Each batch is claimed before it is sent; what could not be sent is put back as it was."""
         sent = 0
@@ -61,7 +85,7 @@ class Parked:
             done = 0
             try:
                 for member, _score in items:
-                    send(json.loads(member))
+                    send(ParkedPage.from_json(member))
                     done += 1
             finally:
                 if done < len(items):
@@ -77,4 +101,4 @@ class Parked:
         cursor = None
         while cursor != 0:
             cursor, members = self.redis.zscan(self.key, cursor or 0, count=page)
-            yield [(task["url"], task.get("crawl_id")) for task in map(json.loads, (m for m, _score in members))]
+            yield [(page.url, page.crawl_id) for page in (ParkedPage.from_json(m) for m, _score in members)]

@@ -1,7 +1,8 @@
 """Fetching as a good guest: network policy, robots.txt, per-host rate and concurrency.
 
-The limits hold across every worker process, because their state is in
-Redis (workers/politeness.py); Celery's per-worker `rate_limit` would not.
+The limits hold across every worker process, because their state is in Redis
+(workers/crawl/host_limits.py, workers/crawl/robots.py); Celery's per-worker `rate_limit`
+would not.
 One `PoliteFetcher` is built per process, as Scrapy builds its middleware once, and
 shared by the process's threads: it keeps no state of its own but the robots parses
 (locked) and takes this thread's Session per fetch.
@@ -19,8 +20,9 @@ from urllib.parse import urlsplit
 import redis
 import requests
 
-from workers.clients import get_http, get_redis, per_process
+from workers.clients import get_redis, per_process
 from workers.crawl.http import Page, PdfLimits, PermanentFetchError, RetryableFetchError, fetch
+from workers.crawl.netpolicy import get_http
 from workers.crawl.robots import ROBOTS_MAX_BYTES, RobotsCache, RobotsVerdict, origin
 from workers.crawl.host_limits import HostLimiter, Turn
 from workers.crawl.profile import CrawlProfile

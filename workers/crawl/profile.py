@@ -7,7 +7,6 @@ it starts, so tasks take only the URL and the crawl ID.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from workers.crawl.netpolicy import PRIVATE_NETWORKS, NetworkPolicy, networks_po
 from workers.clients import get_redis, per_process
 from workers.settings import Settings, get_settings
 from workers.crawl.sources import Source, load_sources
-from workers.keys import Keys
+from workers.tracking.options import CrawlOptions
 
 
 @dataclass(frozen=True)
@@ -64,28 +63,22 @@ def adhoc_profile(settings: Settings, allow_networks: Sequence[str] = (), force:
     )
 
 
-def save_options(client: redis.Redis, settings: Settings, crawl_id: str, options: dict, ttl: int) -> None:
-    client.set(Keys(settings.index_prefix).crawl_options(crawl_id), json.dumps(options), ex=ttl)
+def load_options(client: redis.Redis, settings: Settings, crawl_id: str | None) -> CrawlOptions:
+    """The options a crawl was started with (the ad-hoc defaults for no crawl, or one long expired)."""
+    return CrawlOptions.load(client, settings.index_prefix, crawl_id) or CrawlOptions()
 
 
-def load_options(client: redis.Redis, settings: Settings, crawl_id: str | None) -> dict:
-    """The options a crawl was started with ({} for no crawl, or one long expired)."""
-    raw = client.get(Keys(settings.index_prefix).crawl_options(crawl_id)) if crawl_id else None
-    return json.loads(raw) if raw else {}
-
-
-def profile_of(settings: Settings, options: dict, configured: dict[str, Source]) -> CrawlProfile:
+def profile_of(settings: Settings, options: CrawlOptions, configured: dict[str, Source]) -> CrawlProfile:
     """The profile for a crawl's options; raises KeyError when its source is no longer configured."""
-    force = bool(options.get("force"))
-    if name := options.get("source"):
-        return source_profile(configured[name], force)
-    return adhoc_profile(settings, allowed_networks(options), force)
+    if options.source:
+        return source_profile(configured[options.source], options.force)
+    return adhoc_profile(settings, allowed_networks(options), options.force)
 
 
 def load_profile(client: redis.Redis, settings: Settings, crawl_id: str | None) -> CrawlProfile:
     """The profile a crawl was started with; a crawl-less task gets the ad-hoc defaults."""
     options = load_options(client, settings, crawl_id)
-    return profile_of(settings, options, sources(settings) if options.get("source") else {})
+    return profile_of(settings, options, sources(settings) if options.source else {})
 
 
 class Profiles:
@@ -97,25 +90,26 @@ class Profiles:
 
     def __init__(self, client: redis.Redis, settings: Settings):
         self.redis, self.settings = client, settings
-        self._options: OrderedDict[str, dict] = OrderedDict()
+        self._options: OrderedDict[str, CrawlOptions] = OrderedDict()
         self._sources: tuple[float, dict[str, Source]] | None = None
         self._lock = threading.Lock()  # shared by the threads of a threads-pool worker
 
     def profile(self, crawl_id: str | None) -> CrawlProfile:
         options = self._options_of(crawl_id)
-        return profile_of(self.settings, options, self._configured() if options.get("source") else {})
+        return profile_of(self.settings, options, self._configured() if options.source else {})
 
-    def _options_of(self, crawl_id: str | None) -> dict:
+    def _options_of(self, crawl_id: str | None) -> CrawlOptions:
         with self._lock:
             if crawl_id in self._options:
                 self._options.move_to_end(crawl_id)
                 return self._options[crawl_id]
-        options = load_options(self.redis, self.settings, crawl_id)
-        if options:  # an expired crawl may yet be started again under its ID: not kept
-            with self._lock:
-                self._options[crawl_id] = options
-                while len(self._options) > self.OPTIONS_KEPT:
-                    self._options.popitem(last=False)
+        options = CrawlOptions.load(self.redis, self.settings.index_prefix, crawl_id)
+        if options is None:  # an expired crawl may yet be started again under its ID: not kept
+            return CrawlOptions()
+        with self._lock:
+            self._options[crawl_id] = options
+            while len(self._options) > self.OPTIONS_KEPT:
+                self._options.popitem(last=False)
         return options
 
     def _configured(self) -> dict[str, Source]:
@@ -130,6 +124,6 @@ def profiles() -> Profiles:
     return Profiles(get_redis(), get_settings())
 
 
-def allowed_networks(options: dict) -> list[str]:
+def allowed_networks(options: CrawlOptions) -> list[str]:
     """The CIDRs an ad-hoc crawl opened (crawls stored before `allow_networks` had a flag)."""
-    return options.get("allow_networks") or (list(PRIVATE_CIDRS) if options.get("allow_private_networks") else [])
+    return list(options.allow_networks) or (list(PRIVATE_CIDRS) if options.legacy_private_networks else [])

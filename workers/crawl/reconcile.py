@@ -42,13 +42,11 @@ import orjson
 import redis
 
 from workers.crawl.parked import Parked
-from workers.crawl.progress import QUEUED
+from workers.tracking.progress import QUEUED
 from workers.keys import Keys
+from workers.task_names import FETCH_PAGE, FETCH_PAGES
 from workers.urls import doc_id
 
-# Sent by these names wherever importing the tasks (and the parsers behind them) is not needed.
-FETCH_TASK = "workers.tasks.fetch_page"
-FETCH_BATCH_TASK = "workers.tasks.fetch_pages"
 # Items one Redis command reads: about 0.3 MB of queued messages, well under a millisecond of Redis.
 PAGE = 1000
 
@@ -79,15 +77,15 @@ def fetch_targets(message: str | bytes | dict) -> list[tuple[str, str | None]]:
     if not isinstance(message, dict):
         message = orjson.loads(message)
     task = message.get("headers", {}).get("task")
-    if task not in (FETCH_TASK, FETCH_BATCH_TASK):
+    if task not in (FETCH_PAGE, FETCH_PAGES):
         return []
     body = message["body"]
     if message.get("properties", {}).get("body_encoding") == "base64":
         body = base64.b64decode(body)
     args, kwargs, _embed = orjson.loads(body)
-    first = "url" if task == FETCH_TASK else "urls"
+    first = "url" if task == FETCH_PAGE else "urls"
     call = dict(zip((first, "crawl_id"), args)) | kwargs
-    urls = [call["url"]] if task == FETCH_TASK else call["urls"]
+    urls = [call["url"]] if task == FETCH_PAGE else call["urls"]
     return [(url, call.get("crawl_id")) for url in urls]
 
 

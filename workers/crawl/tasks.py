@@ -32,20 +32,17 @@ from workers.app import app
 from workers.backoff import backoff_seconds
 from workers.clients import get_redis
 from workers.crawl.http import PdfLimits, PermanentFetchError, RetryableFetchError
-from workers.crawl.parked import Parked
+from workers.crawl.parked import Parked, ParkedPage
 from workers.crawl.polite import Deferred, Disallowed, polite_fetch
 from workers.crawl.profile import CrawlProfile, profiles
-from workers.crawl.progress import FETCHED, UNCHANGED, CrawlTracker
-from workers.crawl.reconcile import FETCH_BATCH_TASK, FETCH_TASK
-from workers.crawl.state import CrawlState, UrlState
-from workers.delivery import (CONNECTION_ERRORS, SUSPECTS, attempt_key, delivery_ttl, redelivered_unless_recorded,
-                              uncount, within_delivery_cap)
-from workers.index.staging import Staging
-from workers.index.tasks import stage
-from workers.keys import Keys
+from workers.tracking.progress import FETCHED, UNCHANGED, CrawlTracker
+from workers.tracking.state import CrawlState, UrlState
+from workers.delivery import CONNECTION_ERRORS, SUSPECTS, Delivery, redelivered_unless_recorded
+from workers.index.staging import Staging, stage
 from workers.parse import parse_documents, parse_failure
 from workers.records import DocumentEntry, Failure, FailureEntry, GoneEntry, RawPage, Staged, indexable
 from workers.settings import Settings, get_settings
+from workers.task_names import FETCH_PAGE, FETCH_PAGES
 from workers.timings import StageTimings
 from workers.urls import InvalidURL, normalize_url
 
@@ -66,7 +63,7 @@ def defer(settings: Settings, urls: list[str], crawl_id: str | None, deferred: D
     if seconds > settings.max_countdown or deferred.reason in PARKED_DEFERRALS:
         parked = Parked(get_redis(), settings.index_prefix)
         for url in urls:
-            parked.park(url, crawl_id, seconds, **kwargs)
+            parked.park(ParkedPage(url, crawl_id, **kwargs), seconds)
     elif len(urls) == 1:
         fetch_page.apply_async((urls[0], crawl_id), kwargs, countdown=seconds)
     else:
@@ -77,38 +74,28 @@ class PageRun:
     """One page of a delivery (of fetch_page, or one of fetch_pages): its URL and crawl, which
     attempt this is, and how it records what came of it."""
 
-    def __init__(self, task: Task, settings: Settings, url: str, crawl_id: str | None):
+    def __init__(self, task: Task, settings: Settings, url: str, crawl_id: str | None,
+                 delivery: Delivery | None = None):
         self.task, self.settings, self.url, self.crawl_id = task, settings, url, crawl_id
         self.profile: CrawlProfile | None = None
         # A batch is always a page's first attempt: its retries go out as fetch_page.
-        self.batched = task.name == FETCH_BATCH_TASK
+        self.batched = task.name == FETCH_PAGES
         self.attempt = 0 if self.batched else task.request.retries
-        # The page's delivery count, while this delivery is on it (a fetch_page's, not a batch's).
-        self.delivery: str | None = None
+        # The delivery counted on the page's count (a fetch_page's); a batch's page holds no count,
+        # and leaves the batch's alone.
+        self.delivery = delivery
 
     def within_cap(self, unless_suspect: bool = False) -> bool | None:
         """Count this delivery of the page, whichever message carries it (a fetch sent again by
         the reconciliation, a deferral, a retry); False once MAX_DELIVERIES are on the count.
         `unless_suspect`: None, uncounted, if the page was in flight when a worker died
         (workers/delivery.py)."""
-        key = Keys(self.settings.index_prefix).page_deliveries(self.crawl_id, self.url)
-        within = within_delivery_cap(self.task, get_redis(), key, self.settings.max_deliveries,
-                                     delivery_ttl(self.settings), unless_suspect=unless_suspect)
-        if within:
-            self.delivery = key
-        return within
+        return self.delivery.count_page(get_redis(), self.crawl_id, self.url, unless_suspect=unless_suspect)
 
     def let_go(self) -> None:
         """This delivery ends with the page sent on (deferred, or retried): it is off the count."""
         if self.delivery is not None:
-            uncount(get_redis(), self.delivery)
-        self._off_count()
-
-    def _off_count(self) -> None:
-        """After the count was decremented: a requeue (workers/delivery.py) must not take this
-        delivery off a second time. A batch's page holds no count, and leaves the batch's alone."""
-        if self.delivery is not None:
-            self.delivery = self.task.request.delivery_key = None
+            self.delivery.leave(get_redis())
 
     def retry(self, countdown: float, exc: Exception) -> str:
         """Fetch the page again in `countdown` seconds, as its next attempt."""
@@ -129,8 +116,9 @@ class PageRun:
 
     def stage(self, entry: Staged, progress: str | None = None) -> None:
         """Stage what came of the page; the delivery finished, and leaves the count in the same step."""
-        stage(self.settings, entry, progress, self.delivery)
-        self._off_count()
+        stage(self.settings, entry, progress, self.delivery and self.delivery.key)
+        if self.delivery is not None:
+            self.delivery.left()
 
     def failure(self, stage: str, reason: str, detail: str, status: int | None = None) -> Failure:
         return Failure(self.url, stage, reason, detail, status=status, attempts=self.attempt + 1,
@@ -148,27 +136,27 @@ class PageRun:
         if self.crawl_id:
             CrawlTracker(get_redis(), self.settings.index_prefix, self.crawl_id).mark(self.url, state, pipe)
         if self.delivery is not None:
-            uncount(pipe, self.delivery)
+            self.delivery.uncount(pipe)
         pipe.execute()
-        self._off_count()
+        if self.delivery is not None:
+            self.delivery.left()
         return state
 
 
-@app.task(bind=True, name=FETCH_TASK)
+@app.task(bind=True, name=FETCH_PAGE)
 def fetch_page(self: Task, url: str, crawl_id: str | None = None, robots_deferrals: int = 0) -> str:
     """Fetch `url` politely, parse it, and stage the document, raw page or failure for indexing."""
     settings = get_settings()
-    with redelivered_unless_recorded(self):
-        return _page(self, settings, url, crawl_id, robots_deferrals)
+    with redelivered_unless_recorded(self, settings) as delivery:
+        return _page(self, settings, url, crawl_id, robots_deferrals, delivery=delivery)
 
 
-@app.task(bind=True, name=FETCH_BATCH_TASK)
+@app.task(bind=True, name=FETCH_PAGES)
 def fetch_pages(self: Task, urls: list[str], crawl_id: str | None = None) -> str:
     """fetch_page for each of `urls` in turn, for the price of one message."""
     settings = get_settings()
-    with redelivered_unless_recorded(self):
-        if not within_delivery_cap(self, get_redis(), attempt_key(self, settings.index_prefix), 1,
-                                   delivery_ttl(settings)):
+    with redelivered_unless_recorded(self, settings) as delivery:
+        if not delivery.count_attempt(get_redis()):
             send_fetches(urls, crawl_id)
             return f"split:{len(urls)}"
         outcomes: Counter[str] = Counter()
@@ -177,7 +165,7 @@ def fetch_pages(self: Task, urls: list[str], crawl_id: str | None = None) -> str
         known = CrawlState(get_redis(), settings.index_prefix).get_many(urls)
         for i, url in enumerate(urls):
             try:
-                outcomes[_page(self, settings, url, crawl_id, capped=False, known=known)] += 1
+                outcomes[_page(self, settings, url, crawl_id, known=known)] += 1
             except Deferred as exc:
                 # The host is busy: the pages left are for it too, and wait for it together.
                 defer(settings, urls[i:], crawl_id, exc)
@@ -204,16 +192,16 @@ def send_fetches(urls: list[str], crawl_id: str | None) -> None:
 
 
 def _page(task: Task, settings: Settings, url: str, crawl_id: str | None, robots_deferrals: int = 0, *,
-          capped: bool = True, known: Mapping[str, UrlState | None] = MappingProxyType({})) -> str:
-    """One page, from its URL to what it was staged as. `capped`: the delivery counted is this
-    page's own (a fetch_page), which ends as `poison` past the cap. `known`: crawl states
-    already read, by URL."""
+          delivery: Delivery | None = None, known: Mapping[str, UrlState | None] = MappingProxyType({})) -> str:
+    """One page, from its URL to what it was staged as. `delivery`: the page's own (a fetch_page's),
+    counted on the page's count, which ends as `poison` past the cap; None for a batch's page.
+    `known`: crawl states already read, by URL."""
     try:
         url = normalize_url(url)
     except InvalidURL as exc:
-        return PageRun(task, settings, url, crawl_id).fail("fetch", "invalid_url", str(exc))
-    run = PageRun(task, settings, url, crawl_id)
-    if not capped:
+        return PageRun(task, settings, url, crawl_id, delivery).fail("fetch", "invalid_url", str(exc))
+    run = PageRun(task, settings, url, crawl_id, delivery)
+    if delivery is None:
         return _attempt(run, robots_deferrals, known)
     if (within := run.within_cap(unless_suspect=True)) is None:
         # In flight when a worker died: alone among such pages in this process, so that the

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from elasticsearch import Elasticsearch
+from typing import TYPE_CHECKING
 
 from workers.editions.diff import diff_documents
 from workers.editions.moves import tier_move
 from workers.editions.read import Edition, country_editions
+
+if TYPE_CHECKING:
+    from workers.es_read import Searcher
 
 _TEXT_FIELDS = ["title", "body", "sections"]
 
@@ -26,7 +29,7 @@ def _pick(found: list[Edition], year: int, series: str | None) -> Edition:
     return for_year[0]
 
 
-def _text(es: Elasticsearch, index: str, edition: Edition) -> dict:
+def _text(es: Searcher, index: str, edition: Edition) -> dict:
     return es.get(index=index, id=edition.best["id"], source_includes=_TEXT_FIELDS)["_source"]
 
 
@@ -34,7 +37,7 @@ def _side(edition: Edition) -> dict:
     return {"year": edition.year, "tier": edition.tier, "url": edition.url}
 
 
-def compare(es: Elasticsearch, index: str, country: str, year_a: int, year_b: int,
+def compare(es: Searcher, index: str, country: str, year_a: int, year_b: int,
             series: str | None = None) -> dict:
     """The `diff --json` contract for the best copies of two editions."""
     # All of the country's editions (a few dozen at most), so a missing year can name those there are.

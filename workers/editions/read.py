@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-
-from elasticsearch import Elasticsearch
+from typing import TYPE_CHECKING
 
 from workers.editions.moves import tier_move
 from workers.index.indices import IndexNames
 from workers.index.revisions import revisions_of
 from workers.search.copies import MAX_COPIES, best_first
 from workers.urls import doc_id
+
+if TYPE_CHECKING:
+    from workers.es_read import Searcher
 
 # Buckets per request; each carries up to MAX_COPIES copies of a few fields.
 PAGE = 200
@@ -65,7 +67,7 @@ class Edition:
 def country_filter(country: str, *, table: bool = False) -> dict:
     """ISO 3166 alpha-2 or alpha-3 code, or a name: as stored (any case), or with `table` in any
     spelling the parsers' country table knows ("Burma" for Myanmar). The table is asked only when
-    the stored names do not match: loading it loads the parsers (BeautifulSoup, lxml), 0.2 s."""
+    the stored names do not match: loading it (pycountry and its data) costs 0.09 s."""
     value = country.strip()
     if len(value) in (2, 3) and value.isalpha():
         field_name = "country.iso2" if len(value) == 2 else "country.iso3"
@@ -80,7 +82,7 @@ def country_filter(country: str, *, table: bool = False) -> dict:
     return {"term": {"country.iso2": found.iso2}}
 
 
-def country_editions(es: Elasticsearch, index: str, country: str, series: str | None = None) -> list[Edition]:
+def country_editions(es: Searcher, index: str, country: str, series: str | None = None) -> list[Edition]:
     """One country's editions, by code or by name (as stored first, then through the country table)."""
     found = list(editions(es, index, edition_query(country=country, series=series)))
     if not found and not (len(country.strip()) in (2, 3) and country.strip().isalpha()):
@@ -103,7 +105,7 @@ def edition_query(*, country: str | None = None, series: str | None = None, year
     return {"bool": {"filter": filters, "must_not": [{"term": {"gone": True}}]}}
 
 
-def editions(es: Elasticsearch, index: str, query: dict, page: int = PAGE) -> Iterator[Edition]:
+def editions(es: Searcher, index: str, query: dict, page: int = PAGE) -> Iterator[Edition]:
     """Every edition matching `query`, ordered by country code, series and year."""
     sources = [{"country": {"terms": {"field": "country.iso2"}}},
                {"series": {"terms": {"field": "report_series"}}},
@@ -141,7 +143,7 @@ def page_key(copy: dict) -> str:
     return doc_id(copy.get("container_url") or copy["url"])
 
 
-def history(es: Elasticsearch, names: IndexNames, country: str, series: str | None = None,
+def history(es: Searcher, names: IndexNames, country: str, series: str | None = None,
             kept: int = 0) -> list[Edition]:
     """One country's editions, oldest first (by series when there are several), with moves, and
     the fetch dates of the best copy's earlier versions (up to `kept`, workers/index/revisions.py)."""

@@ -4,17 +4,20 @@ workers/index/revisions.py), parsed again with the parser that read the page, an
 from __future__ import annotations
 
 import base64
-
-from elasticsearch import Elasticsearch, NotFoundError
+from typing import TYPE_CHECKING
 
 from workers.editions.diff import diff_documents
 from workers.editions.moves import tier_move
+from workers.es_read import status_of
 from workers.index.indices import IndexNames
 from workers.index.revisions import revisions_of
 from workers.parse import parse_page
 from workers.parse.facets import tier_rank
 from workers.parse.pdf_document import SOURCE as PDF_SOURCE
 from workers.urls import doc_id, normalize_url
+
+if TYPE_CHECKING:
+    from workers.es_read import Searcher
 
 
 def _parsed(source: dict, url: str, parser: str | None) -> dict:
@@ -25,12 +28,14 @@ def _side(source: dict, document: dict) -> dict:
     return {"fetched_at": source["fetched_at"], "tier": document.get("tier"), "year": document.get("report_year")}
 
 
-def compare_versions(es: Elasticsearch, names: IndexNames, url: str, kept: int) -> dict:
+def compare_versions(es: Searcher, names: IndexNames, url: str, kept: int) -> dict:
     """The `diff URL --json` contract: the page, the two versions compared and what changed."""
     key = doc_id(normalize_url(url))
     try:
         current = es.get(index=names.raw_pages, id=key)["_source"]
-    except NotFoundError:
+    except Exception as exc:
+        if status_of(exc) != 404:
+            raise
         raise LookupError(f"{url} was never fetched") from None
     versions = revisions_of(es, names.raw_pages, [key], kept).get(key)
     if not versions:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import orjson
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
+
+from workers.batching import by_bytes
 
 # Item statuses worth sending again: the cluster was busy or briefly unavailable.
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
@@ -86,20 +88,6 @@ def _encode(action: dict) -> _Encoded:
     return _Encoded(action, lines)
 
 
-def _chunks(items: list[_Encoded], size: int, max_bytes: int) -> Iterator[list[_Encoded]]:
-    """Chunks of at most `size` items and `max_bytes` bytes (an item larger than that goes alone)."""
-    chunk: list[_Encoded] = []
-    total = 0
-    for item in items:
-        if chunk and (len(chunk) >= size or total + item.size > max_bytes):
-            yield chunk
-            chunk, total = [], 0
-        chunk.append(item)
-        total += item.size
-    if chunk:
-        yield chunk
-
-
 class _Unreachable(Exception):
     """The cluster did not answer: the chunks after this one would not get through either."""
 
@@ -149,7 +137,7 @@ def bulk_write(
     for attempt in range(max_retries + 1):
         retry: list[_Encoded] = []
         unreachable: str | None = None
-        for chunk in _chunks(pending, chunk_size, max_bytes):
+        for chunk in by_bytes(pending, lambda item: item.size, max_bytes, chunk_size):
             if unreachable is None:
                 if before_chunk is not None:
                     before_chunk()

@@ -13,8 +13,12 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from elasticsearch import ApiError, Elasticsearch
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+    from workers.es_read import Searcher
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +147,8 @@ def ensure_indices(es: Elasticsearch, names: IndexNames, schemas_dir: Path,
     The first index of each kind has a fixed name, so two processes bootstrapping
     at once create one index, not two.
     """
+    from elasticsearch import ApiError  # here: `status` reads document_counts without the full client
+
     install_templates(es, names, schemas_dir, replicas)
     live = {}
     for kind in KINDS:
@@ -163,7 +169,7 @@ def ensure_indices(es: Elasticsearch, names: IndexNames, schemas_dir: Path,
     return live
 
 
-def document_counts(es: Elasticsearch, names: IndexNames) -> dict[str, int | None]:
+def document_counts(es: Searcher, names: IndexNames) -> dict[str, int | None]:
     """Documents behind each alias; None for an alias not created yet (`report-ingest setup`)."""
     return {alias: es.count(index=alias)["count"] if es.indices.exists_alias(name=alias) else None
             for alias in map(names.alias, KINDS)}
@@ -176,6 +182,8 @@ def add_new_fields(es: Elasticsearch, names: IndexNames, schemas_dir: Path) -> l
     fields is safe on a live index (changing one is not: that takes `report-ingest reindex`).
     Needs only index privileges, so a worker can do it. Returns the indices it could not update.
     """
+    from elasticsearch import ApiError
+
     stale = []
     for kind in KINDS:
         properties = load_template(schemas_dir, kind)["template"]["mappings"]["properties"]

@@ -20,29 +20,25 @@ from celery.signals import worker_ready
 from elasticsearch import ApiError, ConnectionTimeout, Elasticsearch
 from elasticsearch import ConnectionError as ESConnectionError
 
-from workers.app import INDEX_TIME_LIMIT, RAISE_ALERTS_TASK, app
+from workers.app import app
 from workers.backoff import backoff_seconds
 from workers.clients import get_es, get_redis
-from workers.crawl.progress import FAILED, CrawlTracker
-from workers.crawl.state import CrawlState
-from workers.delivery import (CONNECTION_ERRORS, attempt_key, delivery_ttl, redelivered_unless_recorded,
-                              within_delivery_cap)
+from workers.delivery import CONNECTION_ERRORS, redelivered_unless_recorded
 from workers.index.bulk import BulkResult, BulkWriteError, bulk_write
 from workers.index.indices import KINDS, IndexNames, add_new_fields, ensure_indices
 from workers.index.revisions import revision_actions
 from workers.index.runner import IndexRunner, runner_ttl
 from workers.index.serving import ServingUrls
-from workers.index.staging import TRIGGER_TTL, Staging, Taken
+from workers.index.staging import INDEX_BATCH_WINDOW, TRIGGER_TTL, Staging, Taken
 from workers.keys import Keys
 from workers.records import DocumentEntry, Failure, FailureEntry, GoneEntry, Staged
 from workers.settings import Settings, get_settings
+from workers.task_names import INDEX_PENDING, INDEX_TIME_LIMIT, RAISE_ALERTS
 from workers.timings import StageTimings
+from workers.tracking.progress import FAILED, CrawlTracker
+from workers.tracking.state import CrawlState
 
 log = logging.getLogger(__name__)
-
-# Seconds the index task waits after the first staged page, so pages arriving
-# together are written in one bulk request rather than one each.
-INDEX_BATCH_WINDOW = 1.0
 
 
 class LostRunnerLock(Exception):
@@ -51,16 +47,6 @@ class LostRunnerLock(Exception):
 
 class IndexBackoff(Exception):
     """Elasticsearch is unreachable or overloaded; staged entries wait for the next attempt."""
-
-
-def stage(settings: Settings, entry: Staged, progress: str | None = None, delivery: str | None = None) -> None:
-    """Hand an entry to the index task, and make sure one index task is coming. `progress`: the
-    state the URL reaches in its crawl now; `delivery`: the page's delivery count, which this
-    delivery leaves; both in the same step."""
-    mark = (entry.crawl_id, entry.url, progress) if progress and entry.crawl_id else None
-    if Staging(get_redis(), settings.index_prefix).put(entry.key, entry.to_json(), trigger_ttl=TRIGGER_TTL,
-                                                       progress=mark, crawl_id=entry.crawl_id, delivery=delivery):
-        index_pending.apply_async(countdown=INDEX_BATCH_WINDOW)
 
 
 @lru_cache(maxsize=8)
@@ -90,7 +76,7 @@ def shadow_index(settings: Settings) -> str | None:
 
 
 @app.task(
-    bind=True, name="workers.tasks.index_pending",
+    bind=True, name=INDEX_PENDING,
     # Staged entries are never dropped, so there is no retry cap to reach: the run comes back
     # at most INDEX_BACKOFF_MAX apart until Elasticsearch takes them.
     max_retries=None,
@@ -99,15 +85,15 @@ def shadow_index(settings: Settings) -> str | None:
 def index_pending(self: Task) -> int:
     """Bulk-write staged entries in batches until none are left; return how many were written."""
     settings = get_settings()
-    with redelivered_unless_recorded(self):
+    with redelivered_unless_recorded(self, settings) as delivery:
         queue = Staging(get_redis(), settings.index_prefix)
-        runner = IndexRunner(get_redis(), settings.index_prefix, self.request.id, runner_ttl(settings))
+        runner = IndexRunner(get_redis(), settings.index_prefix, self.request.hostname, runner_ttl(settings),
+                             settings.orphan_grace)
         if not runner.hold():
             return 0  # another run is writing; it takes what is staged now too
         # Delivered again after its worker died mid-batch: the next batch's worth of entries is
         # written one by one, so an entry that kills the worker is found and recorded as poison.
-        careful = 0 if within_delivery_cap(self, get_redis(), attempt_key(self, settings.index_prefix), 1,
-                                           delivery_ttl(settings)) else settings.index_batch_size
+        careful = 0 if delivery.count_attempt(get_redis()) else settings.index_batch_size
         try:
             written = _drain(self, settings, queue, runner, careful)
         except LostRunnerLock as exc:  # the run that took over also takes what is staged
@@ -256,7 +242,7 @@ class BatchWriter:
         """The written reports, to the watches (when there are any) before the entries leave
         staging: a message that cannot be sent leaves them to be written, and handed over, again."""
         if self.settings.watches_file is not None and document_ids:
-            app.send_task(RAISE_ALERTS_TASK, args=[document_ids])
+            app.send_task(RAISE_ALERTS, args=[document_ids])
 
     def _bulk(self, actions: list[dict]) -> BulkResult:
         s = self.settings

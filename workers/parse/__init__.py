@@ -6,79 +6,23 @@
 Site parsers sit side by side behind one interface (base.SiteParser). Refworld and
 State Department pages are recognised on their own hosts and, anywhere else (mirrors,
 local test servers), by page structure; every other page goes to the generic parser.
+
+The names below are loaded on first use (pages.py): importing one module of the package,
+the country table (countries.py) for a search by country name, loads no parser, nor
+BeautifulSoup and lxml under them (0.3 s of a command's start-up).
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Any
+import importlib
 
-from workers.urls import InvalidURL, normalize_url
-
-from .base import SiteParser
-from .decode import check_media, check_text, decode_html
-from .document import PARSER_VERSION, build
-from .errors import ParseError
-from .generic import GenericParser
-from .pdf import is_pdf, parse_pdf
-from .refworld import RefworldParser
-from .statedept import StateDeptParser
-from .tree import parse_tree
-
-__all__ = ["PARSER_VERSION", "PARSERS", "ParseError", "parse_documents", "parse_failure", "parse_page"]
-
-log = logging.getLogger(__name__)
-
-# Tried in order; the generic parser accepts every page, so it comes last.
-PARSERS: dict[str, SiteParser] = {
-    p.name: p for p in (RefworldParser(), StateDeptParser(), GenericParser())
-}
+# name -> the module of the package that defines it
+_LAZY = {"PARSER_VERSION": "document", "ParseError": "errors", "PARSERS": "pages", "parse_documents": "pages",
+         "parse_failure": "pages", "parse_page": "pages"}
+__all__ = sorted(_LAZY)
 
 
-def parse_page(body: bytes, url: str, content_type: str | None = None,
-               parser: str | None = None) -> dict[str, Any]:
-    """Parse one fetched page; raise ParseError (only) when it cannot be a report document.
-
-    `parser` forces a site parser by name ("refworld", "statedept", "generic").
-    """
-    if parser is not None and parser not in PARSERS:
-        raise ParseError(f"unknown parser: {parser}", "unknown_parser")
-    try:
-        page_url = normalize_url(url)
-    except InvalidURL as exc:
-        raise ParseError(f"bad URL: {url!r}", "bad_url") from exc
-    check_media(body, content_type)
-    text = decode_html(body, content_type)
-    check_text(text, content_type)
-    page = parse_tree(text, page_url)
-    chosen = [PARSERS[parser]] if parser else list(PARSERS.values())
-    for candidate in chosen:
-        found = candidate.extract(page, forced=parser is not None or candidate is chosen[-1])
-        if found is not None:
-            break
-    else:  # pragma: no cover - the last candidate is always forced
-        raise ParseError("no parser accepted the page")
-    if not found.blocks:
-        raise ParseError("no report text found", "no_report_text")
-    return build(page, found, candidate.name, body)
-
-
-def parse_documents(body: bytes, url: str, content_type: str | None = None,
-                    parser: str | None = None) -> list[dict[str, Any]]:
-    """Every report document in one fetched body: the page's one, or a PDF's (a chapter each for
-    a full report). Raises ParseError (a PdfError for PDFs, with its reason) when there is none."""
-    if is_pdf(body):
-        return parse_pdf(body, url)
-    return [parse_page(body, url, content_type, parser)]
-
-
-def parse_failure(exc: Exception, url: str) -> tuple[str, str]:
-    """(reason, detail) of a failure record for a page `parse_page` could not read.
-
-    A ParseError carries its own reason; any other exception is a parser bug, which
-    costs that one page (as `parser_crash`, logged with its traceback), never the run.
-    """
-    if isinstance(exc, ParseError):
-        return exc.reason, str(exc)
-    log.error("parser crashed on %s", url, exc_info=exc)
-    return "parser_crash", f"{exc.__class__.__name__}: {exc}"
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,7 @@ its state survives every rebuild. Chunks leave out pages deleted as gone and
 re-parse flagged ones with `gone: true`; the catch-up, reading pages that went
 during the run, deletes them from the target too.
 
-A PDF stored in parts (workers/index/raw_pages.py) is read whole and re-parsed into
+A PDF stored in parts (workers/raw_pages.py) is read whole and re-parsed into
 all its documents, a full report into its country chapters, as a fresh fetch would.
 
 Everything the run must remember goes to Redis with each batch: the distinct IDs
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from elasticsearch.helpers import scan
 
 from workers.index.bulk import BulkResult, BulkWriteError
-from workers.index.raw_pages import full_body, pages_only
+from workers.raw_pages import StoredPage, full_body, pages_only
 from workers.parse import parse_documents, parse_failure
 from workers.rebuild.context import Context
 from workers.rebuild.lock import owned_run
@@ -43,25 +43,15 @@ GONE, RENAMED = "gone", "renamed"
 BodyReader = Callable[[dict], bytes]
 
 
-def documents_from_raw(raw: dict, body: bytes) -> list[dict]:
+def documents_from_raw(raw: StoredPage, body: bytes) -> list[dict]:
     """The report documents of a stored raw page (a PDF's chapters, or the page's one), exactly as a
     fresh fetch would index them. Raises ParseError when the page cannot be a report."""
-    documents = parse_documents(body, raw["final_url"], raw.get("content_type"))
+    documents = parse_documents(body, raw.final_url, raw.content_type)
     for document in documents:
-        if raw.get("gone"):  # flagged: kept, out of search (deleted ones are never re-parsed)
+        if raw.gone:  # flagged: kept, out of search (deleted ones are never re-parsed)
             document["gone"] = True
-        indexable(document, raw["fetched_at"])
+        indexable(document, raw.fetched_at)
     return documents
-
-
-def deleted_as_gone(raw: dict) -> bool:
-    return bool(raw.get("gone")) and raw.get("on_gone") != "flag"
-
-
-def gone_document_ids(raw: dict) -> list[str]:
-    """The documents a gone page had produced (one, or a PDF's chapters; a single ID before PDFs)."""
-    ids = raw.get("gone_document_id") or []
-    return [ids] if isinstance(ids, str) else ids
 
 
 @dataclass
@@ -83,27 +73,27 @@ class Batch:
         """Re-parse one raw page. `newer`: written after anything a chunk read (the catch-up), so it
         overwrites, and a page deleted as gone is deleted from the target too."""
         self.read += 1
-        raw = hit["_source"]
-        if deleted_as_gone(raw):
+        raw = StoredPage.from_source(hit["_source"])
+        if raw.deleted_as_gone:
             self.gone += 1
-            for gone in gone_document_ids(raw):
+            for gone in raw.gone_document_ids:
                 self.dropped[gone] = GONE
                 if newer:
                     self.actions.append({"_op_type": "delete", "_index": target, "_id": gone})
             return
-        known = doc_id(raw["canonical_url"]) if raw.get("canonical_url") else None
+        known = doc_id(raw.canonical_url) if raw.canonical_url else None
         try:
             body = read_body(hit)
         except LookupError as exc:  # a part missing from the store: this page cannot be rebuilt
-            self._fail(hit, known, "raw_incomplete", str(exc))
+            self._fail(hit["_id"], raw, known, "raw_incomplete", str(exc))
             return
         try:
             documents = documents_from_raw(raw, body)
         except Exception as exc:  # noqa: BLE001 - a parser bug costs one page, recorded, not the rebuild
-            self._fail(hit, known, *parse_failure(exc, raw["url"]))
+            self._fail(hit["_id"], raw, known, *parse_failure(exc, raw.url))
             return
         self.parsed.append(hit["_id"])
-        if raw.get("source") is None:  # stored by a fetch whose parse failed
+        if raw.source is None:  # stored by a fetch whose parse failed
             self.recovered.append(hit["_id"])
         if known and known not in {document["id"] for document in documents}:
             self.dropped[known] = RENAMED
@@ -116,14 +106,12 @@ class Batch:
         self.actions += [{"_op_type": op, "_index": target, "_id": document["id"], "_source": document}
                          for document in documents]
 
-    def _fail(self, hit: dict, known: str | None, reason: str, detail: str) -> None:
-        raw = hit["_source"]
-        self.failures[hit["_id"]] = json.dumps(
-            Failure(raw["url"], "parse", reason, detail, status=raw.get("status")).to_source())
+    def _fail(self, key: str, raw: StoredPage, known: str | None, reason: str, detail: str) -> None:
+        self.failures[key] = Failure(raw.url, "parse", reason, detail, status=raw.status).to_json()
         if known:
             self.dropped[known] = reason
         try:  # a page whose last fetch failed to parse has no canonical URL: its old report has this one
-            self.dropped[normalize_url(raw["final_url"])] = reason
+            self.dropped[normalize_url(raw.final_url)] = reason
         except InvalidURL:
             pass
 

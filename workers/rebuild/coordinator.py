@@ -51,6 +51,4 @@ def rebuild(
                 submit(state.run_id, chunk)
             wait_for_chunks(ctx, state, lock, ProgressPrinter(echo), started, interval)
         summary = complete(ctx, state, lock, allow_shrink)
-    elapsed = time.monotonic() - started
-    summary |= {"elapsed": round(elapsed, 2), "docs_per_second": round(summary["documents"] / elapsed, 1)}
-    return summary
+    return summary.timed(time.monotonic() - started).to_dict()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from elasticsearch import Elasticsearch
 
 from workers.index.indices import IndexNames
-from workers.index.raw_pages import pages_only
+from workers.raw_pages import pages_only
 from workers.search.paging import pages_after
 
 # Raw pages carry their body, so keep scan pages small enough for a worker's memory.

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from workers.index.aliases import AliasError, live_index, swap_alias
 from workers.index.indices import create_index, replica_settings
-from workers.index.raw_pages import pages_only
+from workers.raw_pages import pages_only
 from workers.parse import PARSER_VERSION
 from workers.rebuild.chunks import GONE
 from workers.rebuild.context import Context
@@ -28,6 +28,8 @@ from workers.rebuild.errors import RebuildError
 from workers.rebuild.lock import RebuildLock
 from workers.rebuild.reading import raw_checkpoint
 from workers.rebuild.state import COPY, REPARSE, RunState, Selection, load_run, save_run
+from workers.rebuild.summary import RebuildSummary
+from workers.records import Failure
 from workers.rebuild.verify import await_replicas, catch_up_and_verify, restore_settings, settle
 
 
@@ -119,7 +121,7 @@ def pending_chunks(ctx: Context, state: RunState) -> list[int]:
     return [chunk for chunk in range(state.chunks) if str(chunk) not in done]
 
 
-def complete(ctx: Context, state: RunState, lock: RebuildLock, allow_shrink: bool) -> dict:
+def complete(ctx: Context, state: RunState, lock: RebuildLock, allow_shrink: bool) -> RebuildSummary:
     """Once every chunk is done: restore settings, catch up and verify, swap, catch up again, finish."""
     if live(ctx) != state.target:
         restore_settings(ctx, state.target)
@@ -131,7 +133,7 @@ def complete(ctx: Context, state: RunState, lock: RebuildLock, allow_shrink: boo
     else:
         verified = {"documents": ctx.es.count(index=state.target)["count"], "caught_up": 0}
     verified["caught_up"] += settle(ctx, state, lock)
-    return {**_finish(ctx, state), **verified}
+    return RebuildSummary(**_finish(ctx, state), **verified)
 
 
 def _sync_failures(ctx: Context, state: RunState) -> int:
@@ -139,7 +141,7 @@ def _sync_failures(ctx: Context, state: RunState) -> int:
     failures = ctx.redis.hgetall(ctx.keys.rebuild_of(state.run_id, "failures"))
     recovered = ctx.redis.smembers(ctx.keys.rebuild_of(state.run_id, "recovered")) - failures.keys()
     index = ctx.names.failures
-    actions = [{"_op_type": "index", "_index": index, "_id": raw_id, "_source": json.loads(record)}
+    actions = [{"_op_type": "index", "_index": index, "_id": raw_id, "_source": Failure.from_json(record).to_source()}
                for raw_id, record in failures.items()]
     actions += [{"_op_type": "delete", "_index": index, "_id": raw_id} for raw_id in recovered]
     ctx.bulk(actions)

@@ -1,5 +1,5 @@
 """The rebuild's Celery tasks. Their names keep the `workers.reindex.` prefix: queued messages
-carry them, and workers/app.py routes `workers.reindex.*` to the reindex queue.
+carry them, and workers/task_names.py routes `workers.reindex.*` to the reindex queue.
 
 A rebuild run as tasks (`reindex --detach`, schedules) is a chain of hand-overs,
 so no task waits for another and one worker slot is enough: `rebuild_index`
@@ -19,7 +19,7 @@ from celery import Task, chord
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
 
-from workers.app import CHUNK_TIME_LIMIT, app
+from workers.app import app
 from workers.rebuild.chunks import run_chunk
 from workers.rebuild.context import Context
 from workers.rebuild.errors import RebuildError, RebuildLocked, StaleRun
@@ -29,6 +29,7 @@ from workers.rebuild.state import (
     DEFAULT_CHUNKS, REPARSE, RUN_KEY_TTL, RunState, Selection, check_request, load_run, save_run,
 )
 from workers.rebuild.steps import complete, pending_chunks, prepare
+from workers.task_names import CHUNK_TIME_LIMIT, FINISH_REBUILD, REBUILD_INDEX, REINDEX_CHUNK
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class _ChunkTask(Task):
 
 
 @app.task(
-    bind=True, base=_ChunkTask, name="workers.reindex.reindex_chunk",
+    bind=True, base=_ChunkTask, name=REINDEX_CHUNK,
     autoretry_for=(ESConnectionError, ConnectionTimeout), retry_backoff=5, retry_backoff_max=120,
     retry_jitter=True, max_retries=5,
     soft_time_limit=CHUNK_TIME_LIMIT - 30, time_limit=CHUNK_TIME_LIMIT,
@@ -62,7 +63,7 @@ def reindex_chunk(self: Task, run_id: str, chunk: int) -> dict:
 
 
 @app.task(
-    bind=True, name="workers.reindex.rebuild_index",
+    bind=True, name=REBUILD_INDEX,
     # Acknowledged on receipt: a crashed rebuild is resumed on purpose, not replayed by the broker.
     acks_late=False, soft_time_limit=REBUILD_TIME_LIMIT - 60, time_limit=REBUILD_TIME_LIMIT,
 )
@@ -86,7 +87,7 @@ def rebuild_index(self: Task, mode: str = REPARSE, source: str | None = None, si
         if pending := pending_chunks(ctx, state):
             _hand_on(ctx, state, lock, pending, allow_shrink)
             return {"run_id": state.run_id, "chunks": len(pending)}
-        summary = complete(ctx, state, lock, allow_shrink)
+        summary = complete(ctx, state, lock, allow_shrink).to_dict()
     log.info("rebuild finished: %s", summary)
     return summary
 
@@ -101,7 +102,7 @@ def _hand_on(ctx: Context, state: RunState, lock: RebuildLock, pending: list[int
 
 
 @app.task(
-    name="workers.reindex.finish_rebuild",
+    name=FINISH_REBUILD,
     acks_late=False, soft_time_limit=REBUILD_TIME_LIMIT - 60, time_limit=REBUILD_TIME_LIMIT,
 )
 def finish_rebuild(_chunks: list, run_id: str, owner: str, allow_shrink: bool = False) -> dict:
@@ -119,6 +120,6 @@ def finish_rebuild(_chunks: list, run_id: str, owner: str, allow_shrink: bool = 
         if done < state.chunks:
             raise RebuildError(f"run {run_id}: only {done}/{state.chunks} chunks done; the old index "
                                "still serves (`reindex --resume` continues this run)")
-        summary = complete(ctx, state, lock, allow_shrink)
+        summary = complete(ctx, state, lock, allow_shrink).to_dict()
     log.info("rebuild finished: %s", summary)
     return summary

@@ -2,13 +2,13 @@
 
 The same report (the 2019 Trafficking in Persons Report on Mali) is published by the State
 Department and republished by Refworld, ecoi.net and others, as HTML pages and inside PDFs.
-Each copy stays its own document; `report_key` ties them together for search (one hit per
-report, field collapsing) and for counting (facets count reports, not copies).
+Each copy stays its own document; its `report_key` (workers/records.py, set when it is indexed)
+ties them together for search (one hit per report, field collapsing) and for counting (facets
+count reports, not copies).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -26,28 +26,6 @@ PUBLISHER_HOSTS: dict[str, tuple[str, ...]] = {
 MAX_COPIES = 20
 # The fields a copy is listed with under the hit that stands for its report.
 COPY_FIELDS = ("id", "url", "source", "publisher", "fetched_at", "tier", "report_year", "page_start")
-_NOT_SLUG = re.compile(r"[^a-z0-9]+")
-
-
-def series_slug(series: str) -> str:
-    """'Trafficking in Persons Report' -> 'trafficking-in-persons' ('World Report' keeps its word)."""
-    slug = _NOT_SLUG.sub("-", series.lower()).strip("-")
-    shorter = slug.removesuffix("-report")
-    return shorter if "-" in shorter else slug
-
-
-def report_key(document: dict) -> str:
-    """'trafficking-in-persons-2019-MLI' when series, year and country are known, else 'doc:<id>'.
-
-    A document without all three is a report of its own: its key is unique, so field
-    collapsing never merges it with anything (a missing value would make all such
-    documents one group) and a count of distinct keys still counts it once.
-    """
-    series, year = document.get("report_series"), document.get("report_year")
-    country = (document.get("country") or {}).get("iso3")
-    if series and year and country:
-        return f"{series_slug(series)}-{year}-{country}"
-    return f"doc:{document['id']}"
 
 
 def on_publisher_site(url: str | None, publisher: str | None) -> bool:

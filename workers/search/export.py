@@ -16,12 +16,13 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from typing import IO
-
-from elasticsearch import Elasticsearch
+from typing import IO, TYPE_CHECKING
 
 from workers.search.copies import MAX_COPIES, best_first
 from workers.search.paging import pages_after
+
+if TYPE_CHECKING:
+    from workers.es_read import Searcher
 
 COLUMNS = ("title", "publisher", "series", "year", "country", "tier", "url", "page_link", "fetched_at", "report_key")
 FORMATS = ("csv", "jsonl")
@@ -45,7 +46,7 @@ def citation(document: dict) -> dict:
     }
 
 
-def walk(es: Elasticsearch, index: str, request: dict, *, all_copies: bool, page: int) -> Iterator[dict]:
+def walk(es: Searcher, index: str, request: dict, *, all_copies: bool, page: int) -> Iterator[dict]:
     """The citation of every hit of `request` (a search body: query, post_filter); `page` hits a
     request, at most the index's result window, which bounds the copies under a hit too."""
     common = {"query": request.get("query"), "post_filter": request.get("post_filter"), "source": _SOURCE}

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import closing
+from typing import TYPE_CHECKING
 
-from elasticsearch import Elasticsearch
+if TYPE_CHECKING:
+    from workers.es_read import Searcher
+
 
 # Elasticsearch's default index.max_result_window; SEARCH_MAX_WINDOW when an index differs.
 DEFAULT_WINDOW = 10_000
 _KEEP_ALIVE = "1m"
 
 
-def pages_after(es: Elasticsearch, size: int, *, pit_of: str | None = None, keep_alive: str = _KEEP_ALIVE,
+def pages_after(es: Searcher, size: int, *, pit_of: str | None = None, keep_alive: str = _KEEP_ALIVE,
                 **request: object) -> Iterator[list[dict]]:
     """Every page of hits of a sorted search, in order, walked with search_after; a page shorter
     than `size` is the last.
@@ -50,7 +53,7 @@ def pages_after(es: Elasticsearch, size: int, *, pit_of: str | None = None, keep
             es.close_point_in_time(id=pit)
 
 
-def keys_in_order(es: Elasticsearch, index: str, request: dict, group_field: str, stop: int,
+def keys_in_order(es: Searcher, index: str, request: dict, group_field: str, stop: int,
                   window: int = DEFAULT_WINDOW) -> list[str]:
     """The first `stop` distinct values of `group_field` among the hits of `request`, in its order.
 

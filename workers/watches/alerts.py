@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,7 +42,7 @@ MAPPING = {"dynamic": "strict", "properties": {
     "watch": {"type": "keyword"}, "report_key": {"type": "keyword"}, "event": {"type": "keyword"},
     "tier": {"type": "keyword"}, "move": {"type": "keyword"}, "destination": {"type": "keyword"},
     "status": {"type": "keyword"}, "attempts": {"type": "integer"}, "last_error": {"type": "text", "index": False},
-    "created_at": {"type": "date"}, "sent_at": {"type": "date"},
+    "created_at": {"type": "date"}, "sent_at": {"type": "date"}, "due_at": {"type": "date"},
     "citation": {"type": "object", "enabled": False}}}
 # Copies of one report read to find its tier, as in search.
 _COPY_FIELDS = ["id", "url", "source", "publisher", "fetched_at", "tier", "title", "report_series", "report_year",
@@ -57,8 +57,9 @@ def alert_id(watch: str, report_key: str, tier: str | None) -> str:
     return hashlib.sha1(f"{watch}\n{report_key}\n{tier or ''}".encode()).hexdigest()
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def now_iso(later: float = 0.0) -> str:
+    """Now, or `later` seconds from now."""
+    return (datetime.now(UTC) + timedelta(seconds=later)).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -75,6 +76,8 @@ class Alert:
     last_error: str | None = None
     created_at: str = field(default_factory=now_iso)
     sent_at: str | None = None
+    # While pending: when its delivery is due to have been tried (workers/watches/tasks.py).
+    due_at: str | None = None
 
     @property
     def id(self) -> str:
@@ -93,14 +96,18 @@ class Alert:
                            "tier": self.tier, "move": self.move, **self.citation}, ensure_ascii=False).encode()
 
 
-def ensure_alerts_index(es: Elasticsearch, settings: Settings) -> str:
-    index = alerts_index(settings.index_prefix)
-    if not es.indices.exists(index=index):
-        try:
-            es.indices.create(index=index, mappings=MAPPING, settings=replica_settings(settings.elasticsearch_replicas))
-        except ApiError as exc:  # created by another worker meanwhile
-            if exc.meta.status != 400 or "resource_already_exists" not in str(exc):
-                raise
+def ensure_alerts_index(es: Elasticsearch, prefix: str, replicas: int | str = "auto") -> str:
+    """The alerts index, created on first use; one an older version created gains the fields added
+    since (`due_at`), which its strict mapping would refuse (adding fields is safe on a live index)."""
+    index = alerts_index(prefix)
+    if es.indices.exists(index=index):
+        es.indices.put_mapping(index=index, properties=MAPPING["properties"])
+        return index
+    try:
+        es.indices.create(index=index, mappings=MAPPING, settings=replica_settings(replicas))
+    except ApiError as exc:  # created by another worker meanwhile
+        if exc.meta.status != 400 or "resource_already_exists" not in str(exc):
+            raise
     return index
 
 
@@ -202,7 +209,7 @@ def raise_alerts(es: Elasticsearch, settings: Settings, documents: list[dict]) -
             matched.setdefault((watch.name, doc["report_key"]), []).append(doc)
     if not matched:
         return []
-    index = ensure_alerts_index(es, settings)
+    index = ensure_alerts_index(es, settings.index_prefix, settings.elasticsearch_replicas)
     raised = []
     for (name, key), written in matched.items():
         watch, copies = watches[name], _copies(es, names.reports, key, written)
@@ -215,7 +222,8 @@ def raise_alerts(es: Elasticsearch, settings: Settings, documents: list[dict]) -
             event, move = NEW, _move_against_previous_edition(es, names.reports, best, tier)
         else:
             event, move = TIER_CHANGED, tier_move(tier_rank(previous.tier), tier_rank(tier))
-        alert = Alert(name, key, event, tier, move, watch.destination, citation(best))
+        alert = Alert(name, key, event, tier, move, watch.destination, citation(best),
+                      due_at=now_iso(settings.alerts_redeliver_after))
         try:
             es.create(index=index, id=alert.id, document=alert.to_source(), refresh="wait_for")
         except ApiError as exc:
@@ -234,3 +242,24 @@ def list_alerts(es: Elasticsearch, prefix: str, *, status: str | None = None, li
     query = {"term": {"status": status}} if status else {"match_all": {}}
     hits = es.search(index=index, query=query, sort=[{"created_at": "desc"}], size=limit)["hits"]["hits"]
     return [{"id": hit["_id"], **hit["_source"]} for hit in hits]
+
+
+def claim_overdue(es: Elasticsearch, prefix: str, lease: float, limit: int) -> list[str]:
+    """The IDs of up to `limit` pending alerts past their due time, oldest due first, each given a
+    new due time `lease` seconds ahead (so the next look leaves them to the delivery sent now).
+    Alerts raised before alerts had a due time are due `lease` after they were raised."""
+    if not es.indices.exists(index=alerts_index(prefix)):
+        return []
+    index = ensure_alerts_index(es, prefix)
+    now = now_iso()
+    overdue = {"bool": {"filter": [{"term": {"status": PENDING}}], "should": [
+        {"range": {"due_at": {"lte": now}}},
+        {"bool": {"must_not": [{"exists": {"field": "due_at"}}],
+                  "filter": [{"range": {"created_at": {"lte": now_iso(-lease)}}}]}}], "minimum_should_match": 1}}
+    hits = es.search(index=index, query=overdue, size=limit, source=False,
+                     sort=[{"due_at": {"order": "asc", "missing": "_first"}}, {"created_at": "asc"}])["hits"]["hits"]
+    ids = [hit["_id"] for hit in hits]
+    if ids:
+        helpers.bulk(es, ({"_op_type": "update", "_index": index, "_id": id_, "doc": {"due_at": now_iso(lease)}}
+                          for id_ in ids), refresh="wait_for")
+    return ids

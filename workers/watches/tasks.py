@@ -1,7 +1,7 @@
 """`raise_alerts`: the reports an index batch wrote, checked against the watches; `deliver_alert`:
 one alert to its webhook, retried until it is delivered.
 
-The index task sends `raise_alerts` the IDs it wrote, by name (RAISE_ALERTS_TASK), before its
+The index task sends `raise_alerts` the IDs it wrote, by name (RAISE_ALERTS), before its
 entries leave staging; the check reads the documents back (a GET is real-time) and raises the
 alerts (workers/watches/alerts.py). While Elasticsearch is unreachable it is retried with the
 same back-off as a webhook, and a worker lost mid-check delivers it again (late acknowledgement).
@@ -12,6 +12,12 @@ a webhook cannot reach a private network, a link-local or a metadata address the
 open. Any failure (refused, timeout, a status other than 2xx, a policy refusal) is recorded on
 the alert (attempts, last error) and tried again with capped, jittered back-off, with no cap on
 the tries: an alert is never dropped, and `report-ingest alerts` shows it pending meanwhile.
+
+A delivery lost with a worker (one that died between raising the alert and sending its task: the
+redelivered `raise_alerts` finds the alert raised and sends nothing) is not waited for:
+each pending alert carries the time its delivery is due to have been tried (pushed on at every
+failed try), and `redeliver_alerts`, which housekeeping sends at most every ALERTS_SWEEP_INTERVAL,
+sends again the alerts past it, a bounded number per look.
 """
 
 from __future__ import annotations
@@ -24,16 +30,19 @@ from celery import Task
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch import ConnectionTimeout
 
-from workers.app import RAISE_ALERTS_TASK, app
+from workers.app import app
 from workers.backoff import backoff_seconds
-from workers.clients import get_es, get_http
+from workers.clients import get_es
 from workers.crawl.errors import PermanentFetchError, RetryableFetchError
-from workers.crawl.netpolicy import guarded
+from workers.crawl.netpolicy import get_http, guarded
 from workers.settings import Settings, get_settings
+from workers.task_names import DELIVER_ALERT, RAISE_ALERTS, REDELIVER_ALERTS
 from workers.index.indices import IndexNames
-from workers.watches.alerts import SENT, Alert, alerts_index, current_watches, now_iso, raise_alerts
+from workers.watches.alerts import SENT, Alert, alerts_index, claim_overdue, current_watches, now_iso, raise_alerts
 
 log = logging.getLogger(__name__)
+# Overdue alerts sent again per look (the rest at the next look).
+REDELIVER_BATCH = 100
 
 
 class DeliveryFailed(Exception):
@@ -63,7 +72,7 @@ def post(alert: Alert, settings: Settings) -> None:
         raise DeliveryFailed(f"HTTP {response.status_code}")
 
 
-@app.task(bind=True, name="workers.tasks.deliver_alert", max_retries=None)
+@app.task(bind=True, name=DELIVER_ALERT, max_retries=None)
 def deliver_alert(self: Task, alert_id: str) -> str:
     """Deliver one alert (idempotent: a delivered alert is not sent again)."""
     settings, es = get_settings(), get_es()
@@ -71,19 +80,44 @@ def deliver_alert(self: Task, alert_id: str) -> str:
     alert = Alert.from_source(es.get(index=index, id=alert_id)["_source"])
     if alert.status == SENT:
         return SENT
-    try:
-        post(alert, settings)
-    except DeliveryFailed as exc:
-        es.update(index=index, id=alert_id, doc={"attempts": alert.attempts + 1, "last_error": str(exc)[:500]})
-        countdown = backoff(self.request.retries, settings)
-        log.warning("alert %s to %s failed (%s); trying again in %.0fs", alert_id, alert.destination, exc, countdown)
-        raise self.retry(countdown=countdown, exc=exc) from exc
-    es.update(index=index, id=alert_id, doc={"status": SENT, "attempts": alert.attempts + 1, "last_error": None,
-                                             "sent_at": now_iso()})
+    if alert.destination == "log":
+        _log(alert)
+    else:
+        try:
+            post(alert, settings)
+        except DeliveryFailed as exc:
+            countdown = backoff(self.request.retries, settings)
+            es.update(index=index, id=alert_id, doc={"attempts": alert.attempts + 1, "last_error": str(exc)[:500],
+                                                     "due_at": now_iso(countdown + settings.alerts_redeliver_after)})
+            log.warning("alert %s to %s failed (%s); trying again in %.0fs", alert_id, alert.destination, exc,
+                        countdown)
+            raise self.retry(countdown=countdown, exc=exc) from exc
+    _sent(es, index, alert)
     return SENT
 
 
-@app.task(bind=True, name=RAISE_ALERTS_TASK, max_retries=None)
+def _log(alert: Alert) -> None:
+    log.info("watch %s: %s %s (%s, %s)", alert.watch, alert.event, alert.report_key, alert.tier, alert.move)
+
+
+def _sent(es, index: str, alert: Alert) -> None:
+    es.update(index=index, id=alert.id, doc={"status": SENT, "attempts": alert.attempts + 1, "last_error": None,
+                                             "sent_at": now_iso(), "due_at": None})
+
+
+@app.task(name=REDELIVER_ALERTS)
+def redeliver_alerts() -> int:
+    """Send again the alerts past their due time (at most REDELIVER_BATCH); how many."""
+    settings = get_settings()
+    overdue = claim_overdue(get_es(), settings.index_prefix, settings.alerts_redeliver_after, REDELIVER_BATCH)
+    for alert_id in overdue:
+        deliver_alert.delay(alert_id)
+    if overdue:
+        log.warning("sent again %d alert(s) whose delivery was lost (a worker died as it raised them)", len(overdue))
+    return len(overdue)
+
+
+@app.task(bind=True, name=RAISE_ALERTS, max_retries=None)
 def raise_alerts_for(self: Task, document_ids: list[str]) -> int:
     """Raise (and send on their way) the alerts the reports `document_ids` raise; how many."""
     settings, es = get_settings(), get_es()
@@ -101,8 +135,7 @@ def send_alerts(alerts: list[Alert]) -> None:
     settings, es = get_settings(), get_es()
     for alert in alerts:
         if alert.destination == "log":
-            log.info("watch %s: %s %s (%s, %s)", alert.watch, alert.event, alert.report_key, alert.tier, alert.move)
-            es.update(index=alerts_index(settings.index_prefix), id=alert.id,
-                      doc={"status": SENT, "attempts": 1, "sent_at": now_iso()})
+            _log(alert)
+            _sent(es, alerts_index(settings.index_prefix), alert)
         else:
             deliver_alert.delay(alert.id)

@@ -10,13 +10,19 @@ reassembles a PDF without the network.
 Chosen over an object store (S3/MinIO) to keep one storage service; the limit is
 Elasticsearch's storage for bodies it never searches: ~1.33x the PDF's size,
 plus its replicas.
+
+Below the stages: the records write raw pages this way (workers/records.py `RawPage`), the
+index stage stores them, the rebuild reads them back.
 """
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from elasticsearch import Elasticsearch
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
 
 # Characters of base64 per document: 3 MiB of body.
 PART_CHARS = 4 * 1024 * 1024
@@ -26,6 +32,46 @@ STALE_PARTS = 32
 # Queries over raw pages match pages, never their further parts or earlier versions
 # (workers/index/revisions.py).
 NOT_A_PART = {"bool": {"must_not": [{"exists": {"field": "part_of"}}, {"exists": {"field": "revision_of"}}]}}
+
+
+@dataclass(frozen=True)
+class StoredPage:
+    """A raw page as a rebuild reads it back: the fetch it came from (workers/records.py `RawPage`
+    wrote it) and, once its URL answered 404/410, how it went (`GoneEntry` marked it). The body
+    is read on its own (`full_body`): a PDF's runs to parts."""
+
+    url: str
+    final_url: str
+    fetched_at: str
+    content_type: str | None = None
+    status: int | None = None
+    canonical_url: str | None = None
+    source: str | None = None  # the site parser that read it; None: its parse failed at fetch time
+    gone: bool = False
+    on_gone: str | None = None
+    # The documents it had made when it went: one, or a PDF's chapters. Stored as
+    # `gone_document_id`, a single ID (a string) by pages that went before PDFs were read.
+    gone_document_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def from_source(cls, source: dict) -> StoredPage:
+        ids = source.get("gone_document_id") or ()
+        return cls(source["url"], source["final_url"], source["fetched_at"], source.get("content_type"),
+                   source.get("status"), source.get("canonical_url"), source.get("source"),
+                   bool(source.get("gone")), source.get("on_gone"), (ids,) if isinstance(ids, str) else tuple(ids))
+
+    def to_source(self) -> dict:
+        """The fields read back, as stored (for tests and tools; the fetch and GoneEntry write them)."""
+        gone = {"gone": True, "on_gone": self.on_gone, "gone_document_id": list(self.gone_document_ids)} \
+            if self.gone else {}
+        return {"url": self.url, "final_url": self.final_url, "fetched_at": self.fetched_at,
+                "content_type": self.content_type, "status": self.status, "canonical_url": self.canonical_url,
+                "source": self.source, **gone}
+
+    @property
+    def deleted_as_gone(self) -> bool:
+        """Went, and its documents were deleted (a flagged one's are kept, out of search)."""
+        return self.gone and self.on_gone != "flag"
 
 
 def pages_only(query: dict) -> dict:

@@ -1,5 +1,7 @@
 """The Redis broker transport, with one fix to how Celery 5.7 drops a lost connection.
 
+Checked against kombu 5.7.0 and Celery 5.7.0 (the canaries: tests/test_fixes.py).
+
 When the broker connection drops, Celery's consumer collects the connection and then closes it
 (Consumer.on_connection_error_after_connected). If the collect's channel close failed part-way
 (Redis went while the consumer waited on BRPOP), the close runs a second time and restores the
@@ -9,7 +11,7 @@ tests/faults/test_outages.py hit it in 2 of 8 graceful Redis restarts; tests/fau
 reproduces it against a real Redis.
 
 Here that second restore raises a connection error instead, which Celery ignores. The messages
-stay in Redis's unacked set, and housekeeping hands them back (workers/housekeeping.py).
+stay in Redis's unacked set, and housekeeping hands them back (workers/housekeeping.py, through kombu_unacked.py).
 
 And kombu (5.7.0) stamps a delivered message with the delivering host's clock (`time()` in
 kombu.transport.redis, for the unacked index and its visibility-timeout restore): here with
