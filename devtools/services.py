@@ -93,18 +93,51 @@ def wait_for(
 # --- Redis ----------------------------------------------------------------------
 
 
-def start_redis(workdir: Path, port: int | None = None, *, appendonly: bool = False) -> Service:
-    """redis-server on loopback; with `appendonly`, AOF with fsync every second, as in production."""
+def _redis_binary() -> str:
     binary = shutil.which("redis-server")
     if binary is None:
         raise ServiceError("redis-server not found: install it with `apt-get install redis-server`")
+    return binary
+
+
+def start_redis(workdir: Path, port: int | None = None, *, appendonly: bool = False,
+                replica_of: int | None = None, password: str | None = None,
+                options: dict[str, str] | None = None) -> Service:
+    """redis-server on loopback; with `appendonly`, AOF with fsync every second, as in production;
+    with `replica_of`, a replica of the Redis on that port; with `password`, asking for it (and
+    giving it to its master); `options`, more of its configuration (TLS, say)."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
+    replica = ["--replicaof", "127.0.0.1", str(replica_of)] if replica_of else []
+    auth = ["--requirepass", password, "--masterauth", password] if password else []
+    return _run_redis([_redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+                       "--save", "", "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec",
+                       "--logfile", str(workdir / "redis.log"), *replica, *auth,
+                       *(arg for key, value in (options or {}).items() for arg in (f"--{key}", value))], port, workdir)
+
+
+def start_sentinel(workdir: Path, port: int, master_name: str, master_port: int, *, quorum: int = 2,
+                   down_after_ms: int = 1000, master_password: str | None = None,
+                   password: str | None = None, options: dict[str, str] | None = None) -> Service:
+    """A Redis Sentinel on loopback watching the master on `master_port` (Sentinel rewrites its
+    config file, so each has its own directory); `password`: its own, which Sentinels share;
+    `options`, more of its configuration."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "sentinel.conf"
+    auth = (f"sentinel auth-pass {master_name} {master_password}\n" if master_password else "") + (
+        f"requirepass {password}\nsentinel sentinel-pass {password}\n" if password else "")
+    config.write_text(f"port {port}\nbind 127.0.0.1\ndir {workdir}\nlogfile {workdir / 'redis.log'}\n"
+                      f"sentinel monitor {master_name} 127.0.0.1 {master_port} {quorum}\n"
+                      f"sentinel down-after-milliseconds {master_name} {down_after_ms}\n"
+                      f"sentinel failover-timeout {master_name} {down_after_ms * 10}\n{auth}"
+                      + "".join(f"{key} {value}\n" for key, value in (options or {}).items()))
+    return _run_redis([_redis_binary(), str(config), "--sentinel"], port, workdir, name="sentinel")
+
+
+def _run_redis(command: list[str], port: int, workdir: Path, name: str = "redis") -> Service:
     log = workdir / "redis.log"
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
-         "--save", "", "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec",
-         "--logfile", str(log)],
+        command,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
@@ -114,7 +147,8 @@ def start_redis(workdir: Path, port: int | None = None, *, appendonly: bool = Fa
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                # One that asks for a password answers too: it is up.
+                return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 
@@ -123,8 +157,8 @@ def start_redis(workdir: Path, port: int | None = None, *, appendonly: bool = Fa
             return None
         return _tail(log) or f"exit code {process.returncode}"
 
-    wait_for(ping, deadline=20, alive=alive, what=f"redis-server on port {port}")
-    return Service("redis", f"redis://127.0.0.1:{port}/0", process, workdir)
+    wait_for(ping, deadline=20, alive=alive, what=f"{name} on port {port}")
+    return Service(name, f"redis://127.0.0.1:{port}/0", process, workdir)
 
 
 # --- Elasticsearch ----------------------------------------------------------------
@@ -275,19 +309,13 @@ def start_elasticsearch(
     for sub in ("data", "logs", "tmp"):
         (workdir / sub).mkdir(exist_ok=True)
 
-    command = [
-        str(home / "bin" / "elasticsearch"),
-        "-E", "discovery.type=single-node",
-        "-E", "xpack.security.enabled=false",
-        "-E", "network.host=127.0.0.1",
-        "-E", f"http.port={port}",
-        "-E", "transport.port=0",
-        "-E", f"path.data={workdir / 'data'}",
-        "-E", f"path.logs={workdir / 'logs'}",
-        "-E", "cluster.routing.allocation.disk.threshold_enabled=false",
-        "-E", "action.destructive_requires_name=false",
-        *(arg for key, value in (node_settings or {}).items() for arg in ("-E", f"{key}={value}")),
-    ]
+    # A node of a cluster overrides the first two (a setting given None is left out).
+    node = {"discovery.type": "single-node", "transport.port": "0", "xpack.security.enabled": "false",
+            "network.host": "127.0.0.1", "http.port": str(port), "path.data": str(workdir / "data"),
+            "path.logs": str(workdir / "logs"), "cluster.routing.allocation.disk.threshold_enabled": "false",
+            "action.destructive_requires_name": "false", **(node_settings or {})}
+    command = [str(home / "bin" / "elasticsearch"),
+               *(arg for key, value in node.items() if value is not None for arg in ("-E", f"{key}={value}"))]
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "ES_JAVA_HOME": str(java_home),

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from devtools import services as devservices
+from tests.faults.helpers import SUMMARIES
 from tests.helpers import ES_NODE_SETTINGS, TEST_SETTINGS, Worker, drop_indices, env_applied, point_app_at
 # Still imported from here by tests/test_reindex*.py and tests/reindexing.py, until they import tests.helpers.
 from tests.helpers import REPO, cli  # noqa: F401
@@ -33,6 +34,14 @@ SERVICE_FIXTURES = frozenset({"session_services", "fault_redis"})
 MARKED_HERE = frozenset({
     "tests/test_reindex_guards.py::test_heartbeat_lost_to_a_redis_outage_stops_the_rebuild",
 })
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The summary line of each fault scenario (tests/faults/, tests/ha/) that ran."""
+    if SUMMARIES:
+        terminalreporter.section("faults")
+        for line in SUMMARIES:
+            terminalreporter.write_line(line)
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker

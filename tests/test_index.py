@@ -9,6 +9,7 @@ by a hook that records it (and, in one test, lifts a real index block).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import threading
 import types
@@ -19,6 +20,8 @@ import pytest
 from elasticsearch import Elasticsearch
 
 import workers.index.bulk as index_module
+from devtools import services as devservices
+from workers.clients import elasticsearch_client
 from workers.index.indices import ENGLISH_ANALYSIS, KINDS, IndexNames, cluster_has_english, create_index, ensure_indices, load_template, schema_version
 from workers.index.bulk import BulkWriteError, bulk_write
 from workers.parse.facets import tier_rank
@@ -336,3 +339,29 @@ def test_live_indices_gain_the_fields_their_templates_gained(es, names, settings
     assert "report_key" not in es.indices.get_mapping(index=physical)[physical]["mappings"]["properties"]
     assert add_new_fields(es, old, settings.schemas_dir) == []
     assert "report_key" in es.indices.get_mapping(index=physical)[physical]["mappings"]["properties"]
+
+
+# A cluster in miniature on the suite's one node (three nodes, one killed: tests/ha/).
+def replicas_of(es, names) -> dict[str, tuple[str, str]]:
+    found = {}
+    for kind in KINDS:
+        for index, body in es.indices.get_settings(index=names.alias(kind)).items():
+            settings = body["settings"]["index"]
+            found[kind] = (settings["number_of_replicas"], settings.get("auto_expand_replicas", "false"))
+    return found
+
+
+def test_replicas_change_on_live_indices_and_auto_keeps_none_on_a_single_node(es, names, settings, live) -> None:
+    ensure_indices(es, names, settings.schemas_dir, replicas=2)
+    assert set(replicas_of(es, names).values()) == {("2", "false")}
+    ensure_indices(es, names, settings.schemas_dir, replicas="auto")
+    # One data node: no replica to assign, so the cluster stays green.
+    assert set(replicas_of(es, names).values()) == {("0", "0-1")}
+    assert es.cluster.health(index=names.reports)["status"] == "green"
+
+
+def test_requests_go_on_through_the_other_node_when_a_listed_node_is_dead(settings, names, live) -> None:
+    dead = f"http://127.0.0.1:{devservices.free_port()}"
+    client = elasticsearch_client(dataclasses.replace(settings, elasticsearch_url=f"{dead},{settings.elasticsearch_url}"))
+    # Taken in turn, the dead node gets a request within two; each is retried on the live one.
+    assert [client.count(index=names.reports)["count"] >= 0 for _ in range(6)] == [True] * 6

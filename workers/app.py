@@ -18,6 +18,7 @@ from celery.signals import after_setup_logger, after_setup_task_logger
 from workers.fixes.celery_results import App, Task
 from workers.keys import Keys
 from workers.redaction import redact_logs
+from workers.sentinel import celery_options as celery_sentinel_options
 from workers.settings import Settings, get_settings
 from workers.task_names import (CHUNK_TIME_LIMIT, DISCOVER_TIME_LIMIT, FETCH_QUEUE, INDEX_QUEUE, INDEX_TIME_LIMIT,
                                 ROUTES)
@@ -57,7 +58,7 @@ def celery_config(settings: Settings) -> dict:
             f"VISIBILITY_TIMEOUT ({settings.visibility_timeout}s) must exceed the longest task plus the "
             f"longest countdown ({longest_hold(settings):.0f}s), or running tasks would be delivered twice"
         )
-    return dict(
+    config = dict(
         broker_url=settings.redis_url,
         # Redis, with a fix that keeps a worker alive when Redis goes mid-reconnect.
         broker_transport="workers.fixes.kombu_redis:Transport",
@@ -109,6 +110,10 @@ def celery_config(settings: Settings) -> dict:
         redbeat_lock_timeout=BEAT_LOCK_TIMEOUT,
         beat_max_loop_interval=BEAT_MAX_LOOP,
     )
+    # REDIS_URL naming Sentinels: their transports and options, merged into the ones above.
+    for key, value in celery_sentinel_options(settings).items():
+        config[key] = {**config[key], **value} if isinstance(config.get(key), dict) else value
+    return config
 
 
 

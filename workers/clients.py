@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import redis
     from elasticsearch import Elasticsearch
 
+from workers.es_nodes import elasticsearch_nodes
 from workers.settings import Settings, get_settings
 
 # Attempts after the first that the transport makes at one request (the index runner lock
@@ -51,7 +52,8 @@ def elasticsearch_client(settings: Settings) -> Elasticsearch:
     }
     if settings.elasticsearch_ca_certs:
         kwargs["ca_certs"] = str(settings.elasticsearch_ca_certs)
-    return Elasticsearch(settings.elasticsearch_url, **kwargs, **elasticsearch_credentials(settings))
+    # Several nodes: the transport takes them in turn and retries a request on another when one fails.
+    return Elasticsearch(elasticsearch_nodes(settings.elasticsearch_url), **kwargs, **elasticsearch_credentials(settings))
 
 
 T = TypeVar("T")
@@ -72,11 +74,9 @@ def get_es() -> Elasticsearch:
 
 @per_process
 def get_redis() -> redis.Redis:
-    import redis  # imported here, like Elasticsearch above: read-only commands that never reach Redis start sooner
+    from workers.sentinel import redis_client  # imports redis: read-only commands that never reach Redis start sooner
 
-    settings = get_settings()
-    return redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=settings.redis_timeout,
-                                socket_connect_timeout=settings.redis_timeout)
+    return redis_client(get_settings())
 
 
 _threads = threading.local()

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from workers.clients import ES_MAX_RETRIES, elasticsearch_credentials
+from workers.es_nodes import elasticsearch_nodes
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -211,9 +212,10 @@ def _split(request: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
 
 
 def read_client(settings: Settings) -> ReadClient:
-    """A client of the configured node, with the credentials and TLS settings the full client uses."""
+    """A client of the configured nodes, with the credentials and TLS settings the full client uses."""
     credentials = elasticsearch_credentials(settings)
-    url = urlsplit(settings.elasticsearch_url)
+    nodes = elasticsearch_nodes(settings.elasticsearch_url)
+    url = urlsplit(nodes[0])
     if not credentials and url.username is not None:  # the full client's transport reads them from the URL too
         credentials = {"basic_auth": (unquote(url.username), unquote(url.password or ""))}
     headers = {}
@@ -222,12 +224,12 @@ def read_client(settings: Settings) -> ReadClient:
     elif "basic_auth" in credentials:
         headers["Authorization"] = "Basic " + base64.b64encode(":".join(credentials["basic_auth"]).encode()).decode()
     context = None
-    if settings.elasticsearch_url.startswith("https"):
+    if any(node.startswith("https") for node in nodes):
         context = ssl.create_default_context(cafile=str(settings.elasticsearch_ca_certs)
                                              if settings.elasticsearch_ca_certs else None)
         if not settings.elasticsearch_verify_certs:
             context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    return ReadClient([settings.elasticsearch_url], timeout=settings.elasticsearch_timeout, headers=headers,
+    return ReadClient(nodes, timeout=settings.elasticsearch_timeout, headers=headers,
                       ssl_context=context)
 
 

@@ -52,6 +52,7 @@ from workers.crawl.starts import CrawlStarts
 from workers.settings import get_settings
 from workers.task_names import FETCH_PAGE, INDEX_PENDING, REDELIVER_ALERTS
 from workers.index.staging import TRIGGER_TTL, Staging
+from workers.sentinel import redis_client
 
 log = logging.getLogger(__name__)
 # How long a reconciliation stays with the worker running it after its last step; then another takes it over.
@@ -263,8 +264,7 @@ class Housekeeping(bootsteps.StartStopStep):
     def start(self, c) -> None:
         settings = get_settings()
         # Its own connections with timeouts: a stalled Redis must not stall this thread for minutes.
-        client = redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=settings.redis_timeout,
-                                      socket_connect_timeout=settings.redis_timeout)
+        client = redis_client(settings)
         # The consumer starts this step again each time it reconnects to the broker.
         self.sweeper = Sweeper(c.app, c.hostname, lambda: held_tags(c), client)
         self.threads = [threading.Thread(target=self.sweeper.beat_forever, name="heartbeat", daemon=True),

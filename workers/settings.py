@@ -17,6 +17,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from workers.es_nodes import elasticsearch_nodes
+from workers.sentinel import Sentinels
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -51,10 +54,22 @@ def _bool(text: str) -> bool:
     raise ValueError(f"not a boolean: {text!r}")
 
 
+# ELASTICSEARCH_REPLICAS: "auto", or a number of replicas.
+Replicas = str | int
+
+
+def _replicas(text: str) -> Replicas:
+    if text == "auto":
+        return text
+    if not text.isdigit():
+        raise ValueError(f"{text!r} is neither auto nor a number of replicas (0 or more)")
+    return int(text)
+
+
 # Each annotation the fields use (as a string: `from __future__ import annotations`) -> its parser.
 # An optional field given an empty value is unset.
 _PARSERS: dict[str, Callable[[str], Any]] = {
-    "str": str, "int": int, "float": float, "bool": _bool, "Path": Path, "Secret": Secret,
+    "str": str, "int": int, "float": float, "bool": _bool, "Path": Path, "Secret": Secret, "Replicas": _replicas,
 }
 
 
@@ -90,8 +105,19 @@ class Settings:
     # Seconds to connect to Redis and to wait for an answer: a Redis that accepts connections but
     # never answers fails a command (and the task is delivered again) instead of hanging it.
     redis_timeout: float = Field(default=10.0, gt=0)
+    # When REDIS_URL names Sentinels (sentinel://host:26379;sentinel://host2:26379, workers/sentinel.py):
+    # the name of the master they watch, their own password if they have one, and TLS to all of them.
+    redis_sentinel_master: str = "mymaster"
+    redis_sentinel_password: Secret | None = None
+    redis_sentinel_tls: bool = False
+    redis_ca_certs: Path | None = None
 
+    # One node's URL, or several separated by commas (workers/es_nodes.py).
     elasticsearch_url: str = "http://localhost:9200"
+    # Replicas of every index: "auto" keeps one where the cluster has a second data node to hold
+    # it and none on a single node (Elasticsearch's auto_expand_replicas 0-1), or a fixed number.
+    # `setup` applies it to the templates and to the live indices (a worker, to the indices it creates).
+    elasticsearch_replicas: Replicas = "auto"
     elasticsearch_api_key: Secret | None = None
     elasticsearch_username: str | None = None
     elasticsearch_password: Secret | None = None
@@ -201,6 +227,13 @@ class Settings:
                 raise SettingsError(f"{field.name.upper()} must be at least {bounds['ge']}, not {value}")
         if self.index_prefix != self.index_prefix.lower():
             raise SettingsError("INDEX_PREFIX: Elasticsearch index names must be lowercase")
+        for name, check in (("REDIS_URL", lambda: Sentinels.parse(self.redis_url)),
+                            ("ELASTICSEARCH_URL", lambda: elasticsearch_nodes(self.elasticsearch_url)),
+                            ("ELASTICSEARCH_REPLICAS", lambda: _replicas(str(self.elasticsearch_replicas)))):
+            try:
+                check()
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {exc}") from None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], env_file: Path | None = None) -> Settings:

@@ -17,12 +17,13 @@ bin/elasticsearch-certutil ca --silent --pem --days "${CERT_DAYS:-1095}" --out "
 unzip -o -q "$certs/ca.zip" -d "$certs"
 
 echo "creating the certificate for the elasticsearch service"
-# The compose service name is what clients connect to; localhost serves the healthcheck and
+# The compose service names are what clients connect to (es02 and es03: the nodes docker-compose.ha.yml
+# adds, one certificate for all three); localhost serves the healthcheck and
 # the port published on the host.
 cat > "$certs/instances.yml" <<YAML
 instances:
   - name: elasticsearch
-    dns: [elasticsearch, localhost]
+    dns: [elasticsearch, es02, es03, localhost]
     ip: [127.0.0.1]
 YAML
 bin/elasticsearch-certutil cert --silent --pem --days "${CERT_DAYS:-1095}" \

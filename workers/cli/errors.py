@@ -33,13 +33,14 @@ def service_error(exc: BaseException) -> str | None:
     import redis.exceptions
 
     from workers import es_read
+    from workers.es_nodes import redacted_nodes
     from workers.settings import SettingsError, get_settings
 
     if isinstance(exc, SettingsError):  # a setting that cannot be used, by its variable's name
         return str(exc)
     settings = get_settings()
     redis_at = f"Redis at {redact_url(settings.redis_url)}"
-    es_at = f"Elasticsearch at {redact_url(settings.elasticsearch_url)}"
+    es_at = f"Elasticsearch at {redacted_nodes(settings.elasticsearch_url)}"
     if isinstance(exc, redis.exceptions.AuthenticationError):
         return (f"{redis_at} refused the credentials ({_first_line(exc)}): "
                 "put the right password in REDIS_URL (redis://:PASSWORD@host:port/db)")

@@ -17,10 +17,11 @@ def setup(wait_seconds: float) -> None:
     """Install index templates and create the indices and aliases (idempotent)."""
     from workers.cli.context import es_and_names
     from workers.index.indices import ensure_indices
-    from workers.redaction import redact_text, redact_url
+    from workers.es_nodes import redacted_nodes
+    from workers.redaction import redact_text
 
     (es, names), settings = es_and_names(), get_settings()
-    where = redact_url(settings.elasticsearch_url)
+    where = redacted_nodes(settings.elasticsearch_url)
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
@@ -31,9 +32,11 @@ def setup(wait_seconds: float) -> None:
                 fail(f"Elasticsearch at {where} not ready after {wait_seconds:.0f}s: {redact_text(str(exc))}")
             click.echo(f"waiting for Elasticsearch at {where} ...", err=True)
             time.sleep(2)
-    live = ensure_indices(es, names, settings.schemas_dir)
+    live = ensure_indices(es, names, settings.schemas_dir, settings.elasticsearch_replicas)
     for kind, index in live.items():
         click.echo(f"{kind:10} -> {index}")
+    replicas = settings.elasticsearch_replicas
+    click.echo(f"replicas: {'auto (1 where a second data node can hold it, else 0)' if replicas == 'auto' else replicas}")
 
 
 @click.command("kibana-setup")

@@ -28,12 +28,26 @@ from workers import redis_clock
 kombu_redis.time = redis_clock.now
 
 
-class Channel(kombu_redis.Channel):
+class _Collected:
     def _connparams(self, asynchronous=False):
         if self.connection.client is None:
             raise redis.ConnectionError("the broker connection was already collected after a connection loss")
         return super()._connparams(asynchronous)
 
 
+class Channel(_Collected, kombu_redis.Channel):
+    pass
+
+
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+class SentinelChannel(_Collected, kombu_redis.SentinelChannel):
+    pass
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    """The same fix when REDIS_URL names Sentinels (workers/sentinel.py)."""
+
+    Channel = SentinelChannel

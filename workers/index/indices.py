@@ -76,17 +76,27 @@ def schema_version(template: dict) -> int:
     return template["template"]["mappings"]["_meta"]["schema_version"]
 
 
-def install_templates(es: Elasticsearch, names: IndexNames, schemas_dir: Path) -> list[str]:
-    """Put every index template, prefixed; PUT overwrites, so this is idempotent."""
+def replica_settings(replicas: int | str) -> dict:
+    """Index settings for ELASTICSEARCH_REPLICAS: "auto" lets Elasticsearch keep one replica while a
+    second data node can hold it (none on a single node, where a replica could never be assigned
+    and the cluster would stay yellow); a number fixes it."""
+    if replicas == "auto":
+        return {"auto_expand_replicas": "0-1"}
+    return {"auto_expand_replicas": "false", "number_of_replicas": replicas}
+
+
+def install_templates(es: Elasticsearch, names: IndexNames, schemas_dir: Path, replicas: int | str = "auto") -> list[str]:
+    """Put every index template, prefixed, with the replicas asked for; PUT overwrites, so this is idempotent."""
     installed = []
     for kind in KINDS:
         template = load_template(schemas_dir, kind)
         name = f"{names.prefix}report-ingest-{kind}"
+        body = template["template"]
         es.indices.put_index_template(
             name=name,
             index_patterns=[names.prefix + p for p in template["index_patterns"]],
             priority=template["priority"],
-            template=template["template"],
+            template={**body, "settings": {**body.get("settings", {}), **replica_settings(replicas)}},
             meta={"managed_by": "report-ingest", "schema_version": schema_version(template)},
         )
         installed.append(name)
@@ -128,15 +138,18 @@ def create_index(
     return index
 
 
-def ensure_indices(es: Elasticsearch, names: IndexNames, schemas_dir: Path) -> dict[str, str]:
-    """Install templates and make sure every alias points at an index. Safe to run anywhere, any time.
+def ensure_indices(es: Elasticsearch, names: IndexNames, schemas_dir: Path,
+                   replicas: int | str = "auto") -> dict[str, str]:
+    """Install templates and make sure every alias points at an index, with `replicas` on every
+    live index too (a live change: Elasticsearch copies or drops replicas as it goes). Safe to run
+    anywhere, any time.
 
     The first index of each kind has a fixed name, so two processes bootstrapping
     at once create one index, not two.
     """
     from elasticsearch import ApiError  # here: `status` reads document_counts without the full client
 
-    install_templates(es, names, schemas_dir)
+    install_templates(es, names, schemas_dir, replicas)
     live = {}
     for kind in KINDS:
         alias = names.alias(kind)
@@ -150,6 +163,8 @@ def ensure_indices(es: Elasticsearch, names: IndexNames, schemas_dir: Path) -> d
                 if exc.meta.status != 400 or "already_exists" not in str(exc):
                     raise
         live[kind] = next(iter(es.indices.get_alias(name=alias)))
+    es.indices.put_settings(index=",".join(live.values()), settings={
+        f"index.{key}": value for key, value in replica_settings(replicas).items()})
     add_new_fields(es, names, schemas_dir)
     return live
 

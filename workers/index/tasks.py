@@ -60,7 +60,7 @@ def indices_ready(prefix: str, schemas_dir: str) -> None:
     if all(es.indices.exists_alias(name=names.alias(kind)) for kind in KINDS):
         add_new_fields(es, names, Path(schemas_dir))  # an upgraded worker may write new fields
     else:
-        ensure_indices(es, names, Path(schemas_dir))
+        ensure_indices(es, names, Path(schemas_dir), get_settings().elasticsearch_replicas)
 
 
 @worker_ready.connect

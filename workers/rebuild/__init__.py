@@ -3,7 +3,7 @@
 A rebuild fills a new physical index while the `reports` alias keeps serving
 the old one, then swaps the alias in one atomic `update_aliases` call:
 
-    lock -> create target (replicas 0, refresh off) -> shadow on -> checkpoint
+    lock -> create target (its replicas, refresh off) -> shadow on -> checkpoint
     -> chunks (Celery tasks) -> restore settings -> catch up + verify -> swap
     -> catch up again if the crawl wrote meanwhile -> shadow off -> failures
     -> delete (or keep) the old index

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch
 
 from workers.index.indices import IndexNames
 from workers.raw_pages import pages_only
+from workers.rebuild.errors import LostPointInTime
 from workers.search.paging import pages_after
 
 # Raw pages carry their body, so keep scan pages small enough for a worker's memory.
@@ -21,11 +22,17 @@ PIT_KEEP_ALIVE = "5m"
 
 
 def scan_slice(es: Elasticsearch, index: str, query: dict, chunk: int, chunks: int) -> Iterator[dict]:
-    """Every hit of `query` in one `_id` slice, through a point in time."""
+    """Every hit of `query` in one `_id` slice, through a point in time. A shard whose context was
+    lost with its node fails the read (LostPointInTime) rather than leaving its hits out."""
     slice_ = {"field": "_id", "id": chunk, "max": chunks} if chunks > 1 else None
-    for hits in pages_after(es, SCAN_PAGE_SIZE, pit_of=index, keep_alive=PIT_KEEP_ALIVE,
-                            query=query, slice=slice_, sort=["_shard_doc"]):
-        yield from hits
+    try:
+        for hits in pages_after(es, SCAN_PAGE_SIZE, pit_of=index, keep_alive=PIT_KEEP_ALIVE, query=query,
+                                slice=slice_, sort=["_shard_doc"], allow_partial_search_results=False):
+            yield from hits
+    except ApiError as exc:
+        if "search_context_missing" not in str(exc) and "No search context found" not in str(exc):
+            raise
+        raise LostPointInTime(str(exc)[:300]) from None
 
 
 def raw_checkpoint(es: Elasticsearch, names: IndexNames) -> dict[str, int]:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from workers.index.aliases import AliasError, live_index, swap_alias
-from workers.index.indices import create_index
+from workers.index.indices import create_index, replica_settings
 from workers.raw_pages import pages_only
 from workers.parse import PARSER_VERSION
 from workers.rebuild.chunks import GONE
@@ -30,7 +30,7 @@ from workers.rebuild.reading import raw_checkpoint
 from workers.rebuild.state import COPY, REPARSE, RunState, Selection, load_run, save_run
 from workers.rebuild.summary import RebuildSummary
 from workers.records import Failure
-from workers.rebuild.verify import catch_up_and_verify, restore_settings, settle
+from workers.rebuild.verify import await_replicas, catch_up_and_verify, restore_settings, settle
 
 
 def live(ctx: Context) -> str:
@@ -62,9 +62,12 @@ def _start(ctx: Context, lock: RebuildLock, *, mode: str, selection: Selection, 
     run_id = uuid.uuid4().hex[:12]
     target = create_index(
         es, names, "reports", ctx.settings.schemas_dir,
-        settings={"number_of_replicas": 0, "refresh_interval": "-1"},
+        # Replicas from the start: on a cluster, a node lost mid-copy must not take the only copy of a
+        # target shard with it (on a single node, "auto" means none anyway).
+        settings={**replica_settings(ctx.settings.elasticsearch_replicas), "refresh_interval": "-1"},
         extra_meta={"parser_version": PARSER_VERSION, "reindex": {"run_id": run_id, "mode": mode}},
     )
+    await_replicas(ctx, target)
     state = RunState(run_id, mode, chunks, target, old, datetime.now(UTC).isoformat(timespec="seconds"),
                      source=selection.source, since=selection.since, keep_old=keep_old, owner=lock.token)
     # Checkpoint before the shadow goes on: every raw page written after it is

@@ -22,7 +22,7 @@ from elasticsearch import ConnectionTimeout
 from workers.app import app
 from workers.rebuild.chunks import run_chunk
 from workers.rebuild.context import Context
-from workers.rebuild.errors import RebuildError, RebuildLocked, StaleRun
+from workers.rebuild.errors import LostPointInTime, RebuildError, RebuildLocked, StaleRun
 from workers.rebuild.lock import LOCK_TTL, RebuildLock
 from workers.rebuild.progress import raise_chunk_errors
 from workers.rebuild.state import (
@@ -49,7 +49,7 @@ class _ChunkTask(Task):
 
 @app.task(
     bind=True, base=_ChunkTask, name=REINDEX_CHUNK,
-    autoretry_for=(ESConnectionError, ConnectionTimeout), retry_backoff=5, retry_backoff_max=120,
+    autoretry_for=(ESConnectionError, ConnectionTimeout, LostPointInTime), retry_backoff=5, retry_backoff_max=120,
     retry_jitter=True, max_retries=5,
     soft_time_limit=CHUNK_TIME_LIMIT - 30, time_limit=CHUNK_TIME_LIMIT,
 )

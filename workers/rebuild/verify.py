@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from elasticsearch.helpers import scan
 
-from workers.index.indices import load_template
 from workers.rebuild.chunks import catch_up
 from workers.rebuild.context import Context
 from workers.rebuild.errors import RebuildError
@@ -35,17 +34,28 @@ VERIFY_PAUSE = 0.2
 # A shortfall must look the same in this many quiet rounds before the swap is refused:
 # a crawl's document can reach the old index a moment before the target.
 SHRINK_ROUNDS = 2
+# Seconds the copy waits for its replicas before the swap.
+REPLICA_WAIT = 60
 # Documents the shrink check names in its error.
 SHRINK_EXAMPLES = 10
 
 
+def await_replicas(ctx: Context, target: str) -> None:
+    """Wait a while for the target's replicas (ELASTICSEARCH_REPLICAS, set at its creation): before
+    the copy, so a node lost mid-copy leaves a copy of every shard to go on with (the primary alone
+    on the lost node stalled every write until it came back); before the swap, so no index with a
+    single copy goes behind the alias while the cluster can hold two. On a single node, at once."""
+    health = ctx.es.options(ignore_status=408).cluster.health(
+        index=target, wait_for_status="green", timeout=f"{REPLICA_WAIT}s")
+    if health["timed_out"]:
+        log.warning("%s: replicas not all assigned after %ss (%s); going on with its primaries", target,
+                    REPLICA_WAIT, health["status"])
+
+
 def restore_settings(ctx: Context, target: str) -> None:
-    """The replicas and refresh interval the template gives, now that the bulk copy is done."""
-    template = load_template(ctx.settings.schemas_dir, "reports")["template"]["settings"]
-    ctx.es.indices.put_settings(index=target, settings={
-        "index.refresh_interval": None,  # back to the default
-        "index.number_of_replicas": template.get("number_of_replicas", 1),
-    })
+    """The refresh interval of a live index, now that the bulk copy is done, and its replicas."""
+    ctx.es.indices.put_settings(index=target, settings={"index.refresh_interval": None})  # back to the default
+    await_replicas(ctx, target)
     ctx.es.indices.refresh(index=target)
 
 

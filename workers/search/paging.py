@@ -50,7 +50,19 @@ def pages_after(es: Searcher, size: int, *, pit_of: str | None = None, keep_aliv
             after = hits[-1]["sort"]
     finally:
         if pit:
-            es.close_point_in_time(id=pit)
+            _close(es, pit)
+
+
+def _close(es: Searcher, pit: str) -> None:
+    """Close a point in time; one whose contexts died with their node (404) needs no closing, and its
+    error must not replace the walk's own."""
+    from workers.es_read import status_of
+
+    try:
+        es.close_point_in_time(id=pit)
+    except Exception as exc:
+        if status_of(exc) != 404:
+            raise
 
 
 def keys_in_order(es: Searcher, index: str, request: dict, group_field: str, stop: int,

@@ -26,7 +26,7 @@ from elasticsearch import ApiError, BadRequestError, Elasticsearch, helpers
 
 from workers.editions.moves import NEW, tier_move
 from workers.editions.read import edition_query, editions
-from workers.index.indices import IndexNames
+from workers.index.indices import IndexNames, replica_settings
 from workers.parse.countries import lookup
 from workers.parse.facets import tier_rank
 from workers.search.copies import best_first
@@ -96,7 +96,7 @@ class Alert:
                            "tier": self.tier, "move": self.move, **self.citation}, ensure_ascii=False).encode()
 
 
-def ensure_alerts_index(es: Elasticsearch, prefix: str) -> str:
+def ensure_alerts_index(es: Elasticsearch, prefix: str, replicas: int | str = "auto") -> str:
     """The alerts index, created on first use; one an older version created gains the fields added
     since (`due_at`), which its strict mapping would refuse (adding fields is safe on a live index)."""
     index = alerts_index(prefix)
@@ -104,7 +104,7 @@ def ensure_alerts_index(es: Elasticsearch, prefix: str) -> str:
         es.indices.put_mapping(index=index, properties=MAPPING["properties"])
         return index
     try:
-        es.indices.create(index=index, mappings=MAPPING, settings={"number_of_replicas": 0})
+        es.indices.create(index=index, mappings=MAPPING, settings=replica_settings(replicas))
     except ApiError as exc:  # created by another worker meanwhile
         if exc.meta.status != 400 or "resource_already_exists" not in str(exc):
             raise
@@ -209,7 +209,7 @@ def raise_alerts(es: Elasticsearch, settings: Settings, documents: list[dict]) -
             matched.setdefault((watch.name, doc["report_key"]), []).append(doc)
     if not matched:
         return []
-    index = ensure_alerts_index(es, settings.index_prefix)
+    index = ensure_alerts_index(es, settings.index_prefix, settings.elasticsearch_replicas)
     raised = []
     for (name, key), written in matched.items():
         watch, copies = watches[name], _copies(es, names.reports, key, written)
