@@ -18,7 +18,7 @@ LAYERS: list[frozenset[str]] = [frozenset(layer.split()) for layer in (
     # shared: settings, records, keys, task names, the crawl's Redis state, clients, the Celery app,
     # the fixes of other libraries
     "settings urls keys task_names backoff batching heap redis_clock progress_line redaction timings "
-    "tracking raw_pages records parse clients es_read queues heartbeats delivery_lua delivery app fixes watchdog",
+    "tracking raw_pages records parse es_nodes sentinel clients es_read queues heartbeats delivery_lua delivery app fixes watchdog",
     "index",
     "crawl",
     # what reads what the index wrote, or rebuilds it, or crawls its failures again
