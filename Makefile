@@ -10,7 +10,7 @@ demo: system-deps $(STAMP)
 	$(VENV)/bin/report-ingest demo
 
 test: system-deps $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # Debian packages the services need (Redis server, Maven to fetch Elasticsearch, Java 21+ must already be there).
 system-deps:

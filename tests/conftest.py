@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -72,13 +73,26 @@ def _servers_only_in_services_tests(request, monkeypatch):
         monkeypatch.setattr(devservices, "subprocess", _NoServers(request.node.nodeid))
 
 
+def own_database(url: str, xdist_worker: str) -> str:
+    """The Redis database of `url` for one pytest-xdist process (gw0, gw1, ...): two sessions sharing
+    one database would share the Celery queues, and each one's worker would take the other's tasks.
+    Elasticsearch needs nothing: every session's indices have a prefix of their own."""
+    if not xdist_worker:
+        return url
+    parts = urlsplit(url)
+    database = int(parts.path.strip("/") or 0) + int(xdist_worker.removeprefix("gw"))
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
 @pytest.fixture(scope="session")
 def session_services() -> dict:
     """Redis and Elasticsearch for the session: those started here (by kind) can be stopped
     and restarted by fault tests; URLs from REDIS_URL / ELASTICSEARCH_URL are used as they are."""
     started: dict = {}
     urls = {"REDIS_URL": os.environ.get("REDIS_URL"), "ELASTICSEARCH_URL": os.environ.get("ELASTICSEARCH_URL")}
-    if not urls["REDIS_URL"]:
+    if urls["REDIS_URL"]:
+        urls["REDIS_URL"] = own_database(urls["REDIS_URL"], os.environ.get("PYTEST_XDIST_WORKER", ""))
+    else:
         started["redis"] = devservices.start_redis(Path(tempfile.mkdtemp(prefix="ri-redis-")))
         urls["REDIS_URL"] = started["redis"].url
     if not urls["ELASTICSEARCH_URL"]:

@@ -67,3 +67,12 @@ def test_every_setting_reads_back_from_the_environment_as_its_default():
         value = getattr(defaults, field.name)
         text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
         assert getattr(Settings.from_env({field.name.upper(): text}), field.name) == value, field.name
+
+
+def test_each_xdist_process_gets_its_own_database_of_a_given_redis():
+    from tests.conftest import own_database
+
+    assert own_database("redis://:pw@127.0.0.1:6379/0", "") == "redis://:pw@127.0.0.1:6379/0"
+    assert own_database("redis://:pw@127.0.0.1:6379/0", "gw1") == "redis://:pw@127.0.0.1:6379/1"
+    assert own_database("redis://127.0.0.1:6379", "gw0") == "redis://127.0.0.1:6379/0"
+    assert own_database("redis://127.0.0.1:6379/4", "gw1") == "redis://127.0.0.1:6379/5"
