@@ -19,6 +19,12 @@ from workers.crawl.start import start_crawl
 EXTRA_ENV = {"HOUSEKEEPING_INTERVAL": "0.5"}
 
 
+def unread_broker(test_env) -> str:
+    """A database of the session's Redis no worker reads: the messages of these example.org URLs
+    must never be fetched (a worker that took them would look the hosts up)."""
+    return test_env["REDIS_URL"].rsplit("/", 1)[0] + "/15"
+
+
 def unswept(settings):
     """Settings whose crawls no worker of the session reconciles: a crawl left queued without its
     messages had the module's worker fetch a thousand unreachable URLs before the next test's."""
@@ -26,7 +32,7 @@ def unswept(settings):
 
 
 def test_a_start_reads_its_urls_a_chunk_at_a_time(redis_client, settings, test_env, monkeypatch):
-    point_app_at(test_env["REDIS_URL"])
+    point_app_at(unread_broker(test_env))
     monkeypatch.setattr(start, "START_CHUNK", 10)
     read = 0
 
@@ -42,12 +48,12 @@ def test_a_start_reads_its_urls_a_chunk_at_a_time(redis_client, settings, test_e
         assert seen == [(10, 10), (20, 20), (25, 25)]  # each step sent before the next was read
         assert (plan.queued, plan.duplicates) == (25, 0)
     finally:
-        redis_client.delete("fetch")
+        redis.Redis.from_url(unread_broker(test_env)).flushdb()
+        point_app_at(test_env["REDIS_URL"])
 
 
 def test_a_start_sends_a_steps_messages_in_a_few_round_trips(redis_client, settings, test_env):
-    # Messages on a database of their own, out of reach of any worker of the session.
-    broker = test_env["REDIS_URL"].rsplit("/", 1)[0] + "/15"
+    broker = unread_broker(test_env)
     point_app_at(broker)
     reads = redis_client.info("stats")["total_reads_processed"]  # one per request Redis read off a socket
     try:
