@@ -62,17 +62,20 @@ class IndexRunner:
 
     def __init__(self, client: redis.Redis, namespace: str, node: str, ttl: float, grace: float):
         self.key, self.heartbeats = Keys(namespace).index_runner, Keys("").consumers  # heartbeats: per broker
-        self.node, self.ttl_ms, self.grace = node, int(ttl * 1000), grace
+        self.ttl_ms, self.grace = int(ttl * 1000), grace
         self.token = f"{node} {socket.gethostname()} {os.getpid()} {uuid.uuid4().hex}"
         self._take = client.register_script(_TAKE)
         self._release = client.register_script(_RELEASE_IF_OURS)
 
     def hold(self) -> bool:
         """Take (or renew) the lock; False if a live run holds it."""
-        answer = self._take(keys=[self.key, self.heartbeats], args=[self.token, self.ttl_ms, self.grace, ""])
+        answer = self._try("")
         if answer != 1 and self._died_here(answer):
-            answer = self._take(keys=[self.key, self.heartbeats], args=[self.token, self.ttl_ms, self.grace, answer])
+            answer = self._try(answer)
         return answer == 1
+
+    def _try(self, dead_holder: str) -> int | str:
+        return self._take(keys=[self.key, self.heartbeats], args=[self.token, self.ttl_ms, self.grace, dead_holder])
 
     def _died_here(self, holder: str) -> bool:
         """Whether `holder` ran in a process of this host that is gone: a worker process killed
@@ -81,9 +84,8 @@ class IndexRunner:
         parts = holder.split(" ")
         if len(parts) != 4 or parts[1] != socket.gethostname() or not parts[2].isdigit():
             return False
-        pid = parts[2]
         try:
-            os.kill(int(pid), 0)
+            os.kill(int(parts[2]), 0)
         except ProcessLookupError:
             return True
         except PermissionError:  # alive, someone else's
