@@ -384,50 +384,60 @@ def test_an_oversized_robots_txt_is_read_up_to_500_kib_not_treated_as_an_outage(
         site.close()
 
 
-def test_one_index_run_writes_at_a_time_and_a_redelivered_run_takes_the_lock_only_from_a_dead_worker(
+def test_one_index_run_writes_at_a_time_and_a_redelivered_run_takes_the_lock_only_from_a_dead_process(
         redis_client, settings):
     """Two index runs writing at once could write an older staged version of a page after a newer one.
     Measured: under the task ID, the same message redelivered while its first run still wrote took
     the lock as its own, and both wrote."""
-    from workers.housekeeping import BROKER_KEYS, beat
     from workers.index.runner import IndexRunner
 
-    namespace, grace = f"{settings.index_prefix}runner-", 5.0
-    beat(redis_client, "runner-b@test", set(), grace)
-    now = beat(redis_client, "runner-a@test", set(), grace)
-    first = IndexRunner(redis_client, namespace, "runner-a@test", ttl=30, grace=grace)
+    namespace = f"{settings.index_prefix}runner-"
+    first = IndexRunner(redis_client, namespace, "runner-a@test", lease=30)
     assert first.hold() and first.hold()  # renewed by its own run
-    # The same message delivered again to another worker while the first still beats: it waits.
-    redelivered = IndexRunner(redis_client, namespace, "runner-b@test", ttl=30, grace=grace)
+    # The same message delivered again to another worker while the first run lives: it waits.
+    redelivered = IndexRunner(redis_client, namespace, "runner-b@test", lease=30)
     assert not redelivered.hold()
     # ... and a run on the first run's own worker is another run too.
-    assert not IndexRunner(redis_client, namespace, "runner-a@test", ttl=30, grace=grace).hold()
-    try:
-        # A run in a process of this host that is gone (a pool process killed mid-run) is taken over
-        # at once, though its worker beats on.
-        gone = subprocess.Popen([sys.executable, "-c", "pass"])
-        gone.wait()
-        first.release()
-        killed = IndexRunner(redis_client, namespace, "runner-a@test", ttl=30, grace=grace)
-        killed.token = f"runner-a@test {socket.gethostname()} {gone.pid} {uuid.uuid4().hex}"
-        assert killed.hold() and redelivered.hold()
-        redelivered.release()
-        assert killed.hold() and first.hold() and not killed.hold()
-        # The first worker stops beating: the redelivered run takes over, and the first run is fenced off.
-        redis_client.zadd(BROKER_KEYS.consumers, {"runner-a@test": now - 2 * grace})
-        assert redelivered.hold() and not first.hold()
-        redelivered.release()
-        assert first.hold()
-        first.release()
-    finally:
-        redis_client.zrem(BROKER_KEYS.consumers, "runner-a@test", "runner-b@test")
+    assert not IndexRunner(redis_client, namespace, "runner-a@test", lease=30).hold()
+    # A run in a process of this host that is gone (a pool process killed mid-run) is taken over
+    # at once, though its worker lives on.
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    first.release()
+    killed = IndexRunner(redis_client, namespace, "runner-a@test", lease=30)
+    killed.token = f"runner-a@test {socket.gethostname()} {gone.pid} {uuid.uuid4().hex}"
+    assert killed.hold() and redelivered.hold()
+    redelivered.release()
+    assert killed.hold() and first.hold() and not killed.hold()
+    first.release()
+
+
+def test_a_running_index_run_keeps_its_short_lease_and_a_lease_it_left_behind_lapses_within_one(
+        redis_client, settings):
+    """Measured in the Sentinel failover scenario (tests/ha): the promoted replica held a lock whose
+    run had released it on the old master, and every index run found it held for 150 s, as long as
+    the lock lasted to cover one bulk request with all its retries."""
+    from workers.index.runner import IndexRunner
+
+    namespace, lease = f"{settings.index_prefix}lease-", 0.4
+    run = IndexRunner(redis_client, namespace, "lease-a@test", lease=lease)
+    successor = IndexRunner(redis_client, namespace, "lease-b@test", lease=lease)
+    assert run.hold()
+    with run.renewed():  # a bulk request that takes many leases: the run's thread keeps the lock
+        until = time.monotonic() + 6 * lease
+        while time.monotonic() < until:
+            assert not successor.hold()
+            time.sleep(lease / 8)
+    # The run ended and its release never took effect (it met the old master): nothing renews the lease.
+    assert not successor.hold()
+    await_condition(successor.hold, 5 * lease, what="the lease left behind lapses")
+    successor.release()
 
 
 def test_a_lost_index_run_blocks_no_other_once_its_lock_lapses_and_never_writes_after(
         redis_client, settings, es, names):
     """Measured: a run cut off by a Redis restart kept its lock for 300 s, and every run
     housekeeping started meanwhile found it held and indexed nothing."""
-    from workers.housekeeping import beat
     from workers.index.indices import ensure_indices
     from workers.index.runner import IndexRunner
     from workers.index.tasks import BatchWriter, LostRunnerLock, _keep
@@ -437,11 +447,9 @@ def test_a_lost_index_run_blocks_no_other_once_its_lock_lapses_and_never_writes_
     namespace = f"{settings.index_prefix}lost-"  # out of sight of this module's worker
     queue = Staging(redis_client, namespace)
     queue.put(doc_id(url), _document_entry(url, 301), trigger_ttl=60)
-    for node in ("lost@test", "next@test"):  # both workers beat: only the lapse frees the lock
-        beat(redis_client, node, set(), grace=30)
-    lost = IndexRunner(redis_client, namespace, "lost@test", ttl=0.3, grace=30)
+    lost = IndexRunner(redis_client, namespace, "lost@test", lease=0.3)  # nothing renews it
     assert lost.hold()
-    successor = IndexRunner(redis_client, namespace, "next@test", ttl=30, grace=30)
+    successor = IndexRunner(redis_client, namespace, "next@test", lease=30)
     assert not successor.hold()
     await_condition(successor.hold, 5, what="the lost run's lock lapses")
     # The lost run wakes up: it must not write what it took, which stays staged for its successor.

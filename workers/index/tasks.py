@@ -28,7 +28,7 @@ from workers.delivery import CONNECTION_ERRORS, redelivered_unless_recorded
 from workers.index.bulk import BulkResult, BulkWriteError, bulk_write
 from workers.index.indices import KINDS, IndexNames, add_new_fields, ensure_indices
 from workers.index.revisions import revision_actions
-from workers.index.runner import IndexRunner, runner_ttl
+from workers.index.runner import IndexRunner
 from workers.index.serving import ServingUrls
 from workers.index.staging import INDEX_BATCH_WINDOW, TRIGGER_TTL, Staging, Taken
 from workers.keys import Keys
@@ -90,15 +90,15 @@ def index_pending(self: Task) -> int:
     settings = get_settings()
     with redelivered_unless_recorded(self, settings) as delivery:
         queue = Staging(get_redis(), settings.index_prefix)
-        runner = IndexRunner(get_redis(), settings.index_prefix, self.request.hostname, runner_ttl(settings),
-                             settings.orphan_grace)
+        runner = IndexRunner(get_redis(), settings.index_prefix, self.request.hostname)
         if not runner.hold():
             return 0  # another run is writing; it takes what is staged now too
         # Delivered again after its worker died mid-batch: the next batch's worth of entries is
         # written one by one, so an entry that kills the worker is found and recorded as poison.
         careful = 0 if delivery.count_attempt(get_redis()) else settings.index_batch_size
         try:
-            written = _drain(self, settings, queue, runner, careful)
+            with runner.renewed():
+                written = _drain(self, settings, queue, runner, careful)
         except LostRunnerLock as exc:  # the run that took over also takes what is staged
             log.warning("index run %s stops: %s", self.request.id, exc)
             return 0
@@ -114,8 +114,8 @@ def index_pending(self: Task) -> int:
 
 def _release_quietly(runner: IndexRunner, tries: int = RELEASE_TRIES) -> None:
     # Tried again while Redis comes back: a lock left behind by a run cut off by a failover or a
-    # restart was held until it lapsed (150 s by default), and every index run meanwhile found it
-    # held and wrote nothing, as its worker beat on. Never lets cleanup replace the way the run ended.
+    # restart holds every index run off until its lease lapses. Never lets cleanup replace the way
+    # the run ended.
     for attempt in range(tries):
         try:
             runner.release()
@@ -144,7 +144,7 @@ def _drain(task: Task, settings: Settings, queue: Staging, runner: IndexRunner, 
             raise IndexBackoff(f"readiness check refused: HTTP {exc.meta.status} {exc.message}") from exc
         while batch := queue.take(1 if careful else settings.index_batch_size, settings.index_batch_max_bytes):
             queue.refresh_trigger(TRIGGER_TTL)
-            # BatchWriter renews the lock before each bulk request, and stops if it was lost.
+            # BatchWriter checks the lock before each bulk request, and stops if it was lost.
             result = BatchWriter(get_es(), settings, queue, keep_lock=lambda: _keep(runner)).write(
                 batch, careful > 0)
             careful = max(0, careful - 1)
