@@ -19,7 +19,7 @@ from workers.index.indices import ensure_indices
 from workers.index.staging import Staging
 from workers.index.tasks import BatchWriter
 from workers.parse import parse_page
-from workers.records import DocumentEntry, Failure, FailureEntry, RawPage, indexable
+from workers.records import DocumentEntry, Failure, FailureEntry, RawPage
 
 
 @pytest.fixture
@@ -42,9 +42,9 @@ def _entry(url: str, crawl_id: str, n: int) -> DocumentEntry:
     body = report_page(n).html
     page = Page(url=url, final_url=url, status=200, content_type="text/html; charset=utf-8", etag=f'"{n}"',
                 last_modified=None, body=body, fetched_at="2025-01-01T00:00:00+00:00")
-    document = indexable(parse_page(body, url), page.fetched_at)
+    document = parse_page(body, url).indexable(page.fetched_at)
     raw = RawPage.of(page)
-    raw.canonical_url, raw.source = document["canonical_url"], document["source"]
+    raw.canonical_url, raw.source = document.canonical_url, document.source
     return DocumentEntry(url, crawl_id, None, [document], raw)
 
 

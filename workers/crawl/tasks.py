@@ -37,10 +37,11 @@ from workers.crawl.polite import Deferred, Disallowed, polite_fetch
 from workers.crawl.profile import CrawlProfile, profiles
 from workers.tracking.progress import FETCHED, UNCHANGED, CrawlTracker
 from workers.tracking.state import CrawlState, UrlState
+from workers.documents import ReportDocument
 from workers.delivery import CONNECTION_ERRORS, SUSPECTS, Delivery, redelivered_unless_recorded
 from workers.index.staging import Staging, stage
 from workers.parse import parse_documents, parse_failure
-from workers.records import DocumentEntry, Failure, FailureEntry, GoneEntry, RawPage, Staged, indexable
+from workers.records import DocumentEntry, Failure, FailureEntry, GoneEntry, RawPage, Staged
 from workers.settings import Settings, get_settings
 from workers.task_names import FETCH_PAGE, FETCH_PAGES
 from workers.timings import StageTimings
@@ -308,9 +309,8 @@ def _crawl(run: PageRun, robots_deferrals: int, known: Mapping[str, UrlState | N
         return run.fail("parse", *parse_failure(exc, url), status=page.status, raw=raw)
     first = documents[0]
     # A PDF's chapters point into it (#page=N); its raw page is the PDF itself.
-    raw.canonical_url, raw.source = first.get("container_url") or first["canonical_url"], first["source"]
-    for document in documents:
-        indexable(document, page.fetched_at)
+    raw.canonical_url, raw.source = first.container_url or first.canonical_url, first.source
+    documents = [document.indexable(page.fetched_at) for document in documents]
     run.stage(DocumentEntry(url, run.crawl_id, run.source, documents, raw, run.recheck,
                             dropped=_dropped(previous, documents)), progress=FETCHED)
     return FETCHED
@@ -326,13 +326,13 @@ def _room_to_stage(settings: Settings) -> None:
                        "waiting for indexing to catch up")
 
 
-def _dropped(previous: UrlState | None, documents: list[dict]) -> list[str]:
+def _dropped(previous: UrlState | None, documents: list[ReportDocument]) -> list[str]:
     """Documents a PDF made last time and no more (a chapter that went): they are deleted.
 
     Only for documents the URL owns alone (chapters carry `container_url`); a page's one
     document may be shared with the other addresses of the same canonical page.
     """
-    if previous is None or not all(d.get("container_url") for d in documents):
+    if previous is None or not all(d.container_url for d in documents):
         return []
-    now = {d["id"] for d in documents}
+    now = {d.id for d in documents}
     return [document_id for document_id in previous.document_ids if document_id not in now]

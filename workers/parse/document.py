@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import re
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from workers.documents import ReportDocument
 from workers.urls import InvalidURL, doc_id, normalize_url
 
 from . import facets, language, prose, publishers
@@ -17,44 +16,38 @@ from .tree import Page, norm
 
 PARSER_VERSION = "2.1.0"
 _MIN_SUMMARY_CHARS = 60
-_PROFILE_HEADING = re.compile(r"trafficking\s+profile", re.I)
 
 
-def build(page: Page, found: Extract, source: str, raw: bytes) -> dict[str, Any]:
+def build(page: Page, found: Extract, source: str, raw: bytes) -> ReportDocument:
     title = norm(found.title) or None
     blocks = _without_title(found.blocks, title)
     sections = _sections(blocks)
     body = "\n\n".join(b.text for b in blocks)
     subject = subject_country(found.country_names, title, blocks, page.url)
-    narrative = next((s["text"] for s in sections if _PROFILE_HEADING.search(s["heading"])), body)
-    sents = facets.sentences(narrative)
     canonical = _canonical(page)
-    return {
-        "id": doc_id(canonical),
-        "url": page.url,
-        "canonical_url": canonical,
-        "source": source,
-        "title": title,
-        "publisher": publishers.canonical(found.publisher),
-        "author": norm(found.author) or None,
-        "publication_date": found.publication_date,
-        "last_updated": found.last_updated,
-        "report_series": facets.series_from(*found.series_texts),
-        "report_year": facets.year_from(*found.series_texts),
-        "country": subject.as_dict() if subject else None,
-        "tier": prose.tier_for([*(t for t in [title] if t), *(b.text for b in blocks)], subject),
-        "citation": norm(found.citation) or None,
-        "summary": _summary(blocks, page.first_meta("description", "og:description"), body),
-        "body": body or None,
-        "sections": sections,
-        "trafficking_roles": facets.roles_from(sents, subject),
-        "exploitation_types": facets.exploitation_from(sents),
-        "victim_groups": facets.victims_from(sents),
-        "related_countries": facets.related_from(narrative, subject),
-        "language": _language(page, found, body),
-        "content_sha256": hashlib.sha256(raw).hexdigest(),
-        "parser_version": PARSER_VERSION,
-    }
+    return ReportDocument(
+        id=doc_id(canonical),
+        url=page.url,
+        canonical_url=canonical,
+        source=source,
+        title=title,
+        publisher=publishers.canonical(found.publisher),
+        author=norm(found.author) or None,
+        publication_date=found.publication_date,
+        last_updated=found.last_updated,
+        report_series=facets.series_from(*found.series_texts),
+        report_year=facets.year_from(*found.series_texts),
+        country=subject,
+        tier=prose.tier_for([*(t for t in [title] if t), *(b.text for b in blocks)], subject),
+        citation=norm(found.citation) or None,
+        summary=_summary(blocks, page.first_meta("description", "og:description"), body),
+        body=body or None,
+        sections=sections,
+        **facets.narrative_facets(sections, body, subject),
+        language=_language(page, found, body),
+        content_sha256=hashlib.sha256(raw).hexdigest(),
+        parser_version=PARSER_VERSION,
+    )
 
 
 def _without_title(blocks: list[Block], title: str | None) -> list[Block]:

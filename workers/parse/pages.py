@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
+from workers.documents import ReportDocument
 from workers.urls import InvalidURL, normalize_url
 
 from .base import SiteParser
@@ -26,7 +26,7 @@ PARSERS: dict[str, SiteParser] = {
 
 
 def parse_page(body: bytes, url: str, content_type: str | None = None,
-               parser: str | None = None) -> dict[str, Any]:
+               parser: str | None = None) -> ReportDocument:
     """Parse one fetched page; raise ParseError (only) when it cannot be a report document.
 
     `parser` forces a site parser by name ("refworld", "statedept", "generic").
@@ -54,7 +54,7 @@ def parse_page(body: bytes, url: str, content_type: str | None = None,
 
 
 def parse_documents(body: bytes, url: str, content_type: str | None = None,
-                    parser: str | None = None) -> list[dict[str, Any]]:
+                    parser: str | None = None) -> list[ReportDocument]:
     """Every report document in one fetched body: the page's one, or a PDF's (a chapter each for
     a full report). Raises ParseError (a PdfError for PDFs, with its reason) when there is none."""
     if is_pdf(body):

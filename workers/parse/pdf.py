@@ -1,7 +1,7 @@
 """PDF bytes -> report documents: one per country chapter of a full report, one for a country PDF.
 
     from workers.parse.pdf import parse_pdf, PdfError
-    documents = parse_pdf(body, url)        # list of documents, schemas/report.schema.json
+    documents = parse_pdf(body, url)        # list of ReportDocument (workers/documents.py)
 
 Text comes from PDFium (pypdfium2), page by page, so every document keeps the pages it came
 from; benchmarks/pdf.py measured it against pdfminer.six (docs/benchmarks.md). A PDF that
@@ -17,6 +17,7 @@ from datetime import date
 
 import pypdfium2 as pdfium
 
+from workers.documents import ReportDocument
 from workers.settings import get_settings
 from workers.urls import InvalidURL, normalize_url
 
@@ -129,7 +130,7 @@ def _pdf_date(raw: str | None) -> str | None:
         return None
 
 
-def parse_pdf(body: bytes, url: str) -> list[dict]:
+def parse_pdf(body: bytes, url: str) -> list[ReportDocument]:
     """Documents for one PDF: a chapter each for a full report, or one for a country PDF.
 
     Every document carries `container_url` (the PDF's normalised URL) so that the

@@ -11,6 +11,7 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
+from workers.documents import ReportDocument
 from workers.urls import doc_id
 
 from . import countries, facets
@@ -40,7 +41,6 @@ _SHORT_LINE = 0.85
 _HEADING_LINE = 0.6
 _SENTENCE_END = re.compile(r"[.!?:][\"'\u201d\u2019)\]]?$")
 _SOFT_HYPHENS = ("\x02", "\u00ad")   # PDFium marks a word broken at a line end with \x02
-_PROFILE_HEADING = re.compile(r"trafficking\s+profile", re.I)
 _TITLE_SEPARATORS = re.compile(r"\s+[-\u2013\u2014|:]\s+|:\s+")
 
 
@@ -110,7 +110,7 @@ def _title_country(title: str | None, cover: list[str]) -> countries.Country | N
     return None
 
 
-def chapter_documents(text: PdfText, split: Split, pdf_url: str, body: bytes) -> list[dict[str, Any]]:
+def chapter_documents(text: PdfText, split: Split, pdf_url: str, body: bytes) -> list[ReportDocument]:
     evidence = [text.title, " ".join(split.cover), *split.running]
     shared = {
         "container_url": pdf_url,
@@ -145,12 +145,10 @@ def chapter_documents(text: PdfText, split: Split, pdf_url: str, body: bytes) ->
 
 def _document(lines: list[str], country: countries.Country | None, tier: str | None, page_start: int,
               page_end: int, url: str, document_id: str, pdf_title: str | None,
-              shared: dict[str, Any]) -> dict[str, Any]:
+              shared: dict[str, Any]) -> ReportDocument:
     found = blocks(lines)
     sections = _sections(found)
     body = "\n\n".join(text for text, _heading in found)
-    narrative = next((s["text"] for s in sections if _PROFILE_HEADING.search(s["heading"])), body)
-    sents = facets.sentences(narrative)
     series, year = shared["report_series"], shared["report_year"]
     if country and series and year:
         title = f"{year} {series}: {country.name}"
@@ -158,25 +156,22 @@ def _document(lines: list[str], country: countries.Country | None, tier: str | N
         title = f"{pdf_title.strip()}: {country.name}"
     else:
         title = (pdf_title or "").strip() or (country.name if country else None)
-    return {
-        "id": document_id,
-        "url": url,
-        "canonical_url": url,
-        "title": title,
-        "author": None,
-        "country": country.as_dict() if country else None,
-        "tier": tier,
-        "citation": None,
-        "summary": _summary(found),
-        "body": body or None,
-        "sections": sections,
-        "trafficking_roles": facets.roles_from(sents, country),
-        "exploitation_types": facets.exploitation_from(sents),
-        "victim_groups": facets.victims_from(sents),
-        "related_countries": facets.related_from(narrative, country),
-        "language": None,
-        "parser_version": PARSER_VERSION,
-        "page_start": page_start,
-        "page_end": page_end,
+    return ReportDocument(
+        id=document_id,
+        url=url,
+        canonical_url=url,
+        title=title,
+        author=None,
+        country=country,
+        tier=tier,
+        citation=None,
+        summary=_summary(found),
+        body=body or None,
+        sections=sections,
+        **facets.narrative_facets(sections, body, country),
+        language=None,
+        parser_version=PARSER_VERSION,
+        page_start=page_start,
+        page_end=page_end,
         **shared,
-    }
+    )
