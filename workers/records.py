@@ -141,17 +141,20 @@ class Staged:
     url: str
     crawl_id: str | None
     source: str | None  # the crawl's source; None for an ad-hoc crawl
+    # Given by a fetch, whose page has it already (workers/urls.py `PageURL`), else worked out here
+    # once. Not staged: it is the entry's field in the staging hash.
+    key: str = field(default="", kw_only=True, compare=False, repr=False)
 
-    @property
-    def key(self) -> str:
-        return doc_id(self.url)
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = doc_id(self.url)
 
     def to_json(self) -> bytes:
         # orjson writes the nested records (RawPage, Failure) itself: no asdict copy of the page.
         return orjson.dumps({"kind": self.KIND, **self._staged_fields()})
 
     def _staged_fields(self) -> dict:
-        return vars(self)
+        return {name: value for name, value in vars(self).items() if name != "key"}
 
     @staticmethod
     def from_json(key: str, text: str | bytes) -> Staged:
@@ -208,7 +211,7 @@ class DocumentEntry(Staged):
     def _staged_fields(self) -> dict:
         # Staged in their source form, as before the type: an entry an older worker staged reads
         # back here, and one staged here reads back in an index worker not yet upgraded.
-        return {**vars(self), "documents": [d.to_source() for d in self.documents]}
+        return {**super()._staged_fields(), "documents": [d.to_source() for d in self.documents]}
 
     @property
     def document_ids(self) -> list[str]:

@@ -6,7 +6,7 @@ import hashlib
 from urllib.parse import urljoin, urlsplit
 
 from workers.documents import ReportDocument
-from workers.urls import InvalidURL, doc_id, normalize_url
+from workers.urls import InvalidURL, PageURL
 
 from . import facets, language, prose, publishers
 from .base import Extract
@@ -18,17 +18,19 @@ PARSER_VERSION = "2.1.0"
 _MIN_SUMMARY_CHARS = 60
 
 
-def build(page: Page, found: Extract, source: str, raw: bytes) -> ReportDocument:
+def build(page: Page, found: Extract, source: str, raw: bytes, address: PageURL) -> ReportDocument:
+    """The document of `page`, read from `address` (its URL as a page: the ID is its hash when the
+    page names no canonical URL of its own)."""
     title = norm(found.title) or None
     blocks = _without_title(found.blocks, title)
     sections = _sections(blocks)
     body = "\n\n".join(b.text for b in blocks)
     subject = subject_country(found.country_names, title, blocks, page.url)
-    canonical = _canonical(page)
+    canonical = _canonical(page, address)
     return ReportDocument(
-        id=doc_id(canonical),
+        id=canonical.key,
         url=page.url,
-        canonical_url=canonical,
+        canonical_url=canonical.url,
         source=source,
         title=title,
         publisher=publishers.canonical(found.publisher),
@@ -86,8 +88,8 @@ def _same_site(a: str, b: str) -> bool:
     return a.removeprefix("www.") == b.removeprefix("www.")
 
 
-def _canonical(page: Page) -> str:
-    """<link rel=canonical> when it points at a page on the same site, else the fetched URL.
+def _canonical(page: Page, address: PageURL) -> PageURL:
+    """<link rel=canonical> when it points at a page on the same site, else the fetched URL (`address`).
 
     Other hosts are refused because a mirror naming the original would merge two
     distinct copies, and a canonical pointing at the site root (a common template
@@ -95,17 +97,18 @@ def _canonical(page: Page) -> str:
     """
     href = page.links.get("canonical")
     if not href:
-        return page.url
+        return address
     try:
-        candidate = normalize_url(urljoin(page.url, href))
+        candidate = PageURL.of(urljoin(page.url, href))
     except (InvalidURL, ValueError):
-        return page.url
-    target, here = urlsplit(candidate), urlsplit(page.url)
+        return address
+    target, here = urlsplit(candidate.url), urlsplit(page.url)
     if not _same_site(target.hostname or "", here.hostname or ""):
-        return page.url
+        return address
     if target.path in ("", "/") and here.path not in ("", "/"):
-        return page.url
-    return candidate
+        return address
+    # A page that names itself keeps the hash it has.
+    return address if candidate == address else candidate
 
 
 def _language(page: Page, found: Extract, body: str) -> str | None:

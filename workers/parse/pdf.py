@@ -19,7 +19,7 @@ import pypdfium2 as pdfium
 
 from workers.documents import ReportDocument
 from workers.settings import get_settings
-from workers.urls import InvalidURL, normalize_url
+from workers.urls import InvalidURL, PageURL, page_url
 
 from .chapters import split_chapters
 from .errors import ParseError
@@ -130,15 +130,15 @@ def _pdf_date(raw: str | None) -> str | None:
         return None
 
 
-def parse_pdf(body: bytes, url: str) -> list[ReportDocument]:
+def parse_pdf(body: bytes, url: str | PageURL) -> list[ReportDocument]:
     """Documents for one PDF: a chapter each for a full report, or one for a country PDF.
 
     Every document carries `container_url` (the PDF's normalised URL) so that the
     pipeline can replace or remove all chapters of a PDF at once.
     """
     try:
-        pdf_url = normalize_url(url)
+        pdf = page_url(url)
     except InvalidURL as exc:
         raise ParseError(f"bad URL: {url!r}", "bad_url") from exc
     text = extract_text(body)
-    return chapter_documents(text, split_chapters(text.pages), pdf_url, body)
+    return chapter_documents(text, split_chapters(text.pages), pdf, body)

@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from workers.documents import ReportDocument
-from workers.urls import doc_id
+from workers.urls import PageURL, doc_id
 
 from . import countries, facets
 from .chapters import Split
@@ -110,7 +110,8 @@ def _title_country(title: str | None, cover: list[str]) -> countries.Country | N
     return None
 
 
-def chapter_documents(text: PdfText, split: Split, pdf_url: str, body: bytes) -> list[ReportDocument]:
+def chapter_documents(text: PdfText, split: Split, pdf: PageURL, body: bytes) -> list[ReportDocument]:
+    pdf_url = pdf.url
     evidence = [text.title, " ".join(split.cover), *split.running]
     shared = {
         "container_url": pdf_url,
@@ -136,11 +137,12 @@ def chapter_documents(text: PdfText, split: Split, pdf_url: str, body: bytes) ->
     if split.chapters:
         only = split.chapters[0]
         return [_document(only.lines, only.country, only.tier, only.page_start, only.page_end,
-                          pdf_url, doc_id(pdf_url), text.title, shared)]
+                          pdf_url, pdf.key, text.title, shared)]
     # No chapter heading: the tier stays unknown, since a tier list in the front matter
     # ("TIER 1" over a list of countries) would otherwise pass for this country's tier.
     lines = [line for page in split.pages for line in page]
-    return [_document(lines, _title_country(text.title, split.cover), None, 1, len(split.pages), pdf_url, doc_id(pdf_url), text.title, shared)]
+    return [_document(lines, _title_country(text.title, split.cover), None, 1, len(split.pages), pdf_url, pdf.key,
+                      text.title, shared)]
 
 
 def _document(lines: list[str], country: countries.Country | None, tier: str | None, page_start: int,
