@@ -149,7 +149,7 @@ def main() -> None:
             start = time.perf_counter()
             summary = rebuild(es, client, settings, mode=mode, chunks=args.chunks,
                               echo=lambda m: print(m, file=sys.stderr))
-            results[f"reindex --{mode} (Celery chunks, swap)"] = (time.perf_counter() - start, summary["documents"])
+            results[f"reindex --{mode} (Celery chunks, swap)"] = (time.perf_counter() - start, summary.documents)
         results["reindex --reparse --detach (tasks only)"] = detached(es, names, client, REPARSE, args.chunks)
     finally:
         if worker is not None:

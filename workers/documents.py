@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field, replace
 
+# The `source` of a PDF's documents, where a page's names the site parser that read it.
+PDF_SOURCE = "pdf"
 # Tiers in order of concern, for sorting: the Watch List sits between Tier 2 and Tier 3.
 TIER_RANKS = {"Tier 1": 1.0, "Tier 2": 2.0, "Tier 2 Watch List": 2.5, "Tier 3": 3.0}
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")

@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 import orjson
 
-from workers.documents import ReportDocument
+from workers.documents import PDF_SOURCE, ReportDocument
 from workers.tracking.progress import FAILED, GONE, INDEXED, SKIPPED
 from workers.tracking.state import UrlState
 from workers.raw_pages import STALE_PARTS, raw_actions
-from workers.parse.pdf_document import SOURCE as PDF_SOURCE
 from workers.redaction import redact_text, redact_url
 from workers.urls import doc_id
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING
 
-from workers.documents import ReportDocument, tier_rank
+from workers.documents import PDF_SOURCE, ReportDocument, tier_rank
 from workers.editions.diff import diff_documents
 from workers.editions.moves import tier_move
 from workers.es_read import status_of
 from workers.index.indices import IndexNames
 from workers.index.revisions import revisions_of
 from workers.parse import parse_page
-from workers.parse.pdf_document import SOURCE as PDF_SOURCE
 from workers.urls import doc_id, normalize_url
 
 if TYPE_CHECKING:

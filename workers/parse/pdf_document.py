@@ -11,7 +11,7 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from workers.documents import ReportDocument
+from workers.documents import PDF_SOURCE, ReportDocument
 from workers.urls import PageURL, doc_id
 
 from . import countries, facets
@@ -21,7 +21,6 @@ from .document import PARSER_VERSION
 if TYPE_CHECKING:
     from .pdf import PdfText
 
-SOURCE = "pdf"
 # Who publishes each series: PDFs rarely name their publisher in a parseable place.
 SERIES_PUBLISHERS = {
     "Trafficking in Persons Report": "United States Department of State",
@@ -115,7 +114,7 @@ def chapter_documents(text: PdfText, split: Split, pdf: PageURL, body: bytes) ->
     evidence = [text.title, " ".join(split.cover), *split.running]
     shared = {
         "container_url": pdf_url,
-        "source": SOURCE,
+        "source": PDF_SOURCE,
         "report_series": facets.series_from(*evidence),
         "report_year": facets.year_from(*evidence),
         "publication_date": text.created,
