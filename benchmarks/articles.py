@@ -47,7 +47,7 @@ def pages(corpus: Path) -> list[tuple[str, str, bytes]]:
 def ours(url: str, body: bytes) -> str | None:
     """The generic parser's body, or None when it refuses the page."""
     try:
-        return parse_page(body, url, CONTENT_TYPE).get("body") or ""
+        return parse_page(body, url, CONTENT_TYPE).body or ""
     except ParseError:
         return None
 

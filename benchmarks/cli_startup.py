@@ -56,7 +56,6 @@ def _load_editions(env: dict[str, str]) -> None:
     from workers.index.bulk import bulk_write
     from workers.index.indices import IndexNames, ensure_indices
     from workers.parse import parse_page
-    from workers.records import indexable
     from workers.settings import get_settings
 
     reset_clients()
@@ -65,9 +64,9 @@ def _load_editions(env: dict[str, str]) -> None:
     ensure_indices(es, names, settings.schemas_dir)
     actions = []
     for path, body in editions.pages().items():
-        doc = indexable(parse_page(body, "http://127.0.0.1:8765" + path, "text/html; charset=utf-8"),
-                        "2026-01-01T00:00:00+00:00")
-        actions.append({"_op_type": "index", "_index": names.reports, "_id": doc["id"], "_source": doc})
+        doc = parse_page(body, "http://127.0.0.1:8765" + path, "text/html; charset=utf-8").indexable(
+            "2026-01-01T00:00:00+00:00")
+        actions.append({"_op_type": "index", "_index": names.reports, "_id": doc.id, "_source": doc.to_source()})
     bulk_write(es, actions)
     es.indices.refresh(index=names.reports)
 

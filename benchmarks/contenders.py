@@ -31,14 +31,13 @@ sys.path.insert(0, str(REPO))
 from elasticsearch import helpers  # noqa: E402
 
 from workers.clients import get_es  # noqa: E402
-from workers.records import indexable  # noqa: E402
 from workers.parse import parse_page  # noqa: E402
 from workers.crawl.robots import origin, product_token  # noqa: E402
 
 
 def action(index: str, content: bytes, url: str, content_type: str | None) -> dict:
-    document = indexable(parse_page(content, url, content_type), datetime.now(UTC).isoformat())
-    return {"_op_type": "index", "_index": index, "_id": document["id"], "_source": document}
+    document = parse_page(content, url, content_type).indexable(datetime.now(UTC).isoformat())
+    return {"_op_type": "index", "_index": index, "_id": document.id, "_source": document.to_source()}
 
 
 def bare(spec: dict) -> dict:

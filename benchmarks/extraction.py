@@ -64,7 +64,7 @@ def score(doc: dict[str, Any], spec: dict[str, Any], field: str) -> bool:
 
 
 def ours(entry: dict[str, Any]) -> dict[str, Any]:
-    return parse_page((PAGES / entry["file"]).read_bytes(), entry["url"], entry["content_type"])
+    return parse_page((PAGES / entry["file"]).read_bytes(), entry["url"], entry["content_type"]).to_source()
 
 
 def theirs(entry: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +116,7 @@ def articles_table(misses: bool) -> None:
     for url, body in corpus:
         html = body.decode("utf-8", "replace")
         try:
-            doc = parse_page(body, url, "text/html; charset=utf-8")
+            doc = parse_page(body, url, "text/html; charset=utf-8").to_source()
         except Exception:  # noqa: BLE001 - a refused page agrees on nothing
             doc = {}
         meta = trafilatura.bare_extraction(html, url=url, with_metadata=True, fast=True)

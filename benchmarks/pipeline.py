@@ -75,8 +75,8 @@ def baseline(urls: list[str], prefix: str) -> dict[str, float]:
         times["fetch"] += t1 - t0
         times["parse"] += t2 - t1
     t0 = time.perf_counter()
-    bulk_write(es, ({"_op_type": "index", "_index": names.reports, "_id": d["id"], "_source": d} for d in docs),
-               chunk_size=settings.bulk_chunk_size)
+    actions = ({"_op_type": "index", "_index": names.reports, "_id": d.id, "_source": d.to_source()} for d in docs)
+    bulk_write(es, actions, chunk_size=settings.bulk_chunk_size)
     times["index"] = time.perf_counter() - t0
     times["total"] = time.perf_counter() - start
     return times

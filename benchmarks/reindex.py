@@ -56,11 +56,12 @@ def raw_pages(n: int) -> Iterator[tuple[str, dict]]:
 
 
 def document_from_raw(raw: dict) -> dict:
-    """The one report document of a generated (HTML) raw page, as a rebuild chunk makes it."""
+    """The source of the one report document of a generated (HTML) raw page, as a rebuild chunk makes it."""
+    from workers.raw_pages import StoredPage
     from workers.rebuild.chunks import documents_from_raw
 
-    (document,) = documents_from_raw(raw, base64.b64decode(raw["body"]))
-    return document
+    (document,) = documents_from_raw(StoredPage.from_source(raw), base64.b64decode(raw["body"]))
+    return document.to_source()
 
 
 def seed(es, names, settings, n: int) -> None:
@@ -149,7 +150,7 @@ def main() -> None:
             start = time.perf_counter()
             summary = rebuild(es, client, settings, mode=mode, chunks=args.chunks,
                               echo=lambda m: print(m, file=sys.stderr))
-            results[f"reindex --{mode} (Celery chunks, swap)"] = (time.perf_counter() - start, summary["documents"])
+            results[f"reindex --{mode} (Celery chunks, swap)"] = (time.perf_counter() - start, summary.documents)
         results["reindex --reparse --detach (tasks only)"] = detached(es, names, client, REPARSE, args.chunks)
     finally:
         if worker is not None:

@@ -164,12 +164,12 @@ def offline_fetcher(settings, client, monkeypatch, robots_txt: bytes) -> tuple[P
     fetcher = PoliteFetcher(settings, client, session=lambda: None)
     robots_fetched: list[str] = []
 
-    def fetch_robots(_profile, url, _extra):
-        robots_fetched.append(url)
+    def fetch_robots(_profile, robots, _extra):
+        robots_fetched.append(robots.url)
         return 200, robots_txt
 
-    def fetch(_profile, url, **_kwargs):
-        return Page(url, url, 200, "text/html", None, None, b"<html></html>", "2025-01-01T00:00:00+00:00")
+    def fetch(_profile, page, **_kwargs):
+        return Page(page.url, page.url, 200, "text/html", None, None, b"<html></html>", "2025-01-01T00:00:00+00:00")
 
     monkeypatch.setattr(fetcher, "_fetch_robots", fetch_robots)
     monkeypatch.setattr(fetcher, "_fetch", fetch)

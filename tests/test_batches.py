@@ -40,9 +40,10 @@ def test_a_batch_past_its_soft_time_limit_sends_the_page_it_was_on_and_the_rest_
         redis_client, monkeypatch):
     done, sent = [], []
 
-    def page(_task, _settings, url, _crawl_id, _robots_deferrals=0, *, delivery=None, known=None):
+    def page(_task, _settings, url, _crawl_id, _robots_deferrals=0, *, delivery=None, known=None, page=None):
         assert delivery is None  # the batch's delivery is counted, not each page's
         assert known == dict.fromkeys(urls)  # every page's crawl state read at once: none yet
+        assert page.url == url  # each URL normalised once, for the batch
         if url.endswith("/2"):
             raise SoftTimeLimitExceeded()
         done.append(url)

@@ -8,17 +8,17 @@ into the real Elasticsearch.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from elasticsearch import BadRequestError
 
 from tests.helpers import cli
 from tests.pdfs import SAMPLE, report_pdf
-from workers.records import report_key, series_slug
+from workers.documents import Country, ReportDocument, series_slug
 from workers.search.copies import best_first, on_publisher_site
 from workers.index.bulk import bulk_write
 from workers.index.indices import ensure_indices
-from workers.records import indexable
 from workers.parse.pdf import parse_pdf
 from workers.search.faceted import Filters, run_search
 from workers.urls import doc_id
@@ -32,19 +32,21 @@ ECOI = "https://www.ecoi.net/en/document/{}.html"
 # --- pure functions -------------------------------------------------------------------
 
 
+MALI = Country("Mali", "ML", "MLI", "Africa")
+
+
 def test_report_key_from_series_year_and_country() -> None:
-    doc = {"id": "x", "report_series": "Trafficking in Persons Report", "report_year": 2019,
-           "country": {"iso3": "MLI"}}
-    assert report_key(doc) == "trafficking-in-persons-2019-MLI"
+    doc = ReportDocument("x", report_series="Trafficking in Persons Report", report_year=2019, country=MALI)
+    assert doc.own_report_key() == "trafficking-in-persons-2019-MLI"
     assert series_slug("World Report") == "world-report"
     assert series_slug("Country Reports on Human Rights Practices") == "country-reports-on-human-rights-practices"
 
 
 @pytest.mark.parametrize("missing", ["report_series", "report_year", "country"])
 def test_a_document_without_a_full_key_is_its_own_report(missing) -> None:
-    doc = {"id": "abc", "report_series": "Trafficking in Persons Report", "report_year": 2019,
-           "country": {"iso3": "MLI"}, missing: None}
-    assert report_key(doc) == "doc:abc"
+    doc = ReportDocument("abc", **{"report_series": "Trafficking in Persons Report", "report_year": 2019,
+                                   "country": MALI, missing: None})
+    assert doc.own_report_key() == "doc:abc"
 
 
 def test_publisher_site_is_the_host_or_its_subdomain() -> None:
@@ -58,14 +60,14 @@ def test_publisher_site_is_the_host_or_its_subdomain() -> None:
 
 def test_best_copy_is_own_site_then_html_then_newest() -> None:
     state = "United States Department of State"
-    copies = [
-        {"url": "https://www.refworld.org/a", "publisher": state, "source": "refworld", "fetched_at": "2024-09-01"},
-        {"url": "https://www.state.gov/r.pdf#page=5", "publisher": state, "source": "pdf", "fetched_at": "2024-08-01"},
-        {"url": "https://www.state.gov/old", "publisher": state, "source": "statedept", "fetched_at": "2024-01-01"},
-        {"url": "https://www.state.gov/new", "publisher": state, "source": "statedept", "fetched_at": "2024-02-01"},
-        {"url": "https://www.ecoi.net/b", "publisher": state, "source": "pdf", "fetched_at": "2024-10-01"},
-    ]
-    assert [c["url"] for c in best_first(copies)] == [
+    copies = [ReportDocument(doc_id(url), url=url, publisher=state, source=source, fetched_at=fetched_at)
+              for url, source, fetched_at in (
+                  ("https://www.refworld.org/a", "refworld", "2024-09-01"),
+                  ("https://www.state.gov/r.pdf#page=5", "pdf", "2024-08-01"),
+                  ("https://www.state.gov/old", "statedept", "2024-01-01"),
+                  ("https://www.state.gov/new", "statedept", "2024-02-01"),
+                  ("https://www.ecoi.net/b", "pdf", "2024-10-01"))]
+    assert [c.url for c in best_first(copies)] == [
         "https://www.state.gov/new", "https://www.state.gov/old", "https://www.state.gov/r.pdf#page=5",
         "https://www.refworld.org/a", "https://www.ecoi.net/b"]
 
@@ -73,20 +75,16 @@ def test_best_copy_is_own_site_then_html_then_newest() -> None:
 # --- against Elasticsearch --------------------------------------------------------------
 
 
-def _copy(chapter: dict, url: str, source: str, fetched_at: str, **changes) -> dict:
-    doc = dict(chapter)
-    if source != "pdf":
-        for field in ("page_start", "page_end", "container_url"):
-            doc.pop(field)
-    doc.update(id=doc_id(url), url=url, canonical_url=url, source=source, **changes)
-    return indexable(doc, fetched_at)
+def _copy(chapter: ReportDocument, url: str, source: str, fetched_at: str, **changes) -> ReportDocument:
+    pdf = {} if source == "pdf" else {"page_start": None, "page_end": None, "container_url": None}
+    return replace(chapter, id=doc_id(url), url=url, canonical_url=url, source=source, **pdf,
+                   **changes).indexable(fetched_at)
 
 
-def sample_copies() -> dict[str, dict]:
+def sample_copies() -> dict[str, ReportDocument]:
     """Copies of the sample report's chapters on the publisher's site and on mirrors, ready to index."""
-    chapters = {d["country"]["iso2"]: d for d in parse_pdf(report_pdf(SAMPLE), PDF_URL)}
-    for chapter in chapters.values():
-        indexable(chapter, "2024-07-01T00:00:00+00:00")
+    chapters = {d.country.iso2: d.indexable("2024-07-01T00:00:00+00:00")
+                for d in parse_pdf(report_pdf(SAMPLE), PDF_URL)}
     ml, la, th, mm = chapters["ML"], chapters["LA"], chapters["TH"], chapters["MM"]
     return {
         "ml_pdf": ml,
@@ -111,16 +109,15 @@ def sample_copies() -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def copies() -> dict[str, dict]:
+def copies() -> dict[str, ReportDocument]:
     return sample_copies()
 
 
 @pytest.fixture(scope="module")
 def corpus(es, names, settings, copies):
     ensure_indices(es, names, settings.schemas_dir)
-    for doc in copies.values():  # report_key again: the changes above came after indexable()
-        doc["report_key"] = report_key(doc)
-    actions = [{"_op_type": "index", "_index": names.reports, "_id": d["id"], "_source": d} for d in copies.values()]
+    actions = [{"_op_type": "index", "_index": names.reports, "_id": d.id, "_source": d.to_source()}
+               for d in copies.values()]
     assert bulk_write(es, actions).succeeded == len(copies)
     es.indices.refresh(index=names.reports)
     return names.reports
@@ -135,14 +132,14 @@ def test_one_hit_per_report_with_the_best_copy_first(es, corpus, copies) -> None
     # ML, LA, TH, MM 2019, MM 2020 (the mislabelled mirror), SO, and the two notes.
     assert result["total"] == len(result["hits"]) == 8
     hits = by_url(result)
-    mali = hits[copies["ml_state"]["url"]]
-    assert [c["url"] for c in mali["copies"]] == [copies["ml_pdf"]["url"], copies["ml_refworld"]["url"]]
-    assert mali["copies"][0]["page_start"] == copies["ml_pdf"]["page_start"]
+    mali = hits[copies["ml_state"].url]
+    assert [c["url"] for c in mali["copies"]] == [copies["ml_pdf"].url, copies["ml_refworld"].url]
+    assert mali["copies"][0]["page_start"] == copies["ml_pdf"].page_start
     # The publisher's own PDF before a mirror's HTML; between mirrors, the newest fetch.
-    assert [c["url"] for c in hits[copies["la_pdf"]["url"]]["copies"]] == [copies["la_refworld"]["url"]]
-    assert [c["url"] for c in hits[copies["th_pdf"]["url"]]["copies"]] == [copies["th_ecoi"]["url"]]
-    assert {copies["note_a"]["url"], copies["note_b"]["url"]} <= set(hits)
-    assert hits[copies["note_a"]["url"]]["report_key"] == f"doc:{copies['note_a']['id']}"
+    assert [c["url"] for c in hits[copies["la_pdf"].url]["copies"]] == [copies["la_refworld"].url]
+    assert [c["url"] for c in hits[copies["th_pdf"].url]["copies"]] == [copies["th_ecoi"].url]
+    assert {copies["note_a"].url, copies["note_b"].url} <= set(hits)
+    assert hits[copies["note_a"].url]["report_key"] == f"doc:{copies['note_a'].id}"
 
 
 def test_all_copies_shows_every_document(es, corpus, copies) -> None:
@@ -169,8 +166,8 @@ def test_cli_lists_copies_under_their_report(test_env, corpus, copies) -> None:
     run = cli(test_env, "search", "--country", "Mali")
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("1 reports\n")
-    assert f"  {copies['ml_state']['url']}\n" in run.stdout
-    assert f"  also at: {copies['ml_pdf']['url']}\n  also at: {copies['ml_refworld']['url']}\n" in run.stdout
+    assert f"  {copies['ml_state'].url}\n" in run.stdout
+    assert f"  also at: {copies['ml_pdf'].url}\n  also at: {copies['ml_refworld'].url}\n" in run.stdout
     every = cli(test_env, "search", "--country", "Mali", "--all-copies", "--json")
     assert every.returncode == 0, every.stderr
     assert json.loads(every.stdout)["total"] == 3
@@ -181,10 +178,10 @@ def test_conflicts_list_tier_and_year_disagreements(test_env, corpus, copies) ->
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == [
         {"report_key": "trafficking-in-persons-2019-MLI", "field": "tier", "values": {
-            "Tier 2": [copies["ml_state"]["url"], copies["ml_pdf"]["url"]],
-            "Tier 2 Watch List": [copies["ml_refworld"]["url"]]}},
+            "Tier 2": [copies["ml_state"].url, copies["ml_pdf"].url],
+            "Tier 2 Watch List": [copies["ml_refworld"].url]}},
         {"report_key": "trafficking-in-persons-2019-MMR", "field": "report_year", "values": {
-            "2019": [copies["mm_pdf"]["url"]], "2020": [copies["mm_ecoi"]["url"]]}},
+            "2019": [copies["mm_pdf"].url], "2020": [copies["mm_ecoi"].url]}},
     ]
     text = cli(test_env, "conflicts")
     assert "trafficking-in-persons-2019-MLI  tier:\n  Tier 2: " in text.stdout
@@ -198,9 +195,8 @@ def test_a_body_over_the_highlight_limit_does_not_fail_the_search(es, corpus, co
                 ["max_analyzed_offset"])
     huge = _copy(copies["so_pdf"], "https://example.org/huge", "generic", "2024-01-01T00:00:00+00:00",
                  report_series=None, body="zebra " + "filler " * (limit // 7 + 10) + " quagga")
-    assert len(huge["body"]) > limit
-    huge["report_key"] = report_key(huge)
-    bulk_write(es, [{"_op_type": "index", "_index": names.reports, "_id": huge["id"], "_source": huge}])
+    assert len(huge.body) > limit
+    bulk_write(es, [{"_op_type": "index", "_index": names.reports, "_id": huge.id, "_source": huge.to_source()}])
     es.indices.refresh(index=corpus)
     try:
         for all_copies in (False, True):
@@ -210,7 +206,7 @@ def test_a_body_over_the_highlight_limit_does_not_fail_the_search(es, corpus, co
             # Past the limit the text is still found, just not highlighted.
             assert run_search(es, corpus, "quagga", all_copies=all_copies)["total"] == 1
     finally:
-        es.delete(index=corpus, id=huge["id"], refresh=True)
+        es.delete(index=corpus, id=huge.id, refresh=True)
 
 
 @pytest.mark.parametrize("all_copies", [False, True])

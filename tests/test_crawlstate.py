@@ -4,7 +4,7 @@ import threading
 import time
 
 from workers.tracking.state import GONE, OK, CrawlState
-from workers.urls import doc_id
+from workers.urls import PageURL, doc_id
 
 DAY = 86400.0
 
@@ -12,7 +12,7 @@ DAY = 86400.0
 def record_indexed(state: CrawlState, url: str, sha: str, document_ids: list[str], etag: str | None,
                    last_modified: str | None = None):
     """What the index task records once a page's documents are written."""
-    return state.update(url, lambda s, now: s.indexed(now, state.recheck, content_sha256=sha,
+    return state.update(PageURL(url), lambda s, now: s.indexed(now, state.recheck, content_sha256=sha,
                                                       document_ids=document_ids, etag=etag,
                                                       last_modified=last_modified))
 
@@ -22,7 +22,7 @@ def test_intervals_adapt_within_bounds(redis_client):
     url = "https://example.org/r"
     first = record_indexed(state, url, "a", ["d1"], '"1"')
     assert first.interval == DAY and first.status == OK and first.etag == '"1"'
-    intervals = [state.record_unchanged(url).interval for _ in range(5)]
+    intervals = [state.record_unchanged(PageURL(url)).interval for _ in range(5)]
     assert intervals == [2 * DAY, 4 * DAY, 8 * DAY, 8 * DAY, 8 * DAY]  # doubles, then the ceiling
     changed = record_indexed(state, url, "b", ["d1"], '"2"')
     assert changed.interval == 4 * DAY and changed.last_changed >= first.first_seen
@@ -34,7 +34,7 @@ def test_gone_forgets_validators(redis_client):
     state = CrawlState(redis_client, "cs-b-")
     url = "https://example.org/g"
     record_indexed(state, url, "a", ["d"], '"1"', "Mon")
-    gone = state.update(url, lambda s, now: s.gone(now, state.recheck))
+    gone = state.update(PageURL(url), lambda s, now: s.gone(now, state.recheck))
     assert gone.status == GONE and gone.etag is None and gone.content_sha256 is None
     assert state.get(url).document_id == "d"
 
@@ -66,7 +66,7 @@ def test_the_state_of_a_url_nothing_crawls_any_more_expires(redis_client):
     state = CrawlState(redis_client, "cs-e-", min_interval=0.1, max_interval=0.2, ttl=0.1)
     url = "https://e.org/forgotten"
     record_indexed(state, url, "a", ["d"], None)
-    assert 0 < redis_client.pttl(state.key(url)) <= 1000
+    assert 0 < redis_client.pttl(state.key(PageURL(url))) <= 1000
     gone = threading.Event()
     while not gone.wait(0.05):
         if state.get(url) is None:
@@ -96,6 +96,7 @@ def test_a_packed_state_reads_back_as_it_was_written():
     odd = UrlState(url, first_seen=1_700_000_000.0, last_modified="Tuesday, 14-Nov-23 22:13:20 GMT",
                    content_sha256="a", document_id="c1 c2")
     empty = UrlState(url, first_seen=1_700_000_000.0)
+    page = PageURL(url)
     for state in (exact, odd, empty):
-        assert unpack(url, pack(state)) == state
-    assert len(pack(exact)) < 120  # what keeps a URL under 300 bytes of Redis
+        assert unpack(page, pack(state, page)) == state
+    assert len(pack(exact, page)) < 120  # what keeps a URL under 300 bytes of Redis

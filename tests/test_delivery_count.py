@@ -19,6 +19,7 @@ from workers.task_names import FETCH_PAGE
 from workers.delivery import Delivery, redelivered_unless_recorded
 from workers.index.staging import Staging
 from workers.keys import Keys
+from workers.urls import PageURL
 
 URL = "http://127.0.0.1:9/report"
 
@@ -31,11 +32,11 @@ def fetch_task() -> SimpleNamespace:
 def delivery(settings, crawl_id: str = "c1", url: str = URL) -> tasks.PageRun:
     """One delivery of a fetch_page message of its own."""
     task = fetch_task()
-    return tasks.PageRun(task, settings, url, crawl_id, Delivery(task, settings))
+    return tasks.PageRun(task, settings, PageURL(url), crawl_id, Delivery(task, settings))
 
 
 def count(redis_client, settings, crawl_id: str = "c1") -> int:
-    return int(redis_client.get(Keys(settings.index_prefix).page_deliveries(crawl_id, URL)) or 0)
+    return int(redis_client.get(Keys(settings.index_prefix).page_deliveries(crawl_id, PageURL(URL).key)) or 0)
 
 
 @pytest.fixture
@@ -74,11 +75,11 @@ def test_a_delivery_that_finishes_after_its_count_expired_leaves_no_key(settings
                                                                         monkeypatch):
     """A DECR after the count expired made it again at -1, with no expiry: a key leaked per page."""
     monkeypatch.setattr(app, "send_task", lambda *_a, **_k: None)
-    key = Keys(settings.index_prefix).page_deliveries(crawl_id, URL)
+    key = Keys(settings.index_prefix).page_deliveries(crawl_id, PageURL(URL).key)
     task = fetch_task()
     with pytest.raises(Reject) if how == "requeue" else nullcontext():
         with redelivered_unless_recorded(task, settings) as counted:
-            run = tasks.PageRun(task, settings, URL, crawl_id, counted)
+            run = tasks.PageRun(task, settings, PageURL(URL), crawl_id, counted)
             assert run.within_cap() and 0 < redis_client.ttl(key)
             redis_client.delete(key)  # as if it expired while the page was fetched
             if how == "let_go":
@@ -95,7 +96,7 @@ def test_a_delivery_that_finishes_after_its_count_expired_leaves_no_key(settings
 
 
 def test_a_count_left_without_an_expiry_gets_one_on_its_next_delivery(settings, redis_client, crawl_id):
-    key = Keys(settings.index_prefix).page_deliveries(crawl_id, URL)
+    key = Keys(settings.index_prefix).page_deliveries(crawl_id, PageURL(URL).key)
     redis_client.set(key, -1)  # what an old DECR after expiry left
     assert delivery(settings, crawl_id).within_cap()
     assert 0 < redis_client.ttl(key)

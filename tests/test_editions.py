@@ -27,6 +27,7 @@ from tests.faults.helpers import await_condition
 from tests.helpers import REPO, cli
 from tests.site import LocalSite, html
 from workers.cli.style import Style
+from workers.documents import ReportDocument
 from workers.editions.diff import diff_documents, diff_paragraphs, heading_key, match_sections, word_diff
 from workers.editions.matrix import table, to_csv
 from workers.editions.moves import tier_move
@@ -80,8 +81,8 @@ def test_paragraphs_added_removed_reworded_moved_and_unchanged() -> None:
 
 
 def test_a_document_without_sections_is_compared_by_its_body() -> None:
-    old = {"title": "T", "body": "One.\n\nTwo words here."}
-    new = {"title": "T", "body": "One.\n\nTwo words here.\n\nThree."}
+    old = ReportDocument("a", title="T", body="One.\n\nTwo words here.")
+    new = ReportDocument("b", title="T", body="One.\n\nTwo words here.\n\nThree.")
     [section] = diff_documents(old, new)
     assert (section.heading, section.added, section.unchanged) == ("T", ["Three."], 2)
 

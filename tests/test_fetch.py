@@ -9,6 +9,7 @@ from devtools.services import free_port
 from workers.crawl.http import OPEN_POLICY, PermanentFetchError, RetryableFetchError, fetch, is_html, parse_retry_after
 from workers.crawl.netpolicy import NetworkPolicy, networks_policy, vetted_session
 from workers.backoff import backoff_seconds
+from workers.urls import PageURL
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def site():
 
 def get(site, path, **kw):
     opts = dict(connect_timeout=2, read_timeout=2, max_bytes=4096, max_redirects=5, policy=OPEN_POLICY) | kw
-    return fetch(vetted_session(), site.url(path), **opts)
+    return fetch(vetted_session(), PageURL.of(site.url(path)), **opts)
 
 
 def test_page_with_metadata(site):
@@ -79,8 +80,8 @@ def test_429_is_retryable_with_retry_after(site):
 def test_connection_refused_is_retryable():
     port = free_port()
     with pytest.raises(RetryableFetchError) as err:
-        fetch(vetted_session(), f"http://127.0.0.1:{port}/", connect_timeout=1, read_timeout=1,
-              max_bytes=100, max_redirects=0, policy=OPEN_POLICY)
+        fetch(vetted_session(), PageURL.of(f"http://127.0.0.1:{port}/"), connect_timeout=1,
+              read_timeout=1, max_bytes=100, max_redirects=0, policy=OPEN_POLICY)
     assert err.value.reason == "connection_error"
 
 
@@ -153,15 +154,15 @@ def test_dns_rebinding_to_a_private_address_is_refused(site, rebinding_dns):
     before = len(site.hits["/ok"])
     url = f"http://rebind.test:{site.server.server_port}/ok"
     with pytest.raises(PermanentFetchError) as err:
-        fetch(vetted_session(), url, connect_timeout=2, read_timeout=2, max_bytes=4096, max_redirects=0,
-              policy=NetworkPolicy())
+        fetch(vetted_session(), PageURL.of(url), connect_timeout=2, read_timeout=2, max_bytes=4096,
+              max_redirects=0, policy=NetworkPolicy())
     assert err.value.reason == "private_address" and "127.0.0.1" in str(err.value)
     assert len(site.hits["/ok"]) == before
 
 
 def test_kept_alive_connection_is_vetted_again_under_a_stricter_policy(site, rebinding_dns):
     session = vetted_session()
-    url = f"http://rebind.test:{site.server.server_port}/ok"
+    url = PageURL.of(f"http://rebind.test:{site.server.server_port}/ok")
     opts = dict(connect_timeout=2, read_timeout=2, max_bytes=4096, max_redirects=0)
     assert fetch(session, url, policy=OPEN_POLICY, **opts).status == 200  # connection now pooled
     before = len(site.hits["/ok"])

@@ -11,6 +11,7 @@ import pytest
 from tests.site import RESET, LocalSite
 from workers.crawl.http import OPEN_POLICY, FetchError, fetch
 from workers.crawl.netpolicy import vetted_session
+from workers.urls import PageURL
 
 # The test's own bound on a fetch whose deadline is 1 + 2 = 3 s; far beyond it means not cut.
 BOUNDED_WAIT = 30.0
@@ -57,7 +58,7 @@ def fetch_in_thread(url: str) -> tuple[threading.Thread, dict]:
 
     def run():
         try:
-            outcome["page"] = fetch(vetted_session(), url, connect_timeout=1, read_timeout=2,
+            outcome["page"] = fetch(vetted_session(), PageURL.of(url), connect_timeout=1, read_timeout=2,
                                     max_bytes=1_000_000, max_redirects=0, policy=OPEN_POLICY)
         except FetchError as exc:
             outcome["error"] = exc

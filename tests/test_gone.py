@@ -3,7 +3,6 @@
 from tests.corpus import report_page
 from workers.index.bulk import bulk_write
 from workers.index.indices import ensure_indices
-from workers.records import indexable
 from workers.parse import parse_page
 from workers.search.faceted import run_search
 from tests.helpers import write_staged
@@ -13,7 +12,7 @@ from workers.records import GoneEntry
 def test_flagged_gone_page_leaves_search_results(es, names, settings, redis_client):
     ensure_indices(es, names, settings.schemas_dir)
     urls = [f"https://example.org/docid/{i}.html" for i in range(3)]
-    docs = [indexable(parse_page(report_page(i).html, url), "2025-01-01T00:00:00+00:00")
+    docs = [parse_page(report_page(i).html, url).indexable("2025-01-01T00:00:00+00:00").to_source()
             for i, url in enumerate(urls)]
     bulk_write(es, [{"_op_type": "index", "_index": names.reports, "_id": d["id"], "_source": d} for d in docs])
     es.indices.refresh(index=names.reports)

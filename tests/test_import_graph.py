@@ -15,10 +15,11 @@ WORKERS = Path(__file__).resolve().parent.parent / "workers"
 
 # Bottom to top: a part imports parts of its own layer or below, never above.
 LAYERS: list[frozenset[str]] = [frozenset(layer.split()) for layer in (
-    # shared: settings, records, keys, task names, the crawl's Redis state, clients, the Celery app,
+    # shared: settings, documents and records, keys, task names, the crawl's Redis state, clients, the Celery app,
     # the fixes of other libraries
     "settings urls keys task_names backoff batching heap redis_clock progress_line redaction timings "
-    "tracking raw_pages records parse es_nodes sentinel clients es_read queues heartbeats delivery_lua delivery app fixes watchdog",
+    "tracking raw_pages documents records parse es_nodes sentinel clients es_read queues heartbeats delivery_lua "
+    "delivery app fixes watchdog",
     "index",
     "crawl",
     # what reads what the index wrote, or rebuilds it, or crawls its failures again

@@ -24,7 +24,7 @@ from devtools import services as devservices
 from workers.clients import elasticsearch_client
 from workers.index.indices import ENGLISH_ANALYSIS, KINDS, IndexNames, cluster_has_english, create_index, ensure_indices, load_template, schema_version
 from workers.index.bulk import BulkWriteError, bulk_write
-from workers.parse.facets import tier_rank
+from workers.documents import tier_rank
 from workers.search.faceted import HIGHLIGHT_FIELDS, SEARCH_FIELDS, SORTS, ReportSearch
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"

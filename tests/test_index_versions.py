@@ -13,7 +13,7 @@ from workers.tracking.state import CrawlState
 from workers.index.staging import Staging
 from workers.index.tasks import BatchWriter, indices_ready
 from workers.parse import parse_page
-from workers.records import DocumentEntry, RawPage, indexable
+from workers.records import DocumentEntry, RawPage
 from workers.urls import doc_id
 
 
@@ -21,9 +21,9 @@ def fetched(url: str, n: int, fetched_at: str, etag: str) -> DocumentEntry:
     body = report_page(n).html
     page = Page(url=url, final_url=url, status=200, content_type="text/html; charset=utf-8", etag=etag,
                 last_modified=None, body=body, fetched_at=fetched_at)
-    document = indexable(parse_page(body, url), page.fetched_at)
+    document = parse_page(body, url).indexable(page.fetched_at)
     raw = RawPage.of(page)
-    raw.canonical_url, raw.source = document["canonical_url"], document["source"]
+    raw.canonical_url, raw.source = document.canonical_url, document.source
     return DocumentEntry(url, None, None, [document], raw)
 
 
@@ -44,7 +44,7 @@ def test_a_late_older_fetch_never_overwrites_a_newer_document(settings, es, name
     result = write(settings, es, redis_client, older)  # arrives late
     assert result.written == 1  # not a failure: what is there is newer
     document = es.get(index=names.reports, id=newer.document_ids[0])["_source"]
-    assert document["fetched_at"] == "2025-06-01T00:00:00+00:00" and document["title"] == newer.documents[0]["title"]
+    assert document["fetched_at"] == "2025-06-01T00:00:00+00:00" and document["title"] == newer.documents[0].title
     raw = es.get(index=names.raw_pages, id=doc_id(url))["_source"]
     assert raw["fetched_at"] == "2025-06-01T00:00:00+00:00"
     assert CrawlState(redis_client, settings.index_prefix).get(url).etag == '"new"'

@@ -13,6 +13,7 @@ from tests.guard import loopback_only  # noqa: F401 - a fixture
 from tests.site import LocalSite, html
 from workers.crawl.http import OPEN_POLICY, PermanentFetchError, fetch
 from workers.crawl.netpolicy import PRIVATE_NETWORKS, NetworkPolicy, networks_policy, parse_network, vetted_session
+from workers.urls import PageURL
 
 METADATA_URL = "http://169.254.169.254/latest/meta-data/"
 # The widest policies anyone can configure: every private network (the deprecated flag, a
@@ -35,8 +36,8 @@ def site():
 
 
 def get(url: str, policy: NetworkPolicy):
-    return fetch(vetted_session(), url, connect_timeout=1, read_timeout=2, max_bytes=4096, max_redirects=3,
-                 policy=policy)
+    return fetch(vetted_session(), PageURL.of(url), connect_timeout=1, read_timeout=2, max_bytes=4096,
+                 max_redirects=3, policy=policy)
 
 
 @pytest.mark.parametrize("policy", WIDEST.values(), ids=WIDEST.keys())

@@ -53,6 +53,6 @@ def test_article_beside_longer_teasers_gets_only_the_article() -> None:
     page = (f"<html><head><title>Report on trafficking</title></head><body><div class='page'>"
             f"<article><h1>Report on trafficking</h1>{article}</article>"
             f"<div class='cards'>{teasers}</div></div></body></html>").encode()
-    body = parse_page(page, "https://news.example.org/2023/06/report")["body"]
+    body = parse_page(page, "https://news.example.org/2023/06/report").body
     assert all(t in body for t in ARTICLE)
     assert "Elsewhere" not in body and "central bank" not in body

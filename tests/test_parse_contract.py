@@ -24,31 +24,31 @@ PAGE = (b"<html lang='en-GB'><head><title>Example</title>"
 
 def test_document_validates_and_ids_follow_canonical_url() -> None:
     doc = parse_page(PAGE, "HTTPS://Example.org:443/r?id=1#top", "text/html; charset=utf-8")
-    VALIDATOR.validate(doc)
-    assert doc["url"] == "https://example.org/r?id=1"
-    assert doc["canonical_url"] == "https://example.org/reports/mali"
-    assert doc["id"] == doc_id("https://example.org/reports/mali")
-    assert doc["content_sha256"] == hashlib.sha256(PAGE).hexdigest()
-    assert doc["parser_version"] == PARSER_VERSION
-    assert doc["language"] == "en"
-    assert "Home" not in doc["body"]
+    VALIDATOR.validate(doc.to_source())
+    assert doc.url == "https://example.org/r?id=1"
+    assert doc.canonical_url == "https://example.org/reports/mali"
+    assert doc.id == doc_id("https://example.org/reports/mali")
+    assert doc.content_sha256 == hashlib.sha256(PAGE).hexdigest()
+    assert doc.parser_version == PARSER_VERSION
+    assert doc.language == "en"
+    assert "Home" not in doc.body
 
 
 def test_canonical_on_other_host_or_site_root_is_ignored() -> None:
     for href in ("https://elsewhere.example/reports/mali", "/"):
         page = PAGE.replace(b"/reports/mali?utm_source=x", href.encode())
         doc = parse_page(page, "https://www.example.org/r", "text/html")
-        assert doc["canonical_url"] == "https://www.example.org/r"
+        assert doc.canonical_url == "https://www.example.org/r"
 
 
 def test_schema_rejects_extra_fields_and_allows_pipeline_fields() -> None:
     doc = parse_page(PAGE, "https://example.org/r")
-    VALIDATOR.validate({**doc, "fetched_at": "2024-05-01T10:00:00Z", "tier_rank": 2.5,
+    VALIDATOR.validate({**doc.to_source(), "fetched_at": "2024-05-01T10:00:00Z", "tier_rank": 2.5,
                         "report_key": "trafficking-in-persons-2019-MLI"})
     with pytest.raises(jsonschema.ValidationError):
-        VALIDATOR.validate({**doc, "tier_rank_extra": 1})
+        VALIDATOR.validate({**doc.to_source(), "tier_rank_extra": 1})
     with pytest.raises(jsonschema.ValidationError):
-        VALIDATOR.validate({**doc, "tier": "Tier 4"})
+        VALIDATOR.validate({**doc.to_source(), "tier": "Tier 4"})
 
 
 @pytest.mark.parametrize(
@@ -77,13 +77,13 @@ def test_bad_url_and_unknown_parser_are_parse_errors() -> None:
 
 def test_parser_can_be_forced_by_name() -> None:
     for name in ("refworld", "statedept", "generic"):
-        assert parse_page(PAGE, "https://example.org/r", parser=name)["source"] == name
+        assert parse_page(PAGE, "https://example.org/r", parser=name).source == name
 
 
 def test_meta_charset_undefined_gives_a_document_not_a_parser_crash() -> None:
     page = PAGE.replace(b"<head>", b'<head><meta charset="undefined">')
     doc = parse_page(page, "https://example.org/r", "text/html")
-    assert doc["body"] == "Mali is primarily a source country for children trafficked for forced labor."
+    assert doc.body == "Mali is primarily a source country for children trafficked for forced labor."
 
 
 def _binary(size: int, seed: int) -> bytes:
@@ -108,4 +108,4 @@ def test_binary_body_served_as_html_is_refused(body: bytes) -> None:
 
 def test_text_with_a_few_stray_control_bytes_is_still_a_page() -> None:
     noisy = PAGE.replace(b"forced labor.", b"forced\x07 labor.\x00")
-    assert parse_page(noisy, "https://example.org/r", "text/html")["body"].endswith("forced labor.")
+    assert parse_page(noisy, "https://example.org/r", "text/html").body.endswith("forced labor.")

@@ -29,6 +29,6 @@ def test_language_codes_and_names(raw, expected):
 
 def test_english_text_on_a_german_interface_is_english():
     page = f"<html lang='de'><body><h1>Bericht</h1><p>{ENGLISH}</p></body></html>".encode()
-    assert parse_page(page, "https://www.ecoi.net/de/dokument/1.html")["language"] == "en"
+    assert parse_page(page, "https://www.ecoi.net/de/dokument/1.html").language == "en"
     short = b"<html lang='de'><body><h1>Bericht</h1><p>Ghana: Tier 2 und mehr Text hier.</p></body></html>"
-    assert parse_page(short, "https://www.ecoi.net/de/dokument/2.html")["language"] == "de"
+    assert parse_page(short, "https://www.ecoi.net/de/dokument/2.html").language == "de"

@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 
 from tests.pdfs import SAMPLE, Chapter, country_pdf, encrypted_pdf, report_pdf, scanned_pdf
+from workers.documents import ReportDocument
 from workers.parse import ParseError
 from workers.parse.chapters import heading, split_chapters
 from workers.parse.pdf import (
@@ -39,7 +40,7 @@ def report() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def documents(report) -> list[dict]:
+def documents(report) -> list[ReportDocument]:
     return parse_pdf(report, URL + "?utm_source=x#cover")
 
 
@@ -48,7 +49,7 @@ def pages_of(report: bytes) -> list[str]:
 
 
 def test_one_document_per_country_chapter_with_tier_and_pages(documents, report) -> None:
-    found = [(d["country"]["name"], d["tier"], d["page_start"], d["page_end"]) for d in documents]
+    found = [(d.country.name, d.tier, d.page_start, d.page_end) for d in documents]
     pages = pages_of(report)
     # Read off the generated file: cover + 3 front-matter pages, then the chapters, then 2 appendices.
     assert found == [
@@ -63,62 +64,62 @@ def test_one_document_per_country_chapter_with_tier_and_pages(documents, report)
     # Each chapter's heading is on its first page, and the page after its last opens the next part.
     openers = [c.heading.split("\n")[0] for c in CHAPTERS[1:]] + ["RELEVANT INTERNATIONAL CONVENTIONS"]
     for document, chapter, opener in zip(documents, CHAPTERS, openers, strict=True):
-        assert chapter.heading.split("\n")[0] in pages[document["page_start"] - 1]
-        assert opener in pages[document["page_end"]]
+        assert chapter.heading.split("\n")[0] in pages[document.page_start - 1]
+        assert opener in pages[document.page_end]
 
 
 def test_chapter_urls_open_the_pdf_at_its_page_and_ids_are_stable(documents) -> None:
     for document in documents:
-        assert document["url"] == f"{URL}#page={document['page_start']}"
-        assert document["canonical_url"] == document["url"]
-        assert document["container_url"] == URL
-        assert document["id"] == doc_id(f"{URL}#{document['country']['iso2']}")
-    assert len({d["id"] for d in documents}) == len(documents)
+        assert document.url == f"{URL}#page={document.page_start}"
+        assert document.canonical_url == document.url
+        assert document.container_url == URL
+        assert document.id == doc_id(f"{URL}#{document.country.iso2}")
+    assert len({d.id for d in documents}) == len(documents)
 
 
 def test_ids_survive_a_new_edition_with_moved_pages(documents) -> None:
     """A chapter keeps its id when pages move (here: one chapter fewer before it), so re-crawling replaces it."""
     moved = parse_pdf(report_pdf([c for c in CHAPTERS if c.name != "Mali"]), URL)
-    by_country = {d["country"]["iso2"]: d for d in documents}
+    by_country = {d.country.iso2: d for d in documents}
     for document in moved:
-        assert document["id"] == by_country[document["country"]["iso2"]]["id"]
-        assert document["page_start"] < by_country[document["country"]["iso2"]]["page_start"]
+        assert document.id == by_country[document.country.iso2].id
+        assert document.page_start < by_country[document.country.iso2].page_start
 
 
 def test_chapters_have_the_fields_of_a_report_page(documents) -> None:
     for document in documents:
-        VALIDATOR.validate(document)
-        assert document["source"] == "pdf"
-        assert document["report_series"] == "Trafficking in Persons Report"
-        assert document["report_year"] == 2019
-        assert document["publisher"] == "United States Department of State"
-        assert document["publication_date"] == "2019-06-20"
-        assert document["title"] == f"2019 Trafficking in Persons Report: {document['country']['name']}"
-        assert [s["heading"] for s in document["sections"]] == [
+        VALIDATOR.validate(document.to_source())
+        assert document.source == "pdf"
+        assert document.report_series == "Trafficking in Persons Report"
+        assert document.report_year == 2019
+        assert document.publisher == "United States Department of State"
+        assert document.publication_date == "2019-06-20"
+        assert document.title == f"2019 Trafficking in Persons Report: {document.country.name}"
+        assert [s["heading"] for s in document.sections] == [
             f"Recommendations for {CHAPTERS[documents.index(document)].name}",
             "PROSECUTION", "PROTECTION", "PREVENTION", "TRAFFICKING PROFILE"]
-        assert document["trafficking_roles"] == ["source", "transit", "destination"]
-        assert document["exploitation_types"] == ["forced_labor", "sex_trafficking", "domestic_servitude",
+        assert document.trafficking_roles == ["source", "transit", "destination"]
+        assert document.exploitation_types == ["forced_labor", "sex_trafficking", "domestic_servitude",
                                                   "forced_begging"]
-        assert document["victim_groups"] == ["children", "women", "men"]
-        assert document["summary"].startswith(f"The Government of {CHAPTERS[documents.index(document)].name}")
+        assert document.victim_groups == ["children", "women", "men"]
+        assert document.summary.startswith(f"The Government of {CHAPTERS[documents.index(document)].name}")
 
 
 def test_front_matter_appendices_and_running_lines_belong_to_no_chapter(documents) -> None:
-    text = "\n".join(d["body"] for d in documents)
+    text = "\n".join(d.body for d in documents)
     for outside in ("LETTER FROM THE SECRETARY", "Dear Reader", "TIER PLACEMENTS", "Australia",
                     "RELEVANT INTERNATIONAL CONVENTIONS", "Palermo Protocol", "GLOSSARY", "International Labor"):
         assert outside not in text
     assert "TRAFFICKING IN PERSONS REPORT JUNE" not in text
     # A chapter running over a page break is one text: the paragraph goes on after the page number.
-    laos = documents[1]["body"]
+    laos = documents[1].body
     assert "\n13\n" not in laos and "9 Laos" not in laos
 
 
 def test_the_demo_sites_pdf_parses_into_its_chapters() -> None:
     demo = Path(__file__).parent.parent / "deploy" / "demo-site" / "pdf" / "tip-2019-sample.pdf"
     documents = parse_pdf(demo.read_bytes(), "http://127.0.0.1:8765/pdf/tip-2019-sample.pdf")
-    assert [(d["country"]["iso2"], d["tier"], d["page_start"], d["page_end"]) for d in documents] == [
+    assert [(d.country.iso2, d.tier, d.page_start, d.page_end) for d in documents] == [
         ("ML", "Tier 2", 5, 6), ("LA", "Tier 2 Watch List", 7, 9), ("TH", "Tier 2", 10, 10),
         ("MM", "Tier 3", 11, 11), ("SO", "Special Case", 12, 12)]
 
@@ -126,19 +127,19 @@ def test_the_demo_sites_pdf_parses_into_its_chapters() -> None:
 def test_a_country_pdf_is_one_document_at_the_pdf_url() -> None:
     url = "https://www.refworld.org/pdfid/5d7fcd7f4.pdf"
     [document] = parse_pdf(country_pdf(Chapter("MALI: TIER 2", "Mali")), url)
-    VALIDATOR.validate(document)
-    assert document["id"] == doc_id(url)
-    assert (document["url"], document["container_url"]) == (url, url)
-    assert (document["country"]["iso3"], document["tier"], document["report_year"]) == ("MLI", "Tier 2", 2019)
-    assert (document["page_start"], document["page_end"]) == (2, 3)
+    VALIDATOR.validate(document.to_source())
+    assert document.id == doc_id(url)
+    assert (document.url, document.container_url) == (url, url)
+    assert (document.country.iso3, document.tier, document.report_year) == ("MLI", "Tier 2", 2019)
+    assert (document.page_start, document.page_end) == (2, 3)
 
 
 def test_a_pdf_without_chapter_headings_takes_its_country_from_the_title() -> None:
     body = report_pdf([], front_matter=True, appendices=False, title="Trafficking in Persons Report 2012 - Nepal")
     [document] = parse_pdf(body, "https://example.org/nepal.pdf")
-    assert document["country"]["name"] == "Nepal"
-    assert (document["page_start"], document["page_end"]) == (1, 4)
-    assert document["tier"] is None
+    assert document.country.name == "Nepal"
+    assert (document.page_start, document.page_end) == (1, 4)
+    assert document.tier is None
 
 
 @pytest.mark.parametrize(("line", "following", "expected"), [
@@ -216,7 +217,7 @@ def test_an_encrypted_pdf_is_refused() -> None:
 def test_a_pdf_with_only_an_owner_password_is_read() -> None:
     """Permissions-only encryption (no user password) is common and opens without one."""
     documents = parse_pdf(encrypted_pdf(SAMPLE[:2], user_password=""), URL)
-    assert [d["country"]["iso2"] for d in documents] == ["ML", "LA"]
+    assert [d.country.iso2 for d in documents] == ["ML", "LA"]
 
 
 def test_truncated_and_corrupt_pdfs_are_refused(report) -> None:

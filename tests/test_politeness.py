@@ -16,6 +16,7 @@ from workers.crawl.polite import DEFAULT_HOST_BACKOFF, Disallowed, PoliteFetcher
 from workers.crawl.profile import adhoc_profile
 from workers.crawl.robots import ROBOTS_ERROR_TTL, RobotsCache, origin
 from tests.helpers import offline_fetcher
+from workers.urls import PageURL
 
 AGENT = "report-ingest/0.1 (+https://github.com/report-ingest/report-ingest)"
 ROBOTS = b"""\
@@ -35,8 +36,8 @@ class FakeRobots:
     answers: list[tuple[int | None, bytes]]
     calls: list[str] = field(default_factory=list)
 
-    def __call__(self, url: str) -> tuple[int | None, bytes]:
-        self.calls.append(url)
+    def __call__(self, robots: PageURL) -> tuple[int | None, bytes]:
+        self.calls.append(robots.url)
         return self.answers[min(len(self.calls), len(self.answers)) - 1]
 
 
@@ -294,7 +295,7 @@ def test_a_503_backs_its_host_off_for_retry_after_or_the_default(settings, redis
     monkeypatch.setattr(fetcher, "_fetch", busy)
     host = f"127.0.0.{uuid.uuid4().int % 200 + 2}:8080"
     with pytest.raises(RetryableFetchError):
-        fetcher.fetch(adhoc_profile(settings, ["127.0.0.0/8"]), f"http://{host}/page")
+        fetcher.fetch(adhoc_profile(settings, ["127.0.0.0/8"]), PageURL.of(f"http://{host}/page"))
     wait = turn(fetcher.limiter, host).wait
     assert backoff - 1.0 < wait <= backoff
 
@@ -305,12 +306,12 @@ def test_a_robots_txt_another_worker_fetched_again_is_obeyed_at_the_next_request
     fetcher, robots_fetched = offline_fetcher(settings, redis_client, monkeypatch, b"User-agent: *\nAllow: /\n")
     profile = adhoc_profile(settings, ["127.0.0.0/8"])
     base = f"http://127.0.0.{uuid.uuid4().int % 200 + 2}:8080"
-    fetcher.fetch(profile, f"{base}/reports/1")
-    fetcher.fetch(profile, f"{base}/reports/2")
+    fetcher.fetch(profile, PageURL.of(f"{base}/reports/1"))
+    fetcher.fetch(profile, PageURL.of(f"{base}/reports/2"))
     # Another worker found the entry expired and fetched the file again: it now forbids everyone.
     redis_client.hset(fetcher.robots.keys.robots(origin(base)),
                       mapping={"status": "200", "body": "User-agent: *\nDisallow: /\n", "fetched_at": repr(time.time())})
     with pytest.raises(Disallowed):
-        fetcher.fetch(profile, f"{base}/reports/3")
+        fetcher.fetch(profile, PageURL.of(f"{base}/reports/3"))
     assert robots_fetched == [f"{base}/robots.txt"]  # the new file was read from Redis, not fetched
     assert redis_client.zcard(fetcher.limiter.keys.host(base.removeprefix("http://"), "leases")) == 0

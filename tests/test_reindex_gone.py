@@ -106,7 +106,7 @@ def test_a_page_gone_during_a_rebuild_stays_gone_in_the_new_index(crawled, site,
     old = live(es, names)
     summary = rebuild(es, redis_client, settings, chunks=CHUNKS, submit=submit)
 
-    assert summary["live"] == live(es, names) != old
+    assert summary.live == live(es, names) != old
     assert written == {moment: [1, 1] for moment in moments}, "a gone entry became an index error"
     docs = {d["id"]: d for d in documents(es, names)}
     for moment, (deleted, flagged) in moments.items():

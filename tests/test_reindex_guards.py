@@ -191,7 +191,7 @@ def test_shadow_key_expires_with_its_coordinator_and_resume_restores_it(
         reindex_chunk.apply_async((run_id, chunk))
 
     summary = rebuild(es, redis_client, settings, resume=True, lock_ttl=2, submit=submit)
-    assert summary["live"] == state.target == live(es, names)
+    assert summary.live == state.target == live(es, names)
     assert set(shadow_during_resume) <= {state.target}  # on again while the resumed run fills the target
     assert not redis_client.exists(keys.rebuild_shadow)
 

@@ -21,7 +21,6 @@ from tests.site import LocalSite, Request, html
 from workers.crawl.start import start_crawl
 from workers.crawl.http import Page, PermanentFetchError, RetryableFetchError
 from workers.index.bulk import BulkItemError, BulkResult, BulkWriteError
-from workers.records import indexable
 from workers.keys import Keys
 from workers.task_names import INDEX_PENDING
 from workers.parse import parse_page
@@ -106,9 +105,9 @@ def _document_entry(url: str, n: int) -> str:
     body = report_page(n).html
     page = Page(url=url, final_url=url, status=200, content_type="text/html; charset=utf-8", etag=None,
                 last_modified=None, body=body, fetched_at="2025-01-01T00:00:00+00:00")
-    document = indexable(parse_page(body, url), page.fetched_at)
+    document = parse_page(body, url).indexable(page.fetched_at)
     raw = RawPage.of(page)
-    raw.canonical_url, raw.source = document["canonical_url"], document["source"]
+    raw.canonical_url, raw.source = document.canonical_url, document.source
     return DocumentEntry(url, None, None, [document], raw).to_json()
 
 

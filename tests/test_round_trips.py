@@ -19,7 +19,8 @@ from workers.index.indices import ensure_indices
 from workers.index.staging import Staging
 from workers.index.tasks import BatchWriter
 from workers.parse import parse_page
-from workers.records import DocumentEntry, Failure, FailureEntry, RawPage, indexable
+from workers.records import DocumentEntry, Failure, FailureEntry, RawPage
+from workers.urls import PageURL
 
 
 @pytest.fixture
@@ -42,9 +43,9 @@ def _entry(url: str, crawl_id: str, n: int) -> DocumentEntry:
     body = report_page(n).html
     page = Page(url=url, final_url=url, status=200, content_type="text/html; charset=utf-8", etag=f'"{n}"',
                 last_modified=None, body=body, fetched_at="2025-01-01T00:00:00+00:00")
-    document = indexable(parse_page(body, url), page.fetched_at)
+    document = parse_page(body, url).indexable(page.fetched_at)
     raw = RawPage.of(page)
-    raw.canonical_url, raw.source = document["canonical_url"], document["source"]
+    raw.canonical_url, raw.source = document.canonical_url, document.source
     return DocumentEntry(url, crawl_id, None, [document], raw)
 
 
@@ -94,9 +95,9 @@ def test_a_fetch_from_a_host_whose_robots_txt_was_read_takes_two_round_trips(set
     fetcher, robots_fetched = offline_fetcher(settings, redis_client, monkeypatch, b"User-agent: *\nAllow: /\n")
     profile = adhoc_profile(settings, ["127.0.0.0/8"])
     base = f"http://127.0.0.{uuid.uuid4().int % 200 + 2}:8081"
-    fetcher.fetch(profile, f"{base}/trips/1")
+    fetcher.fetch(profile, PageURL.of(f"{base}/trips/1"))
     before = round_trips[0]
-    fetcher.fetch(profile, f"{base}/trips/2")
+    fetcher.fetch(profile, PageURL.of(f"{base}/trips/2"))
     # The turn, taken only if robots.txt is still the one read before; the lease, given back.
     assert round_trips[0] - before == 2
     assert robots_fetched == [f"{base}/robots.txt"]

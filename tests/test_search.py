@@ -19,8 +19,7 @@ import pytest
 from tests.helpers import cli
 from workers.index.bulk import bulk_write
 from workers.index.indices import ensure_indices
-from workers.records import indexable
-from workers.parse.facets import tier_rank
+from workers.documents import tier_rank
 from workers.parse import parse_page
 from workers.search.faceted import Filters, run_search
 
@@ -38,8 +37,8 @@ def corpus(es, names, settings):
     ensure_indices(es, names, settings.schemas_dir)
     actions = []
     for entry in MANIFEST:
-        doc = indexable(parse_page((PAGES / entry["file"]).read_bytes(), entry["url"], entry["content_type"]),
-                        FETCHED_AT)
+        doc = parse_page((PAGES / entry["file"]).read_bytes(), entry["url"], entry["content_type"]).indexable(
+            FETCHED_AT).to_source()
         actions.append({"_op_type": "index", "_index": names.reports, "_id": doc["id"], "_source": doc})
     result = bulk_write(es, actions)
     es.indices.refresh(index=names.reports)

@@ -52,7 +52,7 @@ def test_status_shows_each_number_from_its_owner(es, names, settings, redis_clie
     es.indices.refresh(index=names.failures)
     Parked(redis_client, settings.index_prefix).park(ParkedPage("http://127.0.0.1:9/later"), 600)
 
-    assert [r["url"] for r in recent_failures(es, names, 2)] == ["http://127.0.0.1:9/r1", "http://127.0.0.1:9/r2"]
+    assert [r.url for r in recent_failures(es, names, 2)] == ["http://127.0.0.1:9/r1", "http://127.0.0.1:9/r2"]
     assert sorted(r["url"] for r in all_failures(es, names, ["url"])) == [f"http://127.0.0.1:9/r{i}" for i in range(3)]
     assert all(set(r) == {"url"} for r in all_failures(es, names, ["url"]))
     assert document_counts(es, names) == {names.reports: 0, names.raw_pages: 0, names.failures: 3}

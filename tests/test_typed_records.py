@@ -4,12 +4,18 @@ Pure round trips: no service."""
 from __future__ import annotations
 
 import json
+from dataclasses import fields
+from pathlib import Path
+
+import orjson
 
 from workers.crawl.parked import ParkedPage
 from workers.crawl.profile import PRIVATE_CIDRS, allowed_networks
+from workers.documents import Country, ReportDocument
+from workers.index.indices import IndexNames
 from workers.raw_pages import StoredPage
 from workers.rebuild.summary import RebuildSummary
-from workers.records import Failure
+from workers.records import DocumentEntry, Failure, RawPage, Staged
 from workers.tracking.options import CrawlOptions
 
 
@@ -59,3 +65,77 @@ def test_a_rebuild_summary_reads_back_and_carries_its_timings_once_measured():
     timed = summary.timed(3.0)
     assert (timed.elapsed, timed.docs_per_second) == (3.0, 3.0)
     assert RebuildSummary.from_dict(timed.to_dict()) == timed
+
+
+MALI = Country("Mali", "ML", "MLI", "Africa")
+PAGE_DOCUMENT = ReportDocument(
+    "0" * 32, url="https://h.test/mali", canonical_url="https://h.test/mali", source="generic", title="Mali",
+    report_series="Trafficking in Persons Report", report_year=2019, country=MALI, tier="Tier 2",
+    sections=[{"heading": "Prosecution", "text": "The government ..."}], trafficking_roles=["source"],
+    related_countries=[{"name": "Niger", "iso2": "NE"}], content_sha256="a" * 64, parser_version="2.1.0")
+
+
+def test_a_report_document_reads_back_from_its_source_as_parsed_indexed_and_flagged():
+    chapter = ReportDocument("1" * 32, url="https://h.test/r.pdf#page=3", source="pdf", country=MALI,
+                             page_start=3, page_end=9, container_url="https://h.test/r.pdf")
+    indexed = PAGE_DOCUMENT.indexable("2025-01-01T00:00:00+00:00")
+    for document in (PAGE_DOCUMENT, chapter, indexed, chapter.indexable("2025-01-01T00:00:00+00:00"),
+                     ReportDocument("2" * 32, gone=True).indexable("2025-01-01T00:00:00+00:00")):
+        assert ReportDocument.from_source(document.to_source()) == document
+    assert (indexed.report_key, indexed.tier_rank) == ("trafficking-in-persons-2019-MLI", 2.0)
+
+
+def test_the_report_document_has_every_field_of_the_report_schema_and_no_other():
+    schema = json.loads((Path(__file__).parent.parent / "schemas/report.schema.json").read_text())
+    assert {f.name for f in fields(ReportDocument)} == set(schema["properties"])
+
+
+def test_a_report_documents_source_holds_a_pdfs_and_the_pipelines_fields_only_once_set():
+    source = PAGE_DOCUMENT.to_source()
+    assert source["country"] == {"name": "Mali", "iso2": "ML", "iso3": "MLI", "region": "Africa"}
+    assert not {"page_start", "container_url", "fetched_at", "tier_rank", "report_key", "gone"} & set(source)
+    # Once added, the pipeline's fields are written even when empty: a Special Case has no rank.
+    special = ReportDocument("3" * 32, tier="Special Case").indexable("2025-01-01T00:00:00+00:00").to_source()
+    assert special["tier_rank"] is None and special["report_key"] == "doc:" + "3" * 32
+
+
+def test_a_hit_read_for_a_few_fields_is_a_document_with_the_others_empty():
+    hit = {"_id": "4" * 32, "_source": {"url": "https://h.test/x", "tier": "Tier 3", "country": MALI.as_dict()}}
+    document = ReportDocument.from_hit(hit)
+    assert (document.id, document.tier, document.country, document.body, document.sections) == (
+        "4" * 32, "Tier 3", MALI, None, [])
+
+
+def _document_entry() -> DocumentEntry:
+    raw = RawPage("https://h.test/mali", "https://h.test/mali", 200, "text/html", None, None,
+                  "2025-01-01T00:00:00+00:00", "a" * 64, 2, "aGk=", "https://h.test/mali", "generic")
+    return DocumentEntry("https://h.test/mali", "c1", "tip", [PAGE_DOCUMENT.indexable(raw.fetched_at)], raw)
+
+
+def test_a_staged_document_entry_reads_back_with_typed_documents():
+    entry = _document_entry()
+    assert Staged.from_json(entry.key, entry.to_json()) == entry
+
+
+def test_an_entry_staged_by_a_worker_before_the_document_type_still_reads_back_and_writes_the_same():
+    entry = _document_entry()
+    # What an older worker staged: its document the dict the parser made, with the pipeline's fields.
+    document = {
+        "id": "0" * 32, "url": "https://h.test/mali", "canonical_url": "https://h.test/mali", "source": "generic",
+        "title": "Mali", "publisher": None, "author": None, "publication_date": None, "last_updated": None,
+        "report_series": "Trafficking in Persons Report", "report_year": 2019,
+        "country": {"name": "Mali", "iso2": "ML", "iso3": "MLI", "region": "Africa"}, "tier": "Tier 2",
+        "citation": None, "summary": None, "body": None,
+        "sections": [{"heading": "Prosecution", "text": "The government ..."}], "trafficking_roles": ["source"],
+        "exploitation_types": [], "victim_groups": [], "related_countries": [{"name": "Niger", "iso2": "NE"}],
+        "language": None, "content_sha256": "a" * 64, "parser_version": "2.1.0",
+        "fetched_at": "2025-01-01T00:00:00+00:00", "tier_rank": 2.0, "report_key": "trafficking-in-persons-2019-MLI"}
+    old = orjson.dumps({"kind": "document", "url": entry.url, "crawl_id": "c1", "source": "tip",
+                        "documents": [document], "raw": vars(entry.raw), "recheck": list(entry.recheck),
+                        "dropped": []})
+    assert orjson.loads(entry.to_json()) == orjson.loads(old)  # staged as before, for workers not yet upgraded
+    read = Staged.from_json(entry.key, old)
+    assert read == entry
+    names = IndexNames()
+    [written] = [a for a in read.to_actions(names, None) if a["_index"] == names.reports]
+    assert written["_source"] == document and written["_id"] == "0" * 32

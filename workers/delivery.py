@@ -24,6 +24,7 @@ from workers.clients import get_redis
 from workers.delivery_lua import uncount_lua
 from workers.keys import Keys
 from workers.settings import Settings
+from workers.urls import PageURL
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class Delivery:
         request = self.task.request
         return bool(self._count(client, self.keys.deliveries(request.id, request.retries), 1))
 
-    def count_page(self, client: redis.Redis, crawl_id: str | None, url: str, *,
+    def count_page(self, client: redis.Redis, crawl_id: str | None, page: PageURL, *,
                    unless_suspect: bool = False) -> bool | None:
         """Count this delivery of the page; False once MAX_DELIVERIES are on the count.
 
@@ -116,7 +117,7 @@ class Delivery:
         would make them all `poison`. The caller runs such a delivery holding SUSPECTS, and counts
         it then: the next death is charged to the page that causes it, not to those waiting beside it.
         """
-        return self._count(client, self.keys.page_deliveries(crawl_id, url), self.settings.max_deliveries,
+        return self._count(client, self.keys.page_deliveries(crawl_id, page.key), self.settings.max_deliveries,
                            unless_suspect)
 
     def _count(self, client: redis.Redis, key: str, cap: int, unless_suspect: bool = False) -> bool | None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workers.urls import doc_id
-
 
 @dataclass(frozen=True)
 class Keys:
@@ -151,11 +149,12 @@ class Keys:
         start; expires after the broker could no longer deliver it again."""
         return f"{self.base}deliveries:{task_id}:{retries}"
 
-    def page_deliveries(self, crawl_id: str | None, url: str) -> str:
+    def page_deliveries(self, crawl_id: str | None, page_key: str) -> str:
         """Counter of one crawl page's deliveries that have not finished, whichever message carried
-        them (poison detection for fetch_page). Incremented by the task at start, decremented when
-        its outcome is staged or it lets the page go (a deferral, a retry); expires like the above."""
-        return f"{self.base}deliveries:page:{crawl_id or '-'}:{doc_id(url)}"
+        them (poison detection for fetch_page), by the page's hash (workers/urls.py `PageURL.key`).
+        Incremented by the task at start, decremented when its outcome is staged or it lets the page
+        go (a deferral, a retry); expires like the above."""
+        return f"{self.base}deliveries:page:{crawl_id or '-'}:{page_key}"
 
     @property
     def parked(self) -> str:

@@ -9,18 +9,16 @@ builds bulk actions for these indices' documents or guesses an entry's keys.
 from __future__ import annotations
 
 import base64
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
 import orjson
 
+from workers.documents import PDF_SOURCE, ReportDocument
 from workers.tracking.progress import FAILED, GONE, INDEXED, SKIPPED
 from workers.tracking.state import UrlState
 from workers.raw_pages import STALE_PARTS, raw_actions
-from workers.parse.pdf_document import SOURCE as PDF_SOURCE
-from workers.parse.facets import tier_rank
 from workers.redaction import redact_text, redact_url
 from workers.urls import doc_id
 
@@ -32,7 +30,6 @@ if TYPE_CHECKING:
 DETAIL_CHARS = 2000
 # A failure record refused as it is (a URL too long for a keyword) is written again with its URL cut.
 MINIMAL_URL_CHARS = 2000
-_NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
 
 def now_iso() -> str:
@@ -132,36 +129,6 @@ def fetch_version(fetched_at: str) -> int:
     return int(datetime.fromisoformat(fetched_at).timestamp() * 1_000_000)
 
 
-def series_slug(series: str) -> str:
-    """'Trafficking in Persons Report' -> 'trafficking-in-persons' ('World Report' keeps its word)."""
-    slug = _NOT_SLUG.sub("-", series.lower()).strip("-")
-    shorter = slug.removesuffix("-report")
-    return shorter if "-" in shorter else slug
-
-
-def report_key(document: dict) -> str:
-    """'trafficking-in-persons-2019-MLI' when series, year and country are known, else 'doc:<id>'.
-
-    A document without all three is a report of its own: its key is unique, so field
-    collapsing never merges it with anything (a missing value would make all such
-    documents one group) and a count of distinct keys still counts it once.
-    """
-    series, year = document.get("report_series"), document.get("report_year")
-    country = (document.get("country") or {}).get("iso3")
-    if series and year and country:
-        return f"{series_slug(series)}-{year}-{country}"
-    return f"doc:{document['id']}"
-
-
-def indexable(document: dict, fetched_at: str) -> dict:
-    """A parsed document with the fields the pipeline adds: when it was fetched, a sortable tier,
-    the key shared by every copy of the same report."""
-    document["fetched_at"] = fetched_at
-    document["tier_rank"] = tier_rank(document.get("tier"))
-    document["report_key"] = report_key(document)
-    return document
-
-
 @dataclass
 class Staged:
     """One page's outcome on its way to the index. `key` is the hash of the requested URL: the
@@ -173,14 +140,20 @@ class Staged:
     url: str
     crawl_id: str | None
     source: str | None  # the crawl's source; None for an ad-hoc crawl
+    # Given by a fetch, whose page has it already (workers/urls.py `PageURL`), else worked out here
+    # once. Not staged: it is the entry's field in the staging hash.
+    key: str = field(default="", kw_only=True, compare=False, repr=False)
 
-    @property
-    def key(self) -> str:
-        return doc_id(self.url)
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = doc_id(self.url)
 
     def to_json(self) -> bytes:
         # orjson writes the nested records (RawPage, Failure) itself: no asdict copy of the page.
-        return orjson.dumps({"kind": self.KIND, **vars(self)})
+        return orjson.dumps({"kind": self.KIND, **self._staged_fields()})
+
+    def _staged_fields(self) -> dict:
+        return {name: value for name, value in vars(self).items() if name != "key"}
 
     @staticmethod
     def from_json(key: str, text: str | bytes) -> Staged:
@@ -223,7 +196,7 @@ class DocumentEntry(Staged):
     KIND: ClassVar[str] = "document"
     OUTCOME: ClassVar[str] = INDEXED
 
-    documents: list[dict] = field(default_factory=list)
+    documents: list[ReportDocument] = field(default_factory=list)
     raw: RawPage | None = None
     recheck: tuple[float, float] = (86400.0, 30 * 86400.0)
     # Documents this URL made before and makes no more (a PDF chapter that went): deleted.
@@ -231,11 +204,17 @@ class DocumentEntry(Staged):
 
     @classmethod
     def from_dict(cls, data: dict) -> DocumentEntry:
-        return cls(**{**data, "raw": RawPage(**data["raw"]), "recheck": tuple(data["recheck"])})
+        return cls(**{**data, "raw": RawPage(**data["raw"]), "recheck": tuple(data["recheck"]),
+                      "documents": [ReportDocument.from_source(d) for d in data["documents"]]})
+
+    def _staged_fields(self) -> dict:
+        # Staged in their source form, as before the type: an entry an older worker staged reads
+        # back here, and one staged here reads back in an index worker not yet upgraded.
+        return {**super()._staged_fields(), "documents": [d.to_source() for d in self.documents]}
 
     @property
     def document_ids(self) -> list[str]:
-        return [d["id"] for d in self.documents]
+        return [d.id for d in self.documents]
 
     def remembered(self, state: UrlState, now: float) -> UrlState:
         # Validators and content hash only now that the content is in the index, so a failed
@@ -248,8 +227,9 @@ class DocumentEntry(Staged):
         reports = [index for index in (names.reports, shadow) if index]
         actions = self.raw.to_actions(names.raw_pages, self.key)
         # Versioned by fetch time: a late older fetch never overwrites a newer one (bulk.py).
-        actions += [{"_op_type": "index", "_index": index, "_id": document["id"], "_source": document,
-                     "_version": self.raw.version} for document in self.documents for index in reports]
+        sources = [(document.id, document.to_source()) for document in self.documents]
+        actions += [{"_op_type": "index", "_index": index, "_id": document_id, "_source": source,
+                     "_version": self.raw.version} for document_id, source in sources for index in reports]
         actions += [{"_op_type": "delete", "_index": index, "_id": gone}
                     for gone in self.dropped for index in reports]
         # A page that now works is no longer a failure.

@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+from contextlib import suppress
+from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -88,3 +91,39 @@ def _split_and_rejoin(text: str, url: str) -> str:
 def doc_id(canonical_url: str) -> str:
     """Stable document ID: crawling the same report again overwrites, never duplicates."""
     return hashlib.sha256(canonical_url.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class PageURL:
+    """One page's URL as a fetch carries it, as Scrapy carries its Request through every stage:
+    normalised once (`of`), hashed once, on first use (`key`: the `_id` of its raw page and failure
+    record, and what its delivery count, crawl state, host lease and staged entry are keyed by).
+
+    Built directly, it is taken as it is: a URL already in canonical form (a redirect's hop that
+    `normalize_url` gave), or text that is no URL at all, which only becomes a failure record.
+    """
+
+    url: str
+
+    @classmethod
+    def of(cls, url: str) -> PageURL:
+        """`url` normalised; raises InvalidURL."""
+        return cls(normalize_url(url))
+
+    @cached_property
+    def key(self) -> str:
+        return doc_id(self.url)
+
+
+def page_url(url: str | PageURL) -> PageURL:
+    """`url` as a page: as it is when it is one, normalised when it is text; raises InvalidURL."""
+    return url if isinstance(url, PageURL) else PageURL.of(url)
+
+
+def pages_of(urls: list[str]) -> dict[str, PageURL]:
+    """Those of `urls` that are URLs, as pages, by the text they came as."""
+    pages = {}
+    for url in urls:
+        with suppress(InvalidURL):
+            pages[url] = PageURL.of(url)
+    return pages

@@ -41,7 +41,7 @@ def history(country: str, series: str | None, as_json: bool) -> None:
         click.echo(f"no editions of {country}" + (f" in {series}" if series else ""))
         return
     style = Style.for_stdout()
-    click.echo(f"{found[0].country.get('name')} ({found[0].country.get('iso2')})")
+    click.echo(f"{found[0].country.name} ({found[0].country.iso2})")
     for edition in found:
         row = edition.row()
         mark = f"  ! {CONFLICT}" if row["conflict"] else ""

@@ -18,10 +18,10 @@ def failures(limit: int, as_json: bool) -> None:
     """Show the most recent failures."""
     rows = recent_failures(*es_and_names(), limit)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps([row.to_source() for row in rows], indent=2))
         return
     for row in rows:
-        click.echo(f"{row['failed_at']}  {row['stage']:6} {row['reason']:18} {row['url']}\n    {row['detail']}")
+        click.echo(f"{row.failed_at}  {row.stage:6} {row.reason:18} {row.url}\n    {row.detail}")
     if not rows:
         click.echo("no failures")
 

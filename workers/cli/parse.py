@@ -25,4 +25,4 @@ def parse(file: Path, url: str, content_type: str | None) -> None:
         document = parse_page(body, url, content_type)
     except ParseError as exc:
         fail(str(exc))
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    click.echo(json.dumps(document.to_source(), indent=2, ensure_ascii=False))

@@ -65,13 +65,13 @@ def reindex(mode: str, source: str | None, since: datetime | None, keep_old: boo
     except RebuildError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    old = "deleted" if summary["old_deleted"] else "kept"
+    old = "deleted" if summary.old_deleted else "kept"
     click.echo(
-        f"reindex {summary['run_id']} ({summary['mode']}): {summary['documents']} documents live in "
-        f"{summary['live']} | {summary['read']} read, {summary['caught_up']} caught up from the crawl, "
-        f"{summary['failures']} parse failures, {summary['gone']} gone pages left out | "
-        f"{summary['elapsed']}s ({summary['docs_per_second']} docs/s) "
-        f"| previous index {summary['old']} {old}"
+        f"reindex {summary.run_id} ({summary.mode}): {summary.documents} documents live in "
+        f"{summary.live} | {summary.read} read, {summary.caught_up} caught up from the crawl, "
+        f"{summary.failures} parse failures, {summary.gone} gone pages left out | "
+        f"{summary.elapsed}s ({summary.docs_per_second} docs/s) "
+        f"| previous index {summary.old} {old}"
     )
 
 

@@ -43,5 +43,5 @@ def status() -> None:
         for stage, stats in sorted(stages.items()):
             lines.append(f"  {stage:10} {stats.get('items', 0):8.0f} items  {stats['ms_per_item']:8.2f} ms/item")
     lines.append("recent failures:" if recent else "recent failures: none")
-    lines += [f"  {row['failed_at']} {row['reason']:16} {row['url']}" for row in recent]
+    lines += [f"  {row.failed_at} {row.reason:16} {row.url}" for row in recent]
     click.echo("\n".join(lines))

@@ -20,7 +20,7 @@ from workers.tracking.state import CrawlState
 from workers.settings import Settings
 from workers.crawl.sitemap import BudgetSpent, SitemapError, SitemapWalk, walk_sitemaps
 from workers.crawl.sources import Source
-from workers.urls import normalize_url
+from workers.urls import PageURL, normalize_url
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,12 @@ def patient_fetch(settings: Settings, profile: CrawlProfile, url: str, until: fl
     """A polite fetch that waits out a busy or backing-off host (until `until`, monotonic)
     instead of giving up: discovery has no queue to come back through later. Past `until` it
     fetches nothing (a wait for a slot inside the fetch counts against it too)."""
+    page = PageURL.of(url)
     while True:
         if time.monotonic() >= until:
             raise BudgetSpent(f"discovery's wait budget ({DISCOVERY_WAIT_BUDGET / 60:.0f} min) is spent")
         try:
-            return polite_fetch(profile, url, html_only=html_only)
+            return polite_fetch(profile, page, html_only=html_only)
         except Deferred as exc:
             if time.monotonic() + exc.seconds > until:
                 raise

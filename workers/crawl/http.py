@@ -24,7 +24,7 @@ import urllib3
 from workers.crawl.errors import FetchError, PermanentFetchError, RetryableFetchError
 from workers.crawl.netpolicy import PRIVATE_NETWORKS, Guard, NetworkPolicy, describe, guarded
 from workers.parse.decode import media_type
-from workers.urls import InvalidURL, UnsupportedScheme, normalize_url
+from workers.urls import InvalidURL, PageURL, UnsupportedScheme
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 PDF_TYPES = ("application/pdf", "application/x-pdf")
@@ -144,9 +144,9 @@ def _network_error(exc: Exception, url: str, guard: Guard, *, deadline: float, r
     return RetryableFetchError("connection_error", f"{url}: {exc}")
 
 
-def _redirect_target(current: str, location: str, status: int) -> str:
+def _redirect_target(current: str, location: str, status: int) -> PageURL:
     try:
-        return normalize_url(urljoin(current, location))
+        return PageURL.of(urljoin(current, location))
     except UnsupportedScheme as exc:
         raise PermanentFetchError("unsupported_scheme", f"{current} redirects to {exc}", status) from exc
     except (InvalidURL, ValueError) as exc:  # urljoin itself refuses e.g. an unclosed IPv6 bracket
@@ -154,11 +154,11 @@ def _redirect_target(current: str, location: str, status: int) -> str:
 
 
 def fetch(
-    session: requests.Session, url: str, *, connect_timeout: float, read_timeout: float,
+    session: requests.Session, url: PageURL, *, connect_timeout: float, read_timeout: float,
     max_bytes: int, max_redirects: int, html_only: bool = True, policy: NetworkPolicy,
     etag: str | None = None, last_modified: str | None = None, truncate: bool = False,
     pdf: PdfLimits | None = None,
-    before_hop: Callable[[str], AbstractContextManager[None]] | None = None,
+    before_hop: Callable[[PageURL], AbstractContextManager[None]] | None = None,
 ) -> Page:
     """GET `url`, following at most `max_redirects` redirects, and return the page.
 
@@ -170,9 +170,10 @@ def fetch(
     however slowly the server sends. `session` must be a `vetted_session()`: its
     connections carry out the policy and the deadline. With `truncate`, a body over
     `max_bytes` is cut there instead of refused (robots.txt). Every redirect hop
-    runs inside `before_hop(url)`, so its own host's politeness applies to it.
+    runs inside `before_hop(hop)`, so its own host's politeness applies to it.
     """
-    requested = current = normalize_url(url)
+    requested = current = url.url
+    hop_page = url
     seen = {current}
     conditional = {k: v for k, v in (("If-None-Match", etag), ("If-Modified-Since", last_modified)) if v}
     for hop in range(max_redirects + 1):
@@ -180,7 +181,7 @@ def fetch(
         budget = connect_timeout + read_timeout
         with ExitStack() as stack:
             if hop and before_hop is not None:
-                stack.enter_context(before_hop(current))
+                stack.enter_context(before_hop(hop_page))
             guard = stack.enter_context(guarded(policy, time.monotonic() + budget))
             try:
                 response = session.get(
@@ -196,11 +197,12 @@ def fetch(
             with response:
                 status = response.status_code
                 if response.is_redirect:
-                    target = _redirect_target(current, response.headers["Location"], status)
-                    if target in seen:
-                        raise PermanentFetchError("redirect_loop", f"{current} redirects back to {target}", status)
-                    seen.add(target)
-                    current = target
+                    hop_page = _redirect_target(current, response.headers["Location"], status)
+                    if hop_page.url in seen:
+                        raise PermanentFetchError("redirect_loop", f"{current} redirects back to {hop_page.url}",
+                                                  status)
+                    seen.add(hop_page.url)
+                    current = hop_page.url
                     continue
                 if status == 304 and conditional:
                     return Page(

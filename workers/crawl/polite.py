@@ -27,7 +27,7 @@ from workers.crawl.robots import ROBOTS_MAX_BYTES, RobotsCache, RobotsVerdict, o
 from workers.crawl.host_limits import HostLimiter, Turn
 from workers.crawl.profile import CrawlProfile
 from workers.settings import Settings, get_settings
-from workers.urls import doc_id
+from workers.urls import PageURL
 
 log = logging.getLogger(__name__)
 
@@ -70,21 +70,21 @@ class PoliteFetcher:
         self.limiter = HostLimiter(client, settings.index_prefix, settings.host_max_inline_wait,
                                    settings.host_backoff_max)
 
-    def _fetch(self, profile: CrawlProfile, url: str, **kwargs) -> Page:
+    def _fetch(self, profile: CrawlProfile, page: PageURL, **kwargs) -> Page:
         s = self.settings
         kwargs.setdefault("max_bytes", s.max_page_bytes)
         return fetch(
-            self.session(), url, connect_timeout=s.connect_timeout, read_timeout=s.read_timeout,
+            self.session(), page, connect_timeout=s.connect_timeout, read_timeout=s.read_timeout,
             max_redirects=s.max_redirects, policy=profile.policy, **kwargs,
         )
 
-    def _fetch_robots(self, profile: CrawlProfile, robots_url: str, extra: bool) -> tuple[int | None, bytes]:
+    def _fetch_robots(self, profile: CrawlProfile, robots: PageURL, extra: bool) -> tuple[int | None, bytes]:
         try:
             # A request to the host like any other: it takes a slot and a lease (many tasks meeting
             # a new host at once would otherwise all ask for its robots.txt together).
-            with self._lease(profile, robots_url, 1 / profile.rate, extra=extra):
+            with self._lease(profile, robots, 1 / profile.rate, extra=extra):
                 # RFC 9309 2.5: the first 500 KiB are the rules; a longer file is cut, not refused.
-                page = self._fetch(profile, robots_url, html_only=False, max_bytes=ROBOTS_MAX_BYTES,
+                page = self._fetch(profile, robots, html_only=False, max_bytes=ROBOTS_MAX_BYTES,
                                    truncate=True)
         except PermanentFetchError as exc:
             return (404 if exc.reason in _ROBOTS_UNAVAILABLE else exc.status), b""
@@ -92,65 +92,66 @@ class PoliteFetcher:
             return exc.status, b""
         return page.status, page.body
 
-    def fetch(self, profile: CrawlProfile, url: str, *, html_only: bool = True,
+    def fetch(self, profile: CrawlProfile, page: PageURL, *, html_only: bool = True,
               etag: str | None = None, last_modified: str | None = None, pdf: PdfLimits | None = None) -> Page:
-        """Fetch `url` when robots.txt and the host's limits allow; raise Deferred or Disallowed if not.
+        """Fetch `page` when robots.txt and the host's limits allow; raise Deferred or Disallowed if not.
 
         A redirect to another host takes a turn at that host too (its robots.txt,
         slot and lease); a redirect within the host takes another slot there.
         """
-        profile.policy.check(url)  # before robots.txt, so a forbidden host is not even asked
-        origin_host = urlsplit(url).netloc
+        profile.policy.check(page.url)  # before robots.txt, so a forbidden host is not even asked
+        origin_host = urlsplit(page.url).netloc
 
-        def hop(target: str) -> AbstractContextManager[None]:
-            return self._turn(profile, target, extra=urlsplit(target).netloc == origin_host)
+        def hop(target: PageURL) -> AbstractContextManager[None]:
+            return self._turn(profile, target, extra=urlsplit(target.url).netloc == origin_host)
 
-        with self._turn(profile, url):
-            return self._fetch(profile, url, html_only=html_only, etag=etag, last_modified=last_modified,
+        with self._turn(profile, page):
+            return self._fetch(profile, page, html_only=html_only, etag=etag, last_modified=last_modified,
                                pdf=pdf, before_hop=hop)
 
     @contextmanager
-    def _turn(self, profile: CrawlProfile, url: str, *, extra: bool = False) -> Iterator[None]:
-        """robots.txt's verdict, then the host's next slot and a lease, for one request to `url`.
+    def _turn(self, profile: CrawlProfile, page: PageURL, *, extra: bool = False) -> Iterator[None]:
+        """robots.txt's verdict, then the host's next slot and a lease, for one request to `page`.
 
         `extra`: a further request of one fetch already holding a lease on this host
         (a redirect within it), which takes a slot but is not refused for that lease.
         """
-        with self._held(urlsplit(url).netloc, self._robots_and_turn(profile, url, extra)):
+        with self._held(urlsplit(page.url).netloc, self._robots_and_turn(profile, page, extra)):
             yield
 
-    def _robots_and_turn(self, profile: CrawlProfile, url: str, extra: bool) -> Turn:
+    def _robots_and_turn(self, profile: CrawlProfile, page: PageURL, extra: bool) -> Turn:
         """One round trip when this process has read the host's current robots.txt and it allows
         the URL: the turn is taken only if that robots.txt is still the current one. Otherwise
         robots.txt is read (or fetched) first."""
+        url = page.url
         known = self.robots.known(url)
         if known is not None and known.verdict.allowed:
-            turn = self._take(profile, url, self._interval(profile, known.verdict), extra=extra,
+            turn = self._take(profile, page, self._interval(profile, known.verdict), extra=extra,
                               robots=(known.key, known.fetched_at))
             if not turn.stale:
                 return turn
-        verdict = self.robots.verdict(url, lambda robots_url: self._fetch_robots(profile, robots_url, extra))
+        verdict = self.robots.verdict(url, lambda robots: self._fetch_robots(profile, robots, extra))
         if verdict.unreachable_for is not None:
             raise Deferred(verdict.unreachable_for, "robots_unreachable",
                            f"{origin(url)}: robots.txt is unreachable; asking again in "
                            f"{verdict.unreachable_for:.0f}s")
         if not verdict.allowed:
             raise Disallowed(f"{url}: disallowed by robots.txt for {self.settings.user_agent}")
-        return self._take(profile, url, self._interval(profile, verdict), extra=extra)
+        return self._take(profile, page, self._interval(profile, verdict), extra=extra)
 
     @staticmethod
     def _interval(profile: CrawlProfile, verdict: RobotsVerdict) -> float:
         return max(1 / profile.rate, verdict.crawl_delay or 0.0)
 
-    def _take(self, profile: CrawlProfile, url: str, interval: float, *, extra: bool,
+    def _take(self, profile: CrawlProfile, page: PageURL, interval: float, *, extra: bool,
               robots: tuple[str, str] | None = None) -> Turn:
-        """The host's next slot and a lease for one request to `url` (or a stale turn), or Deferred."""
-        host = urlsplit(url).netloc
+        """The host's next slot and a lease for one request to `page` (or a stale turn), or Deferred."""
+        host = urlsplit(page.url).netloc
         limit = profile.concurrency + 1 if extra else profile.concurrency
         s = self.settings
         # The lease lasts as long as the request may: a PDF's hop is given PDF_READ_TIMEOUT more.
         lease = s.host_max_inline_wait + s.connect_timeout + s.read_timeout + s.pdf_read_timeout
-        turn = self.limiter.take_turn(host, doc_id(url), interval=interval, limit=limit, lease=lease, robots=robots)
+        turn = self.limiter.take_turn(host, page.key, interval=interval, limit=limit, lease=lease, robots=robots)
         if turn.busy:
             pause = max(turn.wait, random.uniform(0.5, 1.5) * interval)
             raise Deferred(pause, "host_busy", f"{host}: {profile.concurrency} requests already in flight")
@@ -159,9 +160,9 @@ class PoliteFetcher:
         return turn
 
     @contextmanager
-    def _lease(self, profile: CrawlProfile, url: str, interval: float, *, extra: bool) -> Iterator[None]:
-        """The host's next slot and a lease for one request to `url`, or Deferred."""
-        with self._held(urlsplit(url).netloc, self._take(profile, url, interval, extra=extra)):
+    def _lease(self, profile: CrawlProfile, page: PageURL, interval: float, *, extra: bool) -> Iterator[None]:
+        """The host's next slot and a lease for one request to `page`, or Deferred."""
+        with self._held(urlsplit(page.url).netloc, self._take(profile, page, interval, extra=extra)):
             yield
 
     @contextmanager
@@ -199,6 +200,6 @@ def polite_fetcher() -> PoliteFetcher:
     return PoliteFetcher(get_settings(), get_redis(), get_http)
 
 
-def polite_fetch(profile: CrawlProfile, url: str, **kwargs) -> Page:
+def polite_fetch(profile: CrawlProfile, page: PageURL, **kwargs) -> Page:
     """`PoliteFetcher.fetch` with this process's fetcher."""
-    return polite_fetcher().fetch(profile, url, **kwargs)
+    return polite_fetcher().fetch(profile, page, **kwargs)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import redis
 from protego import Protego
 
-from workers.urls import DEFAULT_PORTS, normalize_url
+from workers.urls import DEFAULT_PORTS, PageURL
 from workers.keys import Keys
 
 # RFC 9309 2.5: crawlers must parse at least 500 KiB; beyond that is ignored.
@@ -32,7 +32,7 @@ _FETCH_LOCKS = 64
 _ALLOW_ALL = "allow"
 _UNREACHABLE = "unreachable"
 
-RobotsFetcher = Callable[[str], tuple[int | None, bytes]]
+RobotsFetcher = Callable[[PageURL], tuple[int | None, bytes]]
 
 
 def origin(url: str) -> str:
@@ -152,7 +152,7 @@ class RobotsCache:
         return rules
 
     def _fetch(self, site: str, key: str, fetch_robots: RobotsFetcher) -> dict[str, str]:
-        status, body = fetch_robots(normalize_url(f"{site}/robots.txt"))
+        status, body = fetch_robots(PageURL.of(f"{site}/robots.txt"))
         entry = {
             "status": "" if status is None else str(status),
             # RFC 9309 robots.txt is UTF-8; stored as text so any Redis client can read it back.

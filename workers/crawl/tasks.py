@@ -37,14 +37,15 @@ from workers.crawl.polite import Deferred, Disallowed, polite_fetch
 from workers.crawl.profile import CrawlProfile, profiles
 from workers.tracking.progress import FETCHED, UNCHANGED, CrawlTracker
 from workers.tracking.state import CrawlState, UrlState
+from workers.documents import ReportDocument
 from workers.delivery import CONNECTION_ERRORS, SUSPECTS, Delivery, redelivered_unless_recorded
 from workers.index.staging import Staging, stage
 from workers.parse import parse_documents, parse_failure
-from workers.records import DocumentEntry, Failure, FailureEntry, GoneEntry, RawPage, Staged, indexable
+from workers.records import DocumentEntry, Failure, FailureEntry, GoneEntry, RawPage, Staged
 from workers.settings import Settings, get_settings
 from workers.task_names import FETCH_PAGE, FETCH_PAGES
 from workers.timings import StageTimings
-from workers.urls import InvalidURL, normalize_url
+from workers.urls import InvalidURL, PageURL, pages_of
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +72,13 @@ def defer(settings: Settings, urls: list[str], crawl_id: str | None, deferred: D
 
 
 class PageRun:
-    """One page of a delivery (of fetch_page, or one of fetch_pages): its URL and crawl, which
-    attempt this is, and how it records what came of it."""
+    """One page of a delivery (of fetch_page, or one of fetch_pages): the page (its URL normalised
+    and hashed once, for every key of it) and its crawl, which attempt this is, and how it records
+    what came of it."""
 
-    def __init__(self, task: Task, settings: Settings, url: str, crawl_id: str | None,
+    def __init__(self, task: Task, settings: Settings, page: PageURL, crawl_id: str | None,
                  delivery: Delivery | None = None):
-        self.task, self.settings, self.url, self.crawl_id = task, settings, url, crawl_id
+        self.task, self.settings, self.page, self.crawl_id = task, settings, page, crawl_id
         self.profile: CrawlProfile | None = None
         # A batch is always a page's first attempt: its retries go out as fetch_page.
         self.batched = task.name == FETCH_PAGES
@@ -90,7 +92,7 @@ class PageRun:
         the reconciliation, a deferral, a retry); False once MAX_DELIVERIES are on the count.
         `unless_suspect`: None, uncounted, if the page was in flight when a worker died
         (workers/delivery.py)."""
-        return self.delivery.count_page(get_redis(), self.crawl_id, self.url, unless_suspect=unless_suspect)
+        return self.delivery.count_page(get_redis(), self.crawl_id, self.page, unless_suspect=unless_suspect)
 
     def let_go(self) -> None:
         """This delivery ends with the page sent on (deferred, or retried): it is off the count."""
@@ -107,12 +109,20 @@ class PageRun:
         return "retrying"
 
     @property
+    def url(self) -> str:
+        return self.page.url
+
+    @property
     def source(self) -> str | None:
         return self.profile.source if self.profile else None
 
     @property
     def recheck(self) -> tuple[float, float]:
         return self.profile.recheck_min, self.profile.recheck_max
+
+    def entry(self, kind: type[Staged], *args, **kwargs) -> Staged:
+        """What came of the page, of `kind`, staged under the page's hash."""
+        return kind(self.url, self.crawl_id, self.source, *args, key=self.page.key, **kwargs)
 
     def stage(self, entry: Staged, progress: str | None = None) -> None:
         """Stage what came of the page; the delivery finished, and leaves the count in the same step."""
@@ -126,8 +136,7 @@ class PageRun:
 
     def fail(self, stage: str, reason: str, detail: str, *, status: int | None = None,
              raw: RawPage | None = None) -> str:
-        self.stage(FailureEntry(self.url, self.crawl_id, self.source, self.failure(stage, reason, detail, status),
-                                raw))
+        self.stage(self.entry(FailureEntry, self.failure(stage, reason, detail, status), raw))
         return f"failed:{reason}"
 
     def finish(self, state: str) -> str:
@@ -162,10 +171,11 @@ def fetch_pages(self: Task, urls: list[str], crawl_id: str | None = None) -> str
         outcomes: Counter[str] = Counter()
         # Every page's crawl state in one round trip. A page fetched again meanwhile by another
         # task only looks changed here, and is indexed again: the same IDs, overwritten.
-        known = CrawlState(get_redis(), settings.index_prefix).get_many(urls)
+        pages = pages_of(urls)  # those that are not URLs fail in _page
+        known = CrawlState(get_redis(), settings.index_prefix).get_pages(list(pages.values()))
         for i, url in enumerate(urls):
             try:
-                outcomes[_page(self, settings, url, crawl_id, known=known)] += 1
+                outcomes[_page(self, settings, url, crawl_id, known=known, page=pages.get(url))] += 1
             except Deferred as exc:
                 # The host is busy: the pages left are for it too, and wait for it together.
                 defer(settings, urls[i:], crawl_id, exc)
@@ -192,22 +202,24 @@ def send_fetches(urls: list[str], crawl_id: str | None) -> None:
 
 
 def _page(task: Task, settings: Settings, url: str, crawl_id: str | None, robots_deferrals: int = 0, *,
-          delivery: Delivery | None = None, known: Mapping[str, UrlState | None] = MappingProxyType({})) -> str:
+          delivery: Delivery | None = None, known: Mapping[str, UrlState | None] = MappingProxyType({}),
+          page: PageURL | None = None) -> str:
     """One page, from its URL to what it was staged as. `delivery`: the page's own (a fetch_page's),
     counted on the page's count, which ends as `poison` past the cap; None for a batch's page.
-    `known`: crawl states already read, by URL."""
+    `known`: crawl states already read, by URL; `page`: the URL made a page already (a batch's)."""
     try:
-        url = normalize_url(url)
+        page = page or PageURL.of(url)
     except InvalidURL as exc:
-        return PageRun(task, settings, url, crawl_id, delivery).fail("fetch", "invalid_url", str(exc))
-    run = PageRun(task, settings, url, crawl_id, delivery)
+        # Recorded under the text it came as, which has no canonical form.
+        return PageRun(task, settings, PageURL(url), crawl_id, delivery).fail("fetch", "invalid_url", str(exc))
+    run = PageRun(task, settings, page, crawl_id, delivery)
     if delivery is None:
         return _attempt(run, robots_deferrals, known)
     if (within := run.within_cap(unless_suspect=True)) is None:
         # In flight when a worker died: alone among such pages in this process, so that the
         # next death is charged to the page that causes it (workers/delivery.py).
         if not SUSPECTS.acquire(timeout=settings.host_max_inline_wait):
-            defer(settings, [url], crawl_id, settings.host_max_inline_wait,
+            defer(settings, [page.url], crawl_id, settings.host_max_inline_wait,
                   **({"robots_deferrals": robots_deferrals} if robots_deferrals else {}))
             return "deferred"
         try:
@@ -258,11 +270,11 @@ def _crawl(run: PageRun, robots_deferrals: int, known: Mapping[str, UrlState | N
     timings = StageTimings(get_redis(), settings.index_prefix)
     state = CrawlState(get_redis(), settings.index_prefix, min_interval=profile.recheck_min,
                        max_interval=profile.recheck_max)
-    previous = None if profile.force else known[url] if url in known else state.get(url)
+    previous = None if profile.force else known[url] if url in known else state.get_pages([run.page])[url]
     try:
         _room_to_stage(settings)
         with timings.measure("fetch"):
-            page = polite_fetch(profile, url, etag=previous and previous.etag,
+            page = polite_fetch(profile, run.page, etag=previous and previous.etag,
                                 last_modified=previous and previous.last_modified,
                                 pdf=PdfLimits(settings.max_pdf_bytes, settings.pdf_read_timeout))
     except Deferred as exc:
@@ -278,8 +290,7 @@ def _crawl(run: PageRun, robots_deferrals: int, known: Mapping[str, UrlState | N
         run.let_go()
         return "deferred"
     except Disallowed as exc:
-        run.stage(FailureEntry(url, run.crawl_id, run.source, run.failure("robots", "robots_disallowed", str(exc)),
-                               skipped=True))
+        run.stage(run.entry(FailureEntry, run.failure("robots", "robots_disallowed", str(exc)), skipped=True))
         return "skipped"
     except RetryableFetchError as exc:
         if run.attempt < settings.fetch_max_retries:
@@ -288,19 +299,20 @@ def _crawl(run: PageRun, robots_deferrals: int, known: Mapping[str, UrlState | N
         return run.fail("fetch", exc.reason, f"gave up after {run.attempt + 1} attempts: {exc}", status=exc.status)
     except PermanentFetchError as exc:
         if exc.status in (404, 410) and previous is not None and previous.document_ids:
-            run.stage(GoneEntry(url, run.crawl_id, run.source, previous.document_ids, profile.on_gone,
-                                run.recheck))
+            run.stage(run.entry(GoneEntry, previous.document_ids, profile.on_gone, run.recheck))
             return "gone"
         return run.fail("fetch", exc.reason, str(exc), status=exc.status)
 
     if page.status == 304 or (previous is not None and previous.content_sha256 == page.sha256):
-        state.record_unchanged(url)
+        state.record_unchanged(run.page)
         return run.finish(UNCHANGED)
 
     raw = RawPage.of(page)
+    # The fetch normalised every hop: a redirect's last is a page as it is.
+    final = run.page if page.final_url == url else PageURL(page.final_url)
     try:
         with timings.measure("parse"):
-            documents = parse_documents(page.body, page.final_url, page.content_type, parser=profile.parser)
+            documents = parse_documents(page.body, final, page.content_type, parser=profile.parser)
     except (SoftTimeLimitExceeded, *CONNECTION_ERRORS):
         raise
     except Exception as exc:  # noqa: BLE001 - as above
@@ -308,11 +320,10 @@ def _crawl(run: PageRun, robots_deferrals: int, known: Mapping[str, UrlState | N
         return run.fail("parse", *parse_failure(exc, url), status=page.status, raw=raw)
     first = documents[0]
     # A PDF's chapters point into it (#page=N); its raw page is the PDF itself.
-    raw.canonical_url, raw.source = first.get("container_url") or first["canonical_url"], first["source"]
-    for document in documents:
-        indexable(document, page.fetched_at)
-    run.stage(DocumentEntry(url, run.crawl_id, run.source, documents, raw, run.recheck,
-                            dropped=_dropped(previous, documents)), progress=FETCHED)
+    raw.canonical_url, raw.source = first.container_url or first.canonical_url, first.source
+    documents = [document.indexable(page.fetched_at) for document in documents]
+    run.stage(run.entry(DocumentEntry, documents, raw, run.recheck, dropped=_dropped(previous, documents)),
+              progress=FETCHED)
     return FETCHED
 
 
@@ -326,13 +337,13 @@ def _room_to_stage(settings: Settings) -> None:
                        "waiting for indexing to catch up")
 
 
-def _dropped(previous: UrlState | None, documents: list[dict]) -> list[str]:
+def _dropped(previous: UrlState | None, documents: list[ReportDocument]) -> list[str]:
     """Documents a PDF made last time and no more (a chapter that went): they are deleted.
 
     Only for documents the URL owns alone (chapters carry `container_url`); a page's one
     document may be shared with the other addresses of the same canonical page.
     """
-    if previous is None or not all(d.get("container_url") for d in documents):
+    if previous is None or not all(d.container_url for d in documents):
         return []
-    now = {d["id"] for d in documents}
+    now = {d.id for d in documents}
     return [document_id for document_id in previous.document_ids if document_id not in now]

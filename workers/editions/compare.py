@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from workers.documents import ReportDocument
 from workers.editions.diff import diff_documents
 from workers.editions.moves import tier_move
 from workers.editions.read import Edition, country_editions
@@ -29,8 +30,8 @@ def _pick(found: list[Edition], year: int, series: str | None) -> Edition:
     return for_year[0]
 
 
-def _text(es: Searcher, index: str, edition: Edition) -> dict:
-    return es.get(index=index, id=edition.best["id"], source_includes=_TEXT_FIELDS)["_source"]
+def _text(es: Searcher, index: str, edition: Edition) -> ReportDocument:
+    return ReportDocument.from_hit(es.get(index=index, id=edition.best.id, source_includes=_TEXT_FIELDS))
 
 
 def _side(edition: Edition) -> dict:
@@ -52,5 +53,5 @@ def compare(es: Searcher, index: str, country: str, year_a: int, year_b: int,
         raise EditionNotFound(f"{year_a} and {year_b} are in different series ({old.series}, {new.series}): "
                               "name one with --series")
     sections = diff_documents(_text(es, index, old), _text(es, index, new))
-    return {"country": new.country.get("iso2"), "series": new.series, "from": _side(old), "to": _side(new),
+    return {"country": new.country.iso2, "series": new.series, "from": _side(old), "to": _side(new),
             "tier_move": tier_move(old.tier_rank, new.tier_rank), "sections": [s.as_dict() for s in sections]}

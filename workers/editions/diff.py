@@ -13,6 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workers.documents import ReportDocument
 
 # Two headings with at least this similarity (after normalising) are one section reworded.
 HEADING_SIMILARITY = 0.75
@@ -45,10 +49,10 @@ def paragraphs(text: str | None) -> list[str]:
     return [" ".join(p.split()) for p in _PARAGRAPH_BREAK.split(text or "") if p.strip()]
 
 
-def sections_of(document: dict) -> list[tuple[str, list[str]]]:
+def sections_of(document: ReportDocument) -> list[tuple[str, list[str]]]:
     """(heading, paragraphs) of a document; one section headed by its title when it has none."""
-    found = [(s.get("heading") or "", paragraphs(s.get("text"))) for s in document.get("sections") or []]
-    return found or [(document.get("title") or "", paragraphs(document.get("body")))]
+    found = [(s.get("heading") or "", paragraphs(s.get("text"))) for s in document.sections]
+    return found or [(document.title or "", paragraphs(document.body))]
 
 
 def heading_key(heading: str) -> str:
@@ -137,7 +141,7 @@ def _reworded(removed: list[str], added: list[str]) -> dict[int, tuple[int, floa
     return pairs
 
 
-def diff_documents(old: dict, new: dict) -> list[SectionDiff]:
+def diff_documents(old: ReportDocument, new: ReportDocument) -> list[SectionDiff]:
     """Every section of either edition, in the newer one's order, with what changed in it."""
     old_sections, new_sections = sections_of(old), sections_of(new)
     found = []

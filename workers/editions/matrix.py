@@ -17,7 +17,7 @@ _SHORT = {"Tier 1": "1", "Tier 2": "2", "Tier 2 Watch List": "2WL", "Tier 3": "3
 
 def cells(found: list[Edition]) -> list[dict]:
     """One cell per edition (the JSON rows), in country and year order."""
-    return [{"country": e.country.get("iso2"), "name": e.country.get("name"), "region": e.country.get("region"),
+    return [{"country": e.country.iso2, "name": e.country.name, "region": e.country.region,
              "series": e.series, "year": e.year, "tier": e.tier, "move": e.move, "conflict": e.conflict,
              "url": e.url} for e in found]
 

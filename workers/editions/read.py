@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from workers.documents import Country, ReportDocument
 from workers.editions.moves import tier_move
 from workers.index.indices import IndexNames
 from workers.index.revisions import revisions_of
@@ -31,31 +32,31 @@ COPY_FIELDS = ["id", "url", "source", "publisher", "fetched_at", "tier", "tier_r
 class Edition:
     """One report (country, series, year) as its best copy gives it, and what its copies say."""
 
-    country: dict
+    country: Country
     series: str
     year: int
-    best: dict
-    copies: list[dict]
+    best: ReportDocument
+    copies: list[ReportDocument]
     move: str | None = None
     revisions: list[str] = field(default_factory=list)
 
     @property
     def tier(self) -> str | None:
         """The best copy's tier, else the first copy's that states one."""
-        return next((c["tier"] for c in self.copies if c.get("tier")), None)
+        return next((c.tier for c in self.copies if c.tier), None)
 
     @property
     def tier_rank(self) -> float | None:
-        return next((c.get("tier_rank") for c in self.copies if c.get("tier")), None)
+        return next((c.tier_rank for c in self.copies if c.tier), None)
 
     @property
     def conflict(self) -> bool:
         """Copies that state a tier disagree on it."""
-        return len({c["tier"] for c in self.copies if c.get("tier")}) > 1
+        return len({c.tier for c in self.copies if c.tier}) > 1
 
     @property
     def url(self) -> str:
-        return self.best["url"]
+        return self.best.url
 
     def row(self) -> dict:
         """The `history --json` contract."""
@@ -118,9 +119,10 @@ def editions(es: Searcher, index: str, query: dict, page: int = PAGE) -> Iterato
         response = es.search(index=index, query=query, size=0, aggs=aggs, track_total_hits=False)
         result = response["aggregations"]["editions"]
         for bucket in result["buckets"]:
-            copies = best_first(hit["_source"] for hit in bucket["copies"]["hits"]["hits"])
+            copies = best_first(ReportDocument.from_hit(hit) for hit in bucket["copies"]["hits"]["hits"])
             best = copies[0]
-            yield Edition(best.get("country") or {}, bucket["key"]["series"], int(bucket["key"]["year"]), best, copies)
+            # Every copy has a country: the query asks for one.
+            yield Edition(best.country, bucket["key"]["series"], int(bucket["key"]["year"]), best, copies)
         after = result.get("after_key")
         if len(result["buckets"]) < page or not after:
             return
@@ -131,16 +133,16 @@ def with_moves(found: list[Edition]) -> list[Edition]:
     country, series, year order, as `editions` gives them)."""
     previous: dict[tuple[str, str], Edition] = {}
     for edition in found:
-        key = (edition.country.get("iso2", ""), edition.series)
+        key = (edition.country.iso2, edition.series)
         before = previous.get(key)
         edition.move = tier_move(before.tier_rank if before else None, edition.tier_rank, first=before is None)
         previous[key] = edition
     return found
 
 
-def page_key(copy: dict) -> str:
+def page_key(copy: ReportDocument) -> str:
     """The ID of the raw page a copy was read from (a PDF chapter's is the whole PDF's)."""
-    return doc_id(copy.get("container_url") or copy["url"])
+    return doc_id(copy.container_url or copy.url)
 
 
 def history(es: Searcher, names: IndexNames, country: str, series: str | None = None,

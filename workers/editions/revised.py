@@ -6,26 +6,25 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING
 
+from workers.documents import PDF_SOURCE, ReportDocument, tier_rank
 from workers.editions.diff import diff_documents
 from workers.editions.moves import tier_move
 from workers.es_read import status_of
 from workers.index.indices import IndexNames
 from workers.index.revisions import revisions_of
 from workers.parse import parse_page
-from workers.parse.facets import tier_rank
-from workers.parse.pdf_document import SOURCE as PDF_SOURCE
 from workers.urls import doc_id, normalize_url
 
 if TYPE_CHECKING:
     from workers.es_read import Searcher
 
 
-def _parsed(source: dict, url: str, parser: str | None) -> dict:
+def _parsed(source: dict, url: str, parser: str | None) -> ReportDocument:
     return parse_page(base64.b64decode(source["body"]), url, source.get("content_type"), parser=parser)
 
 
-def _side(source: dict, document: dict) -> dict:
-    return {"fetched_at": source["fetched_at"], "tier": document.get("tier"), "year": document.get("report_year")}
+def _side(source: dict, document: ReportDocument) -> dict:
+    return {"fetched_at": source["fetched_at"], "tier": document.tier, "year": document.report_year}
 
 
 def compare_versions(es: Searcher, names: IndexNames, url: str, kept: int) -> dict:
@@ -46,6 +45,6 @@ def compare_versions(es: Searcher, names: IndexNames, url: str, kept: int) -> di
     parser = current.get("source")
     old, new = _parsed(previous, url, parser), _parsed(current, url, parser)
     return {"url": url, "from": _side(previous, old), "to": _side(current, new),
-            "tier_move": tier_move(tier_rank(old.get("tier")), tier_rank(new.get("tier"))),
+            "tier_move": tier_move(tier_rank(old.tier), tier_rank(new.tier)),
             "sections": [s.as_dict() for s in diff_documents(old, new)],
             "revisions": [v["fetched_at"] for v in versions]}

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from workers.index.indices import IndexNames
+from workers.records import Failure
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -19,12 +20,12 @@ if TYPE_CHECKING:
     from workers.es_read import Searcher
 
 
-def recent_failures(es: Searcher, names: IndexNames, size: int = 20) -> list[dict]:
+def recent_failures(es: Searcher, names: IndexNames, size: int = 20) -> list[Failure]:
     """The `size` newest failure records."""
     if not es.indices.exists_alias(name=names.failures):
         return []
     response = es.search(index=names.failures, size=size, sort=[{"failed_at": "desc"}])
-    return [hit["_source"] for hit in response["hits"]["hits"]]
+    return [Failure.from_source(hit["_source"]) for hit in response["hits"]["hits"]]
 
 
 def all_failures(es: Elasticsearch, names: IndexNames, fields: Sequence[str]) -> Iterator[dict]:

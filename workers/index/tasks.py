@@ -220,7 +220,7 @@ class BatchWriter:
             self._record_refused({key: entries[key].refused(reason) for key, reason in refused.items()})
         done = [taken for taken in batch if taken.key not in transient]
         self._remember({taken.key: (entries[taken.key], taken.crawls) for taken in done}, refused, superseded)
-        self._hand_to_watches([document["id"] for taken in done if taken.key not in refused
+        self._hand_to_watches([document.id for taken in done if taken.key not in refused
                                and taken.key not in superseded and isinstance(entries[taken.key], DocumentEntry)
                                for document in entries[taken.key].documents])
         return BatchResult(written=len(done) - len(refused), removed=self.queue.remove(done),

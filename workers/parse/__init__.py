@@ -1,7 +1,7 @@
 """Page bytes -> one structured report document.
 
     from workers.parse import parse_page, ParseError, PARSER_VERSION
-    doc = parse_page(body, url, content_type)
+    doc = parse_page(body, url, content_type)   # a ReportDocument (workers/documents.py)
 
 Site parsers sit side by side behind one interface (base.SiteParser). Refworld and
 State Department pages are recognised on their own hosts and, anywhere else (mirrors,

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
 
 import pycountry
 
-
-@dataclass(frozen=True, slots=True)
-class Country:
-    name: str
-    iso2: str
-    iso3: str
-    region: str | None
-
-    def as_dict(self) -> dict[str, str | None]:
-        return {"name": self.name, "iso2": self.iso2, "iso3": self.iso3, "region": self.region}
+# Defined with the document it is part of, which the read-only commands load without this table.
+from workers.documents import Country
 
 
 # The State Department's six regional bureaus, which is how TIP reports group countries.

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import re
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from workers.urls import InvalidURL, doc_id, normalize_url
+from workers.documents import ReportDocument
+from workers.urls import InvalidURL, PageURL
 
 from . import facets, language, prose, publishers
 from .base import Extract
@@ -17,44 +16,40 @@ from .tree import Page, norm
 
 PARSER_VERSION = "2.1.0"
 _MIN_SUMMARY_CHARS = 60
-_PROFILE_HEADING = re.compile(r"trafficking\s+profile", re.I)
 
 
-def build(page: Page, found: Extract, source: str, raw: bytes) -> dict[str, Any]:
+def build(page: Page, found: Extract, source: str, raw: bytes, address: PageURL) -> ReportDocument:
+    """The document of `page`, read from `address` (its URL as a page: the ID is its hash when the
+    page names no canonical URL of its own)."""
     title = norm(found.title) or None
     blocks = _without_title(found.blocks, title)
     sections = _sections(blocks)
     body = "\n\n".join(b.text for b in blocks)
     subject = subject_country(found.country_names, title, blocks, page.url)
-    narrative = next((s["text"] for s in sections if _PROFILE_HEADING.search(s["heading"])), body)
-    sents = facets.sentences(narrative)
-    canonical = _canonical(page)
-    return {
-        "id": doc_id(canonical),
-        "url": page.url,
-        "canonical_url": canonical,
-        "source": source,
-        "title": title,
-        "publisher": publishers.canonical(found.publisher),
-        "author": norm(found.author) or None,
-        "publication_date": found.publication_date,
-        "last_updated": found.last_updated,
-        "report_series": facets.series_from(*found.series_texts),
-        "report_year": facets.year_from(*found.series_texts),
-        "country": subject.as_dict() if subject else None,
-        "tier": prose.tier_for([*(t for t in [title] if t), *(b.text for b in blocks)], subject),
-        "citation": norm(found.citation) or None,
-        "summary": _summary(blocks, page.first_meta("description", "og:description"), body),
-        "body": body or None,
-        "sections": sections,
-        "trafficking_roles": facets.roles_from(sents, subject),
-        "exploitation_types": facets.exploitation_from(sents),
-        "victim_groups": facets.victims_from(sents),
-        "related_countries": facets.related_from(narrative, subject),
-        "language": _language(page, found, body),
-        "content_sha256": hashlib.sha256(raw).hexdigest(),
-        "parser_version": PARSER_VERSION,
-    }
+    canonical = _canonical(page, address)
+    return ReportDocument(
+        id=canonical.key,
+        url=page.url,
+        canonical_url=canonical.url,
+        source=source,
+        title=title,
+        publisher=publishers.canonical(found.publisher),
+        author=norm(found.author) or None,
+        publication_date=found.publication_date,
+        last_updated=found.last_updated,
+        report_series=facets.series_from(*found.series_texts),
+        report_year=facets.year_from(*found.series_texts),
+        country=subject,
+        tier=prose.tier_for([*(t for t in [title] if t), *(b.text for b in blocks)], subject),
+        citation=norm(found.citation) or None,
+        summary=_summary(blocks, page.first_meta("description", "og:description"), body),
+        body=body or None,
+        sections=sections,
+        **facets.narrative_facets(sections, body, subject),
+        language=_language(page, found, body),
+        content_sha256=hashlib.sha256(raw).hexdigest(),
+        parser_version=PARSER_VERSION,
+    )
 
 
 def _without_title(blocks: list[Block], title: str | None) -> list[Block]:
@@ -93,8 +88,8 @@ def _same_site(a: str, b: str) -> bool:
     return a.removeprefix("www.") == b.removeprefix("www.")
 
 
-def _canonical(page: Page) -> str:
-    """<link rel=canonical> when it points at a page on the same site, else the fetched URL.
+def _canonical(page: Page, address: PageURL) -> PageURL:
+    """<link rel=canonical> when it points at a page on the same site, else the fetched URL (`address`).
 
     Other hosts are refused because a mirror naming the original would merge two
     distinct copies, and a canonical pointing at the site root (a common template
@@ -102,17 +97,18 @@ def _canonical(page: Page) -> str:
     """
     href = page.links.get("canonical")
     if not href:
-        return page.url
+        return address
     try:
-        candidate = normalize_url(urljoin(page.url, href))
+        candidate = PageURL.of(urljoin(page.url, href))
     except (InvalidURL, ValueError):
-        return page.url
-    target, here = urlsplit(candidate), urlsplit(page.url)
+        return address
+    target, here = urlsplit(candidate.url), urlsplit(page.url)
     if not _same_site(target.hostname or "", here.hostname or ""):
-        return page.url
+        return address
     if target.path in ("", "/") and here.path not in ("", "/"):
-        return page.url
-    return candidate
+        return address
+    # A page that names itself keeps the hash it has.
+    return address if candidate == address else candidate
 
 
 def _language(page: Page, found: Extract, body: str) -> str | None:

@@ -54,6 +54,8 @@ SERIES = tuple(_SERIES_FORMS)
 _SERIES = [(name, re.compile(rf"\b(?:{rx})\b", re.I)) for name, rx in _SERIES_FORMS.items()]
 _YEAR = re.compile(r"(?<!\d)(19[89]\d|20[0-4]\d)(?!\d)")
 
+# The section whose text the narrative facets are read from, when a report has one.
+_PROFILE_HEADING = re.compile(r"trafficking\s+profile", re.I)
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)]?\s+(?=[\"'\u201c\u2018(]?[A-Z])")
 _ROLE_WORD = {"source": "source", "origin": "source", "transit": "transit",
               "destination": "destination"}
@@ -176,15 +178,6 @@ def tier_name(raw: str) -> str:
     return f"Tier {number}"
 
 
-# Tiers in order of concern, for sorting: the Watch List sits between Tier 2 and Tier 3.
-TIER_RANKS = {"Tier 1": 1.0, "Tier 2": 2.0, "Tier 2 Watch List": 2.5, "Tier 3": 3.0}
-
-
-def tier_rank(tier: str | None) -> float | None:
-    """Sortable tier; None for no tier and for a Special Case, which has no rank."""
-    return TIER_RANKS.get(tier or "")
-
-
 def series_from(*texts: str | None) -> str | None:
     for text in texts:
         for name, pattern in _SERIES:
@@ -279,3 +272,12 @@ def victims_from(sents: list[str]) -> list[str]:
 def related_from(text: str, subject: Country | None) -> list[dict[str, str]]:
     return [{"name": c.name, "iso2": c.iso2} for c in countries.find_in_text(text)
             if subject is None or c.iso2 != subject.iso2]
+
+
+def narrative_facets(sections: list[dict[str, str]], body: str, subject: Country | None) -> dict[str, list]:
+    """A report's facets from its narrative (its trafficking profile section, else its whole text):
+    the subject's roles, the kinds of exploitation, the victims, the other countries it names."""
+    narrative = next((s["text"] for s in sections if _PROFILE_HEADING.search(s["heading"])), body)
+    sents = sentences(narrative)
+    return {"trafficking_roles": roles_from(sents, subject), "exploitation_types": exploitation_from(sents),
+            "victim_groups": victims_from(sents), "related_countries": related_from(narrative, subject)}

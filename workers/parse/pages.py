@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from workers.urls import InvalidURL, normalize_url
+from workers.documents import ReportDocument
+from workers.urls import InvalidURL, PageURL, page_url
 
 from .base import SiteParser
 from .decode import check_media, check_text, decode_html
@@ -25,22 +25,23 @@ PARSERS: dict[str, SiteParser] = {
 }
 
 
-def parse_page(body: bytes, url: str, content_type: str | None = None,
-               parser: str | None = None) -> dict[str, Any]:
+def parse_page(body: bytes, url: str | PageURL, content_type: str | None = None,
+               parser: str | None = None) -> ReportDocument:
     """Parse one fetched page; raise ParseError (only) when it cannot be a report document.
 
-    `parser` forces a site parser by name ("refworld", "statedept", "generic").
+    `url`: where the page was served from, or the fetch's page for it (normalised and hashed
+    already). `parser` forces a site parser by name ("refworld", "statedept", "generic").
     """
     if parser is not None and parser not in PARSERS:
         raise ParseError(f"unknown parser: {parser}", "unknown_parser")
     try:
-        page_url = normalize_url(url)
+        address = page_url(url)
     except InvalidURL as exc:
         raise ParseError(f"bad URL: {url!r}", "bad_url") from exc
     check_media(body, content_type)
     text = decode_html(body, content_type)
     check_text(text, content_type)
-    page = parse_tree(text, page_url)
+    page = parse_tree(text, address.url)
     chosen = [PARSERS[parser]] if parser else list(PARSERS.values())
     for candidate in chosen:
         found = candidate.extract(page, forced=parser is not None or candidate is chosen[-1])
@@ -50,11 +51,11 @@ def parse_page(body: bytes, url: str, content_type: str | None = None,
         raise ParseError("no parser accepted the page")
     if not found.blocks:
         raise ParseError("no report text found", "no_report_text")
-    return build(page, found, candidate.name, body)
+    return build(page, found, candidate.name, body, address)
 
 
-def parse_documents(body: bytes, url: str, content_type: str | None = None,
-                    parser: str | None = None) -> list[dict[str, Any]]:
+def parse_documents(body: bytes, url: str | PageURL, content_type: str | None = None,
+                    parser: str | None = None) -> list[ReportDocument]:
     """Every report document in one fetched body: the page's one, or a PDF's (a chapter each for
     a full report). Raises ParseError (a PdfError for PDFs, with its reason) when there is none."""
     if is_pdf(body):

@@ -1,7 +1,7 @@
 """PDF bytes -> report documents: one per country chapter of a full report, one for a country PDF.
 
     from workers.parse.pdf import parse_pdf, PdfError
-    documents = parse_pdf(body, url)        # list of documents, schemas/report.schema.json
+    documents = parse_pdf(body, url)        # list of ReportDocument (workers/documents.py)
 
 Text comes from PDFium (pypdfium2), page by page, so every document keeps the pages it came
 from; benchmarks/pdf.py measured it against pdfminer.six (docs/benchmarks.md). A PDF that
@@ -17,8 +17,9 @@ from datetime import date
 
 import pypdfium2 as pdfium
 
+from workers.documents import ReportDocument
 from workers.settings import get_settings
-from workers.urls import InvalidURL, normalize_url
+from workers.urls import InvalidURL, PageURL, page_url
 
 from .chapters import split_chapters
 from .errors import ParseError
@@ -129,15 +130,15 @@ def _pdf_date(raw: str | None) -> str | None:
         return None
 
 
-def parse_pdf(body: bytes, url: str) -> list[dict]:
+def parse_pdf(body: bytes, url: str | PageURL) -> list[ReportDocument]:
     """Documents for one PDF: a chapter each for a full report, or one for a country PDF.
 
     Every document carries `container_url` (the PDF's normalised URL) so that the
     pipeline can replace or remove all chapters of a PDF at once.
     """
     try:
-        pdf_url = normalize_url(url)
+        pdf = page_url(url)
     except InvalidURL as exc:
         raise ParseError(f"bad URL: {url!r}", "bad_url") from exc
     text = extract_text(body)
-    return chapter_documents(text, split_chapters(text.pages), pdf_url, body)
+    return chapter_documents(text, split_chapters(text.pages), pdf, body)

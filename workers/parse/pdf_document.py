@@ -11,7 +11,8 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from workers.urls import doc_id
+from workers.documents import PDF_SOURCE, ReportDocument
+from workers.urls import PageURL, doc_id
 
 from . import countries, facets
 from .chapters import Split
@@ -20,7 +21,6 @@ from .document import PARSER_VERSION
 if TYPE_CHECKING:
     from .pdf import PdfText
 
-SOURCE = "pdf"
 # Who publishes each series: PDFs rarely name their publisher in a parseable place.
 SERIES_PUBLISHERS = {
     "Trafficking in Persons Report": "United States Department of State",
@@ -40,7 +40,6 @@ _SHORT_LINE = 0.85
 _HEADING_LINE = 0.6
 _SENTENCE_END = re.compile(r"[.!?:][\"'\u201d\u2019)\]]?$")
 _SOFT_HYPHENS = ("\x02", "\u00ad")   # PDFium marks a word broken at a line end with \x02
-_PROFILE_HEADING = re.compile(r"trafficking\s+profile", re.I)
 _TITLE_SEPARATORS = re.compile(r"\s+[-\u2013\u2014|:]\s+|:\s+")
 
 
@@ -110,11 +109,12 @@ def _title_country(title: str | None, cover: list[str]) -> countries.Country | N
     return None
 
 
-def chapter_documents(text: PdfText, split: Split, pdf_url: str, body: bytes) -> list[dict[str, Any]]:
+def chapter_documents(text: PdfText, split: Split, pdf: PageURL, body: bytes) -> list[ReportDocument]:
+    pdf_url = pdf.url
     evidence = [text.title, " ".join(split.cover), *split.running]
     shared = {
         "container_url": pdf_url,
-        "source": SOURCE,
+        "source": PDF_SOURCE,
         "report_series": facets.series_from(*evidence),
         "report_year": facets.year_from(*evidence),
         "publication_date": text.created,
@@ -136,21 +136,20 @@ def chapter_documents(text: PdfText, split: Split, pdf_url: str, body: bytes) ->
     if split.chapters:
         only = split.chapters[0]
         return [_document(only.lines, only.country, only.tier, only.page_start, only.page_end,
-                          pdf_url, doc_id(pdf_url), text.title, shared)]
+                          pdf_url, pdf.key, text.title, shared)]
     # No chapter heading: the tier stays unknown, since a tier list in the front matter
     # ("TIER 1" over a list of countries) would otherwise pass for this country's tier.
     lines = [line for page in split.pages for line in page]
-    return [_document(lines, _title_country(text.title, split.cover), None, 1, len(split.pages), pdf_url, doc_id(pdf_url), text.title, shared)]
+    return [_document(lines, _title_country(text.title, split.cover), None, 1, len(split.pages), pdf_url, pdf.key,
+                      text.title, shared)]
 
 
 def _document(lines: list[str], country: countries.Country | None, tier: str | None, page_start: int,
               page_end: int, url: str, document_id: str, pdf_title: str | None,
-              shared: dict[str, Any]) -> dict[str, Any]:
+              shared: dict[str, Any]) -> ReportDocument:
     found = blocks(lines)
     sections = _sections(found)
     body = "\n\n".join(text for text, _heading in found)
-    narrative = next((s["text"] for s in sections if _PROFILE_HEADING.search(s["heading"])), body)
-    sents = facets.sentences(narrative)
     series, year = shared["report_series"], shared["report_year"]
     if country and series and year:
         title = f"{year} {series}: {country.name}"
@@ -158,25 +157,22 @@ def _document(lines: list[str], country: countries.Country | None, tier: str | N
         title = f"{pdf_title.strip()}: {country.name}"
     else:
         title = (pdf_title or "").strip() or (country.name if country else None)
-    return {
-        "id": document_id,
-        "url": url,
-        "canonical_url": url,
-        "title": title,
-        "author": None,
-        "country": country.as_dict() if country else None,
-        "tier": tier,
-        "citation": None,
-        "summary": _summary(found),
-        "body": body or None,
-        "sections": sections,
-        "trafficking_roles": facets.roles_from(sents, country),
-        "exploitation_types": facets.exploitation_from(sents),
-        "victim_groups": facets.victims_from(sents),
-        "related_countries": facets.related_from(narrative, country),
-        "language": None,
-        "parser_version": PARSER_VERSION,
-        "page_start": page_start,
-        "page_end": page_end,
+    return ReportDocument(
+        id=document_id,
+        url=url,
+        canonical_url=url,
+        title=title,
+        author=None,
+        country=country,
+        tier=tier,
+        citation=None,
+        summary=_summary(found),
+        body=body or None,
+        sections=sections,
+        **facets.narrative_facets(sections, body, country),
+        language=None,
+        parser_version=PARSER_VERSION,
+        page_start=page_start,
+        page_end=page_end,
         **shared,
-    }
+    )

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from elasticsearch.helpers import scan
 
+from workers.documents import ReportDocument
 from workers.index.bulk import BulkResult, BulkWriteError
 from workers.raw_pages import StoredPage, full_body, pages_only
 from workers.parse import parse_documents, parse_failure
@@ -33,7 +34,7 @@ from workers.rebuild.context import Context
 from workers.rebuild.lock import owned_run
 from workers.rebuild.reading import raw_checkpoint, raw_written_since, scan_slice
 from workers.rebuild.state import REPARSE, RUN_KEY_TTL, RunState, save_run
-from workers.records import Failure, indexable
+from workers.records import Failure
 from workers.urls import InvalidURL, doc_id, normalize_url
 
 GONE, RENAMED = "gone", "renamed"
@@ -43,15 +44,12 @@ GONE, RENAMED = "gone", "renamed"
 BodyReader = Callable[[dict], bytes]
 
 
-def documents_from_raw(raw: StoredPage, body: bytes) -> list[dict]:
+def documents_from_raw(raw: StoredPage, body: bytes) -> list[ReportDocument]:
     """The report documents of a stored raw page (a PDF's chapters, or the page's one), exactly as a
     fresh fetch would index them. Raises ParseError when the page cannot be a report."""
-    documents = parse_documents(body, raw.final_url, raw.content_type)
-    for document in documents:
-        if raw.gone:  # flagged: kept, out of search (deleted ones are never re-parsed)
-            document["gone"] = True
-        indexable(document, raw.fetched_at)
-    return documents
+    # A flagged page's documents are kept, out of search (deleted ones are never re-parsed).
+    return [replace(document, gone=raw.gone).indexable(raw.fetched_at)
+            for document in parse_documents(body, raw.final_url, raw.content_type)]
 
 
 @dataclass
@@ -95,15 +93,15 @@ class Batch:
         self.parsed.append(hit["_id"])
         if raw.source is None:  # stored by a fetch whose parse failed
             self.recovered.append(hit["_id"])
-        if known and known not in {document["id"] for document in documents}:
+        if known and known not in {document.id for document in documents}:
             self.dropped[known] = RENAMED
-        if container := documents[0].get("container_url"):
+        if container := documents[0].container_url:
             # A PDF's chapters as the parser now splits them replace the ones it split before.
             self.dropped[container] = RENAMED
             if newer:
-                self.chapters[container] = {document["id"] for document in documents}
+                self.chapters[container] = {document.id for document in documents}
         op = "index" if newer else "create"
-        self.actions += [{"_op_type": op, "_index": target, "_id": document["id"], "_source": document}
+        self.actions += [{"_op_type": op, "_index": target, "_id": document.id, "_source": document.to_source()}
                          for document in documents]
 
     def _fail(self, key: str, raw: StoredPage, known: str | None, reason: str, detail: str) -> None:

@@ -17,6 +17,7 @@ from workers.rebuild.lock import LOCK_TTL, RebuildLock
 from workers.rebuild.progress import wait_for_chunks
 from workers.rebuild.state import DEFAULT_CHUNKS, REPARSE, Selection, check_request
 from workers.rebuild.steps import complete, live, pending_chunks, prepare
+from workers.rebuild.summary import RebuildSummary
 from workers.rebuild.tasks import reindex_chunk
 from workers.settings import Settings
 
@@ -31,7 +32,7 @@ def rebuild(
     resume: bool = False, allow_shrink: bool = False, lock_ttl: float = LOCK_TTL, lock_wait: float | None = None,
     submit: Callable[[str, int], None] = _submit, echo: Callable[[str], None] | None = None,
     interval: float = 0.5,
-) -> dict:
+) -> RebuildSummary:
     """Rebuild the reports index behind its alias; return a summary. Raises RebuildError.
 
     `submit(run_id, chunk)` starts one chunk (default: a Celery task). Without
@@ -51,4 +52,4 @@ def rebuild(
                 submit(state.run_id, chunk)
             wait_for_chunks(ctx, state, lock, ProgressPrinter(echo), started, interval)
         summary = complete(ctx, state, lock, allow_shrink)
-    return summary.timed(time.monotonic() - started).to_dict()
+    return summary.timed(time.monotonic() - started)

@@ -2,7 +2,7 @@
 
 The same report (the 2019 Trafficking in Persons Report on Mali) is published by the State
 Department and republished by Refworld, ecoi.net and others, as HTML pages and inside PDFs.
-Each copy stays its own document; its `report_key` (workers/records.py, set when it is indexed)
+Each copy stays its own document; its `report_key` (workers/documents.py, set when it is indexed)
 ties them together for search (one hit per report, field collapsing) and for counting (facets
 count reports, not copies).
 """
@@ -10,7 +10,11 @@ count reports, not copies).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from workers.documents import ReportDocument
 
 # Where each publisher publishes its own reports. A copy on any other host is a mirror.
 # A host matches itself and its subdomains (state.gov covers www.state.gov and
@@ -33,12 +37,11 @@ def on_publisher_site(url: str | None, publisher: str | None) -> bool:
     return any(host == own or host.endswith("." + own) for own in PUBLISHER_HOSTS.get(publisher or "", ()))
 
 
-def best_first(copies: Iterable[dict]) -> list[dict]:
+def best_first(copies: Iterable[ReportDocument]) -> list[ReportDocument]:
     """The publisher's own site before mirrors, HTML before PDF, then the newest fetch."""
-    newest = sorted(copies, key=lambda c: c.get("fetched_at") or "", reverse=True)
-    return sorted(newest, key=lambda c: (not on_publisher_site(c.get("url"), c.get("publisher")),
-                                         c.get("source") == "pdf"))
+    newest = sorted(copies, key=lambda c: c.fetched_at or "", reverse=True)
+    return sorted(newest, key=lambda c: (not on_publisher_site(c.url, c.publisher), c.source == "pdf"))
 
 
-def listed(copy: dict) -> dict:
-    return {field: copy.get(field) for field in COPY_FIELDS}
+def listed(copy: ReportDocument) -> dict:
+    return {field: getattr(copy, field) for field in COPY_FIELDS}

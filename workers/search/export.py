@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from typing import IO, TYPE_CHECKING
 
+from workers.documents import ReportDocument
 from workers.search.copies import MAX_COPIES, best_first
 from workers.search.paging import pages_after
 
@@ -32,17 +33,17 @@ _SOURCE = ["title", "publisher", "report_series", "report_year", "country", "tie
 MAX_PAGE = 1000
 
 
-def citation(document: dict) -> dict:
+def citation(document: ReportDocument) -> dict:
     """The export's columns of one copy. `url` is the page or the whole PDF; `page_link` opens a
     PDF chapter at its page (`…pdf#page=N`), empty for a page of its own."""
-    chapter = document.get("page_start") is not None and document.get("container_url")
+    chapter = document.page_start is not None and document.container_url
     return {
-        "title": document.get("title"), "publisher": document.get("publisher"),
-        "series": document.get("report_series"), "year": document.get("report_year"),
-        "country": (document.get("country") or {}).get("name"), "tier": document.get("tier"),
-        "url": document["container_url"] if chapter else document.get("url"),
-        "page_link": document.get("url") if chapter else None,
-        "fetched_at": document.get("fetched_at"), "report_key": document.get("report_key"),
+        "title": document.title, "publisher": document.publisher,
+        "series": document.report_series, "year": document.report_year,
+        "country": document.country.name if document.country else None, "tier": document.tier,
+        "url": document.container_url if chapter else document.url,
+        "page_link": document.url if chapter else None,
+        "fetched_at": document.fetched_at, "report_key": document.report_key,
     }
 
 
@@ -63,9 +64,9 @@ def walk(es: Searcher, index: str, request: dict, *, all_copies: bool, page: int
         for hits in pages:
             for hit in hits:
                 if all_copies:
-                    yield citation(hit["_source"])
+                    yield citation(ReportDocument.from_hit(hit))
                 else:
-                    copies = [inner["_source"] for inner in hit["inner_hits"]["copies"]["hits"]["hits"]]
+                    copies = [ReportDocument.from_hit(inner) for inner in hit["inner_hits"]["copies"]["hits"]["hits"]]
                     yield citation(best_first(copies)[0])
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from workers.documents import ReportDocument
 from workers.es_read import status_of
 from workers.search.copies import MAX_COPIES, best_first, listed
 from workers.search.paging import DEFAULT_WINDOW, keys_in_order
@@ -303,7 +304,8 @@ def _hit(hit: dict, collapsed: bool) -> dict:
     if not collapsed:
         doc = {**_with_highlight(hit), "copies": []}
     else:
-        best, *others = best_first([_with_highlight(inner) for inner in hit["inner_hits"]["copies"]["hits"]["hits"]])
-        doc = {**best, "copies": [listed(copy) for copy in others]}
+        inner = {copy["_id"]: copy for copy in hit["inner_hits"]["copies"]["hits"]["hits"]}
+        best, *others = best_first(ReportDocument.from_hit(copy) for copy in inner.values())
+        doc = {**_with_highlight(inner[best.id]), "copies": [listed(copy) for copy in others]}
     doc["score"] = hit["_score"]  # collapsed: the best-matching copy's, which placed the report
     return doc

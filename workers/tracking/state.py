@@ -36,7 +36,7 @@ import redis
 from workers.batching import chunked
 from workers.keys import Keys
 from workers.settings import get_settings
-from workers.urls import doc_id
+from workers.urls import PageURL
 
 OK, GONE = "ok", "gone"
 
@@ -111,11 +111,11 @@ MGET_PAGE = 1000
 LEGACY_CHECK = 600.0
 
 
-def pack(state: UrlState) -> bytes:
-    """The stored form: the fields of _STORED, trailing empty ones left out, each as short as it
-    goes back exactly: times in whole seconds, after the first as seconds since it; a content
-    hash in base64; a Last-Modified date as its epoch; a document ID that is the URL's own (a
-    page's one document) left out, an empty one stored as ""."""
+def pack(state: UrlState, page: PageURL) -> bytes:
+    """The stored form of `page`'s state: the fields of _STORED, trailing empty ones left out, each
+    as short as it goes back exactly: times in whole seconds, after the first as seconds since it; a
+    content hash in base64; a Last-Modified date as its epoch; a document ID that is the page's own
+    (a page's one document) left out, an empty one stored as ""."""
     data = {name: getattr(state, name) for name in _STORED}
     first = int(data["first_seen"])
     for name in _TIMES - {"first_seen", "interval"}:
@@ -125,14 +125,14 @@ def pack(state: UrlState) -> bytes:
     data["content_sha256"] = _short_hash(data["content_sha256"])
     data["last_modified"] = _epoch_if_exact(data["last_modified"])
     document = data["document_id"]
-    data["document_id"] = None if document == doc_id(state.url) else ("" if document is None else document)
+    data["document_id"] = None if document == page.key else ("" if document is None else document)
     values = list(data.values())
     while values and values[-1] is None:
         values.pop()
     return orjson.dumps(values)
 
 
-def unpack(url: str, raw: str | bytes) -> UrlState:
+def unpack(page: PageURL, raw: str | bytes) -> UrlState:
     values = orjson.loads(raw)
     data = dict(zip(_STORED, values + [None] * (len(_STORED) - len(values))))
     first = data["first_seen"]
@@ -143,8 +143,8 @@ def unpack(url: str, raw: str | bytes) -> UrlState:
     if isinstance(data["last_modified"], int):
         data["last_modified"] = format_datetime(datetime.fromtimestamp(data["last_modified"], UTC), usegmt=True)
     document = data["document_id"]
-    data["document_id"] = doc_id(url) if document is None else (document or None)
-    return UrlState(url=url, **data)
+    data["document_id"] = page.key if document is None else (document or None)
+    return UrlState(url=page.url, **data)
 
 
 def _short_hash(sha256: str | None) -> str | None:
@@ -180,27 +180,34 @@ class CrawlState:
         self.recheck = (min_interval, max_interval)
         self.ttl = ttl if ttl is not None else get_settings().url_state_ttl
 
-    def key(self, url: str) -> str:
-        # The document ID's 16 bytes in base64: 10 bytes of Redis a URL less than its hex.
-        return self.keys.url_state(base64.urlsafe_b64encode(bytes.fromhex(doc_id(url))).decode().rstrip("="))
+    # The URLs these methods take are canonical (normalize_url): each is taken as a page as it is,
+    # and hashed once for all the keys of one call. The `*_pages` ones take pages already hashed.
+
+    def key(self, page: PageURL) -> str:
+        # The page's hash's 16 bytes in base64: 10 bytes of Redis a URL less than its hex.
+        return self.keys.url_state(base64.urlsafe_b64encode(bytes.fromhex(page.key)).decode().rstrip("="))
 
     def get(self, url: str) -> UrlState | None:
         return self.get_many([url])[url]
 
     def get_many(self, urls: list[str]) -> dict[str, UrlState | None]:
         """The state of each of `urls` (None: never recorded), in one round trip a thousand."""
+        return self.get_pages([PageURL(url) for url in urls])
+
+    def get_pages(self, pages: list[PageURL]) -> dict[str, UrlState | None]:
+        """`get_many` of pages, by URL."""
         found: dict[str, UrlState | None] = {}
-        for chunk in chunked(urls, MGET_PAGE):
-            found.update((url, unpack(url, raw) if raw else None)
-                         for url, raw in zip(chunk, self.redis.mget([self.key(url) for url in chunk]), strict=True))
-        if missing := [url for url, state in found.items() if state is None and self._legacy_left()]:
+        for chunk in chunked(pages, MGET_PAGE):
+            found.update((page.url, unpack(page, raw) if raw else None)
+                         for page, raw in zip(chunk, self.redis.mget([self.key(p) for p in chunk]), strict=True))
+        if missing := [page for page in pages if found[page.url] is None and self._legacy_left()]:
             found.update(self._legacy(missing))
         return found
 
-    def _save(self, state: UrlState, pipe: redis.client.Pipeline) -> None:
-        pipe.set(self.key(state.url), pack(state), px=self._lifetime_ms(state))
+    def _save(self, page: PageURL, state: UrlState, pipe: redis.client.Pipeline) -> None:
+        pipe.set(self.key(page), pack(state, page), px=self._lifetime_ms(state))
         if self._legacy_left():
-            pipe.delete(self.keys.legacy_url_state(doc_id(state.url)))
+            pipe.delete(self.keys.legacy_url_state(page.key))
             pipe.zrem(self.keys.legacy_due, state.url)
 
     def _lifetime_ms(self, state: UrlState) -> int:
@@ -211,23 +218,28 @@ class CrawlState:
         """Each URL's state read (a new one if it has none) and changed as of now by its change in
         `changes`, all read in one round trip; the writes are queued on `pipe`, which the caller
         executes. A change that returns None writes nothing. Returns the new states."""
-        before = self.get_many(list(changes))
+        return self.update_pages({PageURL(url): change for url, change in changes.items()}, pipe)
+
+    def update_pages(self, changes: dict[PageURL, Change], pipe: redis.client.Pipeline) -> dict[str, UrlState | None]:
+        """`update_many` of pages, by URL."""
+        before = self.get_pages(list(changes))
         now = time.time()
-        after = {url: change(before[url] or UrlState(url=url, first_seen=now), now) for url, change in changes.items()}
-        for state in after.values():
+        after: dict[str, UrlState | None] = {}
+        for page, change in changes.items():
+            state = after[page.url] = change(before[page.url] or UrlState(url=page.url, first_seen=now), now)
             if state is not None:
-                self._save(state, pipe)
+                self._save(page, state, pipe)
         return after
 
-    def update(self, url: str, change: Change) -> UrlState:
-        """`url`'s state read (a new one if it has none), changed as of now, and written."""
+    def update(self, page: PageURL, change: Change) -> UrlState:
+        """The page's state read (a new one if it has none), changed as of now, and written."""
         pipe = self.redis.pipeline(transaction=False)
-        state = self.update_many({url: change}, pipe)[url]
+        state = self.update_pages({page: change}, pipe)[page.url]
         pipe.execute()
         return state
 
-    def record_unchanged(self, url: str) -> UrlState:
-        return self.update(url, lambda state, now: state.unchanged(now, self.recheck))
+    def record_unchanged(self, page: PageURL) -> UrlState:
+        return self.update(page, lambda state, now: state.unchanged(now, self.recheck))
 
     def due(self, urls: list[str], now: float | None = None) -> list[str]:
         """Those of `urls` never seen, or whose next check is due."""
@@ -244,23 +256,25 @@ class CrawlState:
             checked = _LEGACY[self.keys.namespace] = (time.monotonic(), bool(self.redis.exists(self.keys.legacy_due)))
         return checked[1]
 
-    def _legacy(self, urls: list[str]) -> dict[str, UrlState | None]:
+    def _legacy(self, pages: list[PageURL]) -> dict[str, UrlState | None]:
         pipe = self.redis.pipeline(transaction=False)
-        for url in urls:
-            pipe.hgetall(self.keys.legacy_url_state(doc_id(url)))
-        return {url: _from_hash(url, data) if data else None for url, data in zip(urls, pipe.execute(), strict=True)}
+        for page in pages:
+            pipe.hgetall(self.keys.legacy_url_state(page.key))
+        return {page.url: _from_hash(page.url, data) if data else None
+                for page, data in zip(pages, pipe.execute(), strict=True)}
 
     def move_legacy(self, page: int = 500) -> int:
         """Move up to `page` states of the old layout to the new one (a newer state is kept); how many
         were left to move before this step. Housekeeping calls it until none are left."""
         urls = self.redis.zrange(self.keys.legacy_due, 0, page - 1)
         if urls:
-            states = self._legacy(urls)
+            pages = [PageURL(url) for url in urls]
+            states = self._legacy(pages)
             pipe = self.redis.pipeline(transaction=False)
-            for url, state in states.items():
-                if state is not None:
-                    pipe.set(self.key(url), pack(state), px=self._lifetime_ms(state), nx=True)
-                pipe.delete(self.keys.legacy_url_state(doc_id(url)))
+            for moved in pages:
+                if (state := states[moved.url]) is not None:
+                    pipe.set(self.key(moved), pack(state, moved), px=self._lifetime_ms(state), nx=True)
+                pipe.delete(self.keys.legacy_url_state(moved.key))
             pipe.zrem(self.keys.legacy_due, *urls)
             pipe.execute()
         return len(urls)

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, helpers
 
+from workers.documents import ReportDocument, tier_rank
 from workers.editions.moves import NEW, tier_move
 from workers.editions.read import edition_query, editions
 from workers.index.indices import IndexNames, replica_settings
 from workers.parse.countries import lookup
-from workers.parse.facets import tier_rank
 from workers.search.copies import best_first
 from workers.search.export import citation
 from workers.settings import Settings
@@ -136,11 +136,11 @@ def _countries(watch: Watch) -> set[str]:
     return codes
 
 
-def _filters_match(watch: Watch, doc: dict) -> bool:
-    country = doc.get("country") or {}
-    return ((not watch.countries or {country.get("iso2"), country.get("iso3")} & _countries(watch))
-            and (not watch.series or doc.get("report_series") in watch.series)
-            and (not watch.tiers or doc.get("tier") in watch.tiers))
+def _filters_match(watch: Watch, doc: ReportDocument) -> bool:
+    country = doc.country
+    return ((not watch.countries or (country is not None and {country.iso2, country.iso3} & _countries(watch)))
+            and (not watch.series or doc.report_series in watch.series)
+            and (not watch.tiers or doc.tier in watch.tiers))
 
 
 def _query_matches(es: Elasticsearch, reports: str, watch: Watch, ids: list[str]) -> set[str]:
@@ -159,12 +159,12 @@ def _query_matches(es: Elasticsearch, reports: str, watch: Watch, ids: list[str]
         return matching("simple_query_string")
 
 
-def _copies(es: Elasticsearch, reports: str, key: str, written: list[dict]) -> list[dict]:
+def _copies(es: Elasticsearch, reports: str, key: str, written: list[ReportDocument]) -> list[ReportDocument]:
     """Every copy of a report: the ones stored, with the ones just written in their new version."""
     stored = helpers.scan(es, index=reports, query={"query": {"bool": {"filter": [{"term": {"report_key": key}}],
                           "must_not": [{"term": {"gone": True}}]}}}, _source=_COPY_FIELDS, size=50)
-    copies = {hit["_id"]: hit["_source"] for hit in stored}
-    copies.update({doc["id"]: doc for doc in written})
+    copies = {hit["_id"]: ReportDocument.from_hit(hit) for hit in stored}
+    copies.update({doc.id: doc for doc in written})
     return best_first(copies.values())
 
 
@@ -174,14 +174,13 @@ def _previous_alert(es: Elasticsearch, index: str, watch: str, key: str) -> Aler
     return Alert.from_source(hits[0]["_source"]) if hits else None
 
 
-def _move_against_previous_edition(es: Elasticsearch, reports: str, best: dict, tier: str | None) -> str:
-    year = best.get("report_year")
-    earlier = list(editions(es, reports, edition_query(country=best["country"]["iso2"], series=best["report_series"],
-                                                       year_to=year - 1)))
+def _move_against_previous_edition(es: Elasticsearch, reports: str, best: ReportDocument, tier: str | None) -> str:
+    earlier = list(editions(es, reports, edition_query(country=best.country.iso2, series=best.report_series,
+                                                       year_to=best.report_year - 1)))
     return tier_move(earlier[-1].tier_rank, tier_rank(tier)) if earlier else NEW
 
 
-def raise_alerts(es: Elasticsearch, settings: Settings, documents: list[dict]) -> list[Alert]:
+def raise_alerts(es: Elasticsearch, settings: Settings, documents: list[ReportDocument]) -> list[Alert]:
     """The alerts that `documents` (just written to the reports index) raise, created; the caller
     sends the new ones on their way. Idempotent: the same documents again raise none. A broken
     watches file is logged, never allowed to stop indexing (`report-ingest alerts` says what is wrong)."""
@@ -190,7 +189,7 @@ def raise_alerts(es: Elasticsearch, settings: Settings, documents: list[dict]) -
     except WatchesError as exc:
         log.error("no alerts raised for %d documents: %s", len(documents), exc)
         return []
-    documents = [d for d in documents if not str(d.get("report_key", "doc:")).startswith("doc:")]
+    documents = [d for d in documents if not (d.report_key or "doc:").startswith("doc:")]
     if not watches or not documents:
         return []
     names = IndexNames(settings.index_prefix)
@@ -199,14 +198,14 @@ def raise_alerts(es: Elasticsearch, settings: Settings, documents: list[dict]) -
         return []
     # The batch was just written: searchable now, for a watch's query and an edition's move.
     es.indices.refresh(index=names.reports)
-    matched: dict[tuple[str, str], list[dict]] = {}
+    matched: dict[tuple[str, str], list[ReportDocument]] = {}
     for name, watch in watches.items():
         candidates = by_watch[name]
         if watch.query and candidates:
-            found = _query_matches(es, names.reports, watch, [d["id"] for d in candidates])
-            candidates = [d for d in candidates if d["id"] in found]
+            found = _query_matches(es, names.reports, watch, [d.id for d in candidates])
+            candidates = [d for d in candidates if d.id in found]
         for doc in candidates:
-            matched.setdefault((watch.name, doc["report_key"]), []).append(doc)
+            matched.setdefault((watch.name, doc.report_key), []).append(doc)
     if not matched:
         return []
     index = ensure_alerts_index(es, settings.index_prefix, settings.elasticsearch_replicas)
@@ -214,7 +213,7 @@ def raise_alerts(es: Elasticsearch, settings: Settings, documents: list[dict]) -
     for (name, key), written in matched.items():
         watch, copies = watches[name], _copies(es, names.reports, key, written)
         best = copies[0]
-        tier = next((c["tier"] for c in copies if c.get("tier")), None)
+        tier = next((c.tier for c in copies if c.tier), None)
         previous = _previous_alert(es, index, name, key)
         if previous is not None and previous.tier == tier:
             continue

@@ -34,6 +34,7 @@ from workers.app import app
 from workers.backoff import backoff_seconds
 from workers.clients import get_es
 from workers.crawl.errors import PermanentFetchError, RetryableFetchError
+from workers.documents import ReportDocument
 from workers.crawl.netpolicy import get_http, guarded
 from workers.settings import Settings, get_settings
 from workers.task_names import DELIVER_ALERT, RAISE_ALERTS, REDELIVER_ALERTS
@@ -123,7 +124,7 @@ def raise_alerts_for(self: Task, document_ids: list[str]) -> int:
     settings, es = get_settings(), get_es()
     try:
         found = es.mget(index=IndexNames(settings.index_prefix).reports, ids=document_ids)["docs"]
-        raised = raise_alerts(es, settings, [doc["_source"] for doc in found if doc.get("found")])
+        raised = raise_alerts(es, settings, [ReportDocument.from_hit(doc) for doc in found if doc.get("found")])
     except (ESConnectionError, ConnectionTimeout) as exc:
         raise self.retry(countdown=backoff(self.request.retries, settings), exc=exc) from exc
     send_alerts(raised)
