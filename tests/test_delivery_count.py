@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import nullcontext
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -117,3 +118,30 @@ def test_a_page_deferred_again_and_again_is_never_poison(settings, redis_client,
         assert tasks._page(run.task, settings, URL, crawl_id, delivery=run.delivery) == "deferred"
     assert deferred == [URL] * (settings.max_deliveries + 2)
     assert count(redis_client, settings, crawl_id) == 0
+
+
+def test_a_suspect_page_that_waits_too_long_for_its_turn_is_sent_again_later(settings, redis_client, crawl_id,
+                                                                               test_env):
+    """A page in flight when its worker died runs alone among such pages of its process. One that
+    waited HOST_MAX_INLINE_WAIT for its turn was deferred with a number where a deferral goes, and
+    its fetch raised AttributeError instead of sending the page again."""
+    import json
+
+    import redis
+
+    from tests.helpers import point_app_at
+    from tests.test_crawl_start import unread_broker
+    from workers.delivery import SUSPECTS
+    from workers.task_names import FETCH_QUEUE
+
+    point_app_at(unread_broker(test_env))
+    broker = redis.Redis.from_url(unread_broker(test_env))
+    broker.delete(FETCH_QUEUE)
+    settings = replace(settings, host_max_inline_wait=0.05)
+    redis_client.set(Keys(settings.index_prefix).page_deliveries(crawl_id, PageURL(URL).key), 1, ex=60)  # a death
+    run = delivery(settings, crawl_id)
+    with SUSPECTS:  # another such page runs in this process
+        assert tasks._page(run.task, settings, URL, crawl_id, delivery=run.delivery) == "deferred"
+    (message,) = [json.loads(raw) for raw in broker.lrange(FETCH_QUEUE, 0, -1)]
+    assert message["headers"]["task"] == FETCH_PAGE and message["headers"]["eta"]
+    broker.delete(FETCH_QUEUE)

@@ -219,7 +219,9 @@ def _page(task: Task, settings: Settings, url: str, crawl_id: str | None, robots
         # In flight when a worker died: alone among such pages in this process, so that the
         # next death is charged to the page that causes it (workers/delivery.py).
         if not SUSPECTS.acquire(timeout=settings.host_max_inline_wait):
-            defer(settings, [page.url], crawl_id, settings.host_max_inline_wait,
+            wait = settings.host_max_inline_wait
+            defer(settings, [page.url], crawl_id, Deferred(wait, "suspects_busy", f"waited {wait:g}s for the "
+                                                           "pages in flight at a worker's death before it"),
                   **({"robots_deferrals": robots_deferrals} if robots_deferrals else {}))
             return "deferred"
         try:
