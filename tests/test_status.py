@@ -10,7 +10,7 @@ import pytest
 from tests.helpers import cli
 from workers.crawl.parked import Parked, ParkedPage
 from workers.heartbeats import BROKER_KEYS, live_workers
-from workers.index.failures import all_failures, recent_failures
+from workers.index.failures import FailedPage, failed_pages, recent_failures
 from workers.index.indices import document_counts, ensure_indices
 from workers.queues import queue_depths
 from workers.records import Failure
@@ -39,7 +39,7 @@ def test_queue_depths_name_the_crawl_queues(redis_client):
 
 
 def test_failure_queries_read_nothing_before_the_first_crawl(es, names):
-    assert recent_failures(es, names) == [] and list(all_failures(es, names, ["url"])) == []
+    assert recent_failures(es, names) == [] and list(failed_pages(es, names)) == []
     assert document_counts(es, names) == {names.reports: None, names.raw_pages: None, names.failures: None}
 
 
@@ -53,8 +53,8 @@ def test_status_shows_each_number_from_its_owner(es, names, settings, redis_clie
     Parked(redis_client, settings.index_prefix).park(ParkedPage("http://127.0.0.1:9/later"), 600)
 
     assert [r.url for r in recent_failures(es, names, 2)] == ["http://127.0.0.1:9/r1", "http://127.0.0.1:9/r2"]
-    assert sorted(r["url"] for r in all_failures(es, names, ["url"])) == [f"http://127.0.0.1:9/r{i}" for i in range(3)]
-    assert all(set(r) == {"url"} for r in all_failures(es, names, ["url"]))
+    assert sorted(failed_pages(es, names), key=lambda page: page.url) == [
+        FailedPage(f"http://127.0.0.1:9/r{i}") for i in range(3)]
     assert document_counts(es, names) == {names.reports: 0, names.raw_pages: 0, names.failures: 3}
 
     result = cli(test_env, "status")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from workers.clients import get_redis
 from workers.crawl.profile import allowed_networks, load_options, sources
 from workers.crawl.start import CrawlPlan, start_crawl
-from workers.index.failures import all_failures
+from workers.index.failures import failed_pages
 from workers.index.indices import IndexNames
 from workers.redaction import is_redacted
 from workers.settings import Settings
@@ -42,14 +42,14 @@ def retry_failures(settings: Settings, es: Elasticsearch, names: IndexNames) -> 
     retry = Retry()
     groups: dict[tuple[str | None, tuple[str, ...]], list[str]] = {}
     client = get_redis()
-    for record in all_failures(es, names, ["url", "crawl_id", "source"]):
-        if is_redacted(record["url"]):
+    for page in failed_pages(es, names):
+        if is_redacted(page.url):
             retry.redacted += 1
             continue
-        options = load_options(client, settings, record.get("crawl_id"))
-        source = record.get("source") or options.source
+        options = load_options(client, settings, page.crawl_id)
+        source = page.source or options.source
         networks = () if source else tuple(allowed_networks(options))
-        groups.setdefault((source, networks), []).append(record["url"])
+        groups.setdefault((source, networks), []).append(page.url)
     known = sources(settings) if any(source for source, _ in groups) else {}
     for (source, networks), urls in groups.items():
         if source is not None and source not in known:
