@@ -132,7 +132,8 @@ def scenario_on(redis_handle, es_handle, extra_env: dict[str, str], restore_brok
             yield case
         finally:
             try:
-                stop_all([*case.beats, *case.workers])
+                # Standbys first: the firing beat stopped first would hand them its lock.
+                stop_all([*reversed(case.beats), *case.workers])
             finally:
                 case.site.close()
                 drop_indices(get_es(), env["INDEX_PREFIX"])
