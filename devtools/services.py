@@ -157,8 +157,13 @@ def _run_redis(command: list[str], port: int, workdir: Path, name: str = "redis"
             return None
         return _tail(log) or f"exit code {process.returncode}"
 
-    wait_for(ping, deadline=20, alive=alive, what=f"{name} on port {port}")
-    return Service(name, f"redis://127.0.0.1:{port}/0", process, workdir)
+    service = Service(name, f"redis://127.0.0.1:{port}/0", process, workdir)
+    try:
+        wait_for(ping, deadline=20, alive=alive, what=f"{name} on port {port}")
+    except ServiceError:
+        service.stop()  # one that never answered may still run, in a session of its own
+        raise
+    return service
 
 
 # --- Elasticsearch ----------------------------------------------------------------

@@ -4,6 +4,7 @@ pytest loads by itself and tests never import)."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -128,6 +129,24 @@ class Worker:
 
     def ping(self, timeout: float = 2.0) -> list:
         return app.control.ping(timeout=timeout, destination=self.nodes)
+
+    def stop(self) -> None:
+        demo.stop_worker(self.process)
+
+
+class Beat:
+    """A `report-ingest beat` for a test, logging at INFO to `self.log`."""
+
+    def __init__(self, env: dict[str, str]):
+        self.log = Path(tempfile.mkstemp(prefix="ri-beat-", suffix=".log")[1])
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "workers.cli", "beat", "-l", "INFO"], env={**os.environ, **env}, cwd=REPO,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def said(self, pattern: str) -> list[re.Match]:
+        """The lines of its log that match `pattern` (a regular expression), in order."""
+        return list(re.finditer(pattern, self.log.read_text(errors="replace"), re.MULTILINE))
 
     def stop(self) -> None:
         demo.stop_worker(self.process)

@@ -125,3 +125,68 @@ def test_kombu_unacked_messages_are_found_by_delivery_time_and_restored_once(set
         finally:
             simple.clear()
             redis_client.delete(queue)
+
+
+def beat_scheduler(scheduler_class: type, url: str):
+    """A RedBeat scheduler of an app of its own, with nothing scheduled, and Redis errors at once
+    (redis-py would retry a refused connection for seconds)."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    app = Celery(f"canary-{uuid.uuid4().hex[:6]}", set_as_current=False)
+    app.conf.update(redbeat_redis_url=url, redbeat_redis_options={"retry": Retry(NoBackoff(), 0)},
+                    redbeat_key_prefix=f"canary-{uuid.uuid4().hex[:8]}:", redbeat_lock_timeout=5,
+                    beat_max_loop_interval=1)
+    return scheduler_class(app=app, lazy=True)
+
+
+def holding_its_lock(scheduler):
+    """As if it had taken the lock (there is no Redis to take it from)."""
+    from redbeat.schedulers import get_redis
+
+    scheduler.lock = get_redis(scheduler.app).lock(scheduler.lock_key, timeout=scheduler.lock_timeout)
+    scheduler.lock.local.token = uuid.uuid4().hex.encode()
+    return scheduler
+
+
+REDIS_AWAY = "redis://127.0.0.1:9/0"  # the discard port: nothing listens
+
+
+@pytest.mark.xfail(strict=True, raises=redis.ConnectionError,
+                   reason="celery-redbeat 2.4.2: a Redis error in a tick leaves beat's loop, and beat exits")
+def test_stock_redbeat_a_tick_that_meets_redis_away_leaves_beat_running():
+    from redbeat import RedBeatScheduler
+
+    holding_its_lock(beat_scheduler(RedBeatScheduler, REDIS_AWAY)).tick()
+
+
+def test_a_tick_that_meets_redis_away_fires_nothing_and_leaves_beat_running():
+    from workers.fixes.redbeat import FailoverScheduler
+
+    scheduler = holding_its_lock(beat_scheduler(FailoverScheduler, REDIS_AWAY))
+    assert scheduler.tick() == scheduler.max_interval
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError,
+                   reason="celery-redbeat 2.4.2: a standby whose wait for the lock met a Redis error (Celery "
+                          "swallows it) has no lock, and its first tick ends beat")
+def test_stock_redbeat_a_beat_whose_wait_for_the_lock_failed_takes_it_on_its_next_tick(settings):
+    from redbeat import RedBeatScheduler
+
+    beat_scheduler(RedBeatScheduler, settings.redis_url).tick()
+
+
+def test_a_beat_without_the_lock_takes_it_before_it_fires_and_a_lost_lock_again(settings, redis_client):
+    from workers.fixes.redbeat import FailoverScheduler
+
+    scheduler = beat_scheduler(FailoverScheduler, settings.redis_url)
+    try:
+        scheduler.tick()
+        first = scheduler.lock.local.token
+        assert redis_client.get(scheduler.lock_key) == first.decode()
+        redis_client.delete(scheduler.lock_key)  # lost with the old master, say
+        assert scheduler.tick() == 0.0 and scheduler.lock is None
+        scheduler.tick()
+        assert redis_client.get(scheduler.lock_key) == scheduler.lock.local.token.decode() != first.decode()
+    finally:
+        redis_client.delete(scheduler.lock_key)

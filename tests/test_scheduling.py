@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import gzip
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 
 from tests.corpus import report_page
-from tests.helpers import REPO, Worker, cli, point_app_at
+from tests.helpers import Beat, Worker, cli, point_app_at
 from tests.site import LocalSite, Request, html
 from workers.records import fetch_version
 from workers.urls import doc_id, normalize_url
@@ -230,11 +228,7 @@ def test_beat_runs_a_source_on_its_schedule(env, workers, hosts):
     a, _ = hosts
     page = "/list?page=3"
     before = len(a.hits[page])
-    beat = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "beat", "-l", "INFO"],
-        env={**os.environ, **env}, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    beat = Beat(env)
     try:
         from workers.clients import get_redis
 
@@ -245,5 +239,4 @@ def test_beat_runs_a_source_on_its_schedule(env, workers, hosts):
         assert len(a.hits[page]) - before >= 2, "beat did not run the ticker source twice within 60 s"
         assert get_redis().keys(f"ri:{env['INDEX_PREFIX']}redbeat:*")  # the schedule lives in Redis
     finally:
-        os.killpg(beat.pid, 15)
-        beat.wait(30)
+        beat.stop()

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 
-from redbeat import RedBeatScheduler
-
 from workers.app import app
 from workers.crawl.sources import load_sources
 from workers.crawl.discover import run_source
+from workers.fixes.redbeat import FailoverScheduler
 from workers.settings import Settings, get_settings
 from workers.task_names import DISCOVER_SOURCE, DISCOVER_TIME_LIMIT, INDEX_PENDING
 
@@ -35,8 +34,8 @@ def beat_schedule(settings: Settings) -> dict:
     return schedule
 
 
-class SourceScheduler(RedBeatScheduler):
-    """RedBeat, with the schedule built from the sources file when beat starts."""
+class SourceScheduler(FailoverScheduler):
+    """RedBeat, following a Redis failover, with the schedule built from the sources file when beat starts."""
 
     def setup_schedule(self) -> None:
         self.app.conf.beat_schedule = beat_schedule(get_settings())

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 import redis
 
+from devtools.cluster import stop_all
 from tests.corpus import report_page
-from tests.helpers import TEST_SETTINGS, Worker, drop_indices, env_applied, point_app_at
+from tests.helpers import TEST_SETTINGS, Beat, Worker, drop_indices, env_applied, point_app_at
 from tests.site import LocalSite, html
 from workers.clients import get_es, get_redis
 from workers.crawl.start import start_crawl
@@ -50,6 +51,7 @@ class Scenario:
     redis: object
     elasticsearch: object
     workers: list[Worker] = field(default_factory=list)
+    beats: list[Beat] = field(default_factory=list)
 
     @property
     def settings(self):
@@ -69,6 +71,11 @@ class Scenario:
         worker = Worker(self.env, concurrency=concurrency, layout=layout)
         self.workers.append(worker)
         return worker
+
+    def start_beat(self) -> Beat:
+        beat = Beat(self.env)
+        self.beats.append(beat)
+        return beat
 
     def serve(self, count: int, first: int = 0) -> list[str]:
         urls = []
@@ -107,7 +114,7 @@ class Scenario:
 @contextmanager
 def scenario_on(redis_handle, es_handle, extra_env: dict[str, str], restore_broker: str) -> Iterator[Scenario]:
     """A clean state on these services (an empty Redis, a fresh index prefix, a new site), the
-    workers the scenario started stopped after it, and the app's broker `restore_broker` again."""
+    workers and beats the scenario started stopped after it, and the app's broker `restore_broker` again."""
     from workers.app import app, celery_config
 
     env = {"REDIS_URL": redis_handle.url, "ELASTICSEARCH_URL": es_handle.url, **TEST_SETTINGS, **FAULT_SETTINGS,
@@ -124,9 +131,11 @@ def scenario_on(redis_handle, es_handle, extra_env: dict[str, str], restore_brok
         try:
             yield case
         finally:
-            for worker in case.workers:
-                worker.stop()
-            case.site.close()
-            drop_indices(get_es(), env["INDEX_PREFIX"])
+            try:
+                # Standbys first: the firing beat stopped first would hand them its lock.
+                stop_all([*reversed(case.beats), *case.workers])
+            finally:
+                case.site.close()
+                drop_indices(get_es(), env["INDEX_PREFIX"])
     app.conf.update(saved)
     point_app_at(restore_broker)

@@ -4,21 +4,19 @@ page indexed once, without beat and without a recrawl.
 Redis replicates asynchronously, so a failover may lose writes the old master acknowledged. The
 scenario makes sure it does: the replica is cut off (pointed at a port where nothing listens: a
 frozen replica would still read what the kernel had buffered for it), and the master is killed
-only once it acknowledged writes the replica never got. The servers and the Sentinels ask for
-passwords (each their own), as in a deployment: REDIS_URL carries the master's,
-REDIS_SENTINEL_PASSWORD the Sentinels'.
+only once it acknowledged writes the replica never got. Servers and Sentinels ask for passwords,
+and run once in plain text and once over TLS (tests/ha/conftest.py).
 """
 
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 
 import pytest
 
 from devtools.cluster import kill
 from devtools.services import free_port
-from tests.faults.helpers import await_condition, scenario_on, summary
+from tests.faults.helpers import await_condition, summary
 from workers.crawl.progress import OPEN_STATES, CrawlTracker
 
 pytestmark = [pytest.mark.ha, pytest.mark.services, pytest.mark.slow]
@@ -26,17 +24,8 @@ pytestmark = [pytest.mark.ha, pytest.mark.services, pytest.mark.slow]
 PAGES = 200
 
 
-@pytest.fixture
-def scenario(redis_group, session_services):
-    elasticsearch = SimpleNamespace(url=session_services["urls"]["ELASTICSEARCH_URL"])
-    extra = {"REDIS_SENTINEL_MASTER": redis_group.master_name, "REDIS_SENTINEL_PASSWORD": redis_group.sentinel_password}
-    if redis_group.tls:
-        extra |= {"REDIS_SENTINEL_TLS": "true", "REDIS_CA_CERTS": str(redis_group.tls.ca)}
-    with scenario_on(redis_group, elasticsearch, extra, session_services["urls"]["REDIS_URL"]) as case:
-        yield case
-
-
-def test_a_master_killed_mid_crawl_fails_over_and_every_page_is_indexed_once(scenario):
+def test_a_master_killed_mid_crawl_fails_over_and_every_page_is_indexed_once(sentinel_scenario):
+    scenario = sentinel_scenario
     group = scenario.redis
     old_master = group.master()
     (replica,) = [s for s in group.servers if s is not old_master]
@@ -58,7 +47,7 @@ def test_a_master_killed_mid_crawl_fails_over_and_every_page_is_indexed_once(sce
     kill(old_master)
     killed = time.monotonic()
 
-    await_condition(lambda: group.master() is replica, 60, "the Sentinels promoted the replica")
+    await_condition(lambda: group.master() is replica, 60, "every Sentinel hands out the promoted replica")
     promoted = time.monotonic() - killed
     tracker = CrawlTracker(scenario.client(), scenario.settings.index_prefix, crawl_id)
 
