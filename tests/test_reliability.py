@@ -433,6 +433,25 @@ def test_a_running_index_run_keeps_its_short_lease_and_a_lease_it_left_behind_la
     successor.release()
 
 
+def test_an_index_run_that_finds_a_lease_with_no_run_behind_it_leaves_the_trigger_no_longer_than_the_lease(
+        redis_client, settings):
+    """Measured in the Sentinel failover scenario (tests/ha): the promoted replica brought back a lease and
+    the index trigger, both released on the old master; the redelivered index run found the lease held
+    and left, and the staged pages waited for the trigger's minute, 40 s after the lease had gone."""
+    from workers.index.runner import IndexRunner
+    from workers.index.tasks import _leave_to_holder
+
+    namespace = f"{settings.index_prefix}behind-"
+    queue = Staging(redis_client, namespace)
+    assert queue.claim_trigger(ttl=60)
+    IndexRunner(redis_client, namespace, "gone@test", lease=3).hold()  # released on the old master
+    redelivered = IndexRunner(redis_client, namespace, "next@test")
+    assert not redelivered.hold()
+    assert _leave_to_holder(queue, redelivered) == 0
+    assert 0 < redis_client.ttl(Keys(namespace).index_trigger) <= 5
+    redis_client.delete(Keys(namespace).index_trigger, Keys(namespace).index_runner)
+
+
 def test_a_lost_index_run_blocks_no_other_once_its_lock_lapses_and_never_writes_after(
         redis_client, settings, es, names):
     """Measured: a run cut off by a Redis restart kept its lock for 300 s, and every run

@@ -67,9 +67,6 @@ def start_crawl(
     tracker, starts = CrawlTracker(client, settings.index_prefix, plan.crawl_id), None
     # One producer for all the messages: a connection acquired per message was most of the cost.
     with app.producer_or_acquire() as producer:
-        # Declared once: Celery declares a task's queue with every message it sends, binding a
-        # copy of the queue each time, a tenth of a start's time.
-        producer.maybe_declare(app.amqp.queues[FETCH_QUEUE])
         for chunk in chunked(urls, START_CHUNK):
             canonical = []
             for raw in chunk:
@@ -83,6 +80,9 @@ def start_crawl(
                 CrawlOptions(source, tuple(allow_networks), force).save(client, settings.index_prefix,
                                                                         plan.crawl_id, ttl=CRAWL_TTL)
                 starts = CrawlStarts(client, settings.index_prefix)
+                # Declared once: Celery declares a task's queue with every message it sends, binding
+                # a copy of the queue each time, a tenth of a start's time.
+                producer.maybe_declare(app.amqp.queues[FETCH_QUEUE])
             starts.hold(plan.crawl_id)
             added = tracker.add(dict.fromkeys(canonical))
             plan.queued += len(added)

@@ -220,8 +220,7 @@ def _page(task: Task, settings: Settings, url: str, crawl_id: str | None, robots
         # next death is charged to the page that causes it (workers/delivery.py).
         if not SUSPECTS.acquire(timeout=settings.host_max_inline_wait):
             wait = settings.host_max_inline_wait
-            defer(settings, [page.url], crawl_id, Deferred(wait, "suspects_busy", f"waited {wait:g}s for the "
-                                                           "pages in flight at a worker's death before it"),
+            defer(settings, [page.url], crawl_id, Deferred(wait, "suspects_busy", "pages in flight at a death"),
                   **({"robots_deferrals": robots_deferrals} if robots_deferrals else {}))
             return "deferred"
         try:

@@ -58,7 +58,7 @@ class IndexRunner:
     def __init__(self, client: redis.Redis, namespace: str, node: str, lease: float = LEASE_SECONDS):
         self.key, self.lease_ms = Keys(namespace).index_runner, int(lease * 1000)
         self.token = f"{node} {socket.gethostname()} {os.getpid()} {uuid.uuid4().hex}"
-        self._take = client.register_script(_TAKE)
+        self._client, self._take = client, client.register_script(_TAKE)
         self._release = client.register_script(_RELEASE_IF_OURS)
 
     def hold(self) -> bool:
@@ -108,6 +108,10 @@ class IndexRunner:
         except PermissionError:  # alive, someone else's
             return False
         return False
+
+    def lapses_in(self) -> float:
+        """Seconds until the lock lapses unless its holder renews it; 0 if it is free."""
+        return max(0, self._client.pttl(self.key)) / 1000
 
     def release(self) -> None:
         self._release(keys=[self.key], args=[self.token])

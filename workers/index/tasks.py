@@ -10,6 +10,7 @@ time, so an entry that kills the worker is found and recorded as poison.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -92,7 +93,7 @@ def index_pending(self: Task) -> int:
         queue = Staging(get_redis(), settings.index_prefix)
         runner = IndexRunner(get_redis(), settings.index_prefix, self.request.hostname)
         if not runner.hold():
-            return 0  # another run is writing; it takes what is staged now too
+            return _leave_to_holder(queue, runner)
         # Delivered again after its worker died mid-batch: the next batch's worth of entries is
         # written one by one, so an entry that kills the worker is found and recorded as poison.
         careful = 0 if delivery.count_attempt(get_redis()) else settings.index_batch_size
@@ -110,6 +111,16 @@ def index_pending(self: Task) -> int:
         if queue.size() and queue.claim_trigger(ttl=TRIGGER_TTL):
             index_pending.apply_async(countdown=INDEX_BATCH_WINDOW)
         return written
+
+
+def _leave_to_holder(queue: Staging, runner: IndexRunner) -> int:
+    """Another run holds the lock: a live one takes what is staged now too, and keeps the trigger
+    as it goes. A lease with no run behind it (one a failover brought back, its release lost with
+    the old master) is renewed by nobody: the trigger lasts no longer than it, so housekeeping
+    starts a run once it lapsed. Measured: left at a minute, the staged pages of a Redis failover
+    waited 60 s for the trigger, 40 s after the lease had gone."""
+    queue.refresh_trigger(math.ceil(runner.lapses_in()) + 2)
+    return 0
 
 
 def _release_quietly(runner: IndexRunner, tries: int = RELEASE_TRIES) -> None:
