@@ -139,12 +139,13 @@ def wait_done(tracker, count: int, timeout: float, since: float | None = None) -
 def state_bytes(client, settings, tracker) -> float:
     """Redis's memory per URL of the crawl state of `tracker`'s URLs: what deleting it frees."""
     from workers.tracking.state import CrawlState
+    from workers.urls import PageURL
 
     state = CrawlState(client, settings.index_prefix)
     urls = [url for url, _state in client.hscan_iter(tracker.key, count=1000)]
     before = client.info("memory")["used_memory"]
     for start in range(0, len(urls), 1000):
-        client.unlink(*[state.key(url) for url in urls[start:start + 1000]])
+        client.unlink(*[state.key(PageURL(url)) for url in urls[start:start + 1000]])
     return (before - client.info("memory")["used_memory"]) / max(len(urls), 1)
 
 
