@@ -101,12 +101,13 @@ def cli(env: dict[str, str], *args: str, timeout: float = 120, input: str | None
 class Worker:
     """A `report-ingest worker` for a test: one prefork worker of `concurrency` processes, or with
     `layout=(processes, threads)` the default layout (threads-pool workers under a supervisor),
-    whose nodes are `self.nodes`."""
+    whose nodes are `self.nodes`; `node` names it as an earlier one, to start that one again."""
 
-    def __init__(self, env: dict[str, str], concurrency: int = 4, layout: tuple[int, int] | None = None):
+    def __init__(self, env: dict[str, str], concurrency: int = 4, layout: tuple[int, int] | None = None,
+                 node: str | None = None):
         self.log = Path(tempfile.mkstemp(prefix="ri-worker-", suffix=".log")[1])
         self.env = env
-        self.node = f"test-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
+        self.node = node or f"test-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
         extra = ("--without-gossip", "--without-mingle", "-n", self.node)
         if layout is None:
             self.nodes = [self.node]

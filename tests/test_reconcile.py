@@ -1,15 +1,25 @@
 """Finding the crawl URLs whose fetch message is nowhere, on a real Redis with real Celery messages."""
 
 import json
+import os
+import signal
 import uuid
 
+import pytest
+
+from tests.faults.helpers import await_condition
+from tests.helpers import Worker
 from workers.app import app
 from workers.crawl.parked import Parked, ParkedPage
 from workers.tracking.progress import INDEXED, CrawlTracker
 from workers.crawl.reconcile import Reconciler, fetch_targets
+from workers.heartbeats import BROKER_KEYS
+from workers.keys import Keys
 from workers.task_names import FETCH_PAGE, FETCH_PAGES, INDEX_PENDING
 from workers.index.staging import Staging
 from workers.urls import doc_id
+
+EXTRA_ENV = {"HOUSEKEEPING_INTERVAL": "0.5"}
 
 
 def test_only_queued_urls_without_any_message_are_lost(redis_client):
@@ -51,3 +61,39 @@ def test_a_request_is_claimed_once_and_only_when_due(redis_client):
 def test_other_tasks_are_not_fetches():
     message = {"headers": {"task": INDEX_PENDING}, "body": "", "properties": {}}
     assert fetch_targets(message) == []
+
+
+def started_again(worker: Worker, test_env, redis_client) -> tuple[Worker, bool]:
+    """`worker` started again under its name, once it has beaten and swept twice (the first sweep's
+    reconciliation ended with it: no open crawl); and whether it ran a reconciliation."""
+    again = Worker(test_env, concurrency=1, node=worker.node)
+    lock = Keys(test_env["INDEX_PREFIX"]).housekeeping
+    sweeps: set[str] = set()
+
+    def swept_twice() -> bool:
+        if (token := redis_client.get(lock)) and token.startswith(f"{worker.node}:"):
+            sweeps.add(token)
+        return len(sweeps) >= 2
+
+    await_condition(swept_twice, 30, "two housekeeping sweeps of the worker started again")
+    return again, "reconciliation ended" in again.log.read_text(errors="replace")
+
+
+@pytest.mark.parametrize("stopped", ["cleanly", "killed"])
+def test_a_worker_stopped_cleanly_starts_again_without_a_reconciliation_and_a_killed_one_with_one(
+        test_env, redis_client, stopped):
+    """A killed worker may have lost a message it had just taken off the queue, so a worker started
+    under its name reconciles the open crawls (a pass over all their queued URLs, minutes at a
+    million). A warm shutdown loses nothing: the worker leaves, and a rolling restart costs no pass."""
+    first = Worker(test_env, concurrency=1)
+    await_condition(lambda: redis_client.zscore(BROKER_KEYS.consumers, first.node) is not None, 30,
+                    "the worker's first heartbeat")
+    if stopped == "cleanly":
+        first.stop()
+    else:
+        os.killpg(first.process.pid, signal.SIGKILL)
+        first.process.wait(30)
+    left = redis_client.zscore(BROKER_KEYS.consumers, first.node) is None
+    again, reconciled = started_again(first, test_env, redis_client)
+    again.stop()
+    assert (left, reconciled) == ((True, False) if stopped == "cleanly" else (False, True))

@@ -38,3 +38,13 @@ def beat(client: redis.Redis, node: str, tags: set[str], grace: float) -> float:
     pipe.zadd(BROKER_KEYS.consumers, {node: now})
     pipe.execute()
     return now
+
+
+def leave(client: redis.Redis, node: str) -> None:
+    """Take `node` off the workers that beat: it stopped cleanly, holding nothing, so a worker
+    started again under its name is not taken for one that died (whose start asks for a
+    reconciliation, workers/housekeeping.py)."""
+    pipe = client.pipeline()
+    pipe.zrem(BROKER_KEYS.consumers, node)
+    pipe.delete(BROKER_KEYS.consumer(node))
+    pipe.execute()

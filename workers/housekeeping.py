@@ -38,12 +38,13 @@ import uuid
 from collections.abc import Iterator
 
 import redis
-from celery import bootsteps
+from celery import bootsteps, signals
+from celery.bootsteps import CLOSE
 from celery.worker import state
 
 from workers import redis_clock
 from workers.fixes import kombu_unacked
-from workers.heartbeats import BROKER_KEYS, beat, live_workers
+from workers.heartbeats import BROKER_KEYS, beat, leave, live_workers
 from workers.keys import Keys
 from workers.crawl.parked import Parked
 from workers.crawl.reconcile import Reconciler
@@ -136,6 +137,15 @@ class Sweeper:
         """The heartbeat, in a thread of its own: no sweep or reconciliation, however long, delays it
         past ORPHAN_GRACE (other workers would take this one for dead and requeue what it runs)."""
         self._every_interval(self.heartbeat)
+
+    def leave(self, **_signal) -> None:
+        """After the worker stopped: its pool's last task acknowledged, its broker channel closed (kombu
+        reads a BRPOP still in flight into the unacknowledged set, where the orphan sweep finds it)."""
+        try:
+            leave(self.redis, self.node)
+        except redis.RedisError as exc:
+            log.warning("could not take this worker off the live ones (%s): starting it again under its "
+                        "name reconciles the open crawls", exc)
 
     def sweep_forever(self) -> None:
         with self.app.connection_for_write() as connection:
@@ -273,10 +283,18 @@ class Housekeeping(bootsteps.StartStopStep):
             thread.start()
 
     def stop(self, c) -> None:
-        if self.sweeper is not None:
-            self.sweeper.stopped.set()
+        sweeper = self.sweeper
+        if sweeper is not None:
+            sweeper.stopped.set()
         for thread in self.threads:
             thread.join(timeout=10)
         self.sweeper, self.threads = None, []
+        # The consumer is CLOSE when the worker stops, RUN when it restarts to reconnect. A reconnect may
+        # have lost a message, and so may a worker that never beat since it (re)connected: both keep their
+        # place, so the first beat under their name asks for a reconciliation. A worker that stops cleanly
+        # leaves once it has stopped (worker_shutdown, not sent by a cold shutdown): a rolling restart
+        # at a million queued URLs would otherwise reconcile them all once per worker.
+        if sweeper is not None and not sweeper.first_beat and c.blueprint.state == CLOSE:
+            signals.worker_shutdown.connect(sweeper.leave, weak=False)
 
     shutdown = stop

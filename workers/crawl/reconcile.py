@@ -9,7 +9,8 @@ outright also loses its last second of writes (AOF everysec). The crawl's
 progress hash still says the URL is queued.
 
 So housekeeping asks for a reconciliation when a worker reconnects to the broker,
-restarts under the name of one that died, or stays dead (workers/housekeeping.py).
+restarts under the name of one that died, or stays dead (workers/housekeeping.py); a
+worker that stopped cleanly has left the live workers, and starting it again asks for none.
 One worker claims it under a lease and runs it in steps of bounded work, whatever
 the size of the crawls (`lost_fetches`):
 
