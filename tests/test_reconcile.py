@@ -66,12 +66,12 @@ def test_other_tasks_are_not_fetches():
 def started_again(worker: Worker, test_env, redis_client) -> tuple[Worker, bool]:
     """`worker` started again under its name, once it has beaten and swept twice (the first sweep's
     reconciliation ended with it: no open crawl); and whether it ran a reconciliation."""
-    again = Worker(test_env, concurrency=1, node=worker.node)
+    again = Worker(test_env, layout=(1, 2), node=worker.node)
     lock = Keys(test_env["INDEX_PREFIX"]).housekeeping
     sweeps: set[str] = set()
 
     def swept_twice() -> bool:
-        if (token := redis_client.get(lock)) and token.startswith(f"{worker.node}:"):
+        if (token := redis_client.get(lock)) and token.startswith(f"{worker.nodes[0]}:"):
             sweeps.add(token)
         return len(sweeps) >= 2
 
@@ -85,15 +85,15 @@ def test_a_worker_stopped_cleanly_starts_again_without_a_reconciliation_and_a_ki
     """A killed worker may have lost a message it had just taken off the queue, so a worker started
     under its name reconciles the open crawls (a pass over all their queued URLs, minutes at a
     million). A warm shutdown loses nothing: the worker leaves, and a rolling restart costs no pass."""
-    first = Worker(test_env, concurrency=1)
-    await_condition(lambda: redis_client.zscore(BROKER_KEYS.consumers, first.node) is not None, 30,
+    first = Worker(test_env, layout=(1, 2))  # the default layout: a threads-pool worker under a supervisor
+    await_condition(lambda: redis_client.zscore(BROKER_KEYS.consumers, first.nodes[0]) is not None, 30,
                     "the worker's first heartbeat")
     if stopped == "cleanly":
         first.stop()
     else:
         os.killpg(first.process.pid, signal.SIGKILL)
         first.process.wait(30)
-    left = redis_client.zscore(BROKER_KEYS.consumers, first.node) is None
+    left = redis_client.zscore(BROKER_KEYS.consumers, first.nodes[0]) is None
     again, reconciled = started_again(first, test_env, redis_client)
     again.stop()
     assert (left, reconciled) == ((True, False) if stopped == "cleanly" else (False, True))
