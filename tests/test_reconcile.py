@@ -63,9 +63,10 @@ def test_other_tasks_are_not_fetches():
     assert fetch_targets(message) == []
 
 
-def started_again(worker: Worker, test_env, redis_client) -> tuple[Worker, bool]:
-    """`worker` started again under its name, once it has beaten and swept twice (the first sweep's
-    reconciliation ended with it: no open crawl); and whether it ran a reconciliation."""
+def started_again(worker: Worker, test_env, redis_client) -> bool:
+    """Whether `worker`, started again under its name, ran a reconciliation by its second
+    housekeeping sweep (the first sweep's reconciliation ended with it: no open crawl); it is
+    stopped however the wait ends, so it cannot outlive the test and take others' tasks."""
     again = Worker(test_env, layout=(1, 2), node=worker.node)
     lock = Keys(test_env["INDEX_PREFIX"]).housekeeping
     sweeps: set[str] = set()
@@ -75,8 +76,11 @@ def started_again(worker: Worker, test_env, redis_client) -> tuple[Worker, bool]
             sweeps.add(token)
         return len(sweeps) >= 2
 
-    await_condition(swept_twice, 30, "two housekeeping sweeps of the worker started again")
-    return again, "reconciliation ended" in again.log.read_text(errors="replace")
+    try:
+        await_condition(swept_twice, 30, "two housekeeping sweeps of the worker started again")
+    finally:
+        again.stop()
+    return "reconciliation ended" in again.log.read_text(errors="replace")
 
 
 @pytest.mark.parametrize("stopped", ["cleanly", "killed"])
@@ -86,14 +90,15 @@ def test_a_worker_stopped_cleanly_starts_again_without_a_reconciliation_and_a_ki
     under its name reconciles the open crawls (a pass over all their queued URLs, minutes at a
     million). A warm shutdown loses nothing: the worker leaves, and a rolling restart costs no pass."""
     first = Worker(test_env, layout=(1, 2))  # the default layout: a threads-pool worker under a supervisor
-    await_condition(lambda: redis_client.zscore(BROKER_KEYS.consumers, first.nodes[0]) is not None, 30,
-                    "the worker's first heartbeat")
-    if stopped == "cleanly":
-        first.stop()
-    else:
-        os.killpg(first.process.pid, signal.SIGKILL)
-        first.process.wait(30)
+    try:
+        await_condition(lambda: redis_client.zscore(BROKER_KEYS.consumers, first.nodes[0]) is not None, 30,
+                        "the worker's first heartbeat")
+    finally:
+        if stopped == "cleanly":
+            first.stop()
+        else:
+            os.killpg(first.process.pid, signal.SIGKILL)
+            first.process.wait(30)
     left = redis_client.zscore(BROKER_KEYS.consumers, first.nodes[0]) is None
-    again, reconciled = started_again(first, test_env, redis_client)
-    again.stop()
+    reconciled = started_again(first, test_env, redis_client)
     assert (left, reconciled) == ((True, False) if stopped == "cleanly" else (False, True))
